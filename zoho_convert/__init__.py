@@ -1,0 +1,68 @@
+"""zoho_convert: convert Zoho CRM records in bulk from asyncio code.
+
+Quotes into Sales Orders or Invoices, Sales Orders into Invoices, Leads into Contacts, Accounts
+and Deals: batched, retried, polled, and accounted for id by id.
+"""
+
+from zoho_convert.auth import RefreshTokenAuth, StaticToken
+from zoho_convert.client import ZohoConvertClient
+from zoho_convert.datacenters import DataCenter, Environment
+from zoho_convert.errors import (
+    APIError,
+    AuthenticationError,
+    InvalidRequestError,
+    JobFailedError,
+    PermissionDeniedError,
+    PollTimeoutError,
+    RateLimitError,
+    RecordStateError,
+    ResponseValidationError,
+    ServerError,
+    TransportError,
+    ZohoConvertError,
+)
+from zoho_convert.ids import InvalidIdError
+from zoho_convert.models import (
+    CarryOverTags,
+    ConvertedRecord,
+    DealDetails,
+    JobState,
+    JobStatus,
+    LeadConversion,
+    LeadConversionResult,
+    ModuleRef,
+)
+from zoho_convert.retry import RetryPolicy
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "CarryOverTags",
+    "ConvertedRecord",
+    "DataCenter",
+    "DealDetails",
+    "Environment",
+    "InvalidIdError",
+    "InvalidRequestError",
+    "JobFailedError",
+    "JobState",
+    "JobStatus",
+    "LeadConversion",
+    "LeadConversionResult",
+    "ModuleRef",
+    "PermissionDeniedError",
+    "PollTimeoutError",
+    "RateLimitError",
+    "RecordStateError",
+    "RefreshTokenAuth",
+    "ResponseValidationError",
+    "RetryPolicy",
+    "ServerError",
+    "StaticToken",
+    "TransportError",
+    "ZohoConvertClient",
+    "ZohoConvertError",
+    "__version__",
+]

@@ -1,0 +1,249 @@
+"""Access tokens: a fixed token, or Zoho's OAuth refresh-token flow with a single-flight refresh.
+
+Zoho lets one refresh token mint only ten access tokens per ten minutes, so every task of a
+client shares one refresh in flight: whoever finds the token stale refreshes it, everyone
+else waits for that refresh and uses its result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from zoho_convert.datacenters import DataCenter
+from zoho_convert.errors import (
+    APIError,
+    AuthenticationError,
+    ResponseValidationError,
+    TransportError,
+)
+
+if TYPE_CHECKING:
+    from zoho_convert.http import HttpTransport
+
+__all__ = ["RefreshTokenAuth", "StaticToken"]
+
+logger = logging.getLogger("zoho_convert.auth")
+
+_DEFAULT_EXPIRES_IN = 3600.0  # Some token replies lack expires_in; Zoho's tokens last an hour.
+
+_OAUTH_ERRORS = {
+    "invalid_code": (
+        "Zoho refused the refresh token (invalid_code): it is wrong, revoked, or was issued by "
+        "another data center. Generate a new refresh token in the Zoho API console and check "
+        "that the data center (ZOHO_DATA_CENTER) matches the account's."
+    ),
+    "invalid_client": (
+        "Zoho refused the client (invalid_client): the client id or client secret is wrong, "
+        "or the client belongs to another data center. Check ZOHO_CLIENT_ID, "
+        "ZOHO_CLIENT_SECRET and ZOHO_DATA_CENTER."
+    ),
+    "invalid_client_secret": (
+        "Zoho refused the client secret (invalid_client_secret): check ZOHO_CLIENT_SECRET."
+    ),
+    "access_denied": (
+        "Zoho denied the token request (access_denied): too many access tokens were minted "
+        "from this refresh token recently (10 per 10 minutes); wait and try again."
+    ),
+}
+
+
+class StaticToken:
+    """A fixed access token, e.g. one minted by another service. It cannot be refreshed.
+
+    Args:
+        access_token: the token, sent as ``Authorization: Zoho-oauthtoken <token>``.
+    """
+
+    def __init__(self, access_token: str) -> None:
+        if not isinstance(access_token, str) or not access_token.strip():
+            raise ValueError("StaticToken needs a non-empty access token")
+        self._token = access_token.strip()
+
+    def __repr__(self) -> str:
+        return "StaticToken(access_token=<hidden>)"
+
+    @property
+    def api_domain(self) -> str | None:
+        """A static token carries no API domain."""
+        return None
+
+    async def access_token(self, transport: HttpTransport) -> str:
+        """The fixed token."""
+        return self._token
+
+    async def refresh(self, transport: HttpTransport, stale: str) -> str:
+        """A static token cannot be refreshed.
+
+        Raises:
+            AuthenticationError: always.
+        """
+        raise AuthenticationError(
+            401,
+            "INVALID_TOKEN",
+            "the access token was refused and cannot be refreshed; "
+            "pass a new one or use RefreshTokenAuth",
+        )
+
+    def can_refresh(self) -> bool:
+        """False: there is nothing to refresh with."""
+        return False
+
+
+class RefreshTokenAuth:
+    """Zoho's OAuth refresh-token flow, refreshed before expiry and on INVALID_TOKEN.
+
+    Args:
+        client_id: the OAuth client id from Zoho's API console.
+        client_secret: the client secret (never logged, never shown in a repr or error).
+        refresh_token: the refresh token (never logged, never shown in a repr or error).
+        data_center: where the account lives; decides the token URL.
+        accounts_url: overrides the data center's accounts server (the simulator, a proxy);
+            either a base URL or the full ``…/oauth/v2/token`` URL.
+        refresh_margin: refresh this many seconds before the token expires.
+        token_timeout: seconds one token call may take.
+        clock: a monotonic clock (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        client_id: str,
+        client_secret: str,
+        refresh_token: str,
+        *,
+        data_center: DataCenter = DataCenter.US,
+        accounts_url: str | None = None,
+        refresh_margin: float = 300.0,
+        token_timeout: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        for name, value in (
+            ("client_id", client_id),
+            ("client_secret", client_secret),
+            ("refresh_token", refresh_token),
+        ):
+            if not isinstance(value, str) or not value.strip():
+                raise ValueError(f"RefreshTokenAuth needs a non-empty {name}")
+        self._client_id = client_id
+        self._client_secret = client_secret
+        self._refresh_token = refresh_token
+        self.data_center = data_center
+        self.token_url = _token_url(accounts_url) if accounts_url else data_center.token_url
+        self._margin = refresh_margin
+        self._token_timeout = token_timeout
+        self._clock = clock
+        self._token: str | None = None
+        self._refresh_at = 0.0
+        self._api_domain: str | None = None
+        self._lock: asyncio.Lock | None = None
+        self._fatal: AuthenticationError | None = None
+        self.refresh_count = 0
+
+    def __repr__(self) -> str:
+        return (
+            f"RefreshTokenAuth(client_id={self._client_id!r}, client_secret=<hidden>, "
+            f"refresh_token=<hidden>, token_url={self.token_url!r})"
+        )
+
+    @property
+    def api_domain(self) -> str | None:
+        """The API domain named by the last token reply."""
+        return self._api_domain
+
+    def can_refresh(self) -> bool:
+        """True: a refresh token can mint new access tokens."""
+        return True
+
+    def _fresh(self) -> bool:
+        return self._token is not None and self._clock() < self._refresh_at
+
+    async def access_token(self, transport: HttpTransport) -> str:
+        """The current access token, refreshed first when missing or about to expire."""
+        if self._fresh():
+            assert self._token is not None
+            return self._token
+        return await self.refresh(transport, self._token or "")
+
+    async def refresh(self, transport: HttpTransport, stale: str) -> str:
+        """Replace ``stale`` with a new token; concurrent callers share one token call.
+
+        Raises:
+            AuthenticationError: Zoho refused the credentials (also for every later call: a
+                revoked refresh token is not tried again).
+            TransportError: the accounts server could not be reached.
+        """
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            if self._fatal is not None:
+                raise self._fatal
+            # Someone refreshed while we waited for the lock: use their token.
+            if self._token is not None and self._token != stale and self._fresh():
+                return self._token
+            return await self._call_token_endpoint(transport)
+
+    async def _call_token_endpoint(self, transport: HttpTransport) -> str:
+        form = {
+            "grant_type": "refresh_token",
+            "client_id": self._client_id,
+            "client_secret": self._client_secret,
+            "refresh_token": self._refresh_token,
+        }
+        logger.info("refreshing the Zoho access token at %s", self.token_url)
+        self.refresh_count += 1
+        try:
+            reply = await transport.post_form(self.token_url, form, timeout=self._token_timeout)
+        except TransportError:
+            raise
+        except APIError as error:
+            if error.status >= 500:
+                raise
+            raise self._remember(
+                AuthenticationError(
+                    error.status,
+                    error.code,
+                    f"the token endpoint refused the refresh (HTTP {error.status})",
+                )
+            ) from None
+        token, expires_in, api_domain = _parse_token_reply(reply, self._remember)
+        self._token = token
+        # Refresh ahead of expiry, but never so early that a short-lived token is never used.
+        self._refresh_at = self._clock() + expires_in - min(self._margin, expires_in / 2)
+        if api_domain:
+            self._api_domain = api_domain
+        return token
+
+    def _remember(self, error: AuthenticationError) -> AuthenticationError:
+        self._fatal = error
+        return error
+
+
+def _token_url(accounts_url: str) -> str:
+    url = accounts_url.rstrip("/")
+    return url if url.endswith("/oauth/v2/token") else f"{url}/oauth/v2/token"
+
+
+def _parse_token_reply(
+    reply: Any, remember: Callable[[AuthenticationError], AuthenticationError]
+) -> tuple[str, float, str | None]:
+    if not isinstance(reply, dict):
+        raise ResponseValidationError("token reply is not a JSON object", field="<body>")
+    oauth_error = reply.get("error")
+    if oauth_error is not None:
+        # Zoho answers OAuth failures with HTTP 200 and {"error": "..."}.
+        code = str(oauth_error)
+        message = _OAUTH_ERRORS.get(
+            code, f"Zoho refused the token request ({code}); check the OAuth credentials"
+        )
+        raise remember(AuthenticationError(200, code, message))
+    token = reply.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise ResponseValidationError("token reply has no access token", field="access_token")
+    expires_in = reply.get("expires_in", _DEFAULT_EXPIRES_IN)
+    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or expires_in <= 0:
+        expires_in = _DEFAULT_EXPIRES_IN
+    api_domain = reply.get("api_domain")
+    return token, float(expires_in), api_domain if isinstance(api_domain, str) else None

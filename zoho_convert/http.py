@@ -1,0 +1,348 @@
+"""The HTTP layer: one request to Zoho, with authentication, retries, a concurrency limit and
+error mapping. The only module that touches aiohttp's client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from zoho_convert.errors import (
+    APIError,
+    AuthenticationError,
+    RateLimitError,
+    ResponseValidationError,
+    TransportError,
+    ZohoConvertError,
+    error_for,
+)
+from zoho_convert.retry import RetryPolicy, parse_retry_after, should_retry
+from zoho_convert.wire import error_in_reply
+
+__all__ = ["Clock", "HttpTransport", "Sleep", "TokenSource", "check_secure_url"]
+
+logger = logging.getLogger("zoho_convert.http")
+
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+
+
+class TokenSource(Protocol):
+    """What the transport needs from an auth object (see ``auth.py``)."""
+
+    @property
+    def api_domain(self) -> str | None:
+        """The API domain learnt from the token reply, if any."""
+
+    async def access_token(self, transport: HttpTransport) -> str:
+        """A valid access token, refreshing first if it is about to expire."""
+
+    async def refresh(self, transport: HttpTransport, stale: str) -> str:
+        """A new access token to replace ``stale`` (one refresh shared by all callers)."""
+
+    def can_refresh(self) -> bool:
+        """Whether ``refresh`` can mint a new token at all."""
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_secure_url(url: str, *, allow_insecure: bool, what: str) -> None:
+    """Refuse to send credentials over plain http:// to anything but a loopback address.
+
+    Raises:
+        ValueError: the URL is not https (nor loopback http) and ``allow_insecure`` is False.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{what} must be an http(s) URL, got {url!r}")
+    if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname):
+        raise ValueError(
+            f"refusing to send credentials over plain http to {parts.hostname}: use https, "
+            "or pass allow_insecure_http=True if you really mean it"
+        )
+
+
+_NOT_SENT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+
+
+class HttpTransport:
+    """Sends requests to one Zoho API domain under a shared concurrency limit.
+
+    Args:
+        session: the aiohttp session to use (owned by the caller of this class).
+        auth: where access tokens come from.
+        api_domain: a fixed API domain (``https://www.zohoapis.com``); None to take the one the
+            token reply names, falling back to ``default_domain``.
+        default_domain: the data center's API domain.
+        api_version: ``v8`` (or ``v7``).
+        retry: the retry policy.
+        max_concurrency: requests in flight at most, across every task using this transport.
+        request_timeout: seconds one attempt may take.
+        sleep: how to wait between tries (injectable so tests never sleep).
+        clock: a monotonic clock, for the retry deadline.
+        allow_insecure_http: allow credentials over http:// to non-loopback hosts.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        auth: TokenSource,
+        *,
+        api_domain: str | None,
+        default_domain: str,
+        api_version: str,
+        retry: RetryPolicy,
+        max_concurrency: int,
+        request_timeout: float,
+        sleep: Sleep,
+        clock: Clock,
+        allow_insecure_http: bool = False,
+    ) -> None:
+        self._session = session
+        self._auth = auth
+        self._api_domain = api_domain
+        self._default_domain = default_domain
+        self._api_version = api_version
+        self.retry = retry
+        self.max_concurrency = max_concurrency
+        self._limit = asyncio.Semaphore(max_concurrency)
+        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self.sleep = sleep
+        self.clock = clock
+        self._allow_insecure = allow_insecure_http
+        self._rand = random.Random()
+        self.requests_sent = 0
+
+    def base_url(self) -> str:
+        """``{api_domain}/crm/{version}``, using the token reply's domain when none was set."""
+        domain = self._api_domain or self._auth.api_domain or self._default_domain
+        check_secure_url(domain, allow_insecure=self._allow_insecure, what="the API domain")
+        return f"{domain.rstrip('/')}/crm/{self._api_version}"
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+    ) -> Any:
+        """Send one API request and return its decoded JSON.
+
+        Retries what ``should_retry`` allows, within the policy's tries and deadline; on a 401
+        INVALID_TOKEN refreshes the token once and repeats the request once.
+
+        Raises:
+            APIError: Zoho answered with an error (the matching subclass).
+            TransportError: no usable response arrived.
+            ResponseValidationError: the reply was not the JSON Zoho promises.
+        """
+        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        started = self.clock()
+        refreshed = False
+        tries = 0
+        while True:
+            tries += 1
+            token = await self._auth.access_token(self)
+            url = f"{self.base_url()}/{path}"
+            try:
+                return await self._attempt(method, url, token, params, data)
+            except AuthenticationError as error:
+                if error.code != "INVALID_TOKEN" or refreshed or not self._auth.can_refresh():
+                    raise
+                # The token expired or was revoked under us: one refresh, one repeat. A 401
+                # means Zoho did nothing, so repeating a POST is safe.
+                refreshed = True
+                logger.info("access token refused (INVALID_TOKEN); refreshing once")
+                await self._auth.refresh(self, token)
+                tries -= 1
+            except ZohoConvertError as error:
+                if not should_retry(method, error) or tries >= self.retry.max_tries:
+                    raise
+                retry_after = error.retry_after if isinstance(error, RateLimitError) else None
+                delay = self.retry.delay(tries, retry_after, self._rand.random)
+                if self.clock() + delay - started > self.retry.deadline:
+                    raise
+                logger.debug(
+                    "%s %s failed (%s); retry %d in %.2fs",
+                    method,
+                    path,
+                    _short(error),
+                    tries,
+                    delay,
+                )
+                await self.sleep(delay)
+
+    async def post_form(self, url: str, form: Mapping[str, str], *, timeout: float) -> Any:
+        """POST a form (the OAuth token call) and return its decoded JSON.
+
+        Retries 5xx and transport failures under the retry policy: a token call that failed
+        minted nothing we could use. Sends no Authorization header and never logs the form.
+        """
+        check_secure_url(url, allow_insecure=self._allow_insecure, what="the accounts URL")
+        client_timeout = aiohttp.ClientTimeout(total=timeout)
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                return await self._send(
+                    "POST",
+                    url,
+                    headers={},
+                    params=None,
+                    data=None,
+                    form=form,
+                    timeout=client_timeout,
+                    retry_as_get=True,
+                )
+            except ZohoConvertError as error:
+                if not should_retry("GET", error) or tries >= self.retry.max_tries:
+                    raise
+                delay = self.retry.delay(tries, None, self._rand.random)
+                logger.debug(
+                    "token call failed (%s); retry %d in %.2fs", _short(error), tries, delay
+                )
+                await self.sleep(delay)
+
+    async def _attempt(
+        self,
+        method: str,
+        url: str,
+        token: str,
+        params: Mapping[str, str] | None,
+        data: bytes | None,
+    ) -> Any:
+        headers = {"Authorization": f"Zoho-oauthtoken {token}"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        return await self._send(
+            method,
+            url,
+            headers=headers,
+            params=params,
+            data=data,
+            form=None,
+            timeout=self._timeout,
+            retry_as_get=False,
+        )
+
+    async def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None,
+        data: bytes | None,
+        form: Mapping[str, str] | None,
+        timeout: aiohttp.ClientTimeout,
+        retry_as_get: bool,
+    ) -> Any:
+        is_post = method.upper() == "POST" and not retry_as_get
+        async with self._limit:
+            self.requests_sent += 1
+            try:
+                async with self._session.request(
+                    method,
+                    url,
+                    headers=headers,
+                    params=params,
+                    data=form if form is not None else data,
+                    timeout=timeout,
+                    allow_redirects=False,
+                ) as response:
+                    raw = await response.read()
+                    return _decode(response.status, response.headers, raw, is_post)
+            except _NOT_SENT_ERRORS as error:
+                raise TransportError(
+                    f"could not connect to {_host(url)}: {type(error).__name__}", sent=False
+                ) from None
+            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+                raise TransportError(
+                    f"{method} {_path(url)} failed after the request was sent "
+                    f"({type(error).__name__}); the request may have been processed",
+                    sent=True,
+                ) from None
+
+
+def _decode(status: int, headers: Mapping[str, str], raw: bytes, is_post: bool) -> Any:
+    """Turn a reply into JSON, or raise the error it carries."""
+    request_id = headers.get("X-REQUEST-ID") or headers.get("x-request-id")
+    maybe_processed = is_post and status >= 500
+    if status == 204 or (not raw.strip() and status < 300):
+        return {}
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        payload = None
+        if status < 400:
+            raise ResponseValidationError(
+                f"HTTP {status} reply is not JSON ({_snippet(raw)})",
+                field="<body>",
+                maybe_processed=is_post,
+            ) from None
+    found = error_in_reply(payload)
+    if status >= 400 or found is not None:
+        retry_after = parse_retry_after(headers.get("Retry-After"))
+        if found is None:
+            code = "TOO_MANY_REQUESTS" if status == 429 else f"HTTP_{status}"
+            raise error_for(
+                status,
+                code,
+                f"HTTP {status} without a Zoho error body ({_snippet(raw)})",
+                request_id=request_id,
+                maybe_processed=maybe_processed,
+                retry_after=retry_after,
+            )
+        raise error_for(
+            status,
+            found.code,
+            found.message,
+            found.details,
+            request_id=request_id,
+            maybe_processed=maybe_processed,
+            retry_after=retry_after,
+        )
+    return payload
+
+
+def _snippet(raw: bytes) -> str:
+    text = raw[:80].decode("utf-8", "replace").replace("\n", " ")
+    return repr(text) if raw else "empty body"
+
+
+def _short(error: BaseException) -> str:
+    if isinstance(error, APIError):
+        return f"{error.status} {error.code}"
+    return type(error).__name__
+
+
+def _host(url: str) -> str:
+    return urlsplit(url).netloc
+
+
+def _path(url: str) -> str:
+    return urlsplit(url).path
+
+
+def monotonic() -> float:
+    """The default clock."""
+    return time.monotonic()

@@ -1,0 +1,189 @@
+"""Immutable models of what zoho_convert sends and receives.
+
+Models never parse JSON themselves: ``wire.py`` holds the one cattrs converter that does.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from zoho_convert.errors import ResponseValidationError
+
+__all__ = [
+    "INVENTORY_CONVERSIONS",
+    "CarryOverTags",
+    "ConvertedRecord",
+    "DealDetails",
+    "JobState",
+    "JobStatus",
+    "LeadConversion",
+    "LeadConversionResult",
+    "ModuleRef",
+    "check_inventory_conversion",
+]
+
+# The conversions the mass and single inventory convert APIs allow: source -> targets.
+INVENTORY_CONVERSIONS: Mapping[str, tuple[str, ...]] = {
+    "Quotes": ("Sales_Orders", "Invoices"),
+    "Sales_Orders": ("Invoices",),
+}
+
+
+def check_inventory_conversion(module: str, to: str) -> None:
+    """Refuse a module pair Zoho cannot convert, before any request is sent.
+
+    Raises:
+        ValueError: ``module`` is not an inventory source or ``to`` is not one of its targets.
+    """
+    targets = INVENTORY_CONVERSIONS.get(module)
+    if targets is None:
+        sources = ", ".join(INVENTORY_CONVERSIONS)
+        raise ValueError(f"{module!r} cannot be converted; the source must be one of: {sources}")
+    if to not in targets:
+        raise ValueError(
+            f"{module} cannot be converted to {to!r}; valid targets: {', '.join(targets)}"
+        )
+
+
+class JobState(enum.Enum):
+    """The state of a mass-convert job, as Zoho spells it on the wire."""
+
+    SCHEDULED = "SCHEDULED"
+    IN_PROGRESS = "IN PROGRESS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+    @classmethod
+    def parse(cls, text: object) -> JobState:
+        """Read a state from the wire, case-insensitively ("In Progress", "IN_PROGRESS" too).
+
+        Raises:
+            ResponseValidationError: ``text`` is not a known state.
+        """
+        if isinstance(text, str):
+            state = _STATES.get(text.strip().upper().replace("_", " "))
+            if state is not None:
+                return state
+        raise ResponseValidationError(f"unknown job status {text!r}", field="status")
+
+    @property
+    def is_final(self) -> bool:
+        """True for COMPLETED and FAILED: the job will not change again."""
+        return self in (JobState.COMPLETED, JobState.FAILED)
+
+
+_STATES = {state.value: state for state in JobState}
+
+
+@attrs.frozen
+class JobStatus:
+    """A mass-convert job's progress: the counts always add up to ``total_count``.
+
+    Attributes:
+        state: the job's state.
+        total_count: records scheduled for conversion.
+        converted_count: records converted.
+        not_converted_count: records not (yet) converted.
+        failed_count: records that failed to convert.
+    """
+
+    state: JobState
+    total_count: int
+    converted_count: int
+    not_converted_count: int
+    failed_count: int
+
+    @property
+    def is_final(self) -> bool:
+        """True once the job is COMPLETED or FAILED."""
+        return self.state.is_final
+
+
+@attrs.frozen
+class ModuleRef:
+    """A CRM module named by its API name and its id (from the Modules API)."""
+
+    api_name: str
+    id: str
+
+
+@attrs.frozen
+class ConvertedRecord:
+    """A record created (or linked) by a conversion.
+
+    Attributes:
+        module: the module the record lives in, e.g. ``Sales_Orders``.
+        id: its record id.
+        name: its display name, when Zoho sent one.
+    """
+
+    module: str
+    id: str
+    name: str | None = None
+
+
+@attrs.frozen
+class DealDetails:
+    """The deal to create while converting a lead.
+
+    ``deal_name``, ``closing_date`` (``YYYY-MM-DD``), ``stage`` and ``pipeline`` are mandatory in
+    Zoho's layout; ``extra`` carries any other Deals field by its API name.
+    """
+
+    deal_name: str
+    closing_date: str
+    stage: str
+    pipeline: str
+    amount: float | int | None = None
+    contact_role: str | None = None
+    extra: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class CarryOverTags:
+    """Tags of the lead to carry over to each created record, per module."""
+
+    contacts: tuple[str, ...] = ()
+    accounts: tuple[str, ...] = ()
+    deals: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class LeadConversion:
+    """The options of a lead conversion (every input key of Zoho's Convert Lead API).
+
+    Attributes:
+        overwrite: overwrite the account name of an existing contact with the lead's company.
+        notify_lead_owner: e-mail the lead owner about the conversion.
+        notify_new_entity_owner: e-mail the owner of the new contact/account.
+        move_attachments_to: API name of the module (Contacts, Accounts, Deals) that gets the
+            lead's attachments.
+        accounts: id of an existing account to associate instead of creating one.
+        contacts: id of an existing contact to associate instead of creating one.
+        assign_to: id of the user who will own the new contact and account.
+        deals: a deal to create for the account.
+        carry_over_tags: tags to carry over, per created module.
+    """
+
+    overwrite: bool | None = None
+    notify_lead_owner: bool | None = None
+    notify_new_entity_owner: bool | None = None
+    move_attachments_to: str | None = None
+    accounts: str | None = None
+    contacts: str | None = None
+    assign_to: str | None = None
+    deals: DealDetails | None = None
+    carry_over_tags: CarryOverTags | None = None
+
+
+@attrs.frozen
+class LeadConversionResult:
+    """What a lead conversion created or linked: a contact, usually an account, maybe a deal."""
+
+    contacts: ConvertedRecord | None = None
+    accounts: ConvertedRecord | None = None
+    deals: ConvertedRecord | None = None

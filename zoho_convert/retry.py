@@ -1,0 +1,141 @@
+"""Request-level retry policy: which failures to retry, and how long to wait before each try.
+
+The decisions are pure functions (no I/O, no clock reads of their own) so they can be tested
+as a table. ``http.py`` applies them.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import random
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import attrs
+import backoff
+
+from zoho_convert.errors import (
+    APIError,
+    RateLimitError,
+    ResponseValidationError,
+    ServerError,
+    TransportError,
+    ZohoConvertError,
+)
+
+__all__ = ["RetryPolicy", "parse_retry_after", "should_retry"]
+
+
+def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if value <= 0:
+        raise ValueError(f"RetryPolicy.{attribute.name} must be positive, got {value}")
+
+
+def _at_least_one(_: object, attribute: attrs.Attribute[int], value: int) -> None:
+    if value < 1:
+        raise ValueError(f"RetryPolicy.{attribute.name} must be at least 1, got {value}")
+
+
+@attrs.frozen
+class RetryPolicy:
+    """How a single request is retried after a transient failure.
+
+    Retries 429, 5xx and transport failures with exponential backoff and full jitter. A
+    Retry-After header is honoured (up to ``max_retry_after``) when present. A POST that may
+    have reached the server is not repeated (see ``should_retry``). Change a policy with
+    ``attrs.evolve``.
+
+    Attributes:
+        max_tries: attempts in all, the first included.
+        initial: the backoff base delay, in seconds.
+        multiplier: the growth factor of the delay between tries.
+        max_delay: cap of one backoff delay, in seconds.
+        max_retry_after: cap of a server-requested Retry-After delay, in seconds.
+        deadline: total seconds one request may take across its tries; no retry starts a sleep
+            that would end past it.
+        jitter: apply full jitter (a uniform draw in ``[0, delay]``), as AWS recommends, so
+            that many clients throttled together do not retry together.
+    """
+
+    max_tries: int = attrs.field(default=5, validator=_at_least_one)
+    initial: float = attrs.field(default=0.5, validator=_positive)
+    multiplier: float = attrs.field(default=2.0, validator=_positive)
+    max_delay: float = attrs.field(default=30.0, validator=_positive)
+    max_retry_after: float = attrs.field(default=60.0, validator=_positive)
+    deadline: float = attrs.field(default=120.0, validator=_positive)
+    jitter: bool = True
+
+    def delay(
+        self,
+        retry_number: int,
+        retry_after: float | None = None,
+        rand: Callable[[], float] = random.random,
+    ) -> float:
+        """Seconds to wait before retry number ``retry_number`` (1 for the first retry).
+
+        Args:
+            retry_number: which retry this is, counting from 1.
+            retry_after: the server's Retry-After, in seconds, if it sent one.
+            rand: a uniform [0, 1) source, injectable for tests.
+        """
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after)
+        # backoff's own exponential generator yields initial * multiplier**n, capped.
+        delays = backoff.expo(base=self.multiplier, factor=self.initial, max_value=self.max_delay)
+        next(delays)  # prime the generator (backoff yields once before the sequence starts)
+        base = self.initial
+        for _ in range(retry_number):
+            base = float(next(delays))
+        if not self.jitter:
+            return base
+        return base * rand()
+
+
+def should_retry(method: str, error: ZohoConvertError) -> bool:
+    """Decide whether a failed request may be sent again.
+
+    - 429: always: Zoho refused the call before doing anything.
+    - 5xx, transport failures and unreadable replies: for GET always; for POST only when the
+      request provably never reached the server (``TransportError.sent`` is False), because
+      repeating a mass convert that Zoho did process would start a second job.
+    - anything else (4xx, authentication): never; the caller must change something.
+    """
+    if isinstance(error, RateLimitError):
+        return True
+    idempotent = method.upper() in ("GET", "HEAD", "OPTIONS")
+    if isinstance(error, TransportError):
+        return idempotent or not error.sent
+    if isinstance(error, (ServerError, ResponseValidationError)):
+        return idempotent
+    if isinstance(error, APIError):
+        return False
+    return False
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Read a Retry-After header: delta seconds or an HTTP date; None when absent or unreadable.
+
+    A date in the past gives 0.
+    """
+    if value is None:
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(seconds):
+            return None
+        return max(seconds, 0.0)
+    try:
+        when = email.utils.parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    current = now or datetime.now(timezone.utc)
+    return max((when - current).total_seconds(), 0.0)
