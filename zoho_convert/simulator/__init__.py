@@ -1,0 +1,30 @@
+"""A Zoho CRM-compatible HTTP server for tests, demos, benchmarks and offline integration work.
+
+It speaks Zoho's wire format for mass/single inventory convert, lead convert and lead mass
+convert, the modules/fields metadata and the OAuth refresh-token grant, keeps a ledger that
+converts each record at most once, and injects seeded, deterministic faults. It imports nothing
+from the client side of ``zoho_convert``.
+
+Example:
+    >>> from zoho_convert.simulator import Simulator, SimulatorConfig, Faults
+    >>> async def demo() -> None:  # doctest: +SKIP
+    ...     cfg = SimulatorConfig(seed=7, faults=Faults(rate_429=0.1))
+    ...     async with Simulator(cfg) as sim:
+    ...         ids = sim.state.create_records("Quotes", 120)
+    ...         ...  # call sim.url with "Authorization: Zoho-oauthtoken " + sim.access_token
+"""
+
+from .app import Simulator
+from .config import ENDPOINT_NAMES, Faults, SimulatorConfig
+from .state import CrmState, Job, JobSnapshot, Stats
+
+__all__ = [
+    "ENDPOINT_NAMES",
+    "CrmState",
+    "Faults",
+    "Job",
+    "JobSnapshot",
+    "Simulator",
+    "SimulatorConfig",
+    "Stats",
+]
