@@ -1,0 +1,314 @@
+"""Job-level polling: wait for a mass-convert job to reach COMPLETED or FAILED.
+
+Polling is kept apart from request retrying (python-api-core deprecated the version that
+conflated them): a status call that hits a transient error is retried by the client's
+``RetryPolicy``; if even that gives up, the poller treats the failed poll as "no news" and
+keeps to its own schedule until its deadline. Only the poll deadline ends a wait early.
+
+The schedule comes from ``backoff.expo``: first poll after ``initial`` seconds, then each wait
+``multiplier`` times the previous one, capped at ``max_interval``. The deadline is checked
+before every sleep, and the last sleep is shortened so the final poll lands on the deadline.
+Sleep and clock are injected so tests never wait for real.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable, Generator, Iterator
+from typing import Any
+
+import attrs
+import backoff
+
+from zoho_convert.errors import (
+    PollTimeoutError,
+    RateLimitError,
+    ResponseValidationError,
+    ServerError,
+    TransportError,
+)
+from zoho_convert.models import JobStatus
+
+__all__ = [
+    "TRANSIENT_POLL_ERRORS",
+    "Clock",
+    "DurationEstimator",
+    "JobPoller",
+    "PollPolicy",
+    "Sleep",
+    "poll_job",
+]
+
+Sleep = Callable[[float], Awaitable[None]]
+Clock = Callable[[], float]
+StatusFetcher = Callable[[], Awaitable[JobStatus]]
+
+# Errors that say nothing about the job itself: the request RetryPolicy already retried them;
+# the poller just waits for its next scheduled poll.
+TRANSIENT_POLL_ERRORS: tuple[type[BaseException], ...] = (
+    TransportError,
+    RateLimitError,
+    ServerError,
+    ResponseValidationError,
+)
+
+
+def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value > 0:  # also refuses NaN
+        raise ValueError(f"PollPolicy.{attribute.name} must be positive, got {value!r}")
+
+
+def _multiplier(_: object, attribute: attrs.Attribute[float], value: float) -> None:
+    if not value >= 1:
+        raise ValueError(f"PollPolicy.multiplier must be at least 1, got {value!r}")
+
+
+@attrs.frozen
+class PollPolicy:
+    """How a mass-convert job is polled until it finishes.
+
+    Change a policy with ``attrs.evolve``.
+
+    Attributes:
+        initial: seconds before the first poll (and the base of the backoff that follows).
+        multiplier: growth factor of the wait between polls (at least 1).
+        max_interval: cap of one wait between polls, in seconds.
+        timeout: seconds after which a still-unfinished job is given up on
+            (``PollTimeoutError``; ``convert_many`` reports it as unfinished).
+        adaptive: in ``convert_many``, time the first poll of each job from the durations of
+            the jobs already finished, so a steady workload needs about one poll per job.
+
+    Raises:
+        ValueError: at construction, when an interval or the timeout is not positive or the
+            multiplier is below 1.
+    """
+
+    initial: float = attrs.field(default=1.0, validator=_positive)
+    multiplier: float = attrs.field(default=1.5, validator=_multiplier)
+    max_interval: float = attrs.field(default=30.0, validator=_positive)
+    timeout: float = attrs.field(default=900.0, validator=_positive)
+    adaptive: bool = True
+
+    def delays(self, first: float | None = None) -> Iterator[float]:
+        """The waits before each poll: ``first`` (default ``initial``), then the backoff.
+
+        Args:
+            first: the wait before the first poll, when something better than ``initial`` is
+                known (an adaptive estimate). The backoff after it restarts from ``initial``.
+        """
+        gen = backoff.expo(base=self.multiplier, factor=self.initial, max_value=self.max_interval)
+        next(gen)  # backoff's generators yield None first, to accept a .send()
+        if first is not None:
+            first = min(max(first, 0.0), self.max_interval)
+            yield first
+            # A learned estimate that fell short was probably only just short: retry soon (a
+            # tenth of it, doubling) before falling back to the policy's slower backoff.
+            retry = max(first * 0.1, 0.001)
+            while retry < self.initial:
+                yield retry
+                retry *= 2.0
+        yield from gen
+
+
+class DurationEstimator:
+    """Learns how long jobs take, to time each job's first poll (adaptive polling).
+
+    Each finished job reports when it was first polled and when it was seen finished. A
+    first poll that found the job done means the estimate may be too long: it shrinks a
+    little (spread over the jobs in flight, so a burst of finishing jobs does not collapse
+    it). A first poll too early means it was too short: it jumps to the time the job was seen
+    done. The estimate thus hovers just above the true duration, for about one poll per job.
+    """
+
+    __slots__ = ("_default", "_estimate", "_floor", "_max_seen")
+
+    # Shrink factor applied once per "generation" of jobs in flight after early-enough polls.
+    _SHRINK = 0.85
+
+    def __init__(self, initial: float, floor: float = 0.0) -> None:
+        self._estimate: float | None = None
+        # Until the first job finishes we know nothing better than the policy's initial wait.
+        self._default = initial
+        self._floor = floor
+        self._max_seen = 0.0
+
+    @property
+    def first_delay(self) -> float | None:
+        """The wait before a new job's first poll, or None before any job finished."""
+        return self._estimate
+
+    @property
+    def max_seen(self) -> float:
+        """The longest time a job was seen to take (an upper bound), in seconds."""
+        return self._max_seen
+
+    def observe(
+        self, first_delay: float, first_hit: bool, done_after: float, in_flight: int
+    ) -> None:
+        """Record a finished job.
+
+        Args:
+            first_delay: the wait before its first poll.
+            first_hit: whether the first poll already found it finished.
+            done_after: seconds from submission to the poll that found it finished.
+            in_flight: jobs still pending, to spread the shrink over a generation.
+        """
+        self._max_seen = max(self._max_seen, done_after)
+        current = self._estimate if self._estimate is not None else self._default
+        if first_hit:
+            shrink = self._SHRINK ** (1.0 / max(in_flight, 1))
+            self._estimate = max(min(current, first_delay) * shrink, self._floor)
+        else:
+            self._estimate = max(current, done_after)
+
+
+def _check_deadline_and_wait(delay: float, deadline: float, now: float) -> float | None:
+    """How long to sleep before the next poll, or None when the deadline has passed."""
+    remaining = deadline - now
+    if remaining <= 0:
+        return None
+    return min(delay, remaining)
+
+
+async def poll_job(
+    fetch: StatusFetcher,
+    job_id: str,
+    policy: PollPolicy,
+    *,
+    sleep: Sleep | None = None,
+    clock: Clock | None = None,
+    first_delay: float | None = None,
+    record: Callable[[int, float], None] | None = None,
+) -> JobStatus:
+    """Poll ``fetch`` on the policy's schedule until the job is final.
+
+    Args:
+        fetch: returns the job's current status (one status request, retried by the client).
+        job_id: the job's id, for the timeout error.
+        policy: the schedule and the deadline.
+        sleep: the sleep function (default ``asyncio.sleep``).
+        clock: the monotonic clock (default ``time.monotonic``).
+        first_delay: a learned wait before the first poll, instead of ``policy.initial``.
+        record: called after each successful poll with (poll number, seconds since start).
+
+    Returns:
+        The final ``JobStatus`` (COMPLETED or FAILED).
+
+    Raises:
+        PollTimeoutError: the job was still unfinished at the deadline; carries the last
+            status seen (None if no poll succeeded).
+    """
+    sleep = sleep or asyncio.sleep
+    clock = clock or time.monotonic
+    start = clock()
+    deadline = start + policy.timeout
+    last: JobStatus | None = None
+    for polls, delay in enumerate(policy.delays(first_delay), start=1):
+        wait = _check_deadline_and_wait(delay, deadline, clock())
+        if wait is None:
+            break
+        await sleep(wait)
+        try:
+            status = await fetch()
+        except TRANSIENT_POLL_ERRORS:
+            # Already retried at request level; not a verdict on the job. Try again later.
+            status = None
+        if status is not None:
+            last = status
+            if record is not None:
+                record(polls, clock() - start)
+            if status.is_final:
+                return status
+    raise PollTimeoutError(job_id, last)
+
+
+class JobPoller:
+    """An awaitable handle on one mass-convert job (azure-core's LRO poller shape).
+
+    ``await poller`` (or ``await poller.result()``) polls until the job is final. The
+    continuation token is JSON (module and job id), so a job can be resumed elsewhere with
+    ``JobPoller.from_continuation_token``.
+
+    Args:
+        fetch: returns the job's current status.
+        module: the module the job converts from (kept for the continuation token).
+        job_id: the job's id.
+        policy: the polling schedule and deadline.
+        sleep: the sleep function (default ``asyncio.sleep``).
+        clock: the monotonic clock (default ``time.monotonic``).
+    """
+
+    def __init__(
+        self,
+        fetch: StatusFetcher,
+        module: str,
+        job_id: str,
+        policy: PollPolicy | None = None,
+        *,
+        sleep: Sleep | None = None,
+        clock: Clock | None = None,
+    ) -> None:
+        self._fetch = fetch
+        self.module = module
+        self.job_id = job_id
+        self.policy = policy or PollPolicy()
+        self._sleep = sleep
+        self._clock = clock
+        self._status: JobStatus | None = None
+        self.polls = 0
+
+    def status(self) -> JobStatus | None:
+        """The last status seen, or None before the first successful poll."""
+        return self._status
+
+    def done(self) -> bool:
+        """Whether the job has been seen COMPLETED or FAILED."""
+        return self._status is not None and self._status.is_final
+
+    def continuation_token(self) -> str:
+        """A JSON token naming the job, to resume waiting for it elsewhere."""
+        return json.dumps({"module": self.module, "job_id": self.job_id})
+
+    @staticmethod
+    def parse_continuation_token(token: str) -> tuple[str, str]:
+        """Read (module, job id) back from ``continuation_token()``.
+
+        Raises:
+            ValueError: the token is not one this class produced.
+        """
+        try:
+            data = json.loads(token)
+            module, job_id = data["module"], data["job_id"]
+        except (ValueError, TypeError, KeyError) as exc:
+            raise ValueError("not a JobPoller continuation token") from exc
+        if not isinstance(module, str) or not isinstance(job_id, str):
+            raise ValueError("not a JobPoller continuation token")
+        return module, job_id
+
+    async def _fetch_and_keep(self) -> JobStatus:
+        status = await self._fetch()
+        self._status = status
+        self.polls += 1
+        return status
+
+    async def result(self) -> JobStatus:
+        """Poll until the job is final and return its status.
+
+        Raises:
+            PollTimeoutError: the job outlived ``policy.timeout``.
+        """
+        if self.done():
+            assert self._status is not None
+            return self._status
+        return await poll_job(
+            self._fetch_and_keep,
+            self.job_id,
+            self.policy,
+            sleep=self._sleep,
+            clock=self._clock,
+        )
+
+    def __await__(self) -> Generator[Any, None, JobStatus]:
+        return self.result().__await__()

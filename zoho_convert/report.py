@@ -1,0 +1,197 @@
+"""The report of a ``convert_many`` run: counts for everything, ids only where someone must act.
+
+Every id read lands in exactly one place: the total of a job it was submitted in, ``rejected``
+(never converted by this run, with the reason) or ``uncertain`` (its submission may or may not
+have reached Zoho). Ids of jobs that converted everything are not kept, so the report of a
+million-id run stays small.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from zoho_convert.models import JobState, JobStatus
+
+__all__ = ["ConversionReport", "JobOutcome", "RejectedId", "status_to_dict"]
+
+
+@attrs.frozen
+class RejectedId:
+    """An id this run did not convert, and why.
+
+    Attributes:
+        id: the id as read (``repr`` of the value when it was not a str or int).
+        code: Zoho's error code (``ID_ALREADY_CONVERTED``, ``INVALID_DATA``, ...), or
+            ``INVALID_ID`` for an id refused locally before anything was sent.
+        message: a human-readable reason.
+    """
+
+    id: str
+    code: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        """A JSON-ready dict."""
+        return {"id": self.id, "code": self.code, "message": self.message}
+
+
+@attrs.frozen
+class JobOutcome:
+    """What became of one mass-convert job.
+
+    Attributes:
+        job_id: Zoho's job id.
+        size: how many ids were submitted in the job.
+        status: the final status; for an unfinished job, the last status seen (None when no
+            poll succeeded).
+        ids: the job's ids, kept only when someone must act on them (the job failed, left
+            records unconverted, or did not finish in time); empty otherwise.
+    """
+
+    job_id: str
+    size: int
+    status: JobStatus | None
+    ids: tuple[str, ...] = ()
+
+    @property
+    def finished(self) -> bool:
+        """Whether the job reached COMPLETED or FAILED."""
+        return self.status is not None and self.status.is_final
+
+    @property
+    def fully_converted(self) -> bool:
+        """Whether the job COMPLETED and converted every id it was given."""
+        status = self.status
+        return (
+            status is not None
+            and status.state is JobState.COMPLETED
+            and status.converted_count >= self.size
+            and status.failed_count == 0
+            and status.not_converted_count == 0
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "job_id": self.job_id,
+            "size": self.size,
+            "status": status_to_dict(self.status),
+            "ids": list(self.ids),
+        }
+
+
+def status_to_dict(status: JobStatus | None) -> dict[str, Any] | None:
+    """A JSON-ready dict of a ``JobStatus`` (None stays None)."""
+    if status is None:
+        return None
+    return {
+        "state": status.state.value,
+        "total_count": status.total_count,
+        "converted_count": status.converted_count,
+        "not_converted_count": status.not_converted_count,
+        "failed_count": status.failed_count,
+    }
+
+
+def status_from_dict(data: Mapping[str, Any] | None) -> JobStatus | None:
+    """Rebuild a ``JobStatus`` from ``status_to_dict`` output (used by the journal)."""
+    if data is None:
+        return None
+    return JobStatus(
+        state=JobState(data["state"]),
+        total_count=int(data["total_count"]),
+        converted_count=int(data["converted_count"]),
+        not_converted_count=int(data["not_converted_count"]),
+        failed_count=int(data["failed_count"]),
+    )
+
+
+@attrs.frozen
+class ConversionReport:
+    """The outcome of a ``convert_many`` run.
+
+    Attributes:
+        module: the module converted from (``Quotes``, ``Sales_Orders``, ``Leads``).
+        to: the target module (None for Leads).
+        total: distinct ids read (locally invalid values each count once).
+        converted: records converted, summed from the jobs' final statuses.
+        failed: records that failed, summed from the jobs' final statuses.
+        not_converted: records not converted, summed from the jobs' final statuses.
+        rejected: ids not converted by this run, each with Zoho's code (or ``INVALID_ID``).
+        unfinished: ids of jobs still running when the poll timeout passed; poll them again
+            with ``wait_for_job``.
+        uncertain: ids whose submission may or may not have reached Zoho and that could not
+            be settled by resubmitting once. Check them in Zoho before converting again.
+        duplicates: ids read more than once (each repeat counts; submitted once).
+        jobs: one outcome per job.
+        requests: HTTP requests the client sent during the run (attempts, retries included).
+        elapsed: seconds the run took (for a resumed run: this session's time).
+        input_complete: False when the run stopped before reading all its ids (a resumed
+            journal of an interrupted run whose remaining input was not passed again).
+    """
+
+    module: str
+    to: str | None
+    total: int
+    converted: int
+    failed: int
+    not_converted: int
+    rejected: tuple[RejectedId, ...]
+    unfinished: tuple[str, ...]
+    uncertain: tuple[str, ...]
+    duplicates: int
+    jobs: tuple[JobOutcome, ...]
+    requests: int
+    elapsed: float
+    input_complete: bool = True
+
+    @property
+    def submitted(self) -> int:
+        """Ids submitted in jobs (the sum of the jobs' sizes)."""
+        return sum(job.size for job in self.jobs)
+
+    @property
+    def accounted_for(self) -> bool:
+        """The report's invariant: every id read is in a job, ``rejected`` or ``uncertain``."""
+        return self.submitted + len(self.rejected) + len(self.uncertain) == self.total
+
+    @property
+    def ok(self) -> bool:
+        """True when every id read was converted and nothing needs attention."""
+        return (
+            self.input_complete
+            and not self.rejected
+            and not self.uncertain
+            and not self.unfinished
+            and self.failed == 0
+            and self.not_converted == 0
+            and self.converted == self.total
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the whole report (``ok`` included)."""
+        return {
+            "ok": self.ok,
+            "module": self.module,
+            "to": self.to,
+            "total": self.total,
+            "converted": self.converted,
+            "failed": self.failed,
+            "not_converted": self.not_converted,
+            "duplicates": self.duplicates,
+            "rejected": [item.to_dict() for item in self.rejected],
+            "unfinished": list(self.unfinished),
+            "uncertain": list(self.uncertain),
+            "jobs": [job.to_dict() for job in self.jobs],
+            "requests": self.requests,
+            "elapsed": self.elapsed,
+            "input_complete": self.input_complete,
+        }
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The report as JSON; keyword arguments go to ``json.dumps`` (e.g. ``indent=2``)."""
+        return json.dumps(self.to_dict(), **kwargs)
