@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterable, Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
 import aiohttp
 
+from zoho_convert import batch
 from zoho_convert.auth import RefreshTokenAuth, StaticToken
 from zoho_convert.datacenters import DataCenter
 from zoho_convert.errors import ResponseValidationError
@@ -29,6 +30,9 @@ from zoho_convert.models import (
     ModuleRef,
     check_inventory_conversion,
 )
+from zoho_convert.polling import PollPolicy, poll_job
+from zoho_convert.progress import ProgressCallback
+from zoho_convert.report import ConversionReport
 from zoho_convert.retry import RetryPolicy
 from zoho_convert.wire import (
     deal_to_wire,
@@ -48,6 +52,8 @@ MAX_IDS_PER_CALL = 50
 _LEAD_TARGETS = ("Contacts", "Accounts", "Deals")
 
 Auth = StaticToken | RefreshTokenAuth
+
+_DEFAULT_POLL = PollPolicy()
 
 
 class ZohoConvertClient:
@@ -373,6 +379,111 @@ class ZohoConvertClient:
         job = normalize_id(job_id, what="job id")
         reply = await self._request("GET", path, params={"job_id": job})
         return parse_job_status(reply)
+
+    # -- many records: thin wrappers over batch.py and polling.py ------------------------------
+
+    async def convert_many(
+        self,
+        module: str,
+        ids: Iterable[str | int] | AsyncIterable[str | int],
+        *,
+        to: str | ModuleRef | None,
+        carry_over_tags: bool | Sequence[str] = True,
+        assign_to: str | int | None = None,
+        related_modules: Sequence[ModuleRef] = (),
+        batch_size: int = MAX_IDS_PER_CALL,
+        concurrency: int | None = None,
+        poll: PollPolicy = _DEFAULT_POLL,
+        progress: ProgressCallback | None = None,
+        journal: str | None = None,
+        deals: DealDetails | None = None,
+        move_attachments_to: str | None = None,
+        max_pending_jobs: int | None = None,
+    ) -> ConversionReport:
+        """Convert any number of records in batches of at most 50 and account for every id.
+
+        Delegates to ``zoho_convert.batch.convert_many`` with this client, which documents
+        every argument.
+
+        Returns:
+            The run's ``ConversionReport``.
+        """
+        return await batch.convert_many(
+            self,
+            module,
+            ids,
+            to=to,
+            carry_over_tags=carry_over_tags,
+            assign_to=assign_to,
+            related_modules=related_modules,
+            batch_size=batch_size,
+            concurrency=concurrency,
+            poll=poll,
+            progress=progress,
+            journal=journal,
+            deals=deals,
+            move_attachments_to=move_attachments_to,
+            max_pending_jobs=max_pending_jobs,
+        )
+
+    async def wait_for_job(
+        self, module: str, job_id: str | int, *, poll: PollPolicy | None = None
+    ) -> JobStatus:
+        """Poll one mass-convert job (``Quotes``, ``Sales_Orders`` or ``Leads``) until it ends.
+
+        Returns:
+            The final status (COMPLETED or FAILED).
+
+        Raises:
+            ValueError: ``module`` has no mass-convert jobs, or the job id is invalid.
+            PollTimeoutError: the job was still running at ``poll.timeout``.
+        """
+        job = normalize_id(job_id, what="job id")
+        if module == "Leads":
+            return await poll_job(
+                lambda: self.mass_convert_leads_status(job),
+                job,
+                poll or _DEFAULT_POLL,
+                sleep=self.sleep,
+                clock=self.clock,
+            )
+        if module not in ("Quotes", "Sales_Orders"):
+            raise ValueError(f"{module!r} has no mass-convert jobs: Quotes, Sales_Orders, Leads")
+        return await poll_job(
+            lambda: self.mass_convert_status(module, job),
+            job,
+            poll or _DEFAULT_POLL,
+            sleep=self.sleep,
+            clock=self.clock,
+        )
+
+    async def resume(
+        self,
+        journal: str,
+        *,
+        ids: Iterable[str | int] | AsyncIterable[str | int] | None = None,
+        concurrency: int | None = None,
+        poll: PollPolicy = _DEFAULT_POLL,
+        progress: ProgressCallback | None = None,
+        max_pending_jobs: int | None = None,
+    ) -> ConversionReport:
+        """Continue an interrupted ``convert_many`` run from its journal.
+
+        Delegates to ``zoho_convert.batch.resume`` with this client, which documents every
+        argument.
+
+        Returns:
+            The report of the whole run.
+        """
+        return await batch.resume(
+            self,
+            journal,
+            ids=ids,
+            concurrency=concurrency,
+            poll=poll,
+            progress=progress,
+            max_pending_jobs=max_pending_jobs,
+        )
 
 
 def _related(ref: ModuleRef) -> dict[str, str]:
