@@ -50,6 +50,17 @@ __all__ = [
 class ZohoConvertError(Exception):
     """Base class of every error zoho_convert raises on purpose."""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclasses take keyword-only or extra arguments, so the default reduce (cls(*args))
+        # cannot rebuild them: restore args and every attribute without calling __init__.
+        return (_rebuild_error, (type(self), self.args), self.__dict__.copy())
+
+
+def _rebuild_error(cls: type[ZohoConvertError], args: tuple[Any, ...]) -> ZohoConvertError:
+    error = cls.__new__(cls)
+    error.args = args
+    return error
+
 
 class TransportError(ZohoConvertError):
     """No usable HTTP response: connection refused or reset, timeout, dropped connection.
@@ -133,34 +144,6 @@ class APIError(ZohoConvertError):
         if self.maybe_processed:
             text += ". The request may have been processed by Zoho."
         return text
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (
-            _rebuild_api_error,
-            (
-                type(self),
-                self.status,
-                self.code,
-                self.message,
-                dict(self.details),
-                self.request_id,
-                self.maybe_processed,
-            ),
-        )
-
-
-def _rebuild_api_error(
-    cls: type[APIError],
-    status: int,
-    code: str,
-    message: str,
-    details: dict[str, Any],
-    request_id: str | None,
-    maybe_processed: bool,
-) -> APIError:
-    return cls(
-        status, code, message, details, request_id=request_id, maybe_processed=maybe_processed
-    )
 
 
 class AuthenticationError(APIError):
