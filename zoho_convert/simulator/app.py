@@ -67,6 +67,7 @@ class SimulatorApp:
         stats = self.state.stats
         stats.requests_served += 1
         if request.path == TOKEN_PATH:
+            stats.requests_by_endpoint["token"] += 1
             response = await self._token(request)
             stats.responses_by_status[response.status] += 1
             return response
@@ -93,6 +94,7 @@ class SimulatorApp:
             await self._sleep(faults.latency)
         routed = resolve(request.method, request.path)
         endpoint = routed.endpoint if isinstance(routed, Route) else "unknown"
+        self.state.stats.requests_by_endpoint[endpoint] += 1
         decision = self.injector.decide(endpoint)
         if decision.kind is FaultKind.RATE_LIMIT:
             return self._too_many()

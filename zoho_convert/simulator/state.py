@@ -51,6 +51,8 @@ class Stats:
         in_flight: API requests being handled right now.
         peak_in_flight: Highest ``in_flight`` seen.
         responses_by_status: HTTP status -> number of responses sent.
+        requests_by_endpoint: Endpoint name (``"unknown"`` for unrouted paths, ``"token"``)
+            -> number of requests.
         polls_per_job: Job id -> number of status polls.
         token_refreshes: Successful refresh-token grants.
         token_refresh_failures: Refused or failed token-endpoint calls.
@@ -64,6 +66,7 @@ class Stats:
     in_flight: int = 0
     peak_in_flight: int = 0
     responses_by_status: Counter[int] = attrs.field(factory=Counter)
+    requests_by_endpoint: Counter[str] = attrs.field(factory=Counter)
     polls_per_job: dict[str, int] = attrs.field(factory=dict)
     token_refreshes: int = 0
     token_refresh_failures: int = 0
@@ -79,6 +82,7 @@ class Stats:
             "in_flight": self.in_flight,
             "peak_in_flight": self.peak_in_flight,
             "responses_by_status": {str(k): v for k, v in sorted(self.responses_by_status.items())},
+            "requests_by_endpoint": dict(sorted(self.requests_by_endpoint.items())),
             "polls_per_job": dict(self.polls_per_job),
             "token_refreshes": self.token_refreshes,
             "token_refresh_failures": self.token_refresh_failures,

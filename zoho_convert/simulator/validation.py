@@ -125,7 +125,7 @@ def validate_convert_to(
     if str(target_id) != module_id(org_prefix, target):
         raise ApiError(
             "AMBIGUITY_DURING_PROCESSING",
-            {"ambiguity_due_to": [{"api_name": "id", "json_path": f"{mod_path}.id"}]},
+            {"api_name": "id", "json_path": f"{mod_path}.id"},  # flat: see LIMIT_EXCEEDED
         )
     return InventoryTarget(target.api_name, bool(tags))
 
@@ -140,8 +140,9 @@ def validate_ids(body: dict[str, Any]) -> list[int]:
     if len(ids) > MAX_IDS:
         raise ApiError(
             "LIMIT_EXCEEDED",
-            {"api_name": "ids", "json_path": "$.ids", "limit": MAX_IDS,
-             "limit_due_to": [{"api_name": "ids", "json_path": "$.ids"}]},
+            # No "limit_due_to" list: the official SDK (7.0.0) maps it to a class it lacks
+            # (ApinameJsonpathDetails) and crashes, so flat keys are what works in the wild.
+            {"api_name": "ids", "json_path": "$.ids", "limit": MAX_IDS},
         )
     parsed = []
     for index, raw in enumerate(ids):
@@ -188,7 +189,7 @@ def validate_related_modules(body: dict[str, Any], org_prefix: str) -> None:
             if str(given) != module_id(org_prefix, info):
                 raise ApiError(
                     "AMBIGUITY_DURING_PROCESSING",
-                    {"ambiguity_due_to": [{"api_name": "id", "json_path": f"{path}.id"}]},
+                    {"api_name": "id", "json_path": f"{path}.id"},
                 )
 
 
