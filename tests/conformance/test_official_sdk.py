@@ -1,3 +1,4 @@
+# mypy: disable-error-code="import-untyped"
 """Conformance: Zoho's official ``zohocrmsdk8-0`` SDK, which nobody here wrote, works unchanged
 against the simulator. Where they disagree the SDK is the evidence of the real wire format.
 
