@@ -62,8 +62,21 @@ def _first_row(payload: object, field: str = "data") -> Mapping[str, Any]:
     return _expect_mapping(rows[0], f"{field}[0]")
 
 
+# No count or id is a 64-bit long's size or more. Checking first also keeps int() and str() off
+# numbers past Python's 4300-digit conversion limit, which raise a bare ValueError.
+_MAX_DIGITS = 19
+
+
+def _oversized(value: object) -> bool:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value.bit_length() > 64
+    return isinstance(value, str) and len(value) > _MAX_DIGITS and value.isdigit()
+
+
 def _count(value: object, field: str) -> int:
     # bool is an int in Python but never a count; numeric strings do occur in Zoho replies.
+    if _oversized(value):
+        raise ResponseValidationError("expected a count, got an oversized number", field=field)
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
     elif isinstance(value, str) and value.isascii() and value.isdigit():
@@ -78,6 +91,8 @@ def _count(value: object, field: str) -> int:
 
 
 def _id(value: object, field: str) -> str:
+    if _oversized(value):
+        raise ResponseValidationError("expected an id, got an oversized number", field=field)
     if isinstance(value, bool) or not isinstance(value, (str, int)) or value in ("", 0):
         raise ResponseValidationError(f"expected an id, got {value!r}", field=field)
     return str(value)
