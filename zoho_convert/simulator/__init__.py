@@ -17,6 +17,7 @@ Example:
 from .app import Simulator
 from .config import ENDPOINT_NAMES, Faults, SimulatorConfig
 from .state import CrmState, Job, JobSnapshot, Stats
+from .threaded import SimulatorThread
 
 __all__ = [
     "ENDPOINT_NAMES",
@@ -26,5 +27,6 @@ __all__ = [
     "JobSnapshot",
     "Simulator",
     "SimulatorConfig",
+    "SimulatorThread",
     "Stats",
 ]

@@ -40,11 +40,6 @@ class FaultDecision:
     kind: FaultKind
     corruption: CorruptionKind | None = None
 
-    @property
-    def before_processing(self) -> bool:
-        """429s always pre-empt processing; the others do unless configured to come after."""
-        return self.kind is FaultKind.RATE_LIMIT
-
 
 NO_FAULT = FaultDecision(FaultKind.NONE)
 

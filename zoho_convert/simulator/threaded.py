@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from .app import Simulator
 from .config import SimulatorConfig
+from .state import CrmState
 
 T = TypeVar("T")
 
@@ -48,7 +49,7 @@ class SimulatorThread:
         return self.simulator.access_token
 
     @property
-    def state(self) -> Any:
+    def state(self) -> CrmState:
         """The simulator's ``CrmState``."""
         return self.simulator.state
 
