@@ -221,7 +221,8 @@ class ZohoConvertClient:
 
     async def _target(self, to: str | ModuleRef) -> ModuleRef:
         if isinstance(to, ModuleRef):
-            return to
+            # A caller-made ModuleRef skips the lookup, so its id is checked like any other.
+            return ModuleRef(to.api_name, normalize_id(to.id, what="target module id"))
         return ModuleRef(api_name=to, id=await self.module_id(to))
 
     async def mass_convert(

@@ -60,6 +60,13 @@ BAD_CALLS: list[tuple[str, Call, type[Exception]]] = [
     ("Leads as inventory source", mass(module="Leads", to="Contacts"), ValueError),
     ("lowercase module", mass(module="quotes"), ValueError),
     ("ModuleRef of a wrong target", mass(to=ModuleRef("Quotes", "1")), ValueError),
+    ("ModuleRef target with a bad id", mass(to=ModuleRef("Sales_Orders", "x")), InvalidIdError),
+    ("ModuleRef target with no id", mass(to=ModuleRef("Invoices", "")), InvalidIdError),
+    (
+        "convert: ModuleRef target with a bad id",
+        lambda c: c.convert("Quotes", "1", to=ModuleRef("Invoices", "-1")),
+        InvalidIdError,
+    ),
     ("bad assign_to", mass(assign_to="bob"), InvalidIdError),
     ("bool assign_to", mass(assign_to=True), TypeError),
     ("related module not a ModuleRef", mass(related_modules=["Calls"]), TypeError),

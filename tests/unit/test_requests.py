@@ -511,3 +511,29 @@ async def test_caller_session_is_not_closed(m: aioresponses) -> None:
         own = client._session
     assert own is not None
     assert own.closed
+
+
+async def test_max_concurrency_bounds_requests_in_flight(m: aioresponses) -> None:
+    """With max_concurrency=3, 30 concurrent calls never have more than 3 requests in flight."""
+    in_flight = 0
+    peak = 0
+
+    async def slow_status(url: object, **kwargs: object) -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        for _ in range(10):  # yield to the other tasks; no real time passes
+            await asyncio.sleep(0)
+        in_flight -= 1
+
+    m.get(
+        f"{BASE}/Quotes/actions/mass_convert?job_id=1",
+        payload=STATUS_REPLY,
+        repeat=True,
+        callback=slow_status,
+    )
+    async with make_client(max_concurrency=3) as client:
+        assert client.max_concurrency == 3
+        await asyncio.gather(*(client.mass_convert_status("Quotes", "1") for _ in range(30)))
+        assert client.request_count == 30
+    assert peak == 3
