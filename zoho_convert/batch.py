@@ -299,7 +299,7 @@ class _Run:
         self.requests = asyncio.Semaphore(concurrency) if concurrency < limit else None
         pending = max_pending_jobs or max(100, 50 * min(concurrency, limit))
         self.slots = asyncio.Semaphore(pending)
-        self.estimator = DurationEstimator(poll.initial)
+        self.estimator = DurationEstimator()
         self.tasks: set[asyncio.Task[None]] = set()
         self.fatal: BaseException | None = None
         self.started = self.clock()
@@ -544,7 +544,7 @@ class _Run:
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                if _is_isolatable(error):
+                if _is_isolatable(error) and _offender(error, part) is not False:  # type: ignore[arg-type]
                     assert isinstance(error, APIError)
                     work.extend(self.isolate(part_seq, part, error, settling=settling))
                 elif _uncertain(error) or _retry_later(error):
@@ -567,9 +567,7 @@ class _Run:
         self, seq: int, part: list[str], error: APIError, *, settling: bool
     ) -> list[tuple[int, list[str]]]:
         """Split a refused batch; return the parts to submit again."""
-        where = _offender(error, part)
-        if where is False:
-            raise error  # the details blame the request, not an id: the whole run is wrong
+        where = _offender(error, part)  # never False here: the caller checked
         message = error.message
         if settling and error.code == "ID_ALREADY_CONVERTED":
             message += " (probably by this run's earlier submission whose reply was lost)"
@@ -626,11 +624,12 @@ class _Run:
                 return await status_call(job_id)
 
         adaptive = self.poll.adaptive
-        first = self.estimator.first_delay if adaptive else None
-        seen = [0, 0.0]
+        estimator = self.estimator
+        seen = [0, 0.0, 0.0]  # polls, elapsed at the last poll, elapsed at the one before
 
         def record(polls: int, elapsed: float) -> None:
             seen[0] = polls
+            seen[2] = seen[1]
             seen[1] = elapsed
 
         self.pending_jobs += 1
@@ -641,7 +640,7 @@ class _Run:
                 self.poll,
                 sleep=self.sleep,
                 clock=self.clock,
-                first_delay=first,
+                estimator=estimator if adaptive else None,
                 record=record,
             )
         except PollTimeoutError as timeout:
@@ -660,12 +659,7 @@ class _Run:
             raise
         self.pending_jobs -= 1
         if adaptive:
-            self.estimator.observe(
-                first if first is not None else self.poll.initial,
-                seen[0] == 1,
-                seen[1],
-                self.pending_jobs + 1,
-            )
+            estimator.observe(seen[0] == 1, seen[1], self.pending_jobs + 1, seen[2])
         self.converted += status.converted_count
         self.failed += status.failed_count
         self.not_converted += status.not_converted_count

@@ -91,53 +91,46 @@ class PollPolicy:
     timeout: float = attrs.field(default=900.0, validator=_positive)
     adaptive: bool = True
 
-    def delays(self, first: float | None = None) -> Iterator[float]:
-        """The waits before each poll: ``first`` (default ``initial``), then the backoff.
-
-        Args:
-            first: the wait before the first poll, when something better than ``initial`` is
-                known (an adaptive estimate). The backoff after it restarts from ``initial``.
-        """
+    def delays(self) -> Iterator[float]:
+        """The waits before each poll: ``initial``, then times ``multiplier``, capped."""
         gen = backoff.expo(base=self.multiplier, factor=self.initial, max_value=self.max_interval)
         next(gen)  # backoff's generators yield None first, to accept a .send()
-        if first is not None:
-            first = min(max(first, 0.0), self.max_interval)
-            yield first
-            # A learned estimate that fell short was probably only just short: retry soon (a
-            # tenth of it, doubling) before falling back to the policy's slower backoff.
-            retry = max(first * 0.1, 0.001)
-            while retry < self.initial:
-                yield retry
-                retry *= 2.0
         yield from gen
 
 
 class DurationEstimator:
-    """Learns how long jobs take, to time each job's first poll (adaptive polling).
+    """Learns how long jobs take, so each job is polled when it is likely done (adaptive).
 
-    Each finished job reports when it was first polled and when it was seen finished. A
-    first poll that found the job done means the estimate may be too long: it shrinks a
-    little (spread over the jobs in flight, so a burst of finishing jobs does not collapse
-    it). A first poll too early means it was too short: it jumps to the time the job was seen
-    done. The estimate thus hovers just above the true duration, for about one poll per job.
+    A job whose first poll found it finished may have finished earlier: the estimate shrinks
+    a little (spread over the jobs in flight, so a burst of finishing jobs does not collapse
+    it). A job polled too early shows the estimate is short: it jumps to the time the job was
+    seen done. The estimate thus hovers just above the true duration: about one poll per job.
     """
 
-    __slots__ = ("_default", "_estimate", "_floor", "_max_seen")
+    __slots__ = ("_estimate", "_floor", "_lower", "_max_seen")
 
-    # Shrink factor applied once per "generation" of jobs in flight after early-enough polls.
+    # Shrink applied once per "generation" of jobs in flight whose first poll found them done.
     _SHRINK = 0.85
 
-    def __init__(self, initial: float, floor: float = 0.0) -> None:
+    def __init__(self, floor: float = 0.0) -> None:
         self._estimate: float | None = None
-        # Until the first job finishes we know nothing better than the policy's initial wait.
-        self._default = initial
         self._floor = floor
         self._max_seen = 0.0
+        self._lower = 0.0
 
     @property
-    def first_delay(self) -> float | None:
-        """The wait before a new job's first poll, or None before any job finished."""
+    def estimate(self) -> float | None:
+        """Expected seconds from submission to completion, or None before any job finished."""
         return self._estimate
+
+    @property
+    def lower(self) -> float:
+        """The longest time a job was seen still unfinished: a lower bound while unlearned."""
+        return self._lower
+
+    def unfinished_at(self, elapsed: float) -> None:
+        """Record that a job was still running ``elapsed`` seconds after submission."""
+        self._lower = max(self._lower, elapsed)
 
     @property
     def max_seen(self) -> float:
@@ -145,23 +138,28 @@ class DurationEstimator:
         return self._max_seen
 
     def observe(
-        self, first_delay: float, first_hit: bool, done_after: float, in_flight: int
+        self, first_hit: bool, done_after: float, in_flight: int, last_miss: float = 0.0
     ) -> None:
         """Record a finished job.
 
         Args:
-            first_delay: the wait before its first poll.
             first_hit: whether the first poll already found it finished.
             done_after: seconds from submission to the poll that found it finished.
             in_flight: jobs still pending, to spread the shrink over a generation.
+            last_miss: seconds from submission to its last poll that found it running.
         """
         self._max_seen = max(self._max_seen, done_after)
-        current = self._estimate if self._estimate is not None else self._default
+        current = self._estimate
         if first_hit:
             shrink = self._SHRINK ** (1.0 / max(in_flight, 1))
-            self._estimate = max(min(current, first_delay) * shrink, self._floor)
+            base = done_after if current is None else min(current, done_after)
+            self._estimate = max(base * shrink, self._floor)
+        elif current is None:
+            self._estimate = done_after
         else:
-            self._estimate = max(current, done_after)
+            # The job ended in (last_miss, done_after]: move the estimate into that bracket,
+            # just past its lower end, rather than to a late poll's overshoot.
+            self._estimate = min(max(current, last_miss * 1.1), done_after)
 
 
 def _check_deadline_and_wait(delay: float, deadline: float, now: float) -> float | None:
@@ -179,10 +177,10 @@ async def poll_job(
     *,
     sleep: Sleep | None = None,
     clock: Clock | None = None,
-    first_delay: float | None = None,
+    estimator: DurationEstimator | None = None,
     record: Callable[[int, float], None] | None = None,
 ) -> JobStatus:
-    """Poll ``fetch`` on the policy's schedule until the job is final.
+    """Poll ``fetch`` until the job is final, on the policy's schedule or a learned one.
 
     Args:
         fetch: returns the job's current status (one status request, retried by the client).
@@ -190,7 +188,10 @@ async def poll_job(
         policy: the schedule and the deadline.
         sleep: the sleep function (default ``asyncio.sleep``).
         clock: the monotonic clock (default ``time.monotonic``).
-        first_delay: a learned wait before the first poll, instead of ``policy.initial``.
+        estimator: adaptive mode: what finished jobs taught about job durations. The job is
+            polled when it is expected done (re-checked after every sleep, so a waiting job
+            benefits from what other jobs taught meanwhile); after a miss, retries start at
+            a tenth of the expectation and double. Unfinished polls teach it too.
         record: called after each successful poll with (poll number, seconds since start).
 
     Returns:
@@ -205,22 +206,56 @@ async def poll_job(
     start = clock()
     deadline = start + policy.timeout
     last: JobStatus | None = None
-    for polls, delay in enumerate(policy.delays(first_delay), start=1):
-        wait = _check_deadline_and_wait(delay, deadline, clock())
+    plain = policy.delays()
+    polls = 0
+    late = 0  # polls that found the job running at or after the expected time
+    last_poll = 0.0  # seconds after start of the last poll
+
+    def target() -> float:
+        # When (seconds after start) the next poll should happen, from what is known now.
+        assert estimator is not None
+        learned = estimator.estimate
+        ref = learned if learned is not None else policy.initial
+        if learned is not None and (polls == 0 or last_poll < learned):
+            return learned  # not yet polled at the expected time: poll then
+        if polls == 0:
+            own = policy.initial
+        else:
+            # Missed at or after the expected time: retry soon, then back off.
+            step = max(0.1 * ref, 0.001) * 2.0 ** min(max(late - 1, 0), 30)
+            own = last_poll + min(step, policy.max_interval)
+        if learned is None:
+            # Nothing finished yet: do not poll before a job like this one was last seen
+            # still running (the oldest jobs probe; the younger wait for what they learn).
+            return max(own, estimator.lower * 1.1)
+        return max(own, learned)
+
+    while True:
+        now = clock()
+        delay = next(plain) if estimator is None else max(target() - (now - start), 0.0)
+        wait = _check_deadline_and_wait(delay, deadline, now)
         if wait is None:
             break
         await sleep(wait)
+        if estimator is not None and target() > clock() - start + 1e-6:
+            continue  # others taught us meanwhile that this job needs longer: wait more
+        last_poll = clock() - start
         try:
             status = await fetch()
         except TRANSIENT_POLL_ERRORS:
             # Already retried at request level; not a verdict on the job. Try again later.
             status = None
+        polls += 1
         if status is not None:
             last = status
             if record is not None:
                 record(polls, clock() - start)
             if status.is_final:
                 return status
+            if estimator is not None:
+                estimator.unfinished_at(last_poll)
+                if estimator.estimate is None or last_poll >= estimator.estimate:
+                    late += 1
     raise PollTimeoutError(job_id, last)
 
 

@@ -151,7 +151,7 @@ class FakeAPI:
                 if self.hint == "id":
                     details = {"id": value}
                 raise InvalidRequestError(400, "INVALID_DATA", "invalid id", details)
-        for index, value in enumerate(ids):
+        for value in ids:
             if self.ledger[value]:
                 details = {"id": value} if self.hint != "none" else {}
                 raise RecordStateError(400, "ID_ALREADY_CONVERTED", "already converted", details)
