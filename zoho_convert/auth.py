@@ -19,6 +19,7 @@ from zoho_convert.errors import (
     AuthenticationError,
     ResponseValidationError,
     TransportError,
+    ZohoConvertError,
 )
 
 if TYPE_CHECKING:
@@ -140,6 +141,8 @@ class RefreshTokenAuth:
         self._api_domain: str | None = None
         self._lock: asyncio.Lock | None = None
         self._fatal: AuthenticationError | None = None
+        self._last_failure: ZohoConvertError | None = None
+        self._refreshes_finished = 0
         self.refresh_count = 0
 
     def __repr__(self) -> str:
@@ -177,13 +180,27 @@ class RefreshTokenAuth:
         """
         if self._lock is None:
             self._lock = asyncio.Lock()
+        finished = self._refreshes_finished
         async with self._lock:
             if self._fatal is not None:
                 raise self._fatal
             # Someone refreshed while we waited for the lock: use their token.
             if self._token is not None and self._token != stale and self._fresh():
                 return self._token
-            return await self._call_token_endpoint(transport)
+            # Someone's refresh failed while we waited: share its error rather than repeat the
+            # call once per waiting task (single flight holds for failures too).
+            if self._refreshes_finished != finished and self._last_failure is not None:
+                raise self._last_failure
+            try:
+                token = await self._call_token_endpoint(transport)
+            except ZohoConvertError as error:
+                self._last_failure = error
+                raise
+            else:
+                self._last_failure = None
+            finally:
+                self._refreshes_finished += 1
+            return token
 
     async def _call_token_endpoint(self, transport: HttpTransport) -> str:
         form = {

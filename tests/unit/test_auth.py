@@ -30,6 +30,7 @@ from zoho_convert import (
     AuthenticationError,
     DataCenter,
     RefreshTokenAuth,
+    RetryPolicy,
     ServerError,
     StaticToken,
     ZohoConvertClient,
@@ -50,16 +51,32 @@ def m() -> Iterator[aioresponses]:
         yield mocked
 
 
+async def yield_to_others(url: Any = None, **kwargs: Any) -> None:
+    """Keep a mocked reply "in flight" while the other tasks run (no real time passes).
+
+    aioresponses answers without suspending, so without this the "concurrent" tasks would run
+    one after the other and a missing lock would go unnoticed.
+    """
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
 class FakeCRM:
     """A status endpoint that accepts only the tokens in ``valid`` and counts what it sees."""
 
     def __init__(self, *valid: str) -> None:
         self.valid = set(valid)
         self.seen: list[str] = []
+        self.in_flight = 0
+        self.peak = 0
 
-    def __call__(self, url: Any, **kwargs: Any) -> CallbackResult:
+    async def handle(self, url: Any, **kwargs: Any) -> CallbackResult:
         token = kwargs["headers"]["Authorization"].removeprefix("Zoho-oauthtoken ")
         self.seen.append(token)
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        await yield_to_others()
+        self.in_flight -= 1
         if token in self.valid:
             return CallbackResult(status=200, payload=STATUS_REPLY)
         return CallbackResult(status=401, payload=INVALID_TOKEN)
@@ -118,7 +135,7 @@ async def test_token_refreshed_before_expiry_with_margin(m: aioresponses) -> Non
     m.post(TOKEN_URL, payload=token_reply(ACCESS_TOKEN, expires_in=3600))
     m.post(TOKEN_URL, payload=token_reply(NEW_ACCESS_TOKEN, expires_in=3600))
     crm = FakeCRM(ACCESS_TOKEN, NEW_ACCESS_TOKEN)
-    m.get(STATUS_URL, callback=crm, repeat=True)
+    m.get(STATUS_URL, callback=crm.handle, repeat=True)
     auth = refresh_auth(refresh_margin=300.0, clock=clock)
     async with make_client(auth) as client:
         await client.mass_convert_status("Quotes", "1")
@@ -152,10 +169,10 @@ async def test_missing_expires_in_assumes_an_hour(m: aioresponses) -> None:
 
 async def test_hundred_concurrent_401s_share_one_refresh(m: aioresponses) -> None:
     """100 concurrent requests that all meet an expired token cause ONE refresh; all succeed."""
-    m.post(TOKEN_URL, payload=token_reply(ACCESS_TOKEN))
-    m.post(TOKEN_URL, payload=token_reply(NEW_ACCESS_TOKEN))
+    m.post(TOKEN_URL, payload=token_reply(ACCESS_TOKEN), callback=yield_to_others)
+    m.post(TOKEN_URL, payload=token_reply(NEW_ACCESS_TOKEN), callback=yield_to_others)
     crm = FakeCRM(ACCESS_TOKEN)
-    m.get(STATUS_URL, callback=crm, repeat=True)
+    m.get(STATUS_URL, callback=crm.handle, repeat=True)
     auth = refresh_auth()
     async with make_client(auth, max_concurrency=10) as client:
         await client.mass_convert_status("Quotes", "1")  # holds the first token now
@@ -169,12 +186,13 @@ async def test_hundred_concurrent_401s_share_one_refresh(m: aioresponses) -> Non
     assert len(calls(m, "POST", TOKEN_URL)) == 2  # the first token, then exactly one refresh
     assert auth.refresh_count == 2
     assert crm.seen.count(NEW_ACCESS_TOKEN) == 100
+    assert crm.peak == 10  # the requests really were in flight together
 
 
 async def test_hundred_concurrent_first_calls_share_one_token_call(m: aioresponses) -> None:
     """100 concurrent first requests (no token yet) make a single token call."""
-    m.post(TOKEN_URL, payload=token_reply(ACCESS_TOKEN))
-    m.get(STATUS_URL, callback=FakeCRM(ACCESS_TOKEN), repeat=True)
+    m.post(TOKEN_URL, payload=token_reply(ACCESS_TOKEN), callback=yield_to_others)
+    m.get(STATUS_URL, callback=FakeCRM(ACCESS_TOKEN).handle, repeat=True)
     async with make_client(refresh_auth()) as client:
         await asyncio.gather(*(client.mass_convert_status("Quotes", "1") for _ in range(100)))
     assert len(calls(m, "POST", TOKEN_URL)) == 1
@@ -183,10 +201,10 @@ async def test_hundred_concurrent_first_calls_share_one_token_call(m: aiorespons
 async def test_hundred_concurrent_after_clock_expiry_share_one_refresh(m: aioresponses) -> None:
     """After the token expires by the clock, 100 concurrent requests trigger one refresh."""
     clock = FakeClock(start=0.0)
-    m.post(TOKEN_URL, payload=token_reply(ACCESS_TOKEN))
-    m.post(TOKEN_URL, payload=token_reply(NEW_ACCESS_TOKEN))
+    m.post(TOKEN_URL, payload=token_reply(ACCESS_TOKEN), callback=yield_to_others)
+    m.post(TOKEN_URL, payload=token_reply(NEW_ACCESS_TOKEN), callback=yield_to_others)
     crm = FakeCRM(ACCESS_TOKEN, NEW_ACCESS_TOKEN)
-    m.get(STATUS_URL, callback=crm, repeat=True)
+    m.get(STATUS_URL, callback=crm.handle, repeat=True)
     async with make_client(refresh_auth(clock=clock)) as client:
         await client.mass_convert_status("Quotes", "1")
         clock.advance(7200.0)
@@ -200,7 +218,7 @@ async def test_invalid_token_after_the_refresh_raises(m: aioresponses) -> None:
     m.post(TOKEN_URL, payload=token_reply(ACCESS_TOKEN))
     m.post(TOKEN_URL, payload=token_reply(NEW_ACCESS_TOKEN), repeat=True)
     crm = FakeCRM()  # refuses every token
-    m.get(STATUS_URL, callback=crm, repeat=True)
+    m.get(STATUS_URL, callback=crm.handle, repeat=True)
     async with make_client(refresh_auth()) as client:
         with pytest.raises(AuthenticationError) as caught:
             await client.mass_convert_status("Quotes", "1")
@@ -379,3 +397,21 @@ async def test_token_reply_http_domain_not_used_for_credentials(m: aioresponses)
         with pytest.raises(ValueError, match="http"):
             await client.mass_convert_status("Quotes", "1")
     assert [key for key in m.requests if key[0] == "GET"] == []
+
+
+async def test_concurrent_callers_share_a_failed_refresh(m: aioresponses) -> None:
+    """When the one refresh in flight fails, the tasks waiting on it get its error, not retries."""
+    m.post(TOKEN_URL, status=500, repeat=True, callback=yield_to_others)
+    m.get(STATUS_URL, payload=STATUS_REPLY, repeat=True)
+    auth = refresh_auth()
+    async with make_client(auth, retry=RetryPolicy(max_tries=2)) as client:
+        results = await asyncio.gather(
+            *(client.mass_convert_status("Quotes", "1") for _ in range(20)),
+            return_exceptions=True,
+        )
+        assert all(isinstance(result, ServerError) for result in results)
+        assert len(calls(m, "POST", TOKEN_URL)) == 2  # one refresh, retried once by the policy
+        # A later call, after the failure, tries the token endpoint again.
+        with pytest.raises(ServerError):
+            await client.mass_convert_status("Quotes", "1")
+    assert len(calls(m, "POST", TOKEN_URL)) == 4
