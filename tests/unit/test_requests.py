@@ -172,7 +172,22 @@ async def test_module_ids_are_cached_across_calls(m: aioresponses) -> None:
 
 async def test_module_ids_are_cached_for_concurrent_callers(m: aioresponses) -> None:
     """Twenty concurrent conversions to one module share a single Modules API lookup."""
-    lookup = mock_module(m, "Sales_Orders", SALES_ORDERS_ID, repeat=True)
+    in_flight = 0
+
+    async def slow_lookup(url: object, **kwargs: object) -> None:
+        nonlocal in_flight
+        in_flight += 1
+        for _ in range(20):  # keep the lookup in flight while the other tasks run
+            await asyncio.sleep(0)
+        in_flight -= 1
+
+    lookup = f"{BASE}/settings/modules/Sales_Orders"
+    m.get(
+        lookup,
+        payload=modules_reply("Sales_Orders", SALES_ORDERS_ID),
+        repeat=True,
+        callback=slow_lookup,
+    )
     url = f"{BASE}/Quotes/actions/mass_convert"
     m.post(url, payload=MASS_CONVERT_REPLY, repeat=True)
     async with make_client() as client:
