@@ -32,6 +32,8 @@ from zoho_convert.models import (
     LeadConversionResult,
     ModuleRef,
 )
+from zoho_convert.polling import JobPoller, PollPolicy
+from zoho_convert.report import ConversionReport, JobOutcome, RejectedId
 from zoho_convert.retry import RetryPolicy
 
 __version__ = "0.1.0"
@@ -40,6 +42,7 @@ __all__ = [
     "APIError",
     "AuthenticationError",
     "CarryOverTags",
+    "ConversionReport",
     "ConvertedRecord",
     "DataCenter",
     "DealDetails",
@@ -47,16 +50,20 @@ __all__ = [
     "InvalidIdError",
     "InvalidRequestError",
     "JobFailedError",
+    "JobOutcome",
+    "JobPoller",
     "JobState",
     "JobStatus",
     "LeadConversion",
     "LeadConversionResult",
     "ModuleRef",
     "PermissionDeniedError",
+    "PollPolicy",
     "PollTimeoutError",
     "RateLimitError",
     "RecordStateError",
     "RefreshTokenAuth",
+    "RejectedId",
     "ResponseValidationError",
     "RetryPolicy",
     "ServerError",

@@ -254,6 +254,8 @@ class ZohoConvertClient:
             APIError: Zoho refused the call; ``maybe_processed`` says if it may have run.
             TransportError: the call failed in transit; ``sent`` says if it may have run.
         """
+        if not isinstance(carry_over_tags, bool):
+            raise TypeError(f"carry_over_tags must be True or False, not {carry_over_tags!r}")
         target_name = to.api_name if isinstance(to, ModuleRef) else to
         check_inventory_conversion(module, target_name)
         body = self._mass_body(ids, assign_to, related_modules)
@@ -261,7 +263,7 @@ class ZohoConvertClient:
         body["convert_to"] = [
             {
                 "module": {"id": target.id, "api_name": target.api_name},
-                "carry_over_tags": bool(carry_over_tags),
+                "carry_over_tags": carry_over_tags,
             }
         ]
         return await self._schedule(f"{module}/actions/mass_convert", body)
@@ -490,6 +492,8 @@ class ZohoConvertClient:
 def _related(ref: ModuleRef) -> dict[str, str]:
     if not isinstance(ref, ModuleRef):
         raise TypeError(f"related_modules takes ModuleRef items, not {type(ref).__name__}")
+    if not isinstance(ref.api_name, str) or not ref.api_name.strip():
+        raise ValueError("related_modules: a ModuleRef needs a module api_name")
     return {"api_name": ref.api_name, "id": normalize_id(ref.id, what="related module id")}
 
 

@@ -11,7 +11,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -31,6 +31,8 @@ from zoho_convert.wire import error_in_reply
 __all__ = ["Clock", "HttpTransport", "Sleep", "TokenSource", "check_secure_url"]
 
 logger = logging.getLogger("zoho_convert.http")
+
+T = TypeVar("T")
 
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
@@ -156,15 +158,12 @@ class HttpTransport:
             ResponseValidationError: the reply was not the JSON Zoho promises.
         """
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
-        started = self.clock()
         refreshed = False
-        tries = 0
-        while True:
-            tries += 1
-            token = await self._auth.access_token(self)
-            url = f"{self.base_url()}/{path}"
+
+        async def attempt(token: str) -> Any:
+            nonlocal refreshed
             try:
-                return await self._attempt(method, url, token, params, data)
+                return await self._attempt(method, f"{self.base_url()}/{path}", token, params, data)
             except AuthenticationError as error:
                 if error.code != "INVALID_TOKEN" or refreshed or not self._auth.can_refresh():
                     raise
@@ -172,53 +171,66 @@ class HttpTransport:
                 # means Zoho did nothing, so repeating a POST is safe.
                 refreshed = True
                 logger.info("access token refused (INVALID_TOKEN); refreshing once")
-                await self._auth.refresh(self, token)
-                tries -= 1
+                token = await self._auth.refresh(self, token)
+                return await self._attempt(method, f"{self.base_url()}/{path}", token, params, data)
+
+        # The token is fetched outside the retried part: a token call has its own retries,
+        # and an OAuth failure is not something repeating the API request can fix.
+        return await self._retrying(method, path, attempt, self._token)
+
+    async def post_form(self, url: str, form: Mapping[str, str], *, timeout: float) -> Any:
+        """POST a form (the OAuth token call) and return its decoded JSON.
+
+        Retries 5xx and transport failures under the retry policy, as for a GET: a token call
+        that failed minted nothing we could use. Sends no Authorization header and never logs
+        the form.
+        """
+        check_secure_url(url, allow_insecure=self._allow_insecure, what="the accounts URL")
+        client_timeout = aiohttp.ClientTimeout(total=timeout)
+
+        async def attempt(_: None) -> Any:
+            return await self._send(
+                "POST",
+                url,
+                headers={},
+                params=None,
+                data=None,
+                form=form,
+                timeout=client_timeout,
+                retry_as_get=True,
+            )
+
+        return await self._retrying("GET", "oauth token", attempt, _nothing)
+
+    async def _token(self) -> str:
+        return await self._auth.access_token(self)
+
+    async def _retrying(
+        self,
+        decide_as: str,
+        label: str,
+        attempt: Callable[[T], Awaitable[Any]],
+        prepare: Callable[[], Awaitable[T]],
+    ) -> Any:
+        """Run ``attempt(await prepare())`` until it succeeds or ``should_retry(decide_as, …)``
+        says stop, within the policy's tries and total deadline (no sleep may end past it).
+        Errors from ``prepare`` are not retried here."""
+        started = self.clock()
+        tries = 0
+        while True:
+            tries += 1
+            prepared = await prepare()
+            try:
+                return await attempt(prepared)
             except ZohoConvertError as error:
-                if not should_retry(method, error) or tries >= self.retry.max_tries:
+                if not should_retry(decide_as, error) or tries >= self.retry.max_tries:
                     raise
                 retry_after = error.retry_after if isinstance(error, RateLimitError) else None
                 delay = self.retry.delay(tries, retry_after, self._rand.random)
                 if self.clock() + delay - started > self.retry.deadline:
                     raise
                 logger.debug(
-                    "%s %s failed (%s); retry %d in %.2fs",
-                    method,
-                    path,
-                    _short(error),
-                    tries,
-                    delay,
-                )
-                await self.sleep(delay)
-
-    async def post_form(self, url: str, form: Mapping[str, str], *, timeout: float) -> Any:
-        """POST a form (the OAuth token call) and return its decoded JSON.
-
-        Retries 5xx and transport failures under the retry policy: a token call that failed
-        minted nothing we could use. Sends no Authorization header and never logs the form.
-        """
-        check_secure_url(url, allow_insecure=self._allow_insecure, what="the accounts URL")
-        client_timeout = aiohttp.ClientTimeout(total=timeout)
-        tries = 0
-        while True:
-            tries += 1
-            try:
-                return await self._send(
-                    "POST",
-                    url,
-                    headers={},
-                    params=None,
-                    data=None,
-                    form=form,
-                    timeout=client_timeout,
-                    retry_as_get=True,
-                )
-            except ZohoConvertError as error:
-                if not should_retry("GET", error) or tries >= self.retry.max_tries:
-                    raise
-                delay = self.retry.delay(tries, None, self._rand.random)
-                logger.debug(
-                    "token call failed (%s); retry %d in %.2fs", _short(error), tries, delay
+                    "%s failed (%s); retry %d in %.2fs", label, _short(error), tries, delay
                 )
                 await self.sleep(delay)
 
@@ -281,6 +293,10 @@ class HttpTransport:
                     f"({type(error).__name__}); the request may have been processed",
                     sent=True,
                 ) from None
+
+
+async def _nothing() -> None:
+    return None
 
 
 def _decode(status: int, headers: Mapping[str, str], raw: bytes, is_post: bool) -> Any:
