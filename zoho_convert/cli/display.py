@@ -137,7 +137,9 @@ def print_report(
         return
     out = console or Console(file=sys.stdout)
     target = f" → {report.to}" if report.to else ""
-    table = Table(title=f"{report.module}{target}: {'OK' if report.ok else 'needs attention'}")
+    # A heading line, not the table's title: a title wider than the table would wrap.
+    out.print(f"{report.module}{target}: {'OK' if report.ok else 'needs attention'}", markup=False)
+    table = Table()
     table.add_column("", style="bold")
     table.add_column("count", justify="right")
     rows = [

@@ -1,0 +1,125 @@
+"""Helpers for the CLI's subprocess tests: run ``python -m zoho_convert`` against a simulator."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from zoho_convert.simulator import SimulatorThread
+
+StartSim = Callable[..., SimulatorThread]
+
+CLI = (sys.executable, "-m", "zoho_convert")
+TIMEOUT = 60.0
+
+
+@attrs.frozen
+class RecordedRequest:
+    """One API request a simulator handled (its endpoint, the path's module, the JSON body)."""
+
+    endpoint: str
+    module: str | None
+    body: Any
+
+
+def base_env(**variables: str) -> dict[str, str]:
+    """This process's environment without any ZOHO_* variable, plus ``variables``."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("ZOHO_")}
+    env.pop("COLUMNS", None)
+    env.pop("FORCE_COLOR", None)
+    env.update(variables)
+    return env
+
+
+def sim_env(sim: SimulatorThread, **variables: str) -> dict[str, str]:
+    """An environment pointing the CLI at ``sim`` with its static access token."""
+    return base_env(ZOHO_ACCESS_TOKEN=sim.access_token, ZOHO_API_DOMAIN=sim.url, **variables)
+
+
+def oauth_env(sim: SimulatorThread, **variables: str) -> dict[str, str]:
+    """An environment pointing the CLI at ``sim`` with the refresh-token flow."""
+    config = sim.simulator.config
+    return base_env(
+        ZOHO_CLIENT_ID=config.client_id,
+        ZOHO_CLIENT_SECRET=config.client_secret,
+        ZOHO_REFRESH_TOKEN=config.refresh_token,
+        ZOHO_ACCOUNTS_URL=sim.url,
+        ZOHO_API_DOMAIN=sim.url,
+        **variables,
+    )
+
+
+def run_cli(
+    *args: str | os.PathLike[str],
+    env: Mapping[str, str],
+    stdin: str | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run the CLI to completion and capture its output (stdin empty unless given)."""
+    return subprocess.run(
+        [*CLI, *map(str, args)],
+        env=dict(env),
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+        cwd=cwd,
+    )
+
+
+def start_cli(
+    *args: str | os.PathLike[str], env: Mapping[str, str], cwd: Path | None = None
+) -> subprocess.Popen[str]:
+    """Start the CLI in the background with its output piped."""
+    return subprocess.Popen(
+        [*CLI, *map(str, args)],
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+    )
+
+
+def wait_until(condition: Callable[[], bool], *, timeout: float = 30.0, what: str = "") -> None:
+    """Poll ``condition`` every 20 ms until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        time.sleep(0.02)
+
+
+def interrupt(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """Send SIGINT to ``proc`` and collect its output."""
+    proc.send_signal(signal.SIGINT)
+    return proc.communicate(timeout=TIMEOUT)
+
+
+def write_ids(path: Path, ids: Sequence[str]) -> Path:
+    """Write ids one per line."""
+    path.write_text("".join(f"{value}\n" for value in ids), encoding="utf-8")
+    return path
+
+
+def one_line(stderr: str) -> str:
+    """The single line of ``stderr``; fail if it has more than one."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, f"expected a one-line message, got:\n{stderr}"
+    return lines[0]
+
+
+def no_traceback(result: subprocess.CompletedProcess[str]) -> None:
+    """Neither stream shows a Python traceback."""
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "Traceback" not in result.stdout, result.stdout

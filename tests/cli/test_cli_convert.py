@@ -1,0 +1,260 @@
+"""`zoho-convert convert`, run as a real process against the simulator over real HTTP."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+from cli_helpers import (
+    RecordedRequest,
+    StartSim,
+    no_traceback,
+    one_line,
+    run_cli,
+    sim_env,
+    write_ids,
+)
+
+from zoho_convert.simulator import Faults, SimulatorThread
+from zoho_convert.simulator.catalog import find_module, module_id
+
+
+def _ledger_counts(sim: SimulatorThread, module: str) -> Counter[str]:
+    return Counter({rid: n for (mod, rid), n in sim.state.conversions.items() if mod == module})
+
+
+def test_convert_json_report_matches_the_simulator_ledger(
+    start_sim: StartSim, tmp_path: Path
+) -> None:
+    """--json prints the library's report, and it agrees id for id with the simulator's ledger."""
+    sim = start_sim(seed=3, strict_records=True)
+    ids = sim.state.create_records("Quotes", 120)
+    ids_file = write_ids(tmp_path / "ids.txt", ids)
+
+    result = run_cli(
+        "convert", "Quotes", "--to", "Sales_Orders", "--ids-file", ids_file, "--json",
+        env=sim_env(sim),
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    assert (report["module"], report["to"]) == ("Quotes", "Sales_Orders")
+    assert (report["total"], report["converted"], report["failed"]) == (120, 120, 0)
+    assert report["rejected"] == report["uncertain"] == report["unfinished"] == []
+    assert report["input_complete"] is True
+    ledger = _ledger_counts(sim, "Quotes")
+    assert set(ledger) == set(ids)
+    assert set(ledger.values()) == {1}
+    # Every job of the report is a job the simulator ran, and together they hold every id.
+    jobs = {job["job_id"]: job for job in report["jobs"]}
+    assert len(jobs) == 3
+    assert set(jobs) == set(sim.state.jobs)
+    simulated = [str(rid) for job_id in jobs for rid in sim.state.jobs[job_id].ids]
+    assert sorted(simulated) == sorted(ids)
+    for job_id, job in jobs.items():
+        assert job["status"]["state"] == "COMPLETED"
+        assert job["status"]["converted_count"] == len(sim.state.jobs[job_id].ids)
+        assert sim.state.jobs[job_id].target == "Sales_Orders"
+
+
+def test_convert_prints_a_table_by_default(sim: SimulatorThread, tmp_path: Path) -> None:
+    """Without --json the report is a table on stdout, and a piped stderr stays empty."""
+    ids_file = write_ids(tmp_path / "ids.txt", [str(n) for n in range(1000, 1075)])
+
+    result = run_cli(
+        "convert", "Quotes", "--to", "Invoices", "--ids-file", ids_file, env=sim_env(sim)
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "Quotes → Invoices: OK" in result.stdout
+    rows = dict(
+        (cells[0], cells[1])
+        for line in result.stdout.splitlines()
+        if len(cells := [c.strip() for c in line.strip("│┃ ").split("│")]) == 2
+    )
+    assert rows["ids read"] == "75"
+    assert rows["converted"] == "75"
+    assert rows["jobs"] == "2"
+    assert len(sim.state.converted_ids("Quotes")) == 75
+
+
+def test_convert_reads_a_csv_column(sim: SimulatorThread, tmp_path: Path) -> None:
+    """--column takes the ids from that CSV column (quoted fields, BOM, blank cells skipped)."""
+    csv_file = tmp_path / "quotes.csv"
+    csv_file.write_text(
+        "\ufeffSubject,Quote Id,Owner\n"
+        '"Desk, large",5001,Ann\n'
+        "Chair,5002,Bob\n"
+        "No id,,Cy\n"
+        "Lamp,5003,Dee\n",
+        encoding="utf-8",
+    )
+
+    result = run_cli(
+        "convert", "Quotes", "--to", "Sales_Orders", "--ids-file", csv_file,
+        "--column", "Quote Id", "--json", env=sim_env(sim),
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["converted"] == 3
+    assert sim.state.converted_ids("Quotes") == {"5001", "5002", "5003"}
+
+
+def test_convert_reads_ids_from_standard_input(sim: SimulatorThread) -> None:
+    """`--ids-file -` reads the ids from stdin."""
+    ids = [str(n) for n in range(7000, 7060)]
+
+    result = run_cli(
+        "convert", "Sales_Orders", "--to", "Invoices", "--ids-file", "-", "--json",
+        env=sim_env(sim), stdin="\n".join(ids) + "\n",
+    )
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["module"], report["to"], report["converted"]) == ("Sales_Orders", "Invoices", 60)
+    assert sim.state.converted_ids("Sales_Orders") == set(ids)
+
+
+def test_convert_sends_the_options_given_on_the_command_line(
+    sim: SimulatorThread, recorded: list[RecordedRequest], tmp_path: Path
+) -> None:
+    """--batch-size, --concurrency, --related, --assign-to and --carry-over-tags reach the wire."""
+    ids = [str(n) for n in range(9000, 9040)]
+    calls = find_module("Calls")
+    tasks = find_module("Tasks")
+    assert calls is not None and tasks is not None
+    calls_id = module_id(sim.state.org_prefix, calls)
+    tasks_id = module_id(sim.state.org_prefix, tasks)
+
+    result = run_cli(
+        "convert", "Quotes", "--to", "Sales_Orders", "--ids-file",
+        write_ids(tmp_path / "ids.txt", ids), "--batch-size", "7", "--concurrency", "2",
+        "--related", f"Calls:{calls_id}", f"Tasks:{tasks_id}", "--assign-to", "4150868000000225013",
+        "--carry-over-tags", "--json", env=sim_env(sim),
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["converted"] == 40
+    submissions = [r.body for r in recorded if r.endpoint == "mass_convert"]
+    assert [len(body["ids"]) for body in submissions] == [7, 7, 7, 7, 7, 5]
+    assert sorted(i for body in submissions for i in body["ids"]) == ids
+    for body in submissions:
+        assert body["assign_to"] == {"id": "4150868000000225013"}
+        assert body["related_modules"] == [
+            {"api_name": "Calls", "id": calls_id},
+            {"api_name": "Tasks", "id": tasks_id},
+        ]
+        (convert_to,) = body["convert_to"]
+        assert convert_to["module"]["api_name"] == "Sales_Orders"
+        assert convert_to["carry_over_tags"] is True
+    assert sim.state.stats.peak_in_flight <= 2
+
+
+def test_convert_leaves_tags_and_owner_alone_by_default(
+    sim: SimulatorThread, recorded: list[RecordedRequest], tmp_path: Path
+) -> None:
+    """Without the flags, batches are 50 ids, tags are not carried over and no owner is set."""
+    ids = [str(n) for n in range(9100, 9160)]
+
+    result = run_cli(
+        "convert", "Quotes", "--to", "Sales_Orders", "--ids-file",
+        write_ids(tmp_path / "ids.txt", ids), "--json", env=sim_env(sim),
+    )
+
+    assert result.returncode == 0, result.stderr
+    submissions = [r.body for r in recorded if r.endpoint == "mass_convert"]
+    assert sorted(len(body["ids"]) for body in submissions) == [10, 50]
+    for body in submissions:
+        assert "assign_to" not in body and "related_modules" not in body
+        assert body["convert_to"][0]["carry_over_tags"] is False
+
+
+def test_convert_leads(
+    sim: SimulatorThread, recorded: list[RecordedRequest], tmp_path: Path
+) -> None:
+    """`convert Leads` uses the Leads mass-convert API; no --to is needed."""
+    ids = [str(n) for n in range(8000, 8055)]
+
+    result = run_cli(
+        "convert", "Leads", "--ids-file", write_ids(tmp_path / "leads.txt", ids), "--json",
+        env=sim_env(sim),
+    )
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["module"], report["to"], report["converted"]) == ("Leads", None, 55)
+    assert sim.state.converted_ids("Leads") == set(ids)
+    assert {r.endpoint for r in recorded} == {"lead_mass_convert", "lead_mass_convert_status"}
+
+
+def test_rejected_ids_exit_1_and_are_listed(start_sim: StartSim, tmp_path: Path) -> None:
+    """Invalid and already-converted ids make the run exit 1; the rest is converted once."""
+    sim = start_sim(seed=5, invalid_ids={"6003"})
+    ids = [str(n) for n in range(6000, 6030)]
+    ids_file = write_ids(tmp_path / "ids.txt", [*ids, "not-an-id"])
+    first = run_cli(
+        "convert", "Quotes", "--to", "Sales_Orders", "--ids-file",
+        write_ids(tmp_path / "first.txt", ["6010", "6011"]), env=sim_env(sim),
+    )
+    assert first.returncode == 0, first.stderr
+
+    result = run_cli(
+        "convert", "Quotes", "--to", "Sales_Orders", "--ids-file", ids_file, "--json",
+        env=sim_env(sim),
+    )
+
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is False
+    codes = {item["id"]: item["code"] for item in report["rejected"]}
+    assert codes == {
+        "6003": "INVALID_DATA",
+        "6010": "ID_ALREADY_CONVERTED",
+        "6011": "ID_ALREADY_CONVERTED",
+        "not-an-id": "INVALID_ID",
+    }
+    assert report["converted"] == 27
+    assert sim.state.converted_ids("Quotes") == set(ids) - {"6003"}
+    assert set(_ledger_counts(sim, "Quotes").values()) == {1}
+
+    table = run_cli(
+        "convert", "Quotes", "--to", "Sales_Orders", "--ids-file", ids_file, env=sim_env(sim)
+    )
+    assert table.returncode == 1
+    assert "needs attention" in table.stdout
+    assert "rejected 6003: INVALID_DATA" in table.stdout
+
+
+def test_failed_jobs_exit_1(start_sim: StartSim, tmp_path: Path) -> None:
+    """Jobs that end FAILED make the run exit 1 and count as failed."""
+    sim = start_sim(seed=5, faults=Faults(failed_job_rate=1.0))
+    ids_file = write_ids(tmp_path / "ids.txt", [str(n) for n in range(100, 160)])
+
+    result = run_cli(
+        "convert", "Quotes", "--to", "Sales_Orders", "--ids-file", ids_file, "--json",
+        env=sim_env(sim),
+    )
+
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["converted"], report["failed"]) == (0, 60)
+    assert {job["status"]["state"] for job in report["jobs"]} == {"FAILED"}
+    assert sim.state.converted_ids("Quotes") == set()
+
+
+def test_a_run_wide_api_error_is_one_line_and_exit_1(sim: SimulatorThread, tmp_path: Path) -> None:
+    """A related module id Zoho refuses stops the run: exit 1, one line, no traceback."""
+    result = run_cli(
+        "convert", "Quotes", "--to", "Sales_Orders", "--ids-file",
+        write_ids(tmp_path / "ids.txt", ["1", "2"]), "--related", "Calls:12345",
+        env=sim_env(sim),
+    )
+
+    assert result.returncode == 1
+    no_traceback(result)
+    assert "AMBIGUITY_DURING_PROCESSING" in one_line(result.stderr)
+    assert sim.state.converted_ids("Quotes") == set()
