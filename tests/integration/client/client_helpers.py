@@ -95,10 +95,15 @@ class Scripted:
 
 
 class ScriptedServer:
-    """A tiny aiohttp server on 127.0.0.1 that answers every request with ``self.reply``."""
+    """A tiny aiohttp server on 127.0.0.1 that answers every request with ``self.reply``.
 
-    def __init__(self) -> None:
+    Args:
+        route: when given, picks the reply per request (by method and path) instead.
+    """
+
+    def __init__(self, route: Callable[[str, str], Scripted] | None = None) -> None:
         self.reply = Scripted()
+        self.route = route
         self.requests = 0
         self.methods: list[str] = []
         self.url = ""
@@ -107,7 +112,7 @@ class ScriptedServer:
         self.requests += 1
         self.methods.append(request.method)
         await request.read()
-        reply = self.reply
+        reply = self.route(request.method, request.path) if self.route else self.reply
         if reply.drop:
             if request.transport is not None:
                 request.transport.close()
