@@ -18,6 +18,8 @@ from zoho_convert.simulator import SimulatorThread
 StartSim = Callable[..., SimulatorThread]
 
 CLI = (sys.executable, "-m", "zoho_convert")
+#: Poll jobs soon: the simulator's jobs are quick, and the tests should be too.
+FAST_POLL = ("--poll-interval", "0.05")
 TIMEOUT = 60.0
 
 
@@ -77,13 +79,16 @@ def run_cli(
 
 
 def start_cli(
-    *args: str | os.PathLike[str], env: Mapping[str, str], cwd: Path | None = None
+    *args: str | os.PathLike[str],
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+    stdin: int = subprocess.DEVNULL,
 ) -> subprocess.Popen[str]:
     """Start the CLI in the background with its output piped."""
     return subprocess.Popen(
         [*CLI, *map(str, args)],
         env=dict(env),
-        stdin=subprocess.DEVNULL,
+        stdin=stdin,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -101,9 +106,35 @@ def wait_until(condition: Callable[[], bool], *, timeout: float = 30.0, what: st
 
 
 def interrupt(proc: subprocess.Popen[str]) -> tuple[str, str]:
-    """Send SIGINT to ``proc`` and collect its output."""
+    """Send SIGINT to ``proc``, wait for it to exit, then collect its output.
+
+    Its stdin stays open until it has exited: closing it first would end its input.
+    """
     proc.send_signal(signal.SIGINT)
-    return proc.communicate(timeout=TIMEOUT)
+    proc.wait(timeout=TIMEOUT)  # the outputs are short: they fit the pipes meanwhile
+    if proc.stdin is not None:
+        proc.stdin.close()
+    assert proc.stdout is not None and proc.stderr is not None
+    with proc.stdout, proc.stderr:
+        return proc.stdout.read(), proc.stderr.read()
+
+
+def converted_count(sim: SimulatorThread, module: str) -> int:
+    """How many records of ``module`` the simulator has converted (read on its own loop)."""
+
+    async def count() -> int:
+        return len(sim.state.converted_ids(module))
+
+    return sim.call(count())
+
+
+def requests_served(sim: SimulatorThread) -> int:
+    """Requests the simulator has answered so far (read on its own loop)."""
+
+    async def count() -> int:
+        return sim.state.stats.requests_served
+
+    return sim.call(count())
 
 
 def write_ids(path: Path, ids: Sequence[str]) -> Path:

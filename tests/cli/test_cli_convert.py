@@ -7,6 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from cli_helpers import (
+    FAST_POLL,
     RecordedRequest,
     StartSim,
     no_traceback,
@@ -34,7 +35,7 @@ def test_convert_json_report_matches_the_simulator_ledger(
 
     result = run_cli(
         "convert", "Quotes", "--to", "Sales_Orders", "--ids-file", ids_file, "--json",
-        env=sim_env(sim),
+        *FAST_POLL, env=sim_env(sim),
     )
 
     assert result.returncode == 0, result.stderr
@@ -65,7 +66,8 @@ def test_convert_prints_a_table_by_default(sim: SimulatorThread, tmp_path: Path)
     ids_file = write_ids(tmp_path / "ids.txt", [str(n) for n in range(1000, 1075)])
 
     result = run_cli(
-        "convert", "Quotes", "--to", "Invoices", "--ids-file", ids_file, env=sim_env(sim)
+        "convert", "Quotes", "--to", "Invoices", "--ids-file", ids_file,
+        *FAST_POLL, env=sim_env(sim),
     )
 
     assert result.returncode == 0, result.stderr
@@ -96,7 +98,7 @@ def test_convert_reads_a_csv_column(sim: SimulatorThread, tmp_path: Path) -> Non
 
     result = run_cli(
         "convert", "Quotes", "--to", "Sales_Orders", "--ids-file", csv_file,
-        "--column", "Quote Id", "--json", env=sim_env(sim),
+        "--column", "Quote Id", "--json", *FAST_POLL, env=sim_env(sim),
     )
 
     assert result.returncode == 0, result.stderr
@@ -134,7 +136,7 @@ def test_convert_sends_the_options_given_on_the_command_line(
         "convert", "Quotes", "--to", "Sales_Orders", "--ids-file",
         write_ids(tmp_path / "ids.txt", ids), "--batch-size", "7", "--concurrency", "2",
         "--related", f"Calls:{calls_id}", f"Tasks:{tasks_id}", "--assign-to", "4150868000000225013",
-        "--carry-over-tags", "--json", env=sim_env(sim),
+        "--carry-over-tags", "--json", *FAST_POLL, env=sim_env(sim),
     )
 
     assert result.returncode == 0, result.stderr
@@ -162,7 +164,7 @@ def test_convert_leaves_tags_and_owner_alone_by_default(
 
     result = run_cli(
         "convert", "Quotes", "--to", "Sales_Orders", "--ids-file",
-        write_ids(tmp_path / "ids.txt", ids), "--json", env=sim_env(sim),
+        write_ids(tmp_path / "ids.txt", ids), "--json", *FAST_POLL, env=sim_env(sim),
     )
 
     assert result.returncode == 0, result.stderr
@@ -181,7 +183,7 @@ def test_convert_leads(
 
     result = run_cli(
         "convert", "Leads", "--ids-file", write_ids(tmp_path / "leads.txt", ids), "--json",
-        env=sim_env(sim),
+        *FAST_POLL, env=sim_env(sim),
     )
 
     assert result.returncode == 0, result.stderr
@@ -198,13 +200,13 @@ def test_rejected_ids_exit_1_and_are_listed(start_sim: StartSim, tmp_path: Path)
     ids_file = write_ids(tmp_path / "ids.txt", [*ids, "not-an-id"])
     first = run_cli(
         "convert", "Quotes", "--to", "Sales_Orders", "--ids-file",
-        write_ids(tmp_path / "first.txt", ["6010", "6011"]), env=sim_env(sim),
+        write_ids(tmp_path / "first.txt", ["6010", "6011"]), *FAST_POLL, env=sim_env(sim),
     )
     assert first.returncode == 0, first.stderr
 
     result = run_cli(
         "convert", "Quotes", "--to", "Sales_Orders", "--ids-file", ids_file, "--json",
-        env=sim_env(sim),
+        *FAST_POLL, env=sim_env(sim),
     )
 
     assert result.returncode == 1, result.stderr
@@ -222,7 +224,8 @@ def test_rejected_ids_exit_1_and_are_listed(start_sim: StartSim, tmp_path: Path)
     assert set(_ledger_counts(sim, "Quotes").values()) == {1}
 
     table = run_cli(
-        "convert", "Quotes", "--to", "Sales_Orders", "--ids-file", ids_file, env=sim_env(sim)
+        "convert", "Quotes", "--to", "Sales_Orders", "--ids-file", ids_file,
+        *FAST_POLL, env=sim_env(sim),
     )
     assert table.returncode == 1
     assert "needs attention" in table.stdout
@@ -236,7 +239,7 @@ def test_failed_jobs_exit_1(start_sim: StartSim, tmp_path: Path) -> None:
 
     result = run_cli(
         "convert", "Quotes", "--to", "Sales_Orders", "--ids-file", ids_file, "--json",
-        env=sim_env(sim),
+        *FAST_POLL, env=sim_env(sim),
     )
 
     assert result.returncode == 1, result.stderr
@@ -251,7 +254,7 @@ def test_a_run_wide_api_error_is_one_line_and_exit_1(sim: SimulatorThread, tmp_p
     result = run_cli(
         "convert", "Quotes", "--to", "Sales_Orders", "--ids-file",
         write_ids(tmp_path / "ids.txt", ["1", "2"]), "--related", "Calls:12345",
-        env=sim_env(sim),
+        *FAST_POLL, env=sim_env(sim),
     )
 
     assert result.returncode == 1

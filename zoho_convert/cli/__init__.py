@@ -11,8 +11,10 @@ import argparse
 import asyncio
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from zoho_convert import __version__
 from zoho_convert.cli.settings import UsageError, add_connection_arguments
@@ -33,6 +35,27 @@ jp, ca, sa), ZOHO_API_DOMAIN and ZOHO_ACCOUNTS_URL.
 """
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (the usage block is in --help)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+RESUME_HELP = """\
+continue an interrupted run from its journal (`convert --journal PATH`).
+
+Jobs Zoho already accepted are polled, never submitted again; batches never sent are sent;
+a batch caught mid-submission is sent once more (Zoho refuses to convert a record twice, so
+nothing is converted twice). The report covers the whole run.
+
+When the run was interrupted before it had read all its ids, give the same input again with
+--ids-file (and --column): the ids already journaled are skipped and the rest is read. Without
+it, resume stops with exit code 2 and says so. The message printed on Ctrl-C shows the exact
+command.
+"""
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -50,6 +73,26 @@ def _batch_size(text: str) -> int:
     return value
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text}")
+    return value
+
+
+def _poll_interval(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--poll-interval",
+        type=_seconds,
+        default=1.0,
+        metavar="SECONDS",
+        help="wait before a job's first poll (1.0); later waits grow 1.5x up to 30 s",
+    )
+
+
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -61,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     from zoho_convert.cli import commands, demo  # noqa: PLC0415 (rich loads only when needed)
     from zoho_convert.simulator import cli as simulator_cli  # noqa: PLC0415
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="zoho-convert",
         description="Convert Zoho CRM records in bulk: Quotes, Sales Orders and Leads.",
         epilog=EXIT_CODES_HELP,
@@ -103,7 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--batch-size", type=_batch_size, default=50, help="ids per job (max 50)")
     p.add_argument("--concurrency", type=_positive_int, help="requests in flight (10)")
-    p.add_argument("--journal", metavar="PATH", help="record progress here to resume later")
+    p.add_argument(
+        "--journal",
+        metavar="PATH",
+        help="record progress in this new file, so `zoho-convert resume` can finish the run",
+    )
+    _poll_interval(p)
     add_connection_arguments(p)
     _common(p)
     p.set_defaults(handler=commands.cmd_convert)
@@ -112,13 +160,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("module", help="Quotes, Sales_Orders or Leads")
     p.add_argument("job_id")
     p.add_argument("--wait", action="store_true", help="wait until the job finishes")
-    p.add_argument("--timeout", type=float, default=600.0, help="seconds to wait at most")
+    p.add_argument("--timeout", type=_seconds, default=600.0, help="seconds to wait at most")
+    _poll_interval(p)
     add_connection_arguments(p)
     _common(p)
     p.set_defaults(handler=commands.cmd_status)
 
     p = command("resume", "continue an interrupted run from its journal")
-    p.add_argument("--journal", metavar="PATH", required=True)
+    p.description = RESUME_HELP
+    p.add_argument("--journal", metavar="PATH", required=True, help="the run's journal")
+    p.add_argument(
+        "--ids-file",
+        metavar="PATH",
+        help="the interrupted run's input again (- for standard input), when it was not all read",
+    )
+    p.add_argument("--column", help="the CSV column, as given to convert")
+    _poll_interval(p)
     add_connection_arguments(p)
     _common(p)
     p.set_defaults(handler=commands.cmd_resume)
@@ -151,8 +208,10 @@ def _configure_logging(verbose: bool) -> None:
             stream=sys.stderr,
             format="%(asctime)s %(name)s %(levelname)s %(message)s",
         )
-        # aiohttp's own loggers could print request details; keep them quiet.
+        # aiohttp's own loggers could print request details; keep them quiet, and asyncio's
+        # "Using selector" chatter too.
         logging.getLogger("aiohttp").setLevel(logging.WARNING)
+        logging.getLogger("asyncio").setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -164,6 +223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         EXIT_USAGE,
         run_command,
     )
+    from zoho_convert.cli.inputs import InputError  # noqa: PLC0415
     from zoho_convert.errors import (  # noqa: PLC0415
         AuthenticationError,
         PermissionDeniedError,
@@ -179,14 +239,39 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Local checks raise these before anything is sent: bad input, not a failed run.
         print(f"zoho-convert: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except InputError as error:
+        # The ids source broke after part of it was converted: the run stopped early.
+        print(f"zoho-convert: error: {error}", file=sys.stderr)
+        return EXIT_FAILURES
     except (AuthenticationError, PermissionDeniedError) as error:
         print(f"zoho-convert: {error}", file=sys.stderr)
         return EXIT_AUTH
     except ZohoConvertError as error:
         print(f"zoho-convert: {error}", file=sys.stderr)
         return EXIT_FAILURES
+    except OSError as error:
+        # A journal that cannot be written, a broken pipe, ...: one line, no traceback.
+        print(f"zoho-convert: error: {error}", file=sys.stderr)
+        return EXIT_FAILURES
     except KeyboardInterrupt:
-        journal = getattr(args, "journal", None)
-        hint = f"; resume with: zoho-convert resume --journal {journal}" if journal else ""
-        print(f"zoho-convert: interrupted{hint}", file=sys.stderr)
+        print(f"zoho-convert: interrupted{_resume_hint(args)}", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _resume_hint(args: argparse.Namespace) -> str:
+    """How to continue an interrupted run, as a shell command."""
+    journal = getattr(args, "journal", None)
+    if args.command not in ("convert", "resume"):
+        return ""
+    if not journal:
+        return "; nothing can be resumed (run convert with --journal PATH for that)"
+    words = ["zoho-convert", "resume", "--journal", journal]
+    # The run may not have read all its ids: resume reads the rest from the same input.
+    if getattr(args, "ids_file", None):
+        words += ["--ids-file", args.ids_file]
+        if args.column:
+            words += ["--column", args.column]
+    hint = f"; resume with: {shlex.join(words)}"
+    if getattr(args, "ids_file", None) == "-":
+        hint += " (with the same ids on standard input)"
+    return hint

@@ -10,16 +10,18 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Iterable, Mapping
 from typing import Any
 
 from rich.console import Console
 
 from zoho_convert.cli.display import ProgressDisplay, print_report
-from zoho_convert.cli.inputs import open_ids, read_lead_options
+from zoho_convert.cli.inputs import InputError, open_id_source, read_lead_options
 from zoho_convert.cli.settings import UsageError, client_options
 from zoho_convert.client import ZohoConvertClient
+from zoho_convert.errors import ZohoConvertError
 from zoho_convert.ids import normalize_id
+from zoho_convert.journal import Journal
 from zoho_convert.models import INVENTORY_CONVERSIONS, ModuleRef, check_inventory_conversion
 from zoho_convert.polling import PollPolicy
 from zoho_convert.report import ConversionReport
@@ -48,6 +50,39 @@ def _show_progress(args: argparse.Namespace) -> bool:
 
 def _report_exit(report: ConversionReport) -> int:
     return EXIT_OK if report.ok else EXIT_FAILURES
+
+
+def _poll(args: argparse.Namespace) -> PollPolicy:
+    return PollPolicy(initial=args.poll_interval)
+
+
+async def _reporting_partial(
+    args: argparse.Namespace, run: Awaitable[ConversionReport]
+) -> ConversionReport:
+    """Await a run; when a run-wide error stops it after jobs were submitted, print the
+    partial report (what was converted before the error) before the error propagates."""
+    try:
+        report = await run
+    except (ZohoConvertError, InputError) as error:
+        partial = getattr(error, "partial_report", None)
+        if isinstance(partial, ConversionReport) and partial.jobs:
+            print_report(partial, as_json=args.json)
+        raise
+    return report
+
+
+def _check_new_journal(path: str | None) -> None:
+    """A journal is a new file: refuse an existing one (or a missing folder) before sending."""
+    if path is None:
+        return
+    if os.path.lexists(path):
+        raise UsageError(
+            f"journal {path} exists already: continue that run with "
+            f"`zoho-convert resume --journal {path}`, or give a new path"
+        )
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"cannot create journal {path}: no folder {folder}")
 
 
 def _check_module_pair(module: str, to: str | None) -> None:
@@ -94,21 +129,26 @@ async def cmd_convert(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             normalize_id(args.assign_to, what="--assign-to user id")
         except ValueError as error:
             raise UsageError(str(error)) from None
-    ids = open_ids(args.ids_file, args.column)
+    _check_new_journal(args.journal)
+    ids = await open_id_source(args.ids_file, args.column)
     client = _client(args, env, max_concurrency=args.concurrency or 10)
     async with client:
         with ProgressDisplay(enabled=_show_progress(args)) as display:
-            report = await client.convert_many(
-                args.module,
-                ids,
-                to=args.to,
-                carry_over_tags=args.carry_over_tags,
-                assign_to=args.assign_to,
-                related_modules=related,
-                batch_size=args.batch_size,
-                concurrency=args.concurrency,
-                progress=display,
-                journal=args.journal,
+            report = await _reporting_partial(
+                args,
+                client.convert_many(
+                    args.module,
+                    ids,
+                    to=args.to,
+                    carry_over_tags=args.carry_over_tags,
+                    assign_to=args.assign_to,
+                    related_modules=related,
+                    batch_size=args.batch_size,
+                    concurrency=args.concurrency,
+                    poll=_poll(args),
+                    progress=display,
+                    journal=args.journal,
+                ),
             )
     print_report(report, as_json=args.json)
     return _report_exit(report)
@@ -119,13 +159,45 @@ def _require_file(path: str, what: str) -> None:
         raise UsageError(f"no {what} at {path}")
 
 
+async def _input_complete(path: str) -> bool:
+    """Whether the run journaled at ``path`` had read all its ids."""
+    try:
+        journal = await Journal.open(path)
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot resume from {path}: {error}") from None
+    try:
+        state = await journal.load()
+    except Exception as error:  # a damaged file: sqlite3.DatabaseError, KeyError, ...
+        raise UsageError(f"cannot resume from {path}: unreadable journal ({error})") from None
+    finally:
+        await journal.close()
+    return state.input_complete
+
+
 async def cmd_resume(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    """``zoho-convert resume``: finish an interrupted run from its journal."""
+    """``zoho-convert resume``: finish an interrupted run from its journal.
+
+    A run interrupted before it had read all its ids needs its input again (``--ids-file``):
+    the journal holds the ids it read, not where they came from.
+    """
     _require_file(args.journal, "journal")
+    if args.column is not None and args.ids_file is None:
+        raise UsageError("--column needs --ids-file")
+    ids = None
+    if not await _input_complete(args.journal):
+        if args.ids_file is None:
+            raise UsageError(
+                f"the run in {args.journal} stopped before reading all its ids: give its input "
+                f"again with --ids-file PATH (and --column NAME for a CSV); the ids already "
+                f"journaled are skipped"
+            )
+        ids = await open_id_source(args.ids_file, args.column)
     client = _client(args, env)
     async with client:
         with ProgressDisplay(enabled=_show_progress(args)) as display:
-            report = await client.resume(args.journal, progress=display)
+            report = await _reporting_partial(
+                args, client.resume(args.journal, ids=ids, poll=_poll(args), progress=display)
+            )
     print_report(report, as_json=args.json)
     return _report_exit(report)
 
@@ -143,7 +215,9 @@ async def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     async with _client(args, env) as client:
         if args.wait:
             status = await client.wait_for_job(
-                args.module, job_id, poll=PollPolicy(timeout=args.timeout)
+                args.module,
+                job_id,
+                poll=PollPolicy(initial=args.poll_interval, timeout=args.timeout),
             )
         elif args.module == "Leads":
             status = await client.mass_convert_leads_status(job_id)

@@ -42,8 +42,12 @@ class _RateColumn(TextColumn):
         super().__init__("")
 
     def render(self, task: Any) -> Any:  # rich's Task type is not generic-friendly
-        speed = task.finished_speed or task.speed
-        return f"{speed:,.0f} ids/s" if speed else "- ids/s"
+        # The average over the run: ids settle a job (up to 50) at a time, so rich's
+        # short-window speed swings between 0 and absurd peaks.
+        elapsed = task.elapsed
+        if not elapsed or not task.completed:
+            return "- ids/s"
+        return f"{task.completed / elapsed:,.0f} ids/s"
 
 
 class ProgressDisplay:

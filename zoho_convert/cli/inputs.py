@@ -7,25 +7,40 @@ memory. An id that is not valid is left for ``convert_many`` to report as reject
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import csv
+import functools
 import io
 import itertools
 import json
+import os
+import stat
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
 from zoho_convert.cli.settings import UsageError
+from zoho_convert.ids import normalize_id
 from zoho_convert.models import LeadConversion
 from zoho_convert.wire import lead_conversion_from_wire
 
-__all__ = ["open_ids", "read_lead_options"]
+__all__ = ["InputError", "open_id_source", "open_ids", "read_lead_options"]
+
+
+class InputError(Exception):
+    """The ids source broke after the run had started (exit code 1: part of it was sent)."""
 
 
 def _open(path: str) -> IO[str]:
     if path == "-":
-        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8-sig", newline="")
+        # A reader of its own on a copy of the descriptor, not sys.stdin's: the ids may be
+        # read on a daemon thread, and sys.stdin's buffer, held by a thread blocked in read(),
+        # would make the interpreter abort when it flushes the standard streams at exit.
+        raw = open(os.dup(sys.stdin.fileno()), "rb")  # noqa: SIM115 (closed by _closing)
+        return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
     try:
         return Path(path).open(encoding="utf-8-sig", newline="")
     except OSError as error:
@@ -57,7 +72,7 @@ def open_ids(path: str, column: str | None) -> Iterator[str]:
             first = next(lines, None)
             if first is None:
                 raise UsageError(f"{name} holds no ids")
-            return _closing(itertools.chain([first], lines), stream)
+            return _closing(itertools.chain([first], lines), stream, name)
         reader = csv.DictReader(stream)
         fields = reader.fieldnames
         if not fields:
@@ -71,7 +86,7 @@ def open_ids(path: str, column: str | None) -> Iterator[str]:
         first = next(rows, None)
         if first is None:
             raise UsageError(f"{name} holds no ids in column {column!r}")
-        return _closing(itertools.chain([first], rows), stream)
+        return _closing(itertools.chain([first], rows), stream, name)
     except UnicodeDecodeError:
         stream.close()
         raise UsageError(f"{name} is not UTF-8 text") from None
@@ -83,12 +98,131 @@ def open_ids(path: str, column: str | None) -> Iterator[str]:
         raise
 
 
-def _closing(ids: Iterator[str], stream: IO[str]) -> Iterator[str]:
+def _is_regular_file(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True  # let open_ids say what is wrong with it
+
+
+async def open_id_source(path: str, column: str | None) -> Iterable[str] | AsyncIterable[str]:
+    """Like ``open_ids``, but a pipe, FIFO or terminal (stdin, ``-``) is read on a thread.
+
+    Reading a pipe can block for as long as its writer pauses. Done on the event loop, that
+    would stall the polls of running jobs and make Ctrl-C wait for the next line; a daemon
+    thread hands the ids over instead (and never keeps the process alive at exit).
+
+    Raises:
+        UsageError: as ``open_ids``.
+    """
+    if path != "-" and _is_regular_file(path):
+        return open_ids(path, column)
+    handoff = _Handoff(asyncio.get_running_loop())
+    threading.Thread(
+        target=handoff.run,
+        args=(lambda: open_ids(path, column),),
+        name="zoho-convert-ids-reader",
+        daemon=True,
+    ).start()
+    await handoff.opened
+    return handoff.ids()
+
+
+class _Handoff:
+    """Ids read on a thread, handed to the event loop in bursts, with bounded read-ahead."""
+
+    _LIMIT = 10_000  # ids read ahead at most
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self.opened: asyncio.Future[None] = loop.create_future()
+        self._ready = asyncio.Event()
+        self._lock = threading.Condition()
+        self._items: list[str] = []
+        self._done = False
+        self._error: BaseException | None = None
+        self._closed = False
+
+    def _call(self, callback: Callable[[], object]) -> None:
+        # A closed loop: the run is over and nobody listens.
+        with contextlib.suppress(RuntimeError):
+            self._loop.call_soon_threadsafe(callback)
+
+    def _set_opened(self, error: BaseException | None) -> None:
+        if self.opened.done():
+            return
+        if error is None:
+            self.opened.set_result(None)
+        else:
+            self.opened.set_exception(error)
+
+    def run(self, open_source: Callable[[], Iterator[str]]) -> None:
+        """The thread: open and check the source, then read it to its end."""
+        try:
+            source = open_source()
+        except BaseException as problem:
+            self._call(functools.partial(self._set_opened, problem))
+            return
+        self._call(functools.partial(self._set_opened, None))
+        error: BaseException | None = None
+        try:
+            for value in source:
+                with self._lock:
+                    while len(self._items) >= self._LIMIT and not self._closed:
+                        self._lock.wait()
+                    if self._closed:
+                        return
+                    wake = not self._items
+                    self._items.append(value)
+                if wake:  # one wake-up per burst, not per id
+                    self._call(self._ready.set)
+        except BaseException as exc:
+            error = exc
+        with self._lock:
+            self._done = True
+            self._error = error
+        self._call(self._ready.set)
+
+    async def ids(self) -> AsyncIterator[str]:
+        """The ids, in order, as the thread reads them."""
+        try:
+            while True:
+                # Clear before taking: an id added after the take sets the event again.
+                self._ready.clear()
+                with self._lock:
+                    items, self._items = self._items, []
+                    done, error = self._done, self._error
+                    self._lock.notify()
+                if items:
+                    for value in items:
+                        yield value
+                    continue
+                if done:
+                    if error is not None:
+                        raise error
+                    return
+                await self._ready.wait()
+        finally:
+            with self._lock:
+                self._closed = True
+                self._lock.notify()
+
+
+def _closing(ids: Iterator[str], stream: IO[str], name: str) -> Iterator[str]:
+    # The source was checked up front, but only its start was read: a fault further on stops
+    # the run (convert_many settles what was sent) with a clear message, not a traceback.
     try:
         yield from ids
+    except UnicodeDecodeError:
+        raise InputError(
+            f"{name} is not UTF-8 text further on; the run stopped reading there"
+        ) from None
+    except csv.Error as error:
+        raise InputError(
+            f"{name} is not valid CSV further on ({error}); the run stopped reading there"
+        ) from None
     finally:
-        if stream is not sys.stdin:
-            stream.close()
+        stream.close()
 
 
 def read_lead_options(path: str | None) -> LeadConversion | None:
@@ -103,11 +237,19 @@ def read_lead_options(path: str | None) -> LeadConversion | None:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as error:
         raise UsageError(f"cannot read options file {path}: {error.strerror or error}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"options file {path} is not UTF-8 text") from None
     try:
         payload = json.loads(text)
     except ValueError as error:
         raise UsageError(f"options file {path} is not valid JSON: {error}") from None
     try:
-        return lead_conversion_from_wire(payload)
-    except ValueError as error:
+        options = lead_conversion_from_wire(payload)
+        # The client checks these ids too; checked here, the message names the file.
+        for what in ("accounts", "contacts", "assign_to"):
+            value = getattr(options, what)
+            if value is not None:
+                normalize_id(value, what=f"{what} id")
+    except (TypeError, ValueError) as error:
         raise UsageError(f"options file {path}: {error}") from None
+    return options

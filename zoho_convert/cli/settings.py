@@ -25,6 +25,9 @@ MISSING_CREDENTIALS = (
 )
 
 
+_OAUTH_VARIABLES = ("ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN")
+
+
 class UsageError(Exception):
     """Bad input from the command line: exit code 2, with a one-line message."""
 
@@ -70,10 +73,7 @@ def client_options(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str
     api_domain = _pick(args.api_domain, env, "ZOHO_API_DOMAIN")
     accounts_url = _pick(args.accounts_url, env, "ZOHO_ACCOUNTS_URL")
     access_token = env.get("ZOHO_ACCESS_TOKEN", "").strip()
-    oauth = [
-        env.get(name, "").strip()
-        for name in ("ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN")
-    ]
+    oauth = [env.get(name, "").strip() for name in _OAUTH_VARIABLES]
     auth: StaticToken | RefreshTokenAuth
     if all(oauth):
         auth = RefreshTokenAuth(
@@ -81,6 +81,14 @@ def client_options(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str
         )
     elif access_token:
         auth = StaticToken(access_token)
+    elif any(oauth):
+        missing = [name for name, value in zip(_OAUTH_VARIABLES, oauth, strict=True) if not value]
+        raise UsageError(
+            f"Zoho credentials are incomplete: {' and '.join(missing)} "
+            f"{'is' if len(missing) == 1 else 'are'} not set. The refresh-token flow needs all "
+            "three of ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET and ZOHO_REFRESH_TOKEN; or set "
+            "ZOHO_ACCESS_TOKEN to an OAuth access token instead."
+        )
     else:
         raise UsageError(MISSING_CREDENTIALS)
     return {
