@@ -72,6 +72,11 @@ class StaticToken:
         """A static token carries no API domain."""
         return None
 
+    @property
+    def current_token(self) -> str:
+        """The fixed token."""
+        return self._token
+
     async def access_token(self, transport: HttpTransport) -> str:
         """The fixed token."""
         return self._token
@@ -155,6 +160,11 @@ class RefreshTokenAuth:
     def api_domain(self) -> str | None:
         """The API domain named by the last token reply."""
         return self._api_domain
+
+    @property
+    def current_token(self) -> str | None:
+        """The last access token minted (None before the first refresh)."""
+        return self._token
 
     def can_refresh(self) -> bool:
         """True: a refresh token can mint new access tokens."""

@@ -8,8 +8,9 @@ and polling of many jobs live in ``batch.py`` and ``polling.py``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import AsyncIterable, Iterable, Sequence
+from collections.abc import AsyncIterable, Iterable, Iterator, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -337,7 +338,8 @@ class ZohoConvertClient:
             "data": [{"convert_to": [{"module": {"id": target.id, "api_name": target.api_name}}]}]
         }
         reply = await self._request("POST", f"{module}/{record}/actions/convert", body=body)
-        return parse_converted_record(reply, target.api_name)
+        with _processed_if_unreadable():
+            return parse_converted_record(reply, target.api_name)
 
     async def convert_lead(
         self, lead_id: str | int, options: LeadConversion | None = None
@@ -353,7 +355,8 @@ class ZohoConvertClient:
         reply = await self._request(
             "POST", f"Leads/{lead}/actions/convert", body=lead_conversion_to_wire(options)
         )
-        return parse_lead_result(reply)
+        with _processed_if_unreadable():
+            return parse_lead_result(reply)
 
     def _mass_body(
         self,
@@ -370,13 +373,8 @@ class ZohoConvertClient:
 
     async def _schedule(self, path: str, body: dict[str, Any]) -> str:
         reply = await self._request("POST", path, body=body)
-        try:
+        with _processed_if_unreadable():
             return parse_job_id(reply)
-        except ResponseValidationError as error:
-            # Zoho said yes, so a job may exist even though we cannot read its id.
-            raise ResponseValidationError(
-                error.message, field=error.field, maybe_processed=True
-            ) from None
 
     async def _status(self, path: str, job_id: str | int) -> JobStatus:
         job = normalize_id(job_id, what="job id")
@@ -487,6 +485,18 @@ class ZohoConvertClient:
             progress=progress,
             max_pending_jobs=max_pending_jobs,
         )
+
+
+@contextlib.contextmanager
+def _processed_if_unreadable() -> Iterator[None]:
+    """Mark a reply we cannot read as possibly processed: Zoho answered a POST with success,
+    so it may have converted the records even though we cannot tell what it did."""
+    try:
+        yield
+    except ResponseValidationError as error:
+        raise ResponseValidationError(
+            error.message, field=error.field, maybe_processed=True
+        ) from None
 
 
 def _related(ref: ModuleRef) -> dict[str, str]:

@@ -11,7 +11,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -32,8 +32,6 @@ __all__ = ["Clock", "HttpTransport", "Sleep", "TokenSource", "check_secure_url"]
 
 logger = logging.getLogger("zoho_convert.http")
 
-T = TypeVar("T")
-
 Sleep = Callable[[float], Awaitable[None]]
 Clock = Callable[[], float]
 
@@ -50,6 +48,10 @@ class TokenSource(Protocol):
 
     async def refresh(self, transport: HttpTransport, stale: str) -> str:
         """A new access token to replace ``stale`` (one refresh shared by all callers)."""
+
+    @property
+    def current_token(self) -> str | None:
+        """The token handed out last, without refreshing (None before the first)."""
 
     def can_refresh(self) -> bool:
         """Whether ``refresh`` can mint a new token at all."""
@@ -81,6 +83,8 @@ def check_secure_url(url: str, *, allow_insecure: bool, what: str) -> None:
             "or pass allow_insecure_http=True if you really mean it"
         )
 
+
+_MAX_REFRESHES = 3  # per request: a bound against a server that refuses every new token
 
 _NOT_SENT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 
@@ -132,6 +136,7 @@ class HttpTransport:
         self._allow_insecure = allow_insecure_http
         self._rand = random.Random()
         self.requests_sent = 0
+        self._good_token: str | None = None  # the last token Zoho accepted
 
     def base_url(self) -> str:
         """``{api_domain}/crm/{version}``, using the token reply's domain when none was set."""
@@ -158,25 +163,63 @@ class HttpTransport:
             ResponseValidationError: the reply was not the JSON Zoho promises.
         """
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
-        refreshed = False
+        headers = {"Content-Type": "application/json"} if data is not None else {}
 
-        async def attempt(token: str) -> Any:
-            nonlocal refreshed
+        async def attempt() -> Any:
+            return await self._authorized(method, path, params, data, headers)
+
+        try:
+            return await self._retrying(method, path, attempt)
+        except _TokenFailure as failure:
+            raise failure.error from None
+
+    async def _authorized(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, str] | None,
+        data: bytes | None,
+        headers: Mapping[str, str],
+    ) -> Any:
+        """One try of an API request, with at most one token refresh (plus repeats for a token
+        that another task replaced meanwhile).
+
+        A 401 means Zoho did nothing, so repeating even a POST is safe. The token is read only
+        once a slot under the concurrency limit is held: a request queued behind others must
+        not carry a token that dies while it waits.
+        """
+        refreshes = 0
+        replaced_repeats = 0
+        while True:
+            used = ""
+
+            async def token() -> str:
+                nonlocal used
+                try:
+                    used = await self._auth.access_token(self)
+                except ZohoConvertError as error:
+                    raise _TokenFailure(error) from None
+                return used
+
             try:
-                return await self._attempt(method, f"{self.base_url()}/{path}", token, params, data)
+                return await self._send_api(method, path, params, data, headers, token)
             except AuthenticationError as error:
-                if error.code != "INVALID_TOKEN" or refreshed or not self._auth.can_refresh():
+                if error.code != "INVALID_TOKEN" or not self._auth.can_refresh():
                     raise
-                # The token expired or was revoked under us: one refresh, one repeat. A 401
-                # means Zoho did nothing, so repeating a POST is safe.
-                refreshed = True
-                logger.info("access token refused (INVALID_TOKEN); refreshing once")
-                token = await self._auth.refresh(self, token)
-                return await self._attempt(method, f"{self.base_url()}/{path}", token, params, data)
-
-        # The token is fetched outside the retried part: a token call has its own retries,
-        # and an OAuth failure is not something repeating the API request can fix.
-        return await self._retrying(method, path, attempt, self._token)
+                current = self._auth.current_token
+                if current is not None and current != used and replaced_repeats < 3:
+                    replaced_repeats += 1  # someone refreshed while we were in flight
+                    continue
+                # Refresh once; again only if the refused token had worked for someone (it
+                # expired in use, not a token Zoho never accepted), and never more than 3 times.
+                if refreshes and (self._good_token != used or refreshes >= _MAX_REFRESHES):
+                    raise
+                refreshes += 1
+                logger.info("access token refused (INVALID_TOKEN); refreshing")
+                try:
+                    await self._auth.refresh(self, used)
+                except ZohoConvertError as refresh_error:
+                    raise _TokenFailure(refresh_error) from None
 
     async def post_form(self, url: str, form: Mapping[str, str], *, timeout: float) -> Any:
         """POST a form (the OAuth token call) and return its decoded JSON.
@@ -188,7 +231,7 @@ class HttpTransport:
         check_secure_url(url, allow_insecure=self._allow_insecure, what="the accounts URL")
         client_timeout = aiohttp.ClientTimeout(total=timeout)
 
-        async def attempt(_: None) -> Any:
+        async def attempt() -> Any:
             return await self._send(
                 "POST",
                 url,
@@ -200,28 +243,22 @@ class HttpTransport:
                 retry_as_get=True,
             )
 
-        return await self._retrying("GET", "oauth token", attempt, _nothing)
-
-    async def _token(self) -> str:
-        return await self._auth.access_token(self)
+        return await self._retrying("GET", "oauth token", attempt)
 
     async def _retrying(
         self,
         decide_as: str,
         label: str,
-        attempt: Callable[[T], Awaitable[Any]],
-        prepare: Callable[[], Awaitable[T]],
+        attempt: Callable[[], Awaitable[Any]],
     ) -> Any:
-        """Run ``attempt(await prepare())`` until it succeeds or ``should_retry(decide_as, …)``
-        says stop, within the policy's tries and total deadline (no sleep may end past it).
-        Errors from ``prepare`` are not retried here."""
+        """Run ``attempt`` until it succeeds or ``should_retry(decide_as, …)`` says stop,
+        within the policy's tries and total deadline (no sleep may end past it)."""
         started = self.clock()
         tries = 0
         while True:
             tries += 1
-            prepared = await prepare()
             try:
-                return await attempt(prepared)
+                return await attempt()
             except ZohoConvertError as error:
                 if not should_retry(decide_as, error) or tries >= self.retry.max_tries:
                     raise
@@ -234,27 +271,31 @@ class HttpTransport:
                 )
                 await self.sleep(delay)
 
-    async def _attempt(
+    async def _send_api(
         self,
         method: str,
-        url: str,
-        token: str,
+        path: str,
         params: Mapping[str, str] | None,
         data: bytes | None,
+        headers: Mapping[str, str],
+        token: Callable[[], Awaitable[str]],
     ) -> Any:
-        headers = {"Authorization": f"Zoho-oauthtoken {token}"}
-        if data is not None:
-            headers["Content-Type"] = "application/json"
-        return await self._send(
-            method,
-            url,
-            headers=headers,
-            params=params,
-            data=data,
-            form=None,
-            timeout=self._timeout,
-            retry_as_get=False,
-        )
+        async with self._limit:
+            # The token first: its reply may name the API domain the URL must use.
+            used = await token()
+            self.requests_sent += 1
+            reply = await self._send(
+                method,
+                f"{self.base_url()}/{path}",
+                headers={**headers, "Authorization": f"Zoho-oauthtoken {used}"},
+                params=params,
+                data=data,
+                form=None,
+                timeout=self._timeout,
+                retry_as_get=False,
+            )
+            self._good_token = used
+            return reply
 
     async def _send(
         self,
@@ -269,34 +310,37 @@ class HttpTransport:
         retry_as_get: bool,
     ) -> Any:
         is_post = method.upper() == "POST" and not retry_as_get
-        async with self._limit:
-            self.requests_sent += 1
-            try:
-                async with self._session.request(
-                    method,
-                    url,
-                    headers=headers,
-                    params=params,
-                    data=form if form is not None else data,
-                    timeout=timeout,
-                    allow_redirects=False,
-                ) as response:
-                    raw = await response.read()
-                    return _decode(response.status, response.headers, raw, is_post)
-            except _NOT_SENT_ERRORS as error:
-                raise TransportError(
-                    f"could not connect to {_host(url)}: {type(error).__name__}", sent=False
-                ) from None
-            except (aiohttp.ClientError, asyncio.TimeoutError) as error:
-                raise TransportError(
-                    f"{method} {_path(url)} failed after the request was sent "
-                    f"({type(error).__name__}); the request may have been processed",
-                    sent=True,
-                ) from None
+        try:
+            async with self._session.request(
+                method,
+                url,
+                headers=headers,
+                params=params,
+                data=form if form is not None else data,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as response:
+                raw = await response.read()
+                return _decode(response.status, response.headers, raw, is_post)
+        except _NOT_SENT_ERRORS as error:
+            raise TransportError(
+                f"could not connect to {_host(url)}: {type(error).__name__}", sent=False
+            ) from None
+        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+            raise TransportError(
+                f"{method} {_path(url)} failed after the request was sent "
+                f"({type(error).__name__}); the request may have been processed",
+                sent=True,
+            ) from None
 
 
-async def _nothing() -> None:
-    return None
+class _TokenFailure(Exception):
+    """Carries an error of the token call past the API request's retry loop: the token call
+    has its own retries, and repeating the API request cannot fix an OAuth failure."""
+
+    def __init__(self, error: ZohoConvertError) -> None:
+        super().__init__(str(error))
+        self.error = error
 
 
 def _decode(status: int, headers: Mapping[str, str], raw: bytes, is_post: bool) -> Any:

@@ -333,15 +333,6 @@ async def test_token_expiry_mid_run(start: Start) -> None:
     assert stats.responses_by_status[401] > 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AuthenticationError,
-    reason=(
-        "BUG: http.py HttpTransport.request refreshes at most once per request; when more "
-        "requests wait on the single-flight refresh than the new token has uses, the extra "
-        "ones are refused again and the whole run stops with AuthenticationError INVALID_TOKEN"
-    ),
-)
 async def test_token_expiry_with_more_waiters_than_token_uses(start: Start) -> None:
     """Tokens that expire after 15 uses while ~20 requests wait on one refresh: run completes."""
     env = await start(config(seed=6, token_max_uses=15), auth=refresh_auth)
@@ -503,14 +494,6 @@ async def test_simulator_restart_mid_run(start: Start) -> None:
 # -- simulator ids ---------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: simulator/state.py CrmState.__init__ draws org_prefix from [1e6, 1e7), so for "
-        "some seeds (9, 24, 51, 54, ...) new_id() mints 19-digit ids above 2**63-1, which the "
-        "client (rightly: Zoho ids are longs) refuses locally as INVALID_ID"
-    ),
-)
 async def test_simulator_ids_fit_a_long_for_every_seed(start: Start) -> None:
     """With seed 9 the simulator's ids are valid Zoho ids, so the run converts them all."""
     env = await start(config(seed=9))

@@ -404,7 +404,9 @@ async def test_concurrent_callers_share_a_failed_refresh(m: aioresponses) -> Non
     m.post(TOKEN_URL, status=500, repeat=True, callback=yield_to_others)
     m.get(STATUS_URL, payload=STATUS_REPLY, repeat=True)
     auth = refresh_auth()
-    async with make_client(auth, retry=RetryPolicy(max_tries=2)) as client:
+    # All 20 must hold a request slot at once to wait on the same refresh: the token is read
+    # only once a slot is held.
+    async with make_client(auth, retry=RetryPolicy(max_tries=2), max_concurrency=20) as client:
         results = await asyncio.gather(
             *(client.mass_convert_status("Quotes", "1") for _ in range(20)),
             return_exceptions=True,

@@ -246,8 +246,9 @@ class CrmState:
     def __init__(self, config: SimulatorConfig) -> None:
         self.config = config
         self.clock: Callable[[], float] = config.clock or time.monotonic
+        # A 7-digit prefix below 9,000,000 keeps 19-digit ids under 2**63 - 1 (a Zoho long).
         seed = config.seed
-        self.org_prefix = str(random.Random(f"org:{seed}").randrange(1_000_000, 10_000_000))
+        self.org_prefix = str(random.Random(f"org:{seed}").randrange(1_000_000, 9_000_000))
         self._next_serial = 1_000_000  # below this: module and field ids
         self._job_rng = random.Random(f"jobs:{seed}")
         self._name_rng = random.Random(f"names:{seed}")
