@@ -165,6 +165,8 @@ async def _input_complete(path: str) -> bool:
         journal = await Journal.open(path)
     except (OSError, ValueError) as error:
         raise UsageError(f"cannot resume from {path}: {error}") from None
+    except Exception:  # a file SQLite cannot open: RuntimeError or sqlite3.DatabaseError
+        raise UsageError(f"cannot resume from {path}: not a zoho_convert journal") from None
     try:
         state = await journal.load()
     except Exception as error:  # a damaged file: sqlite3.DatabaseError, KeyError, ...
