@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import re
 from array import array
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Iterator, Sequence
@@ -48,7 +49,7 @@ from zoho_convert.errors import (
     ServerError,
     TransportError,
 )
-from zoho_convert.ids import MAX_ID_DIGITS, id_problem
+from zoho_convert.ids import MAX_ID_DIGITS, id_problem, normalize_id
 from zoho_convert.journal import Journal, JournalState, RunParams
 from zoho_convert.models import (
     INVENTORY_CONVERSIONS,
@@ -56,6 +57,7 @@ from zoho_convert.models import (
     JobStatus,
     ModuleRef,
     check_inventory_conversion,
+    check_related_module,
 )
 from zoho_convert.polling import Clock, DurationEstimator, PollPolicy, Sleep, poll_job
 from zoho_convert.progress import (
@@ -329,9 +331,9 @@ class _Run:
         if params.module == "Leads":
             tags = params.carry_over_tags
             lead_tags: tuple[str, ...] = (
-                tags if isinstance(tags, tuple) else (
-                    (*_LEAD_TAG_MODULES, *(("Deals",) if params.deals else ())) if tags else ()
-                )
+                tags
+                if isinstance(tags, tuple)
+                else ((*_LEAD_TAG_MODULES, *(("Deals",) if params.deals else ())) if tags else ())
             )
 
             def submit_lead(ids: list[str]) -> Awaitable[str]:
@@ -496,7 +498,12 @@ class _Run:
     # -- one batch ---------------------------------------------------------------------------
 
     async def run_batch(
-        self, seq: int, ids: list[str], *, submit: bool, job_id: str | None = None,
+        self,
+        seq: int,
+        ids: list[str],
+        *,
+        submit: bool,
+        job_id: str | None = None,
         settling: bool = False,
     ) -> None:
         try:
@@ -535,9 +542,7 @@ class _Run:
         while work:
             part_seq, part = work.pop()
             if self.fatal is not None:
-                self.not_submitted.extend(part)
-                if journal is not None:
-                    journal.mark_pending(part_seq)
+                self.stop_part(part_seq, part, settling=settling)
                 continue
             try:
                 job_id = await self.send(part_seq, part)
@@ -551,9 +556,7 @@ class _Run:
                     self.defer(part_seq, part, error, settling=settling)
                 else:
                     # A run-wide error (authentication, permission, invalid module, ...).
-                    if journal is not None:
-                        journal.mark_pending(part_seq)
-                    self.not_submitted.extend(part)
+                    self.stop_part(part_seq, part, settling=settling)
                     raise
                 continue
             if journal is not None:
@@ -562,6 +565,21 @@ class _Run:
                 self.emit(BatchSubmitted(batch=part_seq, size=len(part), job_id=job_id))
             accepted.append(_Accepted(part_seq, part, job_id))
         return accepted
+
+    def stop_part(self, seq: int, part: list[str], *, settling: bool) -> None:
+        """Account for a part the stopping run will not submit (now).
+
+        A part being settled was sent once already and may have converted: it stays
+        uncertain (resume resubmits it once). Any other part was never sent.
+        """
+        if settling:
+            self.uncertain.extend(part)
+            if self.journal is not None:
+                self.journal.mark_uncertain(seq, final=False)
+            return
+        self.not_submitted.extend(part)
+        if self.journal is not None:
+            self.journal.mark_pending(seq)
 
     def isolate(
         self, seq: int, part: list[str], error: APIError, *, settling: bool
@@ -660,10 +678,12 @@ class _Run:
         self.pending_jobs -= 1
         if adaptive:
             estimator.observe(seen[0] == 1, seen[1], self.pending_jobs + 1, seen[2])
-        self.converted += status.converted_count
-        self.failed += status.failed_count
-        self.not_converted += status.not_converted_count
-        outcome = JobOutcome(job_id, len(item.ids), status)
+        size = len(item.ids)
+        counted = status if status.total_count == size else _fit_to_batch(status, size, job_id)
+        self.converted += counted.converted_count
+        self.failed += counted.failed_count
+        self.not_converted += counted.not_converted_count
+        outcome = JobOutcome(job_id, size, status)
         if not outcome.fully_converted:
             outcome = JobOutcome(job_id, len(item.ids), status, tuple(item.ids))
         self.jobs.append(outcome)
@@ -761,6 +781,41 @@ async def _drive(run: _Run, reading: Awaitable[None] | None) -> ConversionReport
     return report
 
 
+def _fit_to_batch(status: JobStatus, size: int, job_id: str) -> JobStatus:
+    """Counts to add up for a job whose total is not the number of ids we sent.
+
+    Zoho's counts cannot be trusted then, so none may count more than ``size``; the job's
+    outcome keeps its ids (it is not ``fully_converted``) so someone can check them.
+    """
+    logger.warning(
+        "job %s reports %d records but %d were submitted; its ids are kept in the report",
+        job_id,
+        status.total_count,
+        size,
+    )
+    converted = min(status.converted_count, size)
+    failed = min(status.failed_count, size - converted)
+    return attrs.evolve(
+        status,
+        total_count=size,
+        converted_count=converted,
+        failed_count=failed,
+        not_converted_count=size - converted - failed,
+    )
+
+
+def _check_run_options(
+    assign_to: object, related_modules: Sequence[ModuleRef], journal: str | None
+) -> None:
+    """Refuse bad run options before the module lookup, the first request of a run."""
+    if assign_to is not None:
+        normalize_id(assign_to, what="assign_to user id")
+    for ref in related_modules:
+        check_related_module(ref)
+    if journal is not None and os.path.lexists(journal):
+        raise FileExistsError(f"a journal exists at {journal}: resume that run, or pick a new path")
+
+
 def _check_common(concurrency: object, poll: object, max_pending_jobs: object) -> None:
     if concurrency is not None and (
         isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
@@ -831,6 +886,7 @@ async def convert_many(
     """
     _check_batch_size(batch_size)
     _check_common(concurrency, poll, max_pending_jobs)
+    _check_run_options(assign_to, related_modules, journal)
     if isinstance(ids, (str, bytes, int)) or not isinstance(ids, (Iterable, AsyncIterable)):
         raise TypeError(f"ids must be an iterable of ids, not {type(ids).__name__}")
     if module == "Leads":

@@ -30,6 +30,7 @@ from zoho_convert.models import (
     LeadConversionResult,
     ModuleRef,
     check_inventory_conversion,
+    check_related_module,
 )
 from zoho_convert.polling import PollPolicy, poll_job
 from zoho_convert.progress import ProgressCallback
@@ -500,11 +501,8 @@ def _processed_if_unreadable() -> Iterator[None]:
 
 
 def _related(ref: ModuleRef) -> dict[str, str]:
-    if not isinstance(ref, ModuleRef):
-        raise TypeError(f"related_modules takes ModuleRef items, not {type(ref).__name__}")
-    if not isinstance(ref.api_name, str) or not ref.api_name.strip():
-        raise ValueError("related_modules: a ModuleRef needs a module api_name")
-    return {"api_name": ref.api_name, "id": normalize_id(ref.id, what="related module id")}
+    check_related_module(ref)
+    return {"api_name": ref.api_name, "id": ref.id}
 
 
 def _check_lead_options(options: LeadConversion) -> None:

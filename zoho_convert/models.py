@@ -24,6 +24,7 @@ __all__ = [
     "LeadConversionResult",
     "ModuleRef",
     "check_inventory_conversion",
+    "check_related_module",
 ]
 
 # The conversions the mass and single inventory convert APIs allow: source -> targets.
@@ -109,6 +110,23 @@ class ModuleRef:
 
     api_name: str
     id: str
+
+
+def check_related_module(ref: object) -> ModuleRef:
+    """Check a ``related_modules`` item before anything is sent.
+
+    Raises:
+        TypeError: ``ref`` is not a ``ModuleRef``.
+        ValueError: it has no API name or its id is not a valid id.
+    """
+    from zoho_convert.ids import normalize_id  # noqa: PLC0415 (ids has no deps; keeps order)
+
+    if not isinstance(ref, ModuleRef):
+        raise TypeError(f"related_modules takes ModuleRef items, not {type(ref).__name__}")
+    if not isinstance(ref.api_name, str) or not ref.api_name.strip():
+        raise ValueError("related_modules: a ModuleRef needs a module api_name")
+    normalize_id(ref.id, what="related module id")
+    return ref
 
 
 @attrs.frozen

@@ -69,7 +69,8 @@ class JobOutcome:
         return (
             status is not None
             and status.state is JobState.COMPLETED
-            and status.converted_count >= self.size
+            and status.total_count == self.size
+            and status.converted_count == self.size
             and status.failed_count == 0
             and status.not_converted_count == 0
         )

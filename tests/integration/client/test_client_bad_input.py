@@ -143,11 +143,6 @@ LATE: list[tuple[str, dict[str, Any], type[Exception]]] = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: batch.convert_many looks up the target module id (GET settings/modules) "
-    "before checking journal, assign_to and related_modules; those raise after a request",
-)
 @pytest.mark.parametrize(
     ("kwargs", "error"), [(k, e) for _, k, e in LATE], ids=[n for n, _, _ in LATE]
 )

@@ -437,11 +437,6 @@ async def test_poller_on_counts_that_never_add_up_reports_unfinished() -> None:
     assert report.jobs[0].ids == ("11", "12", "13")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: batch._Run.await_job trusts a job's counts even when total_count differs "
-    "from the ids submitted; report.converted can exceed report.total",
-)
 async def test_job_counts_for_more_ids_than_submitted_are_not_trusted() -> None:
     """A COMPLETED status whose total is not the batch size never inflates report.converted."""
 
@@ -587,11 +582,6 @@ async def test_convert_many_under_corruption_after_processing_never_overcounts(
     assert settled and settled <= ledger  # lost jobs' records, found by settling
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: batch._Run.submit_isolating reports a settling (uncertain) batch as "
-    "NOT_SUBMITTED when a run-wide error stops the run; it was sent and may have converted",
-)
 async def test_uncertain_batch_stopped_while_settling_stays_uncertain() -> None:
     """A batch whose first send was lost, then refused run-wide on resend, is uncertain."""
     posts: list[str] = []
