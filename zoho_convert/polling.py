@@ -162,6 +162,12 @@ class DurationEstimator:
             self._estimate = min(max(current, last_miss * 1.1), done_after)
 
 
+# Polls this close to a target time count as on time: with a clock that moves only when
+# sleeping (tests), float rounding can leave the elapsed time one ulp short of the target, and
+# a strict comparison would then re-target the same instant forever with zero-length sleeps.
+_ON_TIME = 1e-6
+
+
 def _check_deadline_and_wait(delay: float, deadline: float, now: float) -> float | None:
     """How long to sleep before the next poll, or None when the deadline has passed."""
     remaining = deadline - now
@@ -216,7 +222,7 @@ async def poll_job(
         assert estimator is not None
         learned = estimator.estimate
         ref = learned if learned is not None else policy.initial
-        if learned is not None and (polls == 0 or last_poll < learned):
+        if learned is not None and (polls == 0 or last_poll < learned - _ON_TIME):
             return learned  # not yet polled at the expected time: poll then
         if polls == 0:
             own = policy.initial
@@ -237,7 +243,7 @@ async def poll_job(
         if wait is None:
             break
         await sleep(wait)
-        if estimator is not None and target() > clock() - start + 1e-6:
+        if estimator is not None and target() > clock() - start + _ON_TIME:
             continue  # others taught us meanwhile that this job needs longer: wait more
         last_poll = clock() - start
         try:

@@ -176,3 +176,25 @@ def test_estimator_jumps_up_on_miss_and_shrinks_on_hits() -> None:
     estimator.observe(False, 2.0, 10, last_miss=1.5)
     assert estimator.estimate == pytest.approx(1.65)
     assert estimator.max_seen == pytest.approx(2.0)
+
+
+async def test_adaptive_poll_does_not_stall_one_ulp_short_of_the_estimate() -> None:
+    """On a sleep-driven clock, elapsed time one ulp short of the estimate never stalls polling."""
+    # These values leave (start + estimate) - start one ulp below the estimate: the poller used
+    # to re-target that instant forever, polling in a loop while the clock stood still.
+    time = FakeTime()
+    start = time.now = 1076.3774618976613
+    estimator = DurationEstimator()
+    estimator._estimate = 5.846311489049012
+    statuses: list[JobStatus] = []
+
+    async def fetch() -> JobStatus:
+        assert len(statuses) < 50, "the poller is spinning"
+        status = DONE if time.now - start > 6.5 else RUNNING
+        statuses.append(status)
+        return status
+
+    final = await poll_job(
+        fetch, "1", PollPolicy(), sleep=time.sleep, clock=time.clock, estimator=estimator
+    )
+    assert final is DONE and len(statuses) < 10
