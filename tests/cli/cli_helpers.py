@@ -43,7 +43,8 @@ def base_env(**variables: str) -> dict[str, str]:
 
 def sim_env(sim: SimulatorThread, **variables: str) -> dict[str, str]:
     """An environment pointing the CLI at ``sim`` with its static access token."""
-    return base_env(ZOHO_ACCESS_TOKEN=sim.access_token, ZOHO_API_DOMAIN=sim.url, **variables)
+    return base_env(**{"ZOHO_ACCESS_TOKEN": sim.access_token, "ZOHO_API_DOMAIN": sim.url,
+                       **variables})
 
 
 def oauth_env(sim: SimulatorThread, **variables: str) -> dict[str, str]:

@@ -35,16 +35,21 @@ class InputError(Exception):
 
 
 def _open(path: str) -> IO[str]:
-    if path == "-":
-        # A reader of its own on a copy of the descriptor, not sys.stdin's: the ids may be
-        # read on a daemon thread, and sys.stdin's buffer, held by a thread blocked in read(),
-        # would make the interpreter abort when it flushes the standard streams at exit.
-        raw = open(os.dup(sys.stdin.fileno()), "rb")  # noqa: SIM115 (closed by _closing)
-        return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+    # A pipe (stdin, a FIFO) may be read on a daemon thread that blocks in read() until the
+    # process exits. Read it unbuffered, through a descriptor of its own: a buffered reader
+    # holds a lock while it reads, and the interpreter aborts at exit when it meets a lock
+    # held by a daemon thread (sys.stdin's buffer, flushed at exit, would be one).
     try:
-        return Path(path).open(encoding="utf-8-sig", newline="")
+        if path == "-":
+            raw: IO[bytes] = open(os.dup(sys.stdin.fileno()), "rb", buffering=0)  # noqa: SIM115
+        elif _is_regular_file(path):
+            raw = open(path, "rb")  # noqa: SIM115 (closed by _closing)
+        else:
+            raw = open(path, "rb", buffering=0)  # noqa: SIM115
     except OSError as error:
-        raise UsageError(f"cannot read ids file {path}: {error.strerror or error}") from None
+        name = "standard input" if path == "-" else f"ids file {path}"
+        raise UsageError(f"cannot read {name}: {error.strerror or error}") from None
+    return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
 
 
 def _lines(stream: IO[str]) -> Iterator[str]:

@@ -1,0 +1,305 @@
+"""status, convert-record, convert-lead, demo, simulate and --help as real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import pty
+import select
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+from cli_helpers import (
+    CLI,
+    FAST_POLL,
+    TIMEOUT,
+    StartSim,
+    base_env,
+    no_traceback,
+    oauth_env,
+    one_line,
+    run_cli,
+    sim_env,
+    start_cli,
+    wait_until,
+    write_ids,
+)
+
+from zoho_convert import StaticToken, ZohoConvertClient
+from zoho_convert.simulator import Faults, SimulatorThread
+
+
+class _Clock:
+    """The simulator's clock, moved by the test: jobs finish when the test says so."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _submit_job(sim: SimulatorThread, ids: list[str]) -> str:
+    async def submit() -> str:
+        async with ZohoConvertClient(StaticToken(sim.access_token), api_domain=sim.url) as api:
+            return await api.mass_convert("Quotes", ids, to="Invoices")
+
+    return asyncio.run(submit())
+
+
+def test_status_prints_a_running_job_and_wait_follows_it_to_the_end(
+    start_sim: StartSim,
+) -> None:
+    """`status` shows a job as it is now; `status --wait` polls until it completes."""
+    clock = _Clock()
+    sim = start_sim(seed=31, job_duration=10.0, clock=clock)
+    job_id = _submit_job(sim, ["41", "42", "43"])
+    env = sim_env(sim)
+
+    now = run_cli("status", "Quotes", job_id, "--json", env=env)
+
+    assert now.returncode == 0, now.stderr
+    assert json.loads(now.stdout) == {
+        "job_id": job_id, "state": "SCHEDULED", "total_count": 3, "converted_count": 0,
+        "not_converted_count": 3, "failed_count": 0,
+    }
+    table = run_cli("status", "Quotes", job_id, env=env)
+    assert "state: SCHEDULED" in table.stdout
+
+    proc = start_cli("status", "Quotes", job_id, "--wait", *FAST_POLL, "--json", env=env)
+    try:
+        wait_until(lambda: sim.state.stats.polls_per_job.get(job_id, 0) >= 3, what="polls")
+        clock.now = 10.0  # the job is done now
+        out, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+    assert proc.returncode == 0, err
+    assert json.loads(out)["state"] == "COMPLETED"
+    assert json.loads(out)["converted_count"] == 3
+
+
+def test_status_of_an_unknown_job_is_one_line_exit_1(sim: SimulatorThread) -> None:
+    """Zoho's refusal of an unknown job id is one line on stderr and exit code 1."""
+    result = run_cli("status", "Quotes", "123456", env=sim_env(sim))
+
+    assert result.returncode == 1
+    assert "INVALID_DATA" in one_line(result.stderr)
+    no_traceback(result)
+
+
+def test_convert_record_converts_once_then_refuses(sim: SimulatorThread) -> None:
+    """convert-record prints the new record; converting it again is refused with exit 1."""
+    env = sim_env(sim)
+
+    first = run_cli("convert-record", "Quotes", "777", "--to", "Sales_Orders", "--json", env=env)
+
+    assert first.returncode == 0, first.stderr
+    record = json.loads(first.stdout)
+    assert record["module"] == "Sales_Orders"
+    assert record["id"].isdigit()
+    assert sim.state.converted_ids("Quotes") == {"777"}
+
+    again = run_cli("convert-record", "Quotes", "777", "--to", "Sales_Orders", env=env)
+
+    assert again.returncode == 1
+    assert "ID_ALREADY_CONVERTED" in one_line(again.stderr)
+    assert again.stdout == ""
+
+
+def test_convert_lead_without_options(sim: SimulatorThread) -> None:
+    """convert-lead with no options creates a contact and an account, no deal."""
+    result = run_cli("convert-lead", "9001", env=sim_env(sim))
+
+    assert result.returncode == 0, result.stderr
+    assert "Deals: None" in result.stdout
+    assert "Contacts: {'id':" in result.stdout
+    assert sim.state.converted_ids("Leads") == {"9001"}
+
+
+def test_bad_token_exits_3(sim: SimulatorThread, tmp_path: Path) -> None:
+    """A refused access token (401) is an authentication error: exit 3, one line."""
+    ids_file = write_ids(tmp_path / "ids.txt", ["1", "2"])
+    for module in ("Quotes", "Leads"):
+        target = ("--to", "Invoices") if module == "Quotes" else ()
+        result = run_cli(
+            "convert", module, *target, "--ids-file", ids_file,
+            env=sim_env(sim, ZOHO_ACCESS_TOKEN="1000.wrong.token"),
+        )
+        assert result.returncode == 3, result.stderr
+        assert "INVALID_TOKEN" in one_line(result.stderr)
+        no_traceback(result)
+    assert sim.state.converted_ids("Quotes") == set()
+
+
+def test_revoked_refresh_token_exits_3(sim: SimulatorThread) -> None:
+    """A refresh token Zoho refuses (invalid_code) is an authentication error: exit 3."""
+    sim.state.revoke_refresh_token()
+
+    result = run_cli("convert-record", "Quotes", "5", "--to", "Invoices", env=oauth_env(sim))
+
+    assert result.returncode == 3
+    assert "invalid_code" in one_line(result.stderr)
+
+
+SECRETS = {
+    "ZOHO_CLIENT_ID": "1000.CLIENTIDSECRETISH",
+    "ZOHO_CLIENT_SECRET": "s3cr3t-client-value-4242",
+    "ZOHO_REFRESH_TOKEN": "1000.refresh.r3fr3sh-value-7777",
+}
+
+
+def test_no_secret_in_any_output_even_verbose(start_sim: StartSim, tmp_path: Path) -> None:
+    """With --verbose, on success and on every error path, no secret reaches stdout/stderr."""
+    # Access tokens that wear out after 25 uses: the OAuth run refreshes a few times.
+    sim = start_sim(
+        seed=33, client_id=SECRETS["ZOHO_CLIENT_ID"],
+        client_secret=SECRETS["ZOHO_CLIENT_SECRET"],
+        refresh_token=SECRETS["ZOHO_REFRESH_TOKEN"], access_token="1000.static.acc3ss-9999",
+        faults=Faults(token_max_uses=25),
+    )
+    ids_file = write_ids(tmp_path / "ids.txt", [str(n) for n in range(10, 130)])
+    oauth = base_env(ZOHO_ACCOUNTS_URL=sim.url, ZOHO_API_DOMAIN=sim.url, **SECRETS)
+    convert = ("convert", "Quotes", "--to", "Invoices", "--ids-file", ids_file, "--batch-size",
+               "5", *FAST_POLL, "--verbose")
+    runs = [
+        run_cli(*convert, "--json", env=oauth),
+        run_cli(*convert, env=sim_env(sim)),
+        run_cli(*convert, env=sim_env(sim, ZOHO_ACCESS_TOKEN="1000.bad.b4d-token-5555")),
+        run_cli(*convert, env={**oauth, "ZOHO_CLIENT_SECRET": "wrong-s3cret-6666"}),
+    ]
+    sim.state.revoke_refresh_token()
+    runs.append(run_cli(*convert, env=oauth))
+
+    # OAuth: refreshed as tokens wear out, exit 0. The static token wears out: exit 3. A wrong
+    # static token, a wrong client secret, a revoked refresh token: exit 3.
+    assert [run.returncode for run in runs] == [0, 3, 3, 3, 3], runs[0].stderr
+    assert sim.state.stats.token_refreshes > 1
+    secrets = [
+        *SECRETS.values(), "1000.static.acc3ss-9999", "1000.bad.b4d-token-5555",
+        "wrong-s3cret-6666", *sim.state.tokens._tokens,
+    ]
+    for run in runs:
+        no_traceback(run)
+        for secret in secrets:
+            assert secret not in run.stdout
+            assert secret not in run.stderr
+    assert "refreshing the Zoho access token" in runs[0].stderr  # --verbose does log
+
+
+def test_demo_json_and_table(tmp_path: Path) -> None:
+    """`demo --records 200` converts them all: --json is the report, the table names the ledger."""
+    as_json = run_cli("demo", "--records", "200", "--json", env=base_env())
+
+    assert as_json.returncode == 0, as_json.stderr
+    report = json.loads(as_json.stdout)
+    assert (report["total"], report["converted"], report["ok"]) == (200, 200, True)
+    assert as_json.stderr == ""
+
+    table = run_cli("demo", "--records", "120", "--faults", env=base_env())
+
+    assert table.returncode == 0, table.stderr
+    assert "Quotes → Sales_Orders: OK" in table.stdout
+    assert "faults on" in table.stderr
+    assert "Simulator ledger: 120 quotes converted" in table.stderr
+
+
+def test_demo_rejects_zero_records() -> None:
+    """`demo --records 0` is a usage error."""
+    result = run_cli("demo", "--records", "0", env=base_env())
+
+    assert result.returncode == 2
+    assert "--records" in one_line(result.stderr)
+
+
+def test_simulate_serves_until_sigint() -> None:
+    """`simulate --port 0 --token T` prints its URL and token, serves, and exits 0 on SIGINT."""
+    proc = start_cli("simulate", "--port", "0", "--token", "T-sim", env=base_env())
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().strip().removeprefix("url: ")
+        assert proc.stdout.readline().strip() == "token: T-sim"
+        assert url.startswith("http://127.0.0.1:")
+        request = urllib.request.Request(
+            url + "/crm/v8/settings/modules/Quotes",
+            headers={"Authorization": "Zoho-oauthtoken T-sim"},
+        )
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            assert json.load(response)["modules"][0]["api_name"] == "Quotes"
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=TIMEOUT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+
+
+def test_help_documents_the_exit_codes() -> None:
+    """--help of the command and of each subcommand lists every exit code."""
+    for command in ((), ("convert",), ("resume",), ("status",)):
+        result = run_cli(*command, "--help", env=base_env())
+        assert result.returncode == 0
+        for code in ("0 ", "1 ", "2 ", "3 ", "130"):
+            assert f"\n  {code}" in result.stdout
+        assert "ZOHO_ACCESS_TOKEN" in result.stdout
+    resume = run_cli("resume", "--help", env=base_env()).stdout
+    assert "--ids-file" in resume and "skipped" in resume
+
+
+def test_progress_bar_only_on_a_terminal(sim: SimulatorThread, tmp_path: Path) -> None:
+    """A piped stderr gets no progress bar; a terminal gets one, unless --quiet."""
+    def convert(first: int) -> tuple[str, ...]:
+        ids_file = write_ids(tmp_path / f"{first}.txt", [str(n) for n in range(first, first + 120)])
+        return ("convert", "Quotes", "--to", "Invoices", "--ids-file", str(ids_file),
+                *FAST_POLL, "--json")
+
+    piped = run_cli(*convert(500), env=sim_env(sim))
+    assert piped.returncode == 0
+    assert piped.stderr == ""
+
+    def on_tty(first: int, *extra: str) -> str:
+        controller, terminal = pty.openpty()
+        proc = subprocess.Popen(
+            [*CLI, *convert(first), *extra], env=sim_env(sim, COLUMNS="160"),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=terminal,
+        )
+        os.close(terminal)
+        seen = b""
+        while True:  # read the terminal until the process closes it
+            ready, _, _ = select.select([controller], [], [], TIMEOUT)
+            assert ready, "the CLI wrote nothing for a long time"
+            try:
+                chunk = os.read(controller, 65536)
+            except OSError:  # EIO: the other side is closed
+                break
+            if not chunk:
+                break
+            seen += chunk
+        os.close(controller)
+        out, _ = proc.communicate(timeout=TIMEOUT)
+        assert proc.returncode == 0
+        assert json.loads(out)["converted"] == 120  # the report still goes to stdout
+        return seen.decode("utf-8", "replace")
+
+    shown = on_tty(1000)
+    assert "converting" in shown and "converted 120" in shown
+    assert on_tty(2000, "--quiet") == ""
+
+
+def test_python_dash_m_and_the_script_agree() -> None:
+    """`zoho-convert` on PATH is the same program as `python -m zoho_convert`."""
+    script = Path(sys.executable).with_name("zoho-convert")
+    result = subprocess.run(
+        [script, "--version"], capture_output=True, text=True, timeout=TIMEOUT, check=False
+    )
+    assert result.returncode == 0
+    assert result.stdout == run_cli("--version", env=base_env()).stdout
