@@ -298,7 +298,10 @@ class _Run:
         # The client already bounds its requests in flight; add our own bound only when the
         # caller asked for fewer. Held across the client's retry waits, which is fine: the
         # point of a lower limit is to leave capacity to someone else.
-        self.requests = asyncio.Semaphore(concurrency) if concurrency < limit else None
+        # A journaled run always holds its own slot before marking a batch "submitting", so a
+        # batch queued for a slot is not mistaken, after a crash, for one that was sent.
+        bounded = concurrency < limit or journal is not None
+        self.requests = asyncio.Semaphore(concurrency) if bounded else None
         pending = max_pending_jobs or max(100, 50 * min(concurrency, limit))
         self.slots = asyncio.Semaphore(pending)
         self.estimator = DurationEstimator()
@@ -525,11 +528,11 @@ class _Run:
             self.slots.release()
 
     async def send(self, seq: int, ids: list[str]) -> str:
-        if self.journal is not None:
-            await self.journal.mark_submitting(seq)
         if self.requests is None:
             return await self._submit(ids)
         async with self.requests:
+            if self.journal is not None:
+                await self.journal.mark_submitting(seq)
             return await self._submit(ids)
 
     async def submit_isolating(
@@ -1032,7 +1035,8 @@ async def _resubmit(run: _Run, state: JournalState) -> None:
         if batch.state == "submitted" and batch.job_id is not None:
             run.spawn(run.run_batch(batch.seq, ids, submit=False, job_id=batch.job_id))
         else:  # pending, or submitting (caught mid-submission): send it (again, once)
-            run.spawn(run.run_batch(batch.seq, ids, submit=True))
+            settling = batch.state == "submitting"  # it may have reached Zoho already
+            run.spawn(run.run_batch(batch.seq, ids, submit=True, settling=settling))
 
 
 async def _then(first: Awaitable[None], second: Awaitable[None] | None) -> None:

@@ -199,6 +199,8 @@ class Journal:
         journal = cls(Path(path))
         if not await asyncio.to_thread(journal.path.is_file):
             raise FileNotFoundError(f"no journal at {journal.path}")
+        if not await asyncio.to_thread(_is_sqlite, journal.path):
+            raise ValueError(f"{journal.path} is not a zoho_convert journal")
         journal._thread.start()
         try:
             await journal._call(_check_format)
@@ -423,6 +425,11 @@ def _init(db: sqlite3.Connection, params: RunParams) -> None:
         if statement.strip():
             db.execute(statement)
     _put(db, {"format": str(_FORMAT), "params": params.to_json(), "input_complete": "0"})
+
+
+def _is_sqlite(path: Path) -> bool:
+    with path.open("rb") as file:
+        return file.read(16) == b"SQLite format 3\x00"
 
 
 def _check_format(db: sqlite3.Connection) -> None:
