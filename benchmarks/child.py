@@ -76,12 +76,6 @@ def run_zc(args: argparse.Namespace) -> dict[str, Any]:
         auth = StaticToken(args.token)
     poll = PollPolicy() if args.poll_initial is None else PollPolicy(initial=args.poll_initial)
 
-    profiler: Any = None
-    if args.profile:
-        from pyinstrument import Profiler
-
-        profiler = Profiler(interval=0.0005, async_mode="enabled")
-
     async def main() -> dict[str, Any]:
         async with ZohoConvertClient(
             auth, api_domain=args.url, max_concurrency=args.concurrency
@@ -90,11 +84,7 @@ def run_zc(args: argparse.Namespace) -> dict[str, Any]:
             u0, s0 = _usage()
             c0 = time.process_time()
             t0 = time.perf_counter()
-            if profiler is not None:
-                profiler.start()
             report = await client.convert_many("Quotes", ids, to="Sales_Orders", poll=poll)
-            if profiler is not None:
-                profiler.stop()
             wall = time.perf_counter() - t0
             cpu = time.process_time() - c0
             u1, s1 = _usage()
@@ -118,18 +108,15 @@ def run_zc(args: argparse.Namespace) -> dict[str, Any]:
                     "requests": report.requests,
                     "elapsed": report.elapsed,
                     "rejected_codes": sorted({r.code for r in report.rejected}),
+                    # Ids only where someone must act: few, so the parent can check them.
+                    "uncertain_ids": list(report.uncertain[:10_000]),
+                    "rejected_ids": [r.id for r in report.rejected[:10_000]],
                 },
             }
 
     result = asyncio.run(main())
     result["rss_base_mb"] = rss_base
     result["rss_peak_mb"] = peak_rss_mb()
-    if profiler is not None:
-        with open(args.profile, "w") as f:
-            f.write(profiler.output_text(unicode=False, color=False, show_all=False))
-        html = os.path.splitext(args.profile)[0] + ".html"
-        with open(html, "w") as f:
-            f.write(profiler.output_html())
     return result
 
 
@@ -309,7 +296,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--client-id", default="")
     parser.add_argument("--client-secret", default="")
     parser.add_argument("--refresh-token", default="")
-    parser.add_argument("--profile", default=None, help="zc: write a pyinstrument profile here")
     parser.add_argument("--result", required=True)
     args = parser.parse_args(argv)
     result = run_zc(args) if args.client == "zc" else run_sdk(args)

@@ -23,7 +23,7 @@ import sys
 import time
 from typing import Any
 
-from benchmarks import output
+from benchmarks import output, profiling
 from benchmarks.scenarios import Run, execute
 from benchmarks.sim import SimSettings
 
@@ -92,12 +92,11 @@ def extrapolate_sdk(rows: list[dict[str, Any]], runs: list[Run]) -> list[dict[st
 
 
 def profile(runs: list[Run], out_dir: str) -> list[str]:
-    """Profile the zoho_convert side of S1 and S3 with pyinstrument (text + HTML)."""
-    try:
-        import pyinstrument  # noqa: F401, PLC0415 (optional)
-    except ImportError:
-        return ["profiling skipped: pyinstrument is not installed (pip install pyinstrument)"]
+    """Profile the zoho_convert side of S1 and S3 with py-spy (CPU samples, idle excluded)."""
+    if profiling.py_spy() is None:
+        return ["profiling skipped: py-spy is not installed (pip install py-spy)"]
     notes = []
+    os.makedirs(out_dir, exist_ok=True)
     for run in runs:
         if run.client != "zc" or run.scenario not in ("s1", "s3"):
             continue
@@ -106,8 +105,9 @@ def profile(runs: list[Run], out_dir: str) -> list[str]:
                        run.poll_initial, run.refresh, profile=path)
         row = execute(profiled)
         notes.append(
-            f"profile of {run.scenario.upper()} (zoho_convert, N={run.n:,}): {path} "
-            f"(+ .html); wall {row['wall_s']:.2f} s under the profiler"
+            f"py-spy profile of {run.scenario.upper()} (zoho_convert, N={run.n:,}): "
+            f"{os.path.relpath(path)} (collapsed stacks in .raw); under the profiler: wall "
+            f"{row['wall_s']:.2f} s, CPU {row['cpu_s']:.2f} s"
         )
         print(f"  profiled {run.scenario}: {path}", file=sys.stderr)
     return notes
@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="",
                         help="comma-separated scenarios to run (s1,s2,s3,s4)")
     parser.add_argument("--profile", action="store_true",
-                        help="also profile zoho_convert in S1 and S3 with pyinstrument")
+                        help="also profile zoho_convert in S1 and S3 with py-spy")
     parser.add_argument("--out", default=None,
                         help="results directory (default benchmarks/results)")
     args = parser.parse_args(argv)

@@ -127,6 +127,13 @@ class SimulatorProcess:
             data: dict[str, Any] = json.load(r)
         return data
 
+    def converted_ids(self, module: str = "Quotes") -> list[str]:
+        """``GET /__simulator__/conversions``: every id of ``module`` converted so far."""
+        url = f"{self.url}/__simulator__/conversions?module={module}"
+        with urllib.request.urlopen(url, timeout=120) as r:
+            ids: list[str] = json.load(r)["converted_ids"]
+        return ids
+
     def cpu_seconds(self) -> float | None:
         """User + system CPU seconds the simulator process used so far (Linux only)."""
         if self._proc is None:
