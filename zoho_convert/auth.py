@@ -17,6 +17,7 @@ from zoho_convert.datacenters import DataCenter
 from zoho_convert.errors import (
     APIError,
     AuthenticationError,
+    RateLimitError,
     ResponseValidationError,
     TransportError,
     ZohoConvertError,
@@ -50,6 +51,10 @@ _OAUTH_ERRORS = {
         "from this refresh token recently (10 per 10 minutes); wait and try again."
     ),
 }
+
+
+# OAuth errors that say "not now" rather than "never": not remembered as fatal.
+_TRANSIENT_OAUTH_ERRORS = frozenset({"access_denied"})
 
 
 class StaticToken:
@@ -226,8 +231,8 @@ class RefreshTokenAuth:
         except TransportError:
             raise
         except APIError as error:
-            if error.status >= 500:
-                raise
+            if error.status >= 500 or isinstance(error, RateLimitError):
+                raise  # the accounts server is struggling or throttling: a later call may work
             raise self._remember(
                 AuthenticationError(
                     error.status,
@@ -265,7 +270,9 @@ def _parse_token_reply(
         message = _OAUTH_ERRORS.get(
             code, f"Zoho refused the token request ({code}); check the OAuth credentials"
         )
-        raise remember(AuthenticationError(200, code, message))
+        error = AuthenticationError(200, code, message)
+        # Only credentials Zoho refused are remembered; a throttled refresh may work later.
+        raise error if code in _TRANSIENT_OAUTH_ERRORS else remember(error)
     token = reply.get("access_token")
     if not isinstance(token, str) or not token:
         raise ResponseValidationError("token reply has no access token", field="access_token")

@@ -29,6 +29,7 @@ from core_helpers import (
 from zoho_convert import (
     AuthenticationError,
     DataCenter,
+    RateLimitError,
     RefreshTokenAuth,
     RetryPolicy,
     ServerError,
@@ -288,6 +289,32 @@ async def test_token_endpoint_4xx_is_an_authentication_error(m: aioresponses) ->
             with pytest.raises(AuthenticationError):
                 await client.mass_convert_status("Quotes", "1")
     assert len(calls(m, "POST", TOKEN_URL)) == 1
+
+
+async def test_throttled_token_endpoint_is_not_remembered_as_fatal(m: aioresponses) -> None:
+    """A 429 from the token endpoint (retries spent) fails this call only; the next one works."""
+    m.post(TOKEN_URL, status=429, payload={"error": "too many requests"})
+    m.post(TOKEN_URL, payload=token_reply())
+    m.get(STATUS_URL, payload=STATUS_REPLY, repeat=True)
+    async with make_client(refresh_auth(), retry=RetryPolicy(max_tries=1)) as client:
+        with pytest.raises(RateLimitError):
+            await client.mass_convert_status("Quotes", "1")
+        status = await client.mass_convert_status("Quotes", "1")
+    assert status.total_count == 10
+    assert len(calls(m, "POST", TOKEN_URL)) == 2
+
+
+async def test_oauth_access_denied_is_not_remembered_as_fatal(m: aioresponses) -> None:
+    """OAuth "access_denied" (too many tokens minted) says wait: a later refresh is tried."""
+    m.post(TOKEN_URL, payload={"error": "access_denied"})
+    m.post(TOKEN_URL, payload=token_reply())
+    m.get(STATUS_URL, payload=STATUS_REPLY, repeat=True)
+    async with make_client(refresh_auth()) as client:
+        with pytest.raises(AuthenticationError, match="wait"):
+            await client.mass_convert_status("Quotes", "1")
+        status = await client.mass_convert_status("Quotes", "1")
+    assert status.total_count == 10
+    assert len(calls(m, "POST", TOKEN_URL)) == 2
 
 
 async def test_token_endpoint_500_twice_then_ok(m: aioresponses) -> None:
