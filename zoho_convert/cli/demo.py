@@ -76,5 +76,5 @@ async def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 async def cmd_simulate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Run the simulator in the foreground until interrupted."""
     config = simulator_cli.config_from_args(args)
-    await simulator_cli.serve(config, host="127.0.0.1", port=args.port)
+    await simulator_cli.serve(config, host=args.host, port=args.port)
     return 0
