@@ -1,0 +1,131 @@
+"""``resume``: continue an interrupted ``convert_many`` run from its journal.
+
+It rebuilds a ``Run`` from what the journal recorded (counts, finished jobs, the position
+reached in the input) and restarts every unfinished batch. Re-exported by
+``zoho_convert.batch``, where ``convert_many`` lives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Awaitable, Iterable
+
+from zoho_convert.engine import ConvertAPI, Run, check_limits, drive
+from zoho_convert.idset import IdSet
+from zoho_convert.journal import Journal, JournalState
+from zoho_convert.polling import PollPolicy
+from zoho_convert.progress import ProgressCallback
+from zoho_convert.report import ConversionReport, JobOutcome
+
+__all__ = ["resume"]
+
+
+async def resume(
+    api: ConvertAPI,
+    journal: str,
+    *,
+    ids: Iterable[str | int] | AsyncIterable[str | int] | None = None,
+    concurrency: int | None = None,
+    poll: PollPolicy = PollPolicy(),  # noqa: B008 (immutable)
+    progress: ProgressCallback | None = None,
+    max_pending_jobs: int | None = None,
+) -> ConversionReport:
+    """Continue an interrupted ``convert_many`` run from its journal.
+
+    Jobs that have a job id are polled, never resubmitted. Batches never sent are submitted.
+    Batches caught mid-submission (or whose submission was uncertain) are resubmitted once:
+    Zoho refuses to convert a record twice, and failure isolation reports any id the lost
+    submission did convert as ``ID_ALREADY_CONVERTED``. The report covers the whole run.
+
+    Args:
+        api: the client.
+        journal: the journal path given to ``convert_many``.
+        ids: when the interrupted run had not read all its input, the same ids again: the
+            part already journaled is skipped and the rest is read. Without them, such a
+            report has ``input_complete=False``.
+        concurrency: as for ``convert_many``.
+        poll: as for ``convert_many``.
+        progress: as for ``convert_many``.
+        max_pending_jobs: as for ``convert_many``.
+
+    Returns:
+        The report of the whole run.
+
+    Raises:
+        FileNotFoundError: there is no journal at ``journal``.
+    """
+    check_limits(concurrency, poll, max_pending_jobs)
+    opened = await Journal.open(journal)
+    try:
+        state = await opened.load()
+        seen: IdSet | None = None
+        if ids is not None and not state.input_complete:
+            seen = IdSet()
+            for chunk in await opened.iter_all_ids():
+                for value in chunk:
+                    seen.add(int(value))
+    except BaseException:
+        await opened.close()
+        raise
+    run = Run(
+        api,
+        state.params,
+        concurrency=concurrency,
+        poll=poll,
+        progress=progress,
+        journal=opened,
+        max_pending_jobs=max_pending_jobs,
+    )
+    _restore(run, state)
+    reading: Awaitable[None] | None = None
+    if not state.input_complete:
+        if ids is not None:
+            run.input_complete = True
+            reading = run.read(ids, seen=seen, skip=state.position)
+        else:
+            run.input_complete = False
+    return await drive(run, _then(_resubmit(run, state), reading))
+
+
+def _restore(run: Run, state: JournalState) -> None:
+    """Load what earlier sessions accomplished into a run."""
+    run.seq = state.next_seq
+    run.total = state.total_in_batches + state.local_rejected
+    run.duplicates = state.duplicates
+    run.rejected.extend(state.rejected)
+    run.requests_earlier_sessions = state.requests
+    for batch in state.batches:
+        if batch.state == "finished" and batch.job_id is not None and batch.status is not None:
+            status = batch.status
+            run.converted += status.converted_count
+            run.failed += status.failed_count
+            run.not_converted += status.not_converted_count
+            outcome = JobOutcome(batch.job_id, len(batch.ids), status)
+            if not outcome.fully_converted:
+                outcome = JobOutcome(batch.job_id, len(batch.ids), status, batch.ids)
+            run.jobs.append(outcome)
+        elif batch.state == "uncertain_final":
+            run.uncertain.extend(batch.ids)
+
+
+async def _resubmit(run: Run, state: JournalState) -> None:
+    """Restart the unfinished batches of a journal."""
+    for batch in state.batches:
+        if batch.state in ("finished", "rejected", "uncertain_final"):
+            continue
+        ids = list(batch.ids)
+        if batch.state == "uncertain":
+            run.to_settle.append((batch.seq, ids, 0.0))
+            continue
+        await run.slots.acquire()
+        if batch.state == "submitted" and batch.job_id is not None:
+            run.spawn(run.run_batch(batch.seq, ids, submit=False, job_id=batch.job_id))
+        else:  # pending, or submitting (caught mid-submission): send it (again, once)
+            settling = batch.state == "submitting"  # it may have reached Zoho already
+            run.spawn(run.run_batch(batch.seq, ids, submit=True, settling=settling))
+
+
+async def _then(first: Awaitable[None], second: Awaitable[None] | None) -> None:
+    """Await ``first``, then ``second`` (the journal's batches restart before new input is read)."""
+    await first
+    if second is not None:
+        await second
