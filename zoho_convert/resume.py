@@ -74,6 +74,9 @@ async def resume(
         progress=progress,
         journal=opened,
         max_pending_jobs=max_pending_jobs,
+        # The journal's ids come from a file, not from this process's reading: the client
+        # checks them before they are sent.
+        ids_checked=False,
     )
     _restore(run, state)
     reading: Awaitable[None] | None = None
