@@ -88,6 +88,9 @@ _MAX_REFRESHES = 3  # per request: a bound against a server that refuses every n
 
 _NOT_SENT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 
+_JSON_HEADERS = {"Content-Type": "application/json"}
+_NO_HEADERS: dict[str, str] = {}
+
 
 class HttpTransport:
     """Sends requests to one Zoho API domain under a shared concurrency limit.
@@ -137,12 +140,19 @@ class HttpTransport:
         self._rand = random.Random()
         self.requests_sent = 0
         self._good_token: str | None = None  # the last token Zoho accepted
+        # The domain base_url last checked, and its URL: the domain rarely changes (a token
+        # reply may name another), so each new one is checked once, not on every request.
+        self._checked_domain: str | None = None
+        self._base_url = ""
 
     def base_url(self) -> str:
         """``{api_domain}/crm/{version}``, using the token reply's domain when none was set."""
         domain = self._api_domain or self._auth.api_domain or self._default_domain
-        check_secure_url(domain, allow_insecure=self._allow_insecure, what="the API domain")
-        return f"{domain.rstrip('/')}/crm/{self._api_version}"
+        if domain != self._checked_domain:
+            check_secure_url(domain, allow_insecure=self._allow_insecure, what="the API domain")
+            self._base_url = f"{domain.rstrip('/')}/crm/{self._api_version}"
+            self._checked_domain = domain
+        return self._base_url
 
     async def request(
         self,
@@ -163,13 +173,11 @@ class HttpTransport:
             ResponseValidationError: the reply was not the JSON Zoho promises.
         """
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json"} if data is not None else {}
-
-        async def attempt() -> Any:
-            return await self._authorized(method, path, params, data, headers)
-
+        headers = _JSON_HEADERS if data is not None else _NO_HEADERS
         try:
-            return await self._retrying(method, path, attempt)
+            return await self._retrying(
+                method, path, self._authorized, method, path, params, data, headers
+            )
         except _TokenFailure as failure:
             raise failure.error from None
 
@@ -192,17 +200,26 @@ class HttpTransport:
         replaced_repeats = 0
         while True:
             used = ""
-
-            async def token() -> str:
-                nonlocal used
-                try:
-                    used = await self._auth.access_token(self)
-                except ZohoConvertError as error:
-                    raise _TokenFailure(error) from None
-                return used
-
             try:
-                return await self._send_api(method, path, params, data, headers, token)
+                async with self._limit:
+                    # The token first: its reply may name the API domain the URL must use.
+                    try:
+                        used = await self._auth.access_token(self)
+                    except ZohoConvertError as error:
+                        raise _TokenFailure(error) from None
+                    self.requests_sent += 1
+                    reply = await self._send(
+                        method,
+                        f"{self.base_url()}/{path}",
+                        headers={**headers, "Authorization": f"Zoho-oauthtoken {used}"},
+                        params=params,
+                        data=data,
+                        form=None,
+                        timeout=self._timeout,
+                        retry_as_get=False,
+                    )
+                    self._good_token = used
+                    return reply
             except AuthenticationError as error:
                 if error.code != "INVALID_TOKEN" or not self._auth.can_refresh():
                     raise
@@ -249,16 +266,21 @@ class HttpTransport:
         self,
         decide_as: str,
         label: str,
-        attempt: Callable[[], Awaitable[Any]],
+        attempt: Callable[..., Awaitable[Any]],
+        *args: Any,
     ) -> Any:
-        """Run ``attempt`` until it succeeds or ``should_retry(decide_as, …)`` says stop,
-        within the policy's tries and total deadline (no sleep may end past it)."""
+        """Run ``attempt(*args)`` until it succeeds or ``should_retry(decide_as, …)`` says stop,
+        within the policy's tries and total deadline (no sleep may end past it).
+
+        ``args`` rather than a closure: API requests pass a bound method and their arguments,
+        so the hot path makes no function object per request.
+        """
         started = self.clock()
         tries = 0
         while True:
             tries += 1
             try:
-                return await attempt()
+                return await attempt(*args)
             except ZohoConvertError as error:
                 if not should_retry(decide_as, error) or tries >= self.retry.max_tries:
                     raise
@@ -270,32 +292,6 @@ class HttpTransport:
                     "%s failed (%s); retry %d in %.2fs", label, _short(error), tries, delay
                 )
                 await self.sleep(delay)
-
-    async def _send_api(
-        self,
-        method: str,
-        path: str,
-        params: Mapping[str, str] | None,
-        data: bytes | None,
-        headers: Mapping[str, str],
-        token: Callable[[], Awaitable[str]],
-    ) -> Any:
-        async with self._limit:
-            # The token first: its reply may name the API domain the URL must use.
-            used = await token()
-            self.requests_sent += 1
-            reply = await self._send(
-                method,
-                f"{self.base_url()}/{path}",
-                headers={**headers, "Authorization": f"Zoho-oauthtoken {used}"},
-                params=params,
-                data=data,
-                form=None,
-                timeout=self._timeout,
-                retry_as_get=False,
-            )
-            self._good_token = used
-            return reply
 
     async def _send(
         self,
