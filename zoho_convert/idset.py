@@ -33,25 +33,29 @@ class IdSet:
 
     def add(self, key: int) -> bool:
         """Add ``key`` (1..2**63-1); return False if it was there already."""
+        # Called once per id read: attributes are read into locals once, and the probe loop
+        # runs only on a collision (an empty slot ends it; ids are never 0).
         table = self._table
         mask = self._mask
         # Fibonacci hashing spreads sequential ids (Zoho's are) across the table.
         slot = ((key * 0x9E3779B97F4A7C15) & 0xFFFFFFFFFFFFFFFF) >> self._shift
-        while True:
-            value = table[slot]
+        value = table[slot]
+        while value:
             if value == key:
                 return False
-            if value == 0:
-                table[slot] = key
-                self._size += 1
-                if self._size > self._limit:
-                    self._grow()
-                return True
             slot = (slot + 1) & mask
+            value = table[slot]
+        table[slot] = key
+        size = self._size + 1
+        self._size = size
+        if size > self._limit:
+            self._grow()
+        return True
 
     def _grow(self) -> None:
         old = self._table
         self.__init__(64 - self._shift + 1)  # type: ignore[misc]
+        add = self.add
         for value in old:
             if value:
-                self.add(value)
+                add(value)
