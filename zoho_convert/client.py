@@ -256,67 +256,11 @@ class ZohoConvertClient:
             APIError: Zoho refused the call; ``maybe_processed`` says if it may have run.
             TransportError: the call failed in transit; ``sent`` says if it may have run.
         """
-        return await self._mass_convert(
-            module,
-            ids,
-            to=to,
-            carry_over_tags=carry_over_tags,
-            assign_to=assign_to,
-            related_modules=related_modules,
-            checked_ids=False,
-        )
-
-    async def _mass_convert_checked(
-        self,
-        module: str,
-        ids: list[str],
-        *,
-        to: str | ModuleRef,
-        carry_over_tags: bool,
-        assign_to: str | None,
-        related_modules: Sequence[ModuleRef],
-    ) -> str:
-        """``mass_convert`` for ids that ``convert_many`` validated as it read them.
-
-        Not public: ``ids`` must be at most 50 canonical id strings. Only their check is
-        skipped (it is most of the CPU a batch costs); the options are still checked.
-        """
-        if type(self).mass_convert is not ZohoConvertClient.mass_convert:
-            # A subclass that overrides mass_convert keeps seeing every batch.
-            return await self.mass_convert(
-                module,
-                ids,
-                to=to,
-                carry_over_tags=carry_over_tags,
-                assign_to=assign_to,
-                related_modules=related_modules,
-            )
-        return await self._mass_convert(
-            module,
-            ids,
-            to=to,
-            carry_over_tags=carry_over_tags,
-            assign_to=assign_to,
-            related_modules=related_modules,
-            checked_ids=True,
-        )
-
-    async def _mass_convert(
-        self,
-        module: str,
-        ids: Iterable[str | int],
-        *,
-        to: str | ModuleRef,
-        carry_over_tags: bool,
-        assign_to: str | int | None,
-        related_modules: Sequence[ModuleRef],
-        checked_ids: bool,
-    ) -> str:
         if not isinstance(carry_over_tags, bool):
             raise TypeError(f"carry_over_tags must be True or False, not {carry_over_tags!r}")
         target_name = to.api_name if isinstance(to, ModuleRef) else to
         check_inventory_conversion(module, target_name)
-        body = self._mass_body(ids, assign_to, related_modules, checked_ids=checked_ids)
+        body = self._mass_body(ids, assign_to, related_modules)
         target = await self._target(to)
         body["convert_to"] = [
             {
@@ -357,67 +301,12 @@ class ZohoConvertClient:
         Returns:
             The job id, to poll with ``mass_convert_leads_status``.
         """
-        return await self._mass_convert_leads(
-            ids,
-            deals=deals,
-            assign_to=assign_to,
-            carry_over_tags=carry_over_tags,
-            related_modules=related_modules,
-            move_attachments_to=move_attachments_to,
-            checked_ids=False,
-        )
-
-    async def _mass_convert_leads_checked(
-        self,
-        ids: list[str],
-        *,
-        deals: DealDetails | None,
-        assign_to: str | None,
-        carry_over_tags: Sequence[str],
-        related_modules: Sequence[ModuleRef],
-        move_attachments_to: str | None,
-    ) -> str:
-        """``mass_convert_leads`` for ids that ``convert_many`` validated as it read them.
-
-        Not public; see ``_mass_convert_checked``.
-        """
-        if type(self).mass_convert_leads is not ZohoConvertClient.mass_convert_leads:
-            # A subclass that overrides mass_convert_leads keeps seeing every batch.
-            return await self.mass_convert_leads(
-                ids,
-                deals=deals,
-                assign_to=assign_to,
-                carry_over_tags=carry_over_tags,
-                related_modules=related_modules,
-                move_attachments_to=move_attachments_to,
-            )
-        return await self._mass_convert_leads(
-            ids,
-            deals=deals,
-            assign_to=assign_to,
-            carry_over_tags=carry_over_tags,
-            related_modules=related_modules,
-            move_attachments_to=move_attachments_to,
-            checked_ids=True,
-        )
-
-    async def _mass_convert_leads(
-        self,
-        ids: Iterable[str | int],
-        *,
-        deals: DealDetails | None,
-        assign_to: str | int | None,
-        carry_over_tags: Sequence[str],
-        related_modules: Sequence[ModuleRef],
-        move_attachments_to: str | None,
-        checked_ids: bool,
-    ) -> str:
         for name in carry_over_tags:
             if name not in _LEAD_TARGETS:
                 raise ValueError(f"carry_over_tags: {name!r} is not one of {_LEAD_TARGETS}")
         if move_attachments_to is not None and move_attachments_to not in _LEAD_TARGETS:
             raise ValueError(f"move_attachments_to must be one of {_LEAD_TARGETS}")
-        body = self._mass_body(ids, assign_to, related_modules, checked_ids=checked_ids)
+        body = self._mass_body(ids, assign_to, related_modules)
         if carry_over_tags:
             body["carry_over_tags"] = list(carry_over_tags)
         if deals is not None:
@@ -475,12 +364,8 @@ class ZohoConvertClient:
         ids: Iterable[str | int],
         assign_to: str | int | None,
         related_modules: Sequence[ModuleRef],
-        *,
-        checked_ids: bool,
     ) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "ids": list(ids) if checked_ids else normalize_ids(ids, limit=MAX_IDS_PER_CALL)
-        }
+        body: dict[str, Any] = {"ids": normalize_ids(ids, limit=MAX_IDS_PER_CALL)}
         if assign_to is not None:
             body["assign_to"] = {"id": normalize_id(assign_to, what="assign_to user id")}
         if related_modules:

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import attrs
 
 from zoho_convert.errors import APIError, PollTimeoutError
-from zoho_convert.ids import MAX_ID_DIGITS, id_problem
+from zoho_convert.ids import MAX_ID_DIGITS, CheckedIds, id_problem
 from zoho_convert.idset import IdSet
 from zoho_convert.isolation import (
     error_text,
@@ -103,18 +103,8 @@ def _describe(value: object) -> str:
     return value if isinstance(value, str) else repr(value)
 
 
-def _checked_twin(
-    api: ConvertAPI, name: str, public: Callable[..., Awaitable[str]]
-) -> Callable[..., Awaitable[str]]:
-    """``api``'s method ``name`` when its class defines one, else ``public``.
-
-    Looked up on the class, so that a mock or proxy (which makes up any attribute asked for)
-    gets the public call, as a caller inspecting it would expect.
-    """
-    if hasattr(type(api), name):
-        method: Callable[..., Awaitable[str]] = getattr(api, name)
-        return method
-    return public
+def _as_is(ids: list[str]) -> list[str]:
+    return ids
 
 
 @attrs.define
@@ -187,9 +177,10 @@ class Run:
     def _endpoints(
         api: ConvertAPI, params: RunParams, ids_checked: bool
     ) -> tuple[Callable[[list[str]], Awaitable[str]], Callable[[str], Awaitable[JobStatus]]]:
-        # Bind the options once, not per call. ZohoConvertClient offers private twins of its
-        # submit calls that skip re-checking the ids read() has checked already (the ids'
-        # check was most of a batch's CPU); any other ConvertAPI gets the public calls.
+        # Bind the options once, not per call. Ids that read() checked are sent as
+        # CheckedIds, which the client does not check one by one again (that second check
+        # was most of the CPU a batch cost).
+        wrap: Callable[[list[str]], list[str]] = CheckedIds if ids_checked else _as_is
         if params.module == "Leads":
             tags = params.carry_over_tags
             lead_tags: tuple[str, ...] = (
@@ -198,13 +189,9 @@ class Run:
                 else ((*_LEAD_TAG_MODULES, *(("Deals",) if params.deals else ())) if tags else ())
             )
 
-            submit_leads: Callable[..., Awaitable[str]] = api.mass_convert_leads
-            if ids_checked:
-                submit_leads = _checked_twin(api, "_mass_convert_leads_checked", submit_leads)
-
             def submit_lead(ids: list[str]) -> Awaitable[str]:
-                return submit_leads(
-                    ids,
+                return api.mass_convert_leads(
+                    wrap(ids),
                     deals=params.deals,
                     assign_to=params.assign_to,
                     carry_over_tags=lead_tags,
@@ -218,14 +205,11 @@ class Run:
         assert params.to is not None
         to = params.to
         carry = bool(params.carry_over_tags)
-        submit_inventory: Callable[..., Awaitable[str]] = api.mass_convert
-        if ids_checked:
-            submit_inventory = _checked_twin(api, "_mass_convert_checked", submit_inventory)
 
         def submit(ids: list[str]) -> Awaitable[str]:
-            return submit_inventory(
+            return api.mass_convert(
                 module,
-                ids,
+                wrap(ids),
                 to=to,
                 carry_over_tags=carry,
                 assign_to=params.assign_to,

@@ -13,6 +13,17 @@ class InvalidIdError(ValueError):
     """A record id that Zoho would refuse: empty, non-numeric, negative or too long."""
 
 
+class CheckedIds(list[str]):
+    """Canonical id strings checked one by one already: ``normalize_ids`` does not redo it.
+
+    Internal, not part of the public API: ``convert_many`` checks each id as it reads it and
+    sends its batches as ``CheckedIds`` through the public ``mass_convert`` calls (so that
+    subclasses and mocks see every batch), which would otherwise check every id again.
+    """
+
+    __slots__ = ()
+
+
 def id_problem(value: object) -> str | None:
     """Say why ``value`` is not a valid record id, or return None when it is.
 
@@ -74,4 +85,7 @@ def normalize_ids(values: object, *, limit: int, what: str = "record id") -> lis
             f"{len(items)} {what}s given; at most {limit} per call "
             "(use convert_many to convert more in batches)"
         )
+    if type(values) is CheckedIds:
+        checked: list[str] = items  # each id was checked as convert_many read it
+        return checked
     return [normalize_id(item, what=what) for item in items]
