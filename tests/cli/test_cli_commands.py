@@ -28,19 +28,10 @@ from cli_helpers import (
     wait_until,
     write_ids,
 )
+from fakes import FakeClock
 
 from zoho_convert import StaticToken, ZohoConvertClient
 from zoho_convert.simulator import Faults, SimulatorThread
-
-
-class _Clock:
-    """The simulator's clock, moved by the test: jobs finish when the test says so."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def _submit_job(sim: SimulatorThread, ids: list[str]) -> str:
@@ -55,7 +46,7 @@ def test_status_prints_a_running_job_and_wait_follows_it_to_the_end(
     start_sim: StartSim,
 ) -> None:
     """`status` shows a job as it is now; `status --wait` polls until it completes."""
-    clock = _Clock()
+    clock = FakeClock(0.0)  # the simulator's: jobs finish when the test says so
     sim = start_sim(seed=31, job_duration=10.0, clock=clock)
     job_id = _submit_job(sim, ["41", "42", "43"])
     env = sim_env(sim)

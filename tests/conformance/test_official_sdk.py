@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fakes import FakeClock
 
 pytest.importorskip("zohocrmsdk")
 
@@ -37,24 +38,14 @@ from zoho_convert.simulator import SimulatorConfig
 from zoho_convert.simulator.threaded import SimulatorThread
 
 
-class Clock:
-    """Hand-driven clock shared with the simulator thread (a float read is atomic)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock() -> Clock:
+def clock() -> FakeClock:
     """The simulator's clock."""
-    return Clock()
+    return FakeClock(0.0)  # shared with the simulator thread (a float read is atomic)
 
 
 @pytest.fixture
-def sim(clock: Clock) -> Iterator[SimulatorThread]:
+def sim(clock: FakeClock) -> Iterator[SimulatorThread]:
     """A simulator in a background thread whose jobs take 3 clock seconds."""
     with SimulatorThread(SimulatorConfig(seed=11, job_duration=3.0, clock=clock)) as running:
         yield running
@@ -99,7 +90,7 @@ def _mass_body(ids: list[str], target_id: int, target: str = "Sales_Orders") -> 
     return body
 
 
-def _poll_until_done(sim_clock: Clock, ops: Any, job_id: int, param: Any,
+def _poll_until_done(sim_clock: FakeClock, ops: Any, job_id: int, param: Any,
                      method: str) -> tuple[list[str], Any]:
     statuses = []
     for _ in range(10):
@@ -122,7 +113,7 @@ def _poll_until_done(sim_clock: Clock, ops: Any, job_id: int, param: Any,
 
 
 def test_sdk_mass_converts_120_quotes_in_3_batches(
-    sim: SimulatorThread, clock: Clock, tmp_path: Path
+    sim: SimulatorThread, clock: FakeClock, tmp_path: Path
 ) -> None:
     """The SDK mass-converts 120 quotes in batches of 40, polls each job to COMPLETED."""
     _init_sdk(sim, tmp_path)
@@ -242,7 +233,7 @@ def test_sdk_lead_convert_with_deal(sim: SimulatorThread, tmp_path: Path) -> Non
 
 
 def test_sdk_lead_mass_convert_and_status(
-    sim: SimulatorThread, clock: Clock, tmp_path: Path
+    sim: SimulatorThread, clock: FakeClock, tmp_path: Path
 ) -> None:
     """The SDK's lead mass convert schedules a job whose capitalised status row it parses."""
     _init_sdk(sim, tmp_path)

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from fakes import no_wait
 
 from zoho_convert import RetryPolicy, StaticToken, ZohoConvertClient
 from zoho_convert.simulator import Simulator, SimulatorConfig
-
-
-async def no_wait(delay: float) -> None:
-    """Stands in for asyncio.sleep in the client: retries and polls never wait for real."""
-    await asyncio.sleep(0)
-
 
 SimAndClient = tuple[Simulator, ZohoConvertClient]
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+from fakes import no_wait
 
 from zoho_convert import (
     JobState,
@@ -45,11 +46,6 @@ class VirtualTime:
         wake = self.now + max(delay, 0.0)
         await asyncio.sleep(0)
         self.now = max(self.now, wake)
-
-
-async def no_wait(delay: float) -> None:
-    """The client's sleep when time does not matter: retries and polls never wait."""
-    await asyncio.sleep(0)
 
 
 @pytest.fixture

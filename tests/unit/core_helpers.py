@@ -1,4 +1,4 @@
-"""Shared helpers of the core-client unit tests: fake clock and sleep, client factory, seeds."""
+"""Shared helpers of the core-client unit tests: a recording sleep, client factory, seeds."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from aioresponses import aioresponses
+from fakes import FakeClock
 from yarl import URL
 
 from zoho_convert import RefreshTokenAuth, RetryPolicy, StaticToken, ZohoConvertClient
@@ -30,19 +31,6 @@ if not SEEDS.is_dir():  # the checkout may live elsewhere; the seeds sit beside 
 
 SALES_ORDERS_ID = "2423488000000000171"
 INVOICES_ID = "2423488000000000200"
-
-
-class FakeClock:
-    """A monotonic clock that only moves when told to."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class RecordingSleep:

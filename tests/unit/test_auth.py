@@ -18,13 +18,13 @@ from core_helpers import (
     REFRESH_TOKEN,
     STATUS_REPLY,
     TOKEN_URL,
-    FakeClock,
     RecordingSleep,
     calls,
     make_client,
     refresh_auth,
     token_reply,
 )
+from fakes import FakeClock
 
 from zoho_convert import (
     AuthenticationError,

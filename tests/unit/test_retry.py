@@ -15,11 +15,11 @@ from core_helpers import (
     BASE,
     MASS_CONVERT_REPLY,
     STATUS_REPLY,
-    FakeClock,
     RecordingSleep,
     calls,
     make_client,
 )
+from fakes import FakeClock
 
 from zoho_convert import (
     AuthenticationError,

@@ -9,6 +9,7 @@ from typing import Any
 
 import attrs
 from aiohttp import web
+from fakes import FakeClock
 
 from zoho_convert import RefreshTokenAuth, StaticToken, ZohoConvertClient
 from zoho_convert.simulator import Simulator
@@ -20,19 +21,6 @@ CLIENT_ID = "1000.CLIENTIDvisibleOK"
 CLIENT_SECRET = "CLIENTSECRETqq93kx71wv05"
 REFRESH_TOKEN = "1000.REFRESHTOKENpp82jy64uz37.ff66gg77"
 SECRETS = (STATIC_TOKEN, CLIENT_SECRET, REFRESH_TOKEN)
-
-
-class FakeClock:
-    """A monotonic clock moved by hand or by ``VirtualSleep`` (no real waiting)."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 class VirtualSleep:

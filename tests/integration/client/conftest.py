@@ -18,10 +18,10 @@ from client_helpers import (
     REFRESH_TOKEN,
     STATIC_TOKEN,
     Env,
-    FakeClock,
     StartEnv,
     VirtualSleep,
 )
+from fakes import FakeClock
 
 from zoho_convert import RefreshTokenAuth, RetryPolicy, StaticToken, ZohoConvertClient
 from zoho_convert.simulator import Simulator, SimulatorConfig

@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-from client_helpers import FakeClock, Scripted, ScriptedServer, StartEnv, VirtualSleep
+from client_helpers import Scripted, ScriptedServer, StartEnv, VirtualSleep
+from fakes import FakeClock
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

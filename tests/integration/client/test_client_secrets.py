@@ -24,12 +24,12 @@ from client_helpers import (
     SECRETS,
     STATIC_TOKEN,
     Env,
-    FakeClock,
     Scripted,
     ScriptedServer,
     StartEnv,
     VirtualSleep,
 )
+from fakes import FakeClock
 
 from zoho_convert import (
     AuthenticationError,

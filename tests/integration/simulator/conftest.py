@@ -9,7 +9,8 @@ from typing import Any
 import aiohttp
 import attrs
 import pytest
-from sim_helpers import Api, FakeClock, StartSim
+from fakes import FakeClock
+from sim_helpers import Api, StartSim
 
 from zoho_convert.simulator import Simulator, SimulatorConfig
 

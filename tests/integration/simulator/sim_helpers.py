@@ -1,4 +1,4 @@
-"""Helpers shared by the simulator's integration tests: a fake clock and a tiny HTTP wrapper."""
+"""Helpers shared by the simulator's integration tests: a tiny HTTP wrapper and its replies."""
 
 from __future__ import annotations
 
@@ -14,19 +14,6 @@ from zoho_convert.simulator.catalog import MODULES_BY_NAME, module_id
 
 #: The ``start_sim`` fixture: ``await start_sim(**SimulatorConfig overrides)``.
 StartSim = Callable[..., Awaitable[Simulator]]
-
-
-class FakeClock:
-    """A clock tests move by hand (no real sleeping)."""
-
-    def __init__(self, start: float = 1000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @attrs.frozen

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
-from sim_helpers import Api, FakeClock, StartSim
+from fakes import FakeClock
+from sim_helpers import Api, StartSim
 
 from zoho_convert.simulator import Faults, SimulatorConfig
 

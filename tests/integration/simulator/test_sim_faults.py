@@ -7,7 +7,8 @@ from typing import Any
 
 import aiohttp
 import pytest
-from sim_helpers import Api, FakeClock, Reply, StartSim
+from fakes import FakeClock
+from sim_helpers import Api, Reply, StartSim
 
 from zoho_convert.simulator import Faults
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import aiohttp
-from sim_helpers import Api, FakeClock, StartSim
+from fakes import FakeClock
+from sim_helpers import Api, StartSim
 
 
 async def test_single_convert_twice_is_refused(api: Api) -> None:

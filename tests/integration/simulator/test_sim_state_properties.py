@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fakes import FakeClock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,14 +21,6 @@ ACTIONS = st.lists(
 )
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @settings(max_examples=150, deadline=None)
 @given(actions=ACTIONS, mode=st.sampled_from(["fail_call", "fail_in_job"]),
        seed=st.integers(0, 5))
@@ -35,7 +28,7 @@ def test_no_record_converts_twice_and_counts_add_up(
     actions: list[tuple[str, object]], mode: str, seed: int
 ) -> None:
     """Any mix of mass/single converts, polls and time: counts <= 1 and job counts add up."""
-    clock = Clock()
+    clock = FakeClock(0.0)
     state = CrmState(SimulatorConfig(
         seed=seed, clock=clock, job_duration=3.0, job_duration_jitter=2.0,
         already_converted=mode,  # type: ignore[arg-type]
