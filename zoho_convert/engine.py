@@ -368,7 +368,14 @@ class Run:
             if len(accepted) == 1:
                 await self.await_job(accepted[0])
             elif accepted:
-                await asyncio.gather(*(self.await_job(item) for item in accepted))
+                # Every part's poller runs to its end (each records its outcome) before an
+                # error of one stops the run: a plain gather would leave the others running.
+                outcomes = await asyncio.gather(
+                    *(self.await_job(item) for item in accepted), return_exceptions=True
+                )
+                for outcome in outcomes:
+                    if isinstance(outcome, BaseException):
+                        raise outcome
         except asyncio.CancelledError:
             raise
         except BaseException as error:  # a run-wide error, or a bug: stop the run with it

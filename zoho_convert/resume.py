@@ -112,19 +112,22 @@ def _restore(run: Run, state: JournalState) -> None:
 
 async def _resubmit(run: Run, state: JournalState) -> None:
     """Restart the unfinished batches of a journal."""
+    now = run.clock()
     for batch in state.batches:
         if batch.state in ("finished", "rejected", "uncertain_final"):
             continue
         ids = list(batch.ids)
-        if batch.state == "uncertain":
-            run.to_settle.append((batch.seq, ids, 0.0))
+        if batch.state in ("uncertain", "submitting"):
+            # It may have reached Zoho (a submission caught mid-way, or a lost reply): settle
+            # it like an uncertain batch of a live run, once no job is pending and a lost job
+            # has had time to finish, so Zoho knows its records before we send them again.
+            run.to_settle.append((batch.seq, ids, now))
             continue
         await run.slots.acquire()
         if batch.state == "submitted" and batch.job_id is not None:
             run.spawn(run.run_batch(batch.seq, ids, submit=False, job_id=batch.job_id))
-        else:  # pending, or submitting (caught mid-submission): send it (again, once)
-            settling = batch.state == "submitting"  # it may have reached Zoho already
-            run.spawn(run.run_batch(batch.seq, ids, submit=True, settling=settling))
+        else:  # pending: never sent
+            run.spawn(run.run_batch(batch.seq, ids, submit=True))
 
 
 async def _then(first: Awaitable[None], second: Awaitable[None] | None) -> None:

@@ -193,6 +193,30 @@ async def test_run_wide_error_stops_after_in_flight_work(error: Exception) -> No
     assert api.submits < 40  # stopped reading early
 
 
+async def test_error_of_one_split_part_lets_its_siblings_finish() -> None:
+    """A run-wide error while polling one part of a split batch: the other parts' jobs finish
+    and are reported, and no poller is left running."""
+    ids = quote_ids(50)
+    api = FakeAPI(
+        invalid={ids[7]},
+        hint="none",  # no hint: the batch is bisected into several accepted parts
+        duration=lambda n: 3.0,
+        status_faults={0: AuthenticationError(401, "INVALID_TOKEN", "expired")},
+    )
+    with pytest.raises(AuthenticationError) as caught:
+        await convert_many(api, "Quotes", ids, to="Sales_Orders", poll=PollPolicy(initial=1.0))
+    partial = caught.value.partial_report  # type: ignore[attr-defined]
+    assert len(api.jobs) > 1
+    assert {job.job_id for job in partial.jobs} == set(api.jobs)
+    assert partial.accounted_for
+    finished = [job for job in partial.jobs if job.status is not None]
+    assert len(finished) == len(api.jobs) - 1  # only the poller that met the error stopped
+    assert partial.converted == sum(job.size for job in finished)
+    await asyncio.sleep(0)
+    others = {task for task in asyncio.all_tasks() if task is not asyncio.current_task()}
+    assert all(task.done() or task is api.time._driver for task in others)
+
+
 async def test_lost_reply_settled_by_one_resubmission() -> None:
     """A processed submission whose reply was lost is resubmitted once; nothing converts twice."""
     lost = ServerError(500, "INTERNAL_ERROR", "boom", maybe_processed=True)
