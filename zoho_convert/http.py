@@ -322,7 +322,8 @@ class HttpTransport:
             raise TransportError(
                 f"could not connect to {_host(url)}: {type(error).__name__}", sent=False
             ) from None
-        except (aiohttp.ClientError, asyncio.TimeoutError) as error:
+        # On Python 3.10 asyncio.TimeoutError is not the built-in TimeoutError: catch both.
+        except (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError) as error:
             raise TransportError(
                 f"{method} {_path(url)} failed after the request was sent "
                 f"({type(error).__name__}); the request may have been processed",
