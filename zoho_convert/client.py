@@ -271,7 +271,20 @@ class ZohoConvertClient:
         return await self._schedule(f"{module}/actions/mass_convert", body)
 
     async def mass_convert_status(self, module: str, job_id: str | int) -> JobStatus:
-        """The status of a mass-convert job of ``Quotes`` or ``Sales_Orders``."""
+        """The status of a mass-convert job of ``Quotes`` or ``Sales_Orders`` (one request).
+
+        Args:
+            module: the job's source module, ``Quotes`` or ``Sales_Orders``.
+            job_id: the id ``mass_convert`` returned.
+
+        Returns:
+            The job's state and counts.
+
+        Raises:
+            ValueError: an unknown module or an invalid job id, before any request.
+            InvalidRequestError: Zoho does not know the job (INVALID_DATA).
+            ResponseValidationError: the reply is malformed (the message names the field).
+        """
         if module not in ("Quotes", "Sales_Orders"):
             raise ValueError(
                 f"{module!r} has no mass inventory convert; use Quotes or Sales_Orders"
@@ -316,7 +329,18 @@ class ZohoConvertClient:
         return await self._schedule("Leads/actions/mass_convert", body)
 
     async def mass_convert_leads_status(self, job_id: str | int) -> JobStatus:
-        """The status of a Leads mass-convert job."""
+        """The status of a Leads mass-convert job (one request).
+
+        Args:
+            job_id: the id ``mass_convert_leads`` returned.
+
+        Returns:
+            The job's state and counts.
+
+        Raises:
+            ValueError: an invalid job id, before any request.
+            InvalidRequestError: Zoho does not know the job (INVALID_DATA).
+        """
         return await self._status("Leads/actions/mass_convert", job_id)
 
     async def convert(
@@ -325,11 +349,19 @@ class ZohoConvertClient:
         """Convert one inventory record now (Quotes -> Sales_Orders/Invoices, Sales_Orders ->
         Invoices).
 
+        Args:
+            module: the source module, ``Quotes`` or ``Sales_Orders``.
+            record_id: the record to convert.
+            to: the target module, by API name or as a ``ModuleRef``.
+
         Returns:
             The record created in the target module.
 
         Raises:
+            ValueError: a bad module pair or record id, before any request.
             RecordStateError: the record is already converted, locked, not approved, ...
+            ResponseValidationError: the success reply could not be read; its
+                ``maybe_processed`` is True (the record may be converted).
         """
         target_name = to.api_name if isinstance(to, ModuleRef) else to
         check_inventory_conversion(module, target_name)
@@ -347,8 +379,18 @@ class ZohoConvertClient:
     ) -> LeadConversionResult:
         """Convert one lead into a contact, an account and optionally a deal.
 
+        Args:
+            lead_id: the lead to convert.
+            options: the Convert Lead options (existing account/contact, deal, owner, tags...).
+
         Returns:
             The records created or linked.
+
+        Raises:
+            ValueError: an invalid lead id or option, before any request.
+            RecordStateError: the lead is already converted, locked, not approved, ...
+            ResponseValidationError: the success reply could not be read; its
+                ``maybe_processed`` is True (the lead may be converted).
         """
         lead = normalize_id(lead_id, what="lead id")
         if options is not None:
@@ -432,6 +474,11 @@ class ZohoConvertClient:
         self, module: str, job_id: str | int, *, poll: PollPolicy | None = None
     ) -> JobStatus:
         """Poll one mass-convert job (``Quotes``, ``Sales_Orders`` or ``Leads``) until it ends.
+
+        Args:
+            module: the job's source module.
+            job_id: the job's id.
+            poll: the schedule and deadline (default ``PollPolicy()``).
 
         Returns:
             The final status (COMPLETED or FAILED).
