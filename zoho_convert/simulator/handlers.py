@@ -54,10 +54,17 @@ def _record_error(err: RecordError, *, wrapped: bool, raw_id: object = None) -> 
     return ApiError(err.code, details, wrapped=wrapped)
 
 
-def _scheduled(job_id: str) -> Reply:
+def _submit(
+    state: CrmState, module: str, target: str | None, ids: list[int], body: Mapping[str, Any]
+) -> Reply:
+    """Schedule a mass-convert job; a refused record is named as the request wrote its id."""
+    try:
+        job = state.submit_job(module, target, ids)
+    except RecordError as err:
+        raise _record_error(err, wrapped=False, raw_id=body["ids"][err.index]) from None
     return SCHEDULED_STATUS, {
         "code": "SCHEDULED",
-        "details": {"job_id": job_id},
+        "details": {"job_id": job.job_id},
         "message": "Mass Convert scheduled successfully",
         "status": "success",
     }
@@ -73,11 +80,7 @@ def mass_convert(state: CrmState, route: Route, raw: bytes, query: Mapping[str, 
     ids = validate_ids(body)
     validate_optional_ref(body, "assign_to", "$")
     validate_related_modules(body, state.org_prefix)
-    try:
-        job = state.submit_job(route.module, target.api_name, ids)
-    except RecordError as err:
-        raise _record_error(err, wrapped=False, raw_id=body["ids"][err.index]) from None
-    return _scheduled(job.job_id)
+    return _submit(state, route.module, target.api_name, ids, body)
 
 
 def lead_mass_convert(
@@ -86,11 +89,7 @@ def lead_mass_convert(
     """``POST Leads/actions/mass_convert``."""
     body = require_object(parse_json_body(raw))
     ids = validate_lead_mass_convert(body, state.org_prefix)
-    try:
-        job = state.submit_job("Leads", None, ids)
-    except RecordError as err:
-        raise _record_error(err, wrapped=False, raw_id=body["ids"][err.index]) from None
-    return _scheduled(job.job_id)
+    return _submit(state, "Leads", None, ids, body)
 
 
 def _poll(state: CrmState, route: Route, query: Mapping[str, str]) -> Any:
@@ -153,6 +152,15 @@ def _path_record(route: Route) -> int:
     return rid
 
 
+def _convert_path_record(state: CrmState, module: str, route: Route) -> None:
+    """Convert the record the URL names, or raise the error Zoho would."""
+    rid = _path_record(route)
+    try:
+        state.convert_one(module, rid)
+    except RecordError as err:
+        raise _record_error(err, wrapped=True, raw_id=route.record_id) from None
+
+
 def _success(details: dict[str, Any]) -> Reply:
     return 200, {
         "data": [
@@ -173,11 +181,7 @@ def convert(state: CrmState, route: Route, raw: bytes, query: Mapping[str, str])
     target = validate_convert_to(
         route.module, entry, state.org_prefix, path="$.data[0]", tags_required=False
     )
-    rid = _path_record(route)
-    try:
-        state.convert_one(route.module, rid)
-    except RecordError as err:
-        raise _record_error(err, wrapped=True, raw_id=route.record_id) from None
+    _convert_path_record(state, route.module, route)
     return _success(
         {target.api_name: {"name": state.fake_name(target.api_name), "id": state.new_id()}}
     )
@@ -187,11 +191,7 @@ def lead_convert(state: CrmState, route: Route, raw: bytes, query: Mapping[str, 
     """``POST Leads/{id}/actions/convert``."""
     entry = data_entry(parse_json_body(raw))
     deals = validate_lead_convert(entry)
-    rid = _path_record(route)
-    try:
-        state.convert_one("Leads", rid)
-    except RecordError as err:
-        raise _record_error(err, wrapped=True, raw_id=route.record_id) from None
+    _convert_path_record(state, "Leads", route)
     details: dict[str, Any] = {}
     for module in ("Contacts", "Accounts"):
         given = entry.get(module)
