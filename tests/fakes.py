@@ -8,6 +8,8 @@ Imported as ``fakes``: the test folders have no ``__init__.py``, so pytest (defa
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 
 
 class FakeClock:
@@ -26,3 +28,26 @@ class FakeClock:
 async def no_wait(delay: float) -> None:
     """The client's sleep when time does not matter: retries and polls never wait."""
     await asyncio.sleep(0)
+
+
+@contextlib.asynccontextmanager
+async def deadline(seconds: float) -> AsyncIterator[None]:
+    """``asyncio.timeout`` for Python 3.10 too: a test that hangs fails with TimeoutError."""
+    task = asyncio.current_task()
+    assert task is not None
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        task.cancel()
+
+    handle = asyncio.get_running_loop().call_later(seconds, expire)
+    try:
+        yield
+    except asyncio.CancelledError:
+        if expired:
+            raise TimeoutError(f"the test did not finish within {seconds} s") from None
+        raise
+    finally:
+        handle.cancel()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from fakes import no_wait
+from fakes import deadline, no_wait
 
 from zoho_convert import (
     JobState,
@@ -104,12 +104,12 @@ async def test_cancel_mid_run_leaves_no_task_or_connection_and_resumes(
                     max_pending_jobs=10,  # some batches wait unsent, some input is unread
                 )
             )
-            async with asyncio.timeout(RUN_TIMEOUT):
+            async with deadline(RUN_TIMEOUT):
                 await mid_run.wait()
             assert not task.done()
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
-                async with asyncio.timeout(RUN_TIMEOUT):
+                async with deadline(RUN_TIMEOUT):
                     await task
             for _ in range(3):  # let finished tasks' callbacks run
                 await asyncio.sleep(0)
@@ -130,7 +130,7 @@ async def test_cancel_mid_run_leaves_no_task_or_connection_and_resumes(
 
     async with ZohoConvertClient(
         StaticToken(sim.access_token), api_domain=sim.url, sleep=vt.sleep, clock=vt.clock
-    ) as again, asyncio.timeout(RUN_TIMEOUT):
+    ) as again, deadline(RUN_TIMEOUT):
         report = await again.resume(journal, ids=ids)
     vt.now += 1000  # let any job a cancelled submission started finish in the simulator
 
@@ -162,7 +162,7 @@ async def test_never_finishing_job_reported_unfinished_on_injected_time() -> Non
     ) as client:
         ids = sim.state.create_records("Quotes", 500)
         start = vt.now
-        async with asyncio.timeout(RUN_TIMEOUT):
+        async with deadline(RUN_TIMEOUT):
             report = await client.convert_many("Quotes", ids, to="Sales_Orders", poll=policy)
 
         never = {job.job_id for job in sim.state.jobs.values() if job.outcome == "NEVER"}
@@ -183,7 +183,7 @@ async def test_never_finishing_job_reported_unfinished_on_injected_time() -> Non
 
         job_id = min(never)
         with pytest.raises(PollTimeoutError) as caught:
-            async with asyncio.timeout(RUN_TIMEOUT):
+            async with deadline(RUN_TIMEOUT):
                 await client.wait_for_job("Quotes", job_id, poll=PollPolicy(timeout=60.0))
         assert caught.value.job_id == job_id
         last = caught.value.last_status
@@ -214,7 +214,7 @@ async def test_tokens_expiring_mid_run_share_one_refresh_per_expiry() -> None:
             sleep=no_wait,
         ) as client:
             ids = sim.state.create_records("Quotes", 3000)
-            async with asyncio.timeout(RUN_TIMEOUT):
+            async with deadline(RUN_TIMEOUT):
                 report = await client.convert_many("Quotes", ids, to="Sales_Orders")
         assert report.ok and report.converted == len(ids)
         assert all(sim.state.conversions.get(("Quotes", i)) == 1 for i in ids)

@@ -22,6 +22,7 @@ from typing import Any
 
 import attrs
 import pytest
+from fakes import deadline
 
 from zoho_convert import (
     AuthenticationError,
@@ -200,7 +201,7 @@ async def run(env: Env, count: int, **kwargs: Any) -> tuple[ConversionReport, li
     """Create ``count`` quotes and convert them all (bounded in time)."""
     ids = env.sim.state.create_records("Quotes", count)
     kwargs.setdefault("poll", FAST_POLL)
-    async with asyncio.timeout(CASE_TIMEOUT):
+    async with deadline(CASE_TIMEOUT):
         report = await env.client.convert_many("Quotes", ids, to="Sales_Orders", **kwargs)
     return report, ids
 
@@ -381,7 +382,7 @@ async def test_refresh_token_revoked_mid_run(start: Start, tmp_path: Path) -> No
             if submitted == 8:
                 sim.state.revoke_refresh_token()
 
-    async with asyncio.timeout(CASE_TIMEOUT):
+    async with deadline(CASE_TIMEOUT):
         with pytest.raises(AuthenticationError) as caught:
             await env.client.convert_many(
                 "Quotes", ids, to="Sales_Orders", poll=FAST_POLL, journal=journal,
@@ -405,7 +406,7 @@ async def test_refresh_token_revoked_mid_run(start: Start, tmp_path: Path) -> No
         retry=FAST_RETRY,
         sleep=env.time.sleep,
         clock=env.time.clock,
-    ) as fresh, asyncio.timeout(CASE_TIMEOUT):
+    ) as fresh, deadline(CASE_TIMEOUT):
         report = await fresh.resume(journal, ids=ids, poll=FAST_POLL)
     counts = ledger(sim, "Quotes", ids)
     assert all(n == 1 for n in counts.values()), "every id converted exactly once"
@@ -481,7 +482,7 @@ async def test_simulator_restart_mid_run(start: Start) -> None:
     restarter = asyncio.create_task(restart())
     try:
         report, ids = await run(env, 2000, progress=progress)
-        async with asyncio.timeout(CASE_TIMEOUT):
+        async with deadline(CASE_TIMEOUT):
             await restarter
     finally:
         restarter.cancel()

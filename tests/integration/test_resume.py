@@ -21,6 +21,7 @@ from typing import Any, BinaryIO
 import aiohttp
 import attrs
 import pytest
+from fakes import deadline
 
 from zoho_convert import PollPolicy, StaticToken, ZohoConvertClient
 from zoho_convert.report import ConversionReport
@@ -71,7 +72,7 @@ async def _simulator(tmp_path: Path, *options: str) -> AsyncIterator[SimProcess]
         )
     try:
         assert proc.stdout is not None
-        async with asyncio.timeout(WAIT):
+        async with deadline(WAIT):
             url_line = (await proc.stdout.readline()).decode().strip()
             token_line = (await proc.stdout.readline()).decode().strip()
         assert url_line.startswith("url: http://127.0.0.1:"), url_line
@@ -82,7 +83,7 @@ async def _simulator(tmp_path: Path, *options: str) -> AsyncIterator[SimProcess]
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
             try:
-                async with asyncio.timeout(WAIT):
+                async with deadline(WAIT):
                     await proc.wait()
             except TimeoutError:
                 proc.kill()
@@ -123,15 +124,17 @@ async def _start_run(
 
 async def _kill(proc: asyncio.subprocess.Process) -> None:
     proc.send_signal(signal.SIGKILL)
-    async with asyncio.timeout(WAIT):
+    async with deadline(WAIT):
         assert await proc.wait() == -signal.SIGKILL
 
 
 async def _resume(sim: SimProcess, journal: Path, ids: list[str]) -> ConversionReport:
-    async with ZohoConvertClient(StaticToken(TOKEN), api_domain=sim.url) as client:
-        async with asyncio.timeout(WAIT):
-            # The killed run had not read all its input: pass the ids again.
-            return await client.resume(str(journal), ids=iter(ids), poll=POLL)
+    async with (
+        ZohoConvertClient(StaticToken(TOKEN), api_domain=sim.url) as client,
+        deadline(WAIT),
+    ):
+        # The killed run had not read all its input: pass the ids again.
+        return await client.resume(str(journal), ids=iter(ids), poll=POLL)
 
 
 async def _assert_converted_once(sim: SimProcess, ids: list[str]) -> None:
@@ -149,7 +152,7 @@ async def test_run_killed_mid_way_resumes_to_each_id_converted_once(tmp_path: Pa
         ]
         # At most 3 jobs pending: the run is still reading its input when it is killed.
         proc, journal = await _start_run(sim, tmp_path, ids, "--max-pending-jobs", "3")
-        async with asyncio.timeout(WAIT):
+        async with deadline(WAIT):
             while True:
                 states = Counter(s for s, _, _ in _journal_batches(journal).values())
                 if states["finished"] >= 3 and states["submitted"] and states["pending"]:
@@ -200,7 +203,7 @@ async def test_run_killed_mid_submission_resumes_without_converting_twice(
             sim, tmp_path, ids,
             "--batch-size", "5", "--concurrency", "1", "--max-pending-jobs", "1",
         )
-        async with asyncio.timeout(WAIT):
+        async with deadline(WAIT):
             while True:
                 batches = _journal_batches(journal)
                 submitting = [seq for seq, (s, _, _) in batches.items() if s == "submitting"]
@@ -214,7 +217,7 @@ async def test_run_killed_mid_submission_resumes_without_converting_twice(
                 await asyncio.sleep(STEP)
         await _kill(proc)
 
-        async with asyncio.timeout(WAIT):  # the orphaned POST ends its latency and is dropped
+        async with deadline(WAIT):  # the orphaned POST ends its latency and is dropped
             while True:
                 if not (await sim.stats())["in_flight"]:
                     break

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import attrs
 import pytest
+from fakes import deadline
 
 from zoho_convert import PollPolicy, RefreshTokenAuth, RetryPolicy, ZohoConvertClient
 from zoho_convert.progress import JobFinished, ProgressEvent
@@ -186,7 +187,7 @@ async def test_soak_no_growth_in_connections_tasks_or_memory(memory: str) -> Non
                 sleep=vt.sleep,
                 clock=vt.clock,
             ) as client:
-                async with asyncio.timeout(SOAK_TIMEOUT):
+                async with deadline(SOAK_TIMEOUT):
                     report = await client.convert_many(
                         "Quotes",
                         ids,
