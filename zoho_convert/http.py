@@ -189,8 +189,9 @@ class HttpTransport:
         data: bytes | None,
         headers: Mapping[str, str],
     ) -> Any:
-        """One try of an API request, with at most one token refresh (plus repeats for a token
-        that another task replaced meanwhile).
+        """One try of an API request, refreshing the token on INVALID_TOKEN: once, or again for
+        a token that had worked and expired in use (at most three times), plus repeats for a
+        token that another task replaced meanwhile.
 
         A 401 means Zoho did nothing, so repeating even a POST is safe. The token is read only
         once a slot under the concurrency limit is held: a request queued behind others must
@@ -219,6 +220,8 @@ class HttpTransport:
                         retry_as_get=False,
                     )
                     self._good_token = used
+                    if logger.isEnabledFor(logging.DEBUG):  # the hot path formats nothing
+                        logger.debug("%s %s ok", method, path)
                     return reply
             except AuthenticationError as error:
                 if error.code != "INVALID_TOKEN" or not self._auth.can_refresh():
