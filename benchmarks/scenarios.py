@@ -19,8 +19,8 @@ from benchmarks.sim import (
     CLIENT_SECRET,
     REFRESH_TOKEN,
     TOKEN,
+    BenchSimulator,
     SimSettings,
-    SimulatorProcess,
     summarize,
 )
 
@@ -88,7 +88,7 @@ class Run:
 
 def execute(run: Run, timeout: float = 900.0) -> dict[str, Any]:
     """Start a simulator, run the client in a child process, collect every number."""
-    with SimulatorProcess(run.sim) as sim, tempfile.TemporaryDirectory() as tmp:
+    with BenchSimulator(run.sim) as sim, tempfile.TemporaryDirectory() as tmp:
         result_path = os.path.join(tmp, "result.json")
         cmd = [
             sys.executable, "-m", "benchmarks.child", run.client,
@@ -122,7 +122,7 @@ def execute(run: Run, timeout: float = 900.0) -> dict[str, Any]:
             with open(run.profile, "w") as f:
                 f.write(profiling.summarize(raw, title))
         sim_cpu_after = sim.cpu_seconds()
-        server = summarize(sim.state())
+        server = summarize(sim.state(jobs=False))
         if run.n <= LEDGER_CHECK_MAX:
             server.update(_check_ledger(sim.converted_ids(), child["report"], run.n))
     row: dict[str, Any] = {

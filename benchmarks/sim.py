@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
+
+from zoho_convert.simulator import SimulatorProcess
 
 TOKEN = "1000.benchmark.token"  # the simulator's initial access token (a local fake)
 CLIENT_ID = "sim-client"  # the simulator's defaults for the refresh-token grant
@@ -48,9 +43,9 @@ class SimSettings:
     extra: Sequence[str] = field(default=())
 
     def argv(self) -> list[str]:
-        """Command-line options of ``python -m zoho_convert.simulator``."""
+        """Command-line options of ``python -m zoho_convert.simulator`` (``BenchSimulator``
+        adds the token, host and port)."""
         args = [
-            "--token", TOKEN,
             "--seed", str(self.seed),
             "--latency", repr(self.latency),
             "--job-duration", repr(self.job_duration),
@@ -78,8 +73,9 @@ class SimSettings:
         }
 
 
-class SimulatorProcess:
-    """``python -m zoho_convert.simulator`` in a child process, as a context manager.
+class BenchSimulator(SimulatorProcess):
+    """The simulator in a child process (``zoho_convert.simulator.SimulatorProcess``) with
+    ``settings``, plus what a benchmark measures of it: its ledger and its CPU time.
 
     Args:
         settings: the simulator's behaviour.
@@ -87,79 +83,23 @@ class SimulatorProcess:
     """
 
     def __init__(self, settings: SimSettings, startup_timeout: float = 30.0) -> None:
+        super().__init__(settings.argv(), token=TOKEN, startup_timeout=startup_timeout)
         self.settings = settings
-        self.startup_timeout = startup_timeout
-        self.url = ""
-        self._proc: subprocess.Popen[str] | None = None
-
-    def __enter__(self) -> SimulatorProcess:
-        cmd = [sys.executable, "-m", "zoho_convert.simulator", "--port", "0"]
-        cmd += self.settings.argv()
-        self._proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
-        )
-        assert self._proc.stdout is not None
-        deadline = time.monotonic() + self.startup_timeout
-        while time.monotonic() < deadline:
-            line = self._proc.stdout.readline()
-            if not line:
-                err = self._proc.stderr.read() if self._proc.stderr else ""
-                raise RuntimeError(f"the simulator exited before announcing its URL:\n{err}")
-            if line.startswith("url:"):
-                self.url = line.split(":", 1)[1].strip()
-                break
-        if not self.url:
-            self.stop()
-            raise RuntimeError("the simulator did not announce its URL in time")
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def state(self) -> dict[str, Any]:
-        """``GET /__simulator__/state`` without the per-job list."""
-        with urllib.request.urlopen(f"{self.url}/__simulator__/state?jobs=0", timeout=60) as r:
-            data: dict[str, Any] = json.load(r)
-        return data
 
     def converted_ids(self, module: str = "Quotes") -> list[str]:
         """``GET /__simulator__/conversions``: every id of ``module`` converted so far."""
-        url = f"{self.url}/__simulator__/conversions?module={module}"
-        with urllib.request.urlopen(url, timeout=120) as r:
-            ids: list[str] = json.load(r)["converted_ids"]
+        data = self.get_json(f"/__simulator__/conversions?module={module}", timeout=120)
+        ids: list[str] = data["converted_ids"]
         return ids
 
     def cpu_seconds(self) -> float | None:
         """User + system CPU seconds the simulator process used so far (Linux only)."""
-        if self._proc is None:
-            return None
         try:
-            with open(f"/proc/{self._proc.pid}/stat") as f:
+            with open(f"/proc/{self.pid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
+        except (OSError, RuntimeError):
             return None
         return (int(fields[11]) + int(fields[12])) / _CLK_TCK
-
-    def stop(self) -> None:
-        """Stop the simulator (SIGTERM, then SIGKILL if it lingers)."""
-        proc, self._proc = self._proc, None
-        if proc is None:
-            return
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
 
 
 def summarize(state: dict[str, Any], module: str = "Quotes") -> dict[str, Any]:

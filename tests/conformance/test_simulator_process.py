@@ -3,43 +3,34 @@
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
+
+import pytest
+
+from zoho_convert.simulator import SimulatorProcess
 
 
 def test_module_entry_point_serves_and_exits_cleanly_on_sigint() -> None:
     """`python -m zoho_convert.simulator --port 0 --token T` prints url/token, serves, exits 0."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "zoho_convert.simulator", "--port", "0", "--token", "tok-123",
-         "--seed", "3"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        url_line = proc.stdout.readline().strip()
-        token_line = proc.stdout.readline().strip()
-        assert url_line.startswith("url: http://127.0.0.1:"), url_line
-        assert token_line == "token: tok-123"
-        url = url_line.removeprefix("url: ")
+    with SimulatorProcess(["--seed", "3"], token="tok-123") as sim:
+        # SimulatorProcess read these from the process's `url:` and `token:` lines.
+        assert sim.url.startswith("http://127.0.0.1:"), sim.url
+        assert sim.token == "tok-123"
         request = urllib.request.Request(
-            url + "/crm/v8/settings/modules/Quotes",
+            sim.url + "/crm/v8/settings/modules/Quotes",
             headers={"Authorization": "Zoho-oauthtoken tok-123"},
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200
             assert json.load(response)["modules"][0]["api_name"] == "Quotes"
-        with urllib.request.urlopen(url + "/__simulator__/state?jobs=0", timeout=10) as response:
-            assert json.load(response)["stats"]["requests_served"] == 1
-        proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=20)
-        assert proc.returncode == 0, stderr
-        assert "Traceback" not in stderr
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
+        assert sim.state(jobs=False)["stats"]["requests_served"] == 1
+        assert sim.returncode is None
+    # Leaving the context sent SIGINT; it had to exit by itself (a kill gives -SIGKILL).
+    assert sim.returncode == 0, sim.stderr_text()
+    assert "Traceback" not in sim.stderr_text()
 
 
 def test_entry_point_rejects_nonsense_options() -> None:
@@ -50,3 +41,28 @@ def test_entry_point_rejects_nonsense_options() -> None:
     )
     assert result.returncode == 2
     assert "rate_429" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_helper_reports_a_process_that_exits_before_announcing() -> None:
+    """SimulatorProcess raises with the child's stderr when the simulator exits at startup."""
+    sim = SimulatorProcess(["--rate-429", "2"])
+    with pytest.raises(RuntimeError, match=r"exited before announcing(?s:.*)rate_429"):
+        sim.start()
+    assert sim.returncode == 2
+
+
+def test_helper_sets_host_port_and_token_itself() -> None:
+    """SimulatorProcess refuses --host/--port/--token in args: it chooses them."""
+    for option in ("--port", "--host=0.0.0.0", "--token"):
+        with pytest.raises(ValueError, match="set by SimulatorProcess"):
+            SimulatorProcess([option, "1"])
+
+
+async def test_helper_as_async_context_manager_with_a_generated_token(tmp_path: Path) -> None:
+    """`async with` starts and stops it too; the generated token and stderr file are exposed."""
+    log = tmp_path / "simulator.log"
+    async with SimulatorProcess(stderr_path=log) as sim:
+        assert sim.token and sim.pid > 0
+        assert sim.state()["job_count"] == 0
+    assert sim.returncode == 0
+    assert log.exists() and sim.stderr_text() == log.read_text()

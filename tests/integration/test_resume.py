@@ -25,6 +25,7 @@ from fakes import deadline
 
 from zoho_convert import PollPolicy, StaticToken, ZohoConvertClient
 from zoho_convert.report import ConversionReport
+from zoho_convert.simulator import SimulatorProcess
 
 HERE = Path(__file__).parent
 TOKEN = "resume-test-token"
@@ -65,29 +66,14 @@ def _log(path: Path) -> BinaryIO:
 @contextlib.asynccontextmanager
 async def _simulator(tmp_path: Path, *options: str) -> AsyncIterator[SimProcess]:
     """``python -m zoho_convert.simulator --port 0 --token T <options>``, stopped afterwards."""
-    with _log(tmp_path / "simulator.log") as log:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "zoho_convert.simulator", "--port", "0", "--token", TOKEN,
-            *options, stdout=asyncio.subprocess.PIPE, stderr=log,
-        )
-    try:
-        assert proc.stdout is not None
-        async with deadline(WAIT):
-            url_line = (await proc.stdout.readline()).decode().strip()
-            token_line = (await proc.stdout.readline()).decode().strip()
-        assert url_line.startswith("url: http://127.0.0.1:"), url_line
-        assert token_line == f"token: {TOKEN}"
-        async with aiohttp.ClientSession() as session:
-            yield SimProcess(url_line.removeprefix("url: "), session)
-    finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                async with deadline(WAIT):
-                    await proc.wait()
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+    process = SimulatorProcess(
+        options, token=TOKEN, startup_timeout=WAIT, stop_timeout=WAIT,
+        stderr_path=tmp_path / "simulator.log",
+    )
+    async with process, aiohttp.ClientSession() as session:
+        assert process.url.startswith("http://127.0.0.1:"), process.url
+        assert process.token == TOKEN
+        yield SimProcess(process.url, session)
 
 
 def _journal_batches(path: Path) -> dict[int, tuple[str, str | None, tuple[str, ...]]]:

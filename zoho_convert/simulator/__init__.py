@@ -12,10 +12,14 @@ Example:
     ...     async with Simulator(cfg) as sim:
     ...         ids = sim.state.create_records("Quotes", 120)
     ...         ...  # call sim.url with "Authorization: Zoho-oauthtoken " + sim.access_token
+
+``SimulatorThread`` serves it from a background thread for synchronous code, and
+``SimulatorProcess`` runs ``python -m zoho_convert.simulator`` as a child process.
 """
 
 from .app import Simulator
 from .config import ENDPOINT_NAMES, Faults, SimulatorConfig
+from .process import SimulatorProcess
 from .state import CrmState, Job, JobSnapshot, Stats
 from .threaded import SimulatorThread
 
@@ -27,6 +31,7 @@ __all__ = [
     "JobSnapshot",
     "Simulator",
     "SimulatorConfig",
+    "SimulatorProcess",
     "SimulatorThread",
     "Stats",
 ]
