@@ -26,6 +26,7 @@ from core_helpers import (
     token_reply,
 )
 from fakes import FakeClock
+from leaks import exception_texts
 
 from zoho_convert import (
     AuthenticationError,
@@ -50,19 +51,6 @@ def m() -> Iterator[aioresponses]:
 
 def leaks(text: str) -> list[str]:
     return [secret for secret in SECRETS if secret in text]
-
-
-def exception_texts(error: BaseException) -> Iterator[str]:
-    """str, repr and args of an error and of every error chained to it."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield str(current)
-        yield repr(current)
-        yield repr(current.args)
-        yield repr(vars(current)) if hasattr(current, "__dict__") else ""
-        current = current.__cause__ or current.__context__
 
 
 def assert_no_secret_in_error(error: BaseException) -> None:

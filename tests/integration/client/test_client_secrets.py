@@ -11,7 +11,6 @@ import json
 import logging
 import os
 import stat
-import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from client_helpers import (
     VirtualSleep,
 )
 from fakes import FakeClock
+from leaks import exception_texts
 
 from zoho_convert import (
     AuthenticationError,
@@ -49,20 +49,6 @@ def minted_tokens(e: Env) -> set[str]:
     """Every access token the simulator has issued (read from its state, for leak checks)."""
     book = getattr(e.sim.state.tokens, "_tokens", {})
     return {str(token) for token in book} | {e.sim.access_token}
-
-
-def exception_texts(error: BaseException) -> Iterator[str]:
-    """str, repr, args, traceback and attributes of an error and of every error chained to it."""
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield str(current)
-        yield repr(current)
-        yield repr(current.args)
-        yield repr(vars(current)) if hasattr(current, "__dict__") else ""
-        yield "".join(traceback.format_exception(current))
-        current = current.__cause__ or current.__context__
 
 
 def log_texts(records: list[logging.LogRecord]) -> Iterator[str]:
