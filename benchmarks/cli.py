@@ -187,7 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     for path in output.write(results, out_dir, stem):
         print(f"wrote {path}", file=sys.stderr)
-    for target in results["targets"]:
+    if args.quick:
+        # Small N says nothing about the speed targets; only the full run judges them.
+        print("  quick mode: the harness works; targets are judged by the full run only",
+              file=sys.stderr)
+    for target in [] if args.quick else results["targets"]:
         print(f"  target {'MET   ' if target['met'] else 'MISSED'} {target['target']}: "
               f"{output._fmt(target['value'])} {target['unit']} {target['margin']}",
               file=sys.stderr)
