@@ -20,7 +20,7 @@ from zoho_convert import batch
 from zoho_convert.auth import RefreshTokenAuth, StaticToken
 from zoho_convert.datacenters import DataCenter
 from zoho_convert.errors import ResponseValidationError
-from zoho_convert.http import Clock, HttpTransport, Sleep, check_secure_url
+from zoho_convert.http import HttpTransport, check_secure_url
 from zoho_convert.ids import normalize_id, normalize_ids
 from zoho_convert.models import (
     ConvertedRecord,
@@ -36,6 +36,7 @@ from zoho_convert.polling import PollPolicy, poll_job
 from zoho_convert.progress import ProgressCallback
 from zoho_convert.report import ConversionReport
 from zoho_convert.retry import RetryPolicy
+from zoho_convert.timing import Clock, Sleep
 from zoho_convert.wire import (
     deal_to_wire,
     lead_conversion_to_wire,

@@ -28,7 +28,7 @@ from zoho_convert.isolation import (
 )
 from zoho_convert.journal import Journal, RunParams
 from zoho_convert.models import DealDetails, JobStatus, ModuleRef
-from zoho_convert.polling import Clock, DurationEstimator, PollPolicy, Sleep, poll_job
+from zoho_convert.polling import DurationEstimator, PollPolicy, poll_job
 from zoho_convert.progress import (
     BatchQueued,
     BatchSubmitted,
@@ -40,6 +40,7 @@ from zoho_convert.progress import (
     ProgressEvent,
 )
 from zoho_convert.report import ConversionReport, JobOutcome, RejectedId
+from zoho_convert.timing import Clock, Sleep
 
 __all__ = ["ConvertAPI", "Run", "check_limits", "drive"]
 

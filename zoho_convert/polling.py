@@ -22,6 +22,7 @@ from typing import Any
 import attrs
 import backoff
 
+from zoho_convert.checks import at_least, positive
 from zoho_convert.errors import (
     PollTimeoutError,
     RateLimitError,
@@ -30,19 +31,16 @@ from zoho_convert.errors import (
     TransportError,
 )
 from zoho_convert.models import JobStatus
+from zoho_convert.timing import Clock, Sleep
 
 __all__ = [
     "TRANSIENT_POLL_ERRORS",
-    "Clock",
     "DurationEstimator",
     "JobPoller",
     "PollPolicy",
-    "Sleep",
     "poll_job",
 ]
 
-Sleep = Callable[[float], Awaitable[None]]
-Clock = Callable[[], float]
 StatusFetcher = Callable[[], Awaitable[JobStatus]]
 
 # Errors that say nothing about the job itself: the request RetryPolicy already retried them;
@@ -53,16 +51,6 @@ TRANSIENT_POLL_ERRORS: tuple[type[BaseException], ...] = (
     ServerError,
     ResponseValidationError,
 )
-
-
-def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value > 0:  # also refuses NaN
-        raise ValueError(f"PollPolicy.{attribute.name} must be positive, got {value!r}")
-
-
-def _multiplier(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if not value >= 1:
-        raise ValueError(f"PollPolicy.multiplier must be at least 1, got {value!r}")
 
 
 @attrs.frozen
@@ -85,10 +73,10 @@ class PollPolicy:
             multiplier is below 1.
     """
 
-    initial: float = attrs.field(default=1.0, validator=_positive)
-    multiplier: float = attrs.field(default=1.5, validator=_multiplier)
-    max_interval: float = attrs.field(default=30.0, validator=_positive)
-    timeout: float = attrs.field(default=900.0, validator=_positive)
+    initial: float = attrs.field(default=1.0, validator=positive)
+    multiplier: float = attrs.field(default=1.5, validator=at_least(1))
+    max_interval: float = attrs.field(default=30.0, validator=positive)
+    timeout: float = attrs.field(default=900.0, validator=positive)
     adaptive: bool = True
 
     def delays(self) -> Iterator[float]:

@@ -15,6 +15,7 @@ from datetime import datetime, timezone
 import attrs
 import backoff
 
+from zoho_convert.checks import at_least, positive
 from zoho_convert.errors import (
     APIError,
     RateLimitError,
@@ -25,16 +26,6 @@ from zoho_convert.errors import (
 )
 
 __all__ = ["RetryPolicy", "parse_retry_after", "should_retry"]
-
-
-def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value <= 0:
-        raise ValueError(f"RetryPolicy.{attribute.name} must be positive, got {value}")
-
-
-def _at_least_one(_: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if value < 1:
-        raise ValueError(f"RetryPolicy.{attribute.name} must be at least 1, got {value}")
 
 
 @attrs.frozen
@@ -58,12 +49,12 @@ class RetryPolicy:
             that many clients throttled together do not retry together.
     """
 
-    max_tries: int = attrs.field(default=5, validator=_at_least_one)
-    initial: float = attrs.field(default=0.5, validator=_positive)
-    multiplier: float = attrs.field(default=2.0, validator=_positive)
-    max_delay: float = attrs.field(default=30.0, validator=_positive)
-    max_retry_after: float = attrs.field(default=60.0, validator=_positive)
-    deadline: float = attrs.field(default=120.0, validator=_positive)
+    max_tries: int = attrs.field(default=5, validator=at_least(1))
+    initial: float = attrs.field(default=0.5, validator=positive)
+    multiplier: float = attrs.field(default=2.0, validator=positive)
+    max_delay: float = attrs.field(default=30.0, validator=positive)
+    max_retry_after: float = attrs.field(default=60.0, validator=positive)
+    deadline: float = attrs.field(default=120.0, validator=positive)
     jitter: bool = True
 
     def delay(
