@@ -9,7 +9,6 @@ import ipaddress
 import json
 import logging
 import random
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
 from urllib.parse import urlsplit
@@ -26,14 +25,12 @@ from zoho_convert.errors import (
     error_for,
 )
 from zoho_convert.retry import RetryPolicy, parse_retry_after, should_retry
+from zoho_convert.timing import Clock, Sleep
 from zoho_convert.wire import error_in_reply
 
-__all__ = ["Clock", "HttpTransport", "Sleep", "TokenSource", "check_secure_url"]
+__all__ = ["HttpTransport", "TokenSource", "check_secure_url"]
 
 logger = logging.getLogger("zoho_convert.http")
-
-Sleep = Callable[[float], Awaitable[None]]
-Clock = Callable[[], float]
 
 
 class TokenSource(Protocol):
@@ -396,13 +393,10 @@ def _short(error: BaseException) -> str:
 
 
 def _host(url: str) -> str:
-    return urlsplit(url).netloc
+    # hostname, not netloc: a user:password written into a URL never reaches an error text.
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
 
 
 def _path(url: str) -> str:
     return urlsplit(url).path
-
-
-def monotonic() -> float:
-    """The default clock."""
-    return time.monotonic()
