@@ -12,6 +12,7 @@ from zoho_convert.errors import (
     AuthenticationError,
     InvalidRequestError,
     JobFailedError,
+    JobNotFoundError,
     PermissionDeniedError,
     PollTimeoutError,
     RateLimitError,
@@ -22,6 +23,7 @@ from zoho_convert.errors import (
     ZohoConvertError,
 )
 from zoho_convert.ids import InvalidIdError
+from zoho_convert.journal_file import JournalInUseError
 from zoho_convert.models import (
     CarryOverTags,
     ConvertedRecord,
@@ -33,8 +35,9 @@ from zoho_convert.models import (
     ModuleRef,
 )
 from zoho_convert.polling import JobPoller, PollPolicy
-from zoho_convert.report import ConversionReport, JobOutcome, RejectedId
+from zoho_convert.report import ConversionReport, JobOutcome, LostJob, RejectedId
 from zoho_convert.retry import RetryPolicy
+from zoho_convert.settling import SettlePolicy
 
 __version__ = "0.1.0"
 
@@ -50,12 +53,15 @@ __all__ = [
     "InvalidIdError",
     "InvalidRequestError",
     "JobFailedError",
+    "JobNotFoundError",
     "JobOutcome",
     "JobPoller",
     "JobState",
     "JobStatus",
+    "JournalInUseError",
     "LeadConversion",
     "LeadConversionResult",
+    "LostJob",
     "ModuleRef",
     "PermissionDeniedError",
     "PollPolicy",
@@ -67,6 +73,7 @@ __all__ = [
     "ResponseValidationError",
     "RetryPolicy",
     "ServerError",
+    "SettlePolicy",
     "StaticToken",
     "TransportError",
     "ZohoConvertClient",

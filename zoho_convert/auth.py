@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from zoho_convert.datacenters import DataCenter
 from zoho_convert.errors import (
-    APIError,
     AuthenticationError,
     RateLimitError,
     ResponseValidationError,
-    TransportError,
+    ServerError,
     ZohoConvertError,
 )
 
@@ -46,15 +45,16 @@ _OAUTH_ERRORS = {
     "invalid_client_secret": (
         "Zoho refused the client secret (invalid_client_secret): check ZOHO_CLIENT_SECRET."
     ),
-    "access_denied": (
-        "Zoho denied the token request (access_denied): too many access tokens were minted "
-        "from this refresh token recently (10 per 10 minutes); wait and try again."
-    ),
 }
 
+# How Zoho's accounts server says "too many tokens, not now" (its docs spell one "Access Denied").
+_THROTTLE_WORDS = ("access denied", "access_denied", "too many requests", "too_many_requests")
 
-# OAuth errors that say "not now" rather than "never": not remembered as fatal.
-_TRANSIENT_OAUTH_ERRORS = frozenset({"access_denied"})
+
+def _is_throttle(text: object) -> bool:
+    if isinstance(text, bytes):
+        text = text[:512].decode("utf-8", "replace")
+    return isinstance(text, str) and any(word in text.lower() for word in _THROTTLE_WORDS)
 
 
 class StaticToken:
@@ -226,27 +226,47 @@ class RefreshTokenAuth:
         }
         logger.info("refreshing the Zoho access token at %s", self.token_url)
         self.refresh_count += 1
-        try:
-            reply = await transport.post_form(self.token_url, form, timeout=self._token_timeout)
-        except TransportError:
-            raise
-        except APIError as error:
-            if error.status >= 500 or isinstance(error, RateLimitError):
-                raise  # the accounts server is struggling or throttling: a later call may work
-            raise self._remember(
-                AuthenticationError(
-                    error.status,
-                    error.code,
-                    f"the token endpoint refused the refresh (HTTP {error.status})",
-                )
-            ) from None
-        token, expires_in, api_domain = _parse_token_reply(reply, self._remember)
+        token, expires_in, api_domain = await transport.post_form(
+            self.token_url, form, timeout=self._token_timeout, interpret=self._read_token_reply
+        )
         self._token = token
         # Refresh ahead of expiry, but never so early that a short-lived token is never used.
         self._refresh_at = self._clock() + expires_in - min(self._margin, expires_in / 2)
         if api_domain:
             self._api_domain = api_domain
         return token
+
+    def _read_token_reply(
+        self, status: int, payload: Any, raw: bytes
+    ) -> tuple[str, float, str | None]:
+        """Read one token reply; raise what the transport's retry loop should see.
+
+        A throttled call (``Access Denied``, ``access_denied``, ``too many requests``, HTTP 429)
+        raises ``RateLimitError`` and a 5xx ``ServerError``, both retried with backoff; refused
+        credentials raise ``AuthenticationError``, remembered so they are not tried again.
+        """
+        oauth_error = payload.get("error") if isinstance(payload, dict) else None
+        if status == 429 or _is_throttle(oauth_error) or (status >= 400 and _is_throttle(raw)):
+            raise RateLimitError(
+                status,
+                "TOKEN_THROTTLED",
+                "the accounts server throttled the token request (Zoho allows about 10 access "
+                "tokens per 10 minutes per refresh token); retrying later",
+            )
+        if status >= 500:
+            raise ServerError(status, "TOKEN_ENDPOINT_ERROR", f"HTTP {status} from the token call")
+        if status >= 400:
+            code = str(oauth_error) if oauth_error is not None else f"HTTP_{status}"
+            raise self._remember(
+                AuthenticationError(
+                    status,
+                    code,
+                    _OAUTH_ERRORS.get(
+                        code, f"the token endpoint refused the refresh (HTTP {status})"
+                    ),
+                )
+            )
+        return _parse_token_reply(payload, self._remember)
 
     def _remember(self, error: AuthenticationError) -> AuthenticationError:
         self._fatal = error
@@ -270,14 +290,30 @@ def _parse_token_reply(
         message = _OAUTH_ERRORS.get(
             code, f"Zoho refused the token request ({code}); check the OAuth credentials"
         )
-        error = AuthenticationError(200, code, message)
-        # Only credentials Zoho refused are remembered; a throttled refresh may work later.
-        raise error if code in _TRANSIENT_OAUTH_ERRORS else remember(error)
+        raise remember(AuthenticationError(200, code, message))
     token = reply.get("access_token")
     if not isinstance(token, str) or not token:
         raise ResponseValidationError("token reply has no access token", field="access_token")
-    expires_in = reply.get("expires_in", _DEFAULT_EXPIRES_IN)
-    if isinstance(expires_in, bool) or not isinstance(expires_in, (int, float)) or expires_in <= 0:
-        expires_in = _DEFAULT_EXPIRES_IN
-    api_domain = reply.get("api_domain")
-    return token, float(expires_in), api_domain if isinstance(api_domain, str) else None
+    return token, _expires_in(reply), _text(reply.get("api_domain"))
+
+
+def _seconds(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        return None
+    return float(value) if value != float("inf") else None
+
+
+def _expires_in(reply: dict[str, Any]) -> float:
+    # Two readings: expires_in in seconds (the usual reply), or, when the reply also carries
+    # expires_in_sec, expires_in in milliseconds (the official SDK reads it so).
+    if "expires_in_sec" in reply:
+        seconds = _seconds(reply["expires_in_sec"])
+        if seconds is None:
+            millis = _seconds(reply.get("expires_in"))
+            seconds = None if millis is None else millis / 1000.0
+        return seconds or _DEFAULT_EXPIRES_IN
+    return _seconds(reply.get("expires_in")) or _DEFAULT_EXPIRES_IN
+
+
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None

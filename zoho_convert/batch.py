@@ -35,23 +35,26 @@ module checks the arguments and starts the run; the parts live beside it:
 
 from __future__ import annotations
 
-import os
-from collections.abc import AsyncIterable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from zoho_convert.engine import ConvertAPI, Run, check_limits, drive
 from zoho_convert.ids import normalize_id
 from zoho_convert.journal import Journal, RunParams
+from zoho_convert.journal_file import check_journal_path, refuse_existing
 from zoho_convert.models import (
     INVENTORY_CONVERSIONS,
     DealDetails,
     ModuleRef,
     check_inventory_conversion,
     check_related_module,
+    deal_or_none,
 )
 from zoho_convert.polling import PollPolicy
 from zoho_convert.progress import ProgressCallback
 from zoho_convert.report import ConversionReport
 from zoho_convert.resume import resume
+from zoho_convert.settling import SettlePolicy
 
 __all__ = ["MAX_BATCH_SIZE", "ConvertAPI", "convert_many", "resume", "split_batches"]
 
@@ -92,8 +95,8 @@ def _check_run_options(
         normalize_id(assign_to, what="assign_to user id")
     for ref in related_modules:
         check_related_module(ref)
-    if journal is not None and os.path.lexists(journal):
-        raise FileExistsError(f"a journal exists at {journal}: resume that run, or pick a new path")
+    if journal is not None:
+        refuse_existing(check_journal_path(journal))
 
 
 async def convert_many(
@@ -102,7 +105,7 @@ async def convert_many(
     ids: Iterable[str | int] | AsyncIterable[str | int],
     *,
     to: str | ModuleRef | None,
-    carry_over_tags: bool | Sequence[str] = True,
+    carry_over_tags: bool | Sequence[str] = False,
     assign_to: str | int | None = None,
     related_modules: Sequence[ModuleRef] = (),
     batch_size: int = MAX_BATCH_SIZE,
@@ -110,9 +113,10 @@ async def convert_many(
     poll: PollPolicy = PollPolicy(),  # noqa: B008 (immutable)
     progress: ProgressCallback | None = None,
     journal: str | None = None,
-    deals: DealDetails | None = None,
+    deals: DealDetails | Mapping[str, Any] | None = None,
     move_attachments_to: str | None = None,
     max_pending_jobs: int | None = None,
+    settle: SettlePolicy | None = None,
 ) -> ConversionReport:
     """Convert any number of records through the mass-convert API and account for every id.
 
@@ -137,6 +141,8 @@ async def convert_many(
         move_attachments_to: Leads only: the module that gets the leads' attachments.
         max_pending_jobs: batches in flight (submitted, not finished) at most; the default
             (50 per allowed request, at least 100) keeps the request pipe full.
+        settle: how batches whose outcome is unknown (a lost reply, a lost job) are settled
+            by resubmission (default ``SettlePolicy()``).
 
     Returns:
         The run's ``ConversionReport``.
@@ -145,12 +151,16 @@ async def convert_many(
         ValueError: bad arguments (module pair, batch_size, concurrency), before any request.
         TypeError: ``ids`` is a single str/int or not iterable.
         FileExistsError: the journal path exists already (resume that run instead).
+        JournalInUseError: another process is running a journal at that path.
         AuthenticationError, PermissionDeniedError, InvalidRequestError: an error that
             concerns the whole run, raised once in-flight work settled; the exception carries
             the report so far as ``partial_report``.
     """
     _check_batch_size(batch_size)
-    check_limits(concurrency, poll, max_pending_jobs)
+    check_limits(concurrency, poll, max_pending_jobs, settle)
+    deals = deal_or_none(deals)
+    if isinstance(to, ModuleRef):
+        to = ModuleRef(to.api_name, normalize_id(to.id, what="target module id"))
     _check_run_options(assign_to, related_modules, journal)
     if isinstance(ids, (str, bytes, int)) or not isinstance(ids, (Iterable, AsyncIterable)):
         raise TypeError(f"ids must be an iterable of ids, not {type(ids).__name__}")
@@ -192,6 +202,6 @@ async def convert_many(
         progress=progress,
         journal=opened,
         max_pending_jobs=max_pending_jobs,
+        settle=settle,
     )
     return await drive(run, run.read(ids))
-

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterable, Iterable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -19,7 +19,7 @@ import aiohttp
 from zoho_convert import batch
 from zoho_convert.auth import RefreshTokenAuth, StaticToken
 from zoho_convert.datacenters import DataCenter
-from zoho_convert.errors import ResponseValidationError
+from zoho_convert.errors import InvalidRequestError, JobNotFoundError, ResponseValidationError
 from zoho_convert.http import HttpTransport, check_secure_url
 from zoho_convert.ids import normalize_id, normalize_ids
 from zoho_convert.models import (
@@ -31,15 +31,18 @@ from zoho_convert.models import (
     ModuleRef,
     check_inventory_conversion,
     check_related_module,
+    deal_or_none,
 )
 from zoho_convert.polling import PollPolicy, poll_job
 from zoho_convert.progress import ProgressCallback
 from zoho_convert.report import ConversionReport
 from zoho_convert.retry import RetryPolicy
+from zoho_convert.settling import SettlePolicy
 from zoho_convert.timing import Clock, Sleep
 from zoho_convert.wire import (
     deal_to_wire,
     lead_conversion_to_wire,
+    module_ref_to_wire,
     parse_converted_record,
     parse_job_id,
     parse_job_status,
@@ -78,6 +81,9 @@ class ZohoConvertClient:
         retry: the request retry policy (default ``RetryPolicy()``).
         max_concurrency: requests in flight at most, across every task using this client
             (Zoho's limit is 10 on the Standard edition).
+        lead_convert_concurrency: Convert Lead calls in flight at most, inside
+            ``max_concurrency`` (Zoho's sub-limit: 3 on Professional, 4 on Enterprise, 5 on
+            Ultimate).
         request_timeout: seconds one request attempt may take.
         sleep: the coroutine used to wait between retries and polls (inject one in tests).
         clock: a monotonic clock for deadlines (inject one in tests).
@@ -97,6 +103,7 @@ class ZohoConvertClient:
         session: aiohttp.ClientSession | None = None,
         retry: RetryPolicy | None = None,
         max_concurrency: int = 10,
+        lead_convert_concurrency: int = 3,
         request_timeout: float = 30.0,
         sleep: Sleep | None = None,
         clock: Clock | None = None,
@@ -110,6 +117,14 @@ class ZohoConvertClient:
             or (max_concurrency < 1)
         ):
             raise ValueError(f"max_concurrency must be a positive int, got {max_concurrency!r}")
+        if (
+            isinstance(lead_convert_concurrency, bool)
+            or not isinstance(lead_convert_concurrency, int)
+            or lead_convert_concurrency < 1
+        ):
+            raise ValueError(
+                f"lead_convert_concurrency must be a positive int, got {lead_convert_concurrency!r}"
+            )
         if api_version not in ("v7", "v8"):
             raise ValueError(f"api_version must be 'v7' or 'v8', got {api_version!r}")
         if request_timeout <= 0:
@@ -126,6 +141,7 @@ class ZohoConvertClient:
         self._api_version = api_version
         self._retry = retry or RetryPolicy()
         self._max_concurrency = max_concurrency
+        self._lead_convert_concurrency = lead_convert_concurrency
         self._request_timeout = request_timeout
         self._allow_insecure_http = allow_insecure_http
         self.sleep: Sleep = sleep or asyncio.sleep
@@ -190,6 +206,7 @@ class ZohoConvertClient:
                 api_version=self._api_version,
                 retry=self._retry,
                 max_concurrency=self._max_concurrency,
+                lead_convert_concurrency=self._lead_convert_concurrency,
                 request_timeout=self._request_timeout,
                 sleep=self.sleep,
                 clock=self.clock,
@@ -198,9 +215,17 @@ class ZohoConvertClient:
         return self._transport
 
     async def _request(
-        self, method: str, path: str, *, params: dict[str, str] | None = None, body: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+        lead_convert: bool = False,
     ) -> Any:
-        return await self._http().request(method, path, params=params, body=body)
+        return await self._http().request(
+            method, path, params=params, body=body, lead_convert=lead_convert
+        )
 
     async def module_id(self, api_name: str) -> str:
         """The id of a module (needed in ``convert_to``), from the Modules API; cached.
@@ -216,7 +241,8 @@ class ZohoConvertClient:
         async with self._module_lock:  # one lookup for many concurrent callers
             if api_name not in self._module_ids:
                 reply = await self._request("GET", f"settings/modules/{api_name}")
-                for ref in parse_modules(reply):
+                # 204 No Content is how the OpenAPI v8 spec answers an unknown module.
+                for ref in parse_modules(reply) if reply is not None else ():
                     self._module_ids.setdefault(ref.api_name, ref.id)
                 if api_name not in self._module_ids:
                     raise ValueError(f"module {api_name!r} does not exist in this Zoho org")
@@ -296,7 +322,7 @@ class ZohoConvertClient:
         self,
         ids: Iterable[str | int],
         *,
-        deals: DealDetails | None = None,
+        deals: DealDetails | Mapping[str, Any] | None = None,
         assign_to: str | int | None = None,
         carry_over_tags: Sequence[str] = (),
         related_modules: Sequence[ModuleRef] = (),
@@ -306,7 +332,8 @@ class ZohoConvertClient:
 
         Args:
             ids: 1 to 50 lead ids.
-            deals: a deal to create for each converted lead.
+            deals: a deal to create for each converted lead (a ``DealDetails``, or Zoho's
+                ``Deals`` JSON object).
             assign_to: the user id to own the new records.
             carry_over_tags: the modules (Contacts, Accounts, Deals) that get the lead's tags.
             related_modules: related lists to carry over.
@@ -314,19 +341,27 @@ class ZohoConvertClient:
 
         Returns:
             The job id, to poll with ``mass_convert_leads_status``.
+
+        Raises:
+            ValueError: no ids, more than 50, an invalid id, or an unknown module name.
+            TypeError: ``deals`` is neither a ``DealDetails`` nor a JSON object.
         """
         for name in carry_over_tags:
             if name not in _LEAD_TARGETS:
                 raise ValueError(f"carry_over_tags: {name!r} is not one of {_LEAD_TARGETS}")
         if move_attachments_to is not None and move_attachments_to not in _LEAD_TARGETS:
             raise ValueError(f"move_attachments_to must be one of {_LEAD_TARGETS}")
+        deal = deal_or_none(deals)
         body = self._mass_body(ids, assign_to, related_modules)
+        known = self._module_ids
         if carry_over_tags:
-            body["carry_over_tags"] = list(carry_over_tags)
-        if deals is not None:
-            body["Deals"] = deal_to_wire(deals)
+            # Objects, not names: the OpenAPI v8 spec types carry_over_tags as [{api_name, id}]
+            # and the official SDK sends [{"api_name": "Contacts"}].
+            body["carry_over_tags"] = [module_ref_to_wire(name, known) for name in carry_over_tags]
+        if deal is not None:
+            body["Deals"] = deal_to_wire(deal)
         if move_attachments_to is not None:
-            body["move_attachments_to"] = {"api_name": move_attachments_to}
+            body["move_attachments_to"] = module_ref_to_wire(move_attachments_to, known)
         return await self._schedule("Leads/actions/mass_convert", body)
 
     async def mass_convert_leads_status(self, job_id: str | int) -> JobStatus:
@@ -397,7 +432,10 @@ class ZohoConvertClient:
         if options is not None:
             _check_lead_options(options)
         reply = await self._request(
-            "POST", f"Leads/{lead}/actions/convert", body=lead_conversion_to_wire(options)
+            "POST",
+            f"Leads/{lead}/actions/convert",
+            body=lead_conversion_to_wire(options, self._module_ids),
+            lead_convert=True,
         )
         with _processed_if_unreadable():
             return parse_lead_result(reply)
@@ -422,7 +460,22 @@ class ZohoConvertClient:
 
     async def _status(self, path: str, job_id: str | int) -> JobStatus:
         job = normalize_id(job_id, what="job id")
-        reply = await self._request("GET", path, params={"job_id": job})
+        try:
+            reply = await self._request("GET", path, params={"job_id": job})
+        except InvalidRequestError as error:
+            if error.code == "INVALID_DATA":  # "The job_id is invalid": the id was well formed
+                raise JobNotFoundError(
+                    job,
+                    error.status,
+                    error.code,
+                    error.message,
+                    error.details,
+                    request_id=error.request_id,
+                ) from None
+            raise
+        if reply is None:
+            # 204 No Content, as the official SDK's samples show for an unknown or expired job.
+            raise JobNotFoundError(job, 204, "NO_CONTENT", "Zoho has no status for this job")
         return parse_job_status(reply)
 
     # -- many records: thin wrappers over batch.py and polling.py ------------------------------
@@ -433,7 +486,7 @@ class ZohoConvertClient:
         ids: Iterable[str | int] | AsyncIterable[str | int],
         *,
         to: str | ModuleRef | None,
-        carry_over_tags: bool | Sequence[str] = True,
+        carry_over_tags: bool | Sequence[str] = False,
         assign_to: str | int | None = None,
         related_modules: Sequence[ModuleRef] = (),
         batch_size: int = MAX_IDS_PER_CALL,
@@ -444,6 +497,7 @@ class ZohoConvertClient:
         deals: DealDetails | None = None,
         move_attachments_to: str | None = None,
         max_pending_jobs: int | None = None,
+        settle: SettlePolicy | None = None,
     ) -> ConversionReport:
         """Convert any number of records in batches of at most 50 and account for every id.
 
@@ -469,6 +523,7 @@ class ZohoConvertClient:
             deals=deals,
             move_attachments_to=move_attachments_to,
             max_pending_jobs=max_pending_jobs,
+            settle=settle,
         )
 
     async def wait_for_job(
@@ -516,6 +571,7 @@ class ZohoConvertClient:
         poll: PollPolicy = _DEFAULT_POLL,
         progress: ProgressCallback | None = None,
         max_pending_jobs: int | None = None,
+        settle: SettlePolicy | None = None,
     ) -> ConversionReport:
         """Continue an interrupted ``convert_many`` run from its journal.
 
@@ -533,6 +589,7 @@ class ZohoConvertClient:
             poll=poll,
             progress=progress,
             max_pending_jobs=max_pending_jobs,
+            settle=settle,
         )
 
 

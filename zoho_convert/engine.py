@@ -16,30 +16,34 @@ from typing import Any, Protocol
 
 import attrs
 
-from zoho_convert.errors import APIError, PollTimeoutError
+from zoho_convert.errors import APIError, JobNotFoundError, PollTimeoutError
 from zoho_convert.ids import MAX_ID_DIGITS, CheckedIds, id_problem
 from zoho_convert.idset import IdSet
 from zoho_convert.isolation import (
+    REQUEST_LEVEL,
     error_text,
     is_isolatable,
+    locate_offenders,
     maybe_processed,
-    offender,
     retry_later,
 )
 from zoho_convert.journal import Journal, RunParams
 from zoho_convert.models import DealDetails, JobStatus, ModuleRef
 from zoho_convert.polling import DurationEstimator, PollPolicy, poll_job
 from zoho_convert.progress import (
+    AlreadyConverted,
     BatchQueued,
     BatchSubmitted,
     BatchUncertain,
     IdRejected,
     JobFinished,
+    JobLost,
     JobUnfinished,
     ProgressCallback,
     ProgressEvent,
 )
-from zoho_convert.report import ConversionReport, JobOutcome, RejectedId
+from zoho_convert.report import ConversionReport, JobOutcome, LostJob, RejectedId
+from zoho_convert.settling import SettlePolicy
 from zoho_convert.timing import Clock, Sleep
 
 __all__ = ["ConvertAPI", "Run", "check_limits", "drive"]
@@ -115,6 +119,31 @@ class _Accepted:
     seq: int
     ids: list[str]
     job_id: str
+    settling: bool = False
+    submitted_at: float = 0.0
+
+
+@attrs.define
+class Parked:
+    """A batch waiting to be settled by resubmission.
+
+    Attributes:
+        since: when the submission (or lost job) that left it unsettled was sent: a lost job
+            is given time to finish from then on.
+        maybe_sent: an earlier submission of these ids may have reached Zoho; False when every
+            attempt surely did nothing (a 429 or a connection refused, after the retries).
+        reason: the last error, for the report.
+    """
+
+    seq: int
+    ids: list[str]
+    since: float
+    maybe_sent: bool
+    reason: str
+
+
+class _Stopped(Exception):
+    """The run stopped while a batch waited to be submitted: it was not sent."""
 
 
 class Run:
@@ -130,6 +159,7 @@ class Run:
         progress: ProgressCallback | None,
         journal: Journal | None,
         max_pending_jobs: int | None,
+        settle: SettlePolicy | None = None,
         ids_checked: bool = True,
     ) -> None:
         """Set up a run; ``ids_checked`` says every id it submits went through ``read``."""
@@ -139,6 +169,7 @@ class Run:
         self.api = api
         self.params = params
         self.poll = poll
+        self.settle_policy = settle or SettlePolicy()
         self.progress = progress
         self.journal = journal
         self.sleep = api.sleep
@@ -164,14 +195,23 @@ class Run:
         self.converted = 0
         self.failed = 0
         self.not_converted = 0
+        self.already_in_jobs = 0
+        self.already_ids: list[str] = []
         self.rejected: list[RejectedId] = []
         self.uncertain: list[str] = []
         self.unfinished: list[str] = []
         self.jobs: list[JobOutcome] = []
+        self.lost_jobs: list[LostJob] = []
+        self.job_ids: set[str] = set()
         self.not_submitted: list[str] = []
-        self.to_settle: list[tuple[int, list[str], float]] = []
+        self.to_settle: list[Parked] = []
         self.pending_jobs = 0
         self.input_complete = True
+        self.longest_job_known = 0.0  # from earlier sessions (journal), for settling waits
+        # Until one submission proves the request acceptable, batches go one at a time: a
+        # request-level mistake (a wrong module id) then costs one call, not one per batch.
+        self.gate_open = False
+        self._gate: asyncio.Lock | None = None
         self._submit, self._status = self._endpoints(api, params, ids_checked)
 
     @staticmethod
@@ -272,7 +312,8 @@ class Run:
                 return None
             if type(value) is str and value.isdigit() and value.isascii():
                 key = int(value) if len(value) <= max_digits else 0
-                text = value
+                # Canonical: "0012" is record 12 (and a duplicate of "12").
+                text = value if value[0] != "0" else str(key)
             elif type(value) is int:
                 key = value
                 text = str(value)
@@ -365,7 +406,7 @@ class Run:
                 accepted = await self.submit_isolating(seq, ids, settling=settling)
             else:
                 assert job_id is not None
-                accepted = [_Accepted(seq, ids, job_id)]
+                accepted = [_Accepted(seq, ids, job_id, settling, self.clock())]
             if len(accepted) == 1:
                 await self.await_job(accepted[0])
             elif accepted:
@@ -386,6 +427,26 @@ class Run:
             self.slots.release()
 
     async def send(self, seq: int, ids: list[str]) -> str:
+        """Submit one part, through the gate while no submission has been accepted yet."""
+        if self.gate_open:
+            return await self._post(seq, ids)
+        if self._gate is None:
+            self._gate = asyncio.Lock()
+        async with self._gate:
+            if self.fatal is not None:
+                raise _Stopped()
+            if not self.gate_open:
+                try:
+                    job_id = await self._post(seq, ids)
+                except Exception as error:
+                    # A refusal of some ids shows the request itself is acceptable.
+                    self.gate_open = is_isolatable(error, ids)
+                    raise
+                self.gate_open = True
+                return job_id
+        return await self._post(seq, ids)
+
+    async def _post(self, seq: int, ids: list[str]) -> str:
         if self.requests is None:
             return await self._submit(ids)
         async with self.requests:
@@ -396,47 +457,89 @@ class Run:
     async def submit_isolating(
         self, seq: int, ids: list[str], *, settling: bool
     ) -> list[_Accepted]:
-        """Submit a batch; split out ids Zoho refuses until the rest is accepted."""
+        """Submit a batch; split out ids Zoho refuses until the rest is accepted.
+
+        The parts of a split batch are submitted concurrently (each holds a request slot only
+        while it is sent), so isolating offenders costs round trips side by side, not in a row.
+        """
         accepted: list[_Accepted] = []
-        work = [(seq, ids)]
-        journal = self.journal
-        while work:
-            part_seq, part = work.pop()
-            if self.fatal is not None:
-                self.stop_part(part_seq, part, settling=settling)
-                continue
-            try:
-                job_id = await self.send(part_seq, part)
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                if is_isolatable(error) and offender(error, part) is not False:  # type: ignore[arg-type]
-                    assert isinstance(error, APIError)
-                    work.extend(self.isolate(part_seq, part, error, settling=settling))
-                elif maybe_processed(error) or retry_later(error):
-                    self.defer(part_seq, part, error, settling=settling)
-                else:
-                    # A run-wide error (authentication, permission, invalid module, ...).
-                    self.stop_part(part_seq, part, settling=settling)
-                    raise
-                continue
-            if journal is not None:
-                journal.mark_submitted(part_seq, job_id)
-            if self.progress is not None:
-                self.emit(BatchSubmitted(batch=part_seq, size=len(part), job_id=job_id))
-            accepted.append(_Accepted(part_seq, part, job_id))
+
+        async def attempt(part_seq: int, part: list[str]) -> None:
+            children = await self.submit_part(part_seq, part, settling, accepted)
+            if len(children) == 1:
+                await attempt(*children[0])
+            elif children:
+                outcomes = await asyncio.gather(
+                    *(attempt(*child) for child in children), return_exceptions=True
+                )
+                for outcome in outcomes:
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+
+        await attempt(seq, ids)
         return accepted
+
+    async def submit_part(
+        self, seq: int, part: list[str], settling: bool, accepted: list[_Accepted]
+    ) -> list[tuple[int, list[str]]]:
+        """Submit one part; return the parts to submit next when Zoho refused some ids."""
+        if self.fatal is not None:
+            self.stop_part(seq, part, settling=settling)
+            return []
+        sent_at = self.clock()
+        try:
+            job_id = await self.send(seq, part)
+        except asyncio.CancelledError:
+            raise
+        except _Stopped:
+            self.stop_part(seq, part, settling=settling)
+            return []
+        except Exception as error:
+            if is_isolatable(error, part):
+                assert isinstance(error, APIError)
+                return self.isolate(seq, part, error, settling=settling)
+            if maybe_processed(error) or retry_later(error):
+                self.park(
+                    seq,
+                    part,
+                    since=sent_at,
+                    maybe_sent=settling or maybe_processed(error),
+                    reason=error_text(error),
+                )
+                return []
+            # A run-wide error (authentication, permission, a request-level refusal such as a
+            # wrong module id, ...): the same request would fail for every batch.
+            self.stop_part(seq, part, settling=settling)
+            raise
+        if job_id in self.job_ids:
+            # Zoho gave this batch a job id the run already holds for another: its status
+            # would be the other batch's. What became of this one is unknown: settle it.
+            self.park(
+                seq,
+                part,
+                since=sent_at,
+                maybe_sent=True,
+                reason=f"Zoho answered with job id {job_id}, already given to another batch",
+            )
+            return []
+        self.job_ids.add(job_id)
+        if self.journal is not None:
+            self.journal.mark_submitted(seq, job_id)
+        if self.progress is not None:
+            self.emit(BatchSubmitted(batch=seq, size=len(part), job_id=job_id))
+        accepted.append(_Accepted(seq, part, job_id, settling, sent_at))
+        return []
 
     def stop_part(self, seq: int, part: list[str], *, settling: bool) -> None:
         """Account for a part the stopping run will not submit (now).
 
         A part being settled was sent once already and may have converted: it stays
-        uncertain (resume resubmits it once). Any other part was never sent.
+        uncertain (resume settles it). Any other part was never sent.
         """
         if settling:
             self.uncertain.extend(part)
             if self.journal is not None:
-                self.journal.mark_uncertain(seq, final=False)
+                self.journal.mark_parked(seq, maybe_sent=True)
             return
         self.not_submitted.extend(part)
         if self.journal is not None:
@@ -446,49 +549,54 @@ class Run:
         self, seq: int, part: list[str], error: APIError, *, settling: bool
     ) -> list[tuple[int, list[str]]]:
         """Split a refused batch; return the parts to submit again."""
-        where = offender(error, part)  # never False here: the caller checked
-        message = error.message
-        if settling and error.code == "ID_ALREADY_CONVERTED":
-            message += " (probably by this run's earlier submission whose reply was lost)"
+        located = locate_offenders(error, part)
         if len(part) == 1:
-            item = self.reject(part[0], error.code, message)
-            if self.journal is not None:
-                self.journal.mark_rejected(seq, [item])
+            self.refuse(seq, part, error, settling=settling)
             return []
-        if isinstance(where, int):
-            item = self.reject(part[where], error.code, message)
-            rest = part[:where] + part[where + 1 :]
-            children = [(self.next_seq(), rest)]
-            if self.journal is not None:
-                self.journal.mark_rejected(seq, [item])
-                self.journal.mark_split(seq, children)
-            return children
-        half = len(part) // 2
-        children = [(self.next_seq(), part[half:]), (self.next_seq(), part[:half])]
-        if self.journal is not None:
-            self.journal.mark_split(seq, children)
+        if isinstance(located, frozenset):
+            refused = [value for index, value in enumerate(part) if index in located]
+            rest = [value for index, value in enumerate(part) if index not in located]
+            self.refuse(seq, refused, error, settling=settling)
+            if settling and error.code == "ID_ALREADY_CONVERTED":
+                # The lost submission was processed, so most of the rest is converted too, and
+                # Zoho names one converted id per refusal: try the rest one by one, side by
+                # side (as many calls as a chain of refusals, but in one round trip).
+                children = [(self.next_seq(), [value]) for value in rest]
+            else:
+                children = [(self.next_seq(), rest)] if rest else []
+        else:
+            assert located != REQUEST_LEVEL  # the caller checked is_isolatable
+            half = len(part) // 2
+            children = [(self.next_seq(), part[half:]), (self.next_seq(), part[:half])]
+        if self.journal is not None and children:
+            self.journal.mark_split(seq, children, settling=settling)
         return children
 
-    def defer(self, seq: int, part: list[str], error: Exception, *, settling: bool) -> None:
-        """Park a batch whose submission failed or may have been processed."""
-        reason = error_text(error)
-        if not settling:
-            self.to_settle.append((seq, part, self.clock()))
+    def refuse(self, seq: int, values: list[str], error: APIError, *, settling: bool) -> None:
+        """Account for ids Zoho refused: rejected, or found converted by the run itself."""
+        if settling and error.code == "ID_ALREADY_CONVERTED":
+            # Resubmitted because an earlier submission's reply was lost: that submission
+            # converted them. Converted by this run, so neither rejected nor failed.
+            self.already_ids.extend(values)
             if self.journal is not None:
-                self.journal.mark_uncertain(seq, final=False)
-        elif maybe_processed(error):
-            self.uncertain.extend(part)
-            if self.journal is not None:
-                self.journal.mark_uncertain(seq, final=True)
-        else:
-            # Surely not processed, twice: nothing converted; say why, so someone can retry.
-            code = error.code if isinstance(error, APIError) else type(error).__name__
-            items = [self.reject(value, code, reason) for value in part]
-            if self.journal is not None:
-                self.journal.mark_rejected(seq, items)
+                self.journal.mark_rejected(seq, [], already=values)
+            if self.progress is not None:
+                self.emit(AlreadyConverted(batch=seq, count=len(values)))
             return
+        items = [self.reject(value, error.code, error.message) for value in values]
+        if self.journal is not None:
+            self.journal.mark_rejected(seq, items)
+
+    def park(
+        self, seq: int, part: list[str], *, since: float, maybe_sent: bool, reason: str
+    ) -> None:
+        """Park a batch whose outcome is unknown (or whose submission failed): it will be
+        settled by resubmission once no job is pending."""
+        self.to_settle.append(Parked(seq, part, since, maybe_sent, reason))
+        if self.journal is not None:
+            self.journal.mark_parked(seq, maybe_sent=maybe_sent)
         if self.progress is not None:
-            self.emit(BatchUncertain(batch=seq, size=len(part), final=settling, reason=reason))
+            self.emit(BatchUncertain(batch=seq, size=len(part), final=False, reason=reason))
 
     async def await_job(self, item: _Accepted) -> None:
         """Poll one job to its end and account for it."""
@@ -526,32 +634,86 @@ class Run:
             self.pending_jobs -= 1
             self.unfinished.append(job_id)
             last = timeout.last_status
-            self.jobs.append(JobOutcome(job_id, len(item.ids), last, tuple(item.ids)))
+            self.jobs.append(
+                JobOutcome(job_id, len(item.ids), last, tuple(item.ids), item.settling)
+            )
             if self.progress is not None:
                 self.emit(JobUnfinished(item.seq, job_id, len(item.ids), timeout.last_status))
+            return
+        except JobNotFoundError as lost:
+            self.pending_jobs -= 1
+            self.lose(item, f"Zoho no longer knows the job ({lost.status} {lost.code})", None)
             return
         except BaseException:
             self.pending_jobs -= 1
             # Could not learn its fate (the run is stopping): it is still unfinished for us.
             self.unfinished.append(job_id)
-            self.jobs.append(JobOutcome(job_id, len(item.ids), None, tuple(item.ids)))
+            self.jobs.append(
+                JobOutcome(job_id, len(item.ids), None, tuple(item.ids), item.settling)
+            )
             raise
         self.pending_jobs -= 1
         if adaptive:
             estimator.observe(seen[0] == 1, seen[1], self.pending_jobs + 1, seen[2])
-        size = len(item.ids)
+        longest = max(estimator.max_seen, self.clock() - item.submitted_at)
+        if longest > self.longest_job_known:
+            self.longest_job_known = longest
+            if self.journal is not None:
+                self.journal.note_longest_job(longest)
+        if not status.counts_consistent:
+            # A final status that cannot be counted ends the job with what it says (kept on the
+            # lost job); which of its records converted is settled by resubmission.
+            self.lose(item, "its final status has counts that are missing or do not add up", status)
+            return
+        self.account(item.seq, job_id, item.ids, status, settling=item.settling)
+
+    def account(
+        self,
+        seq: int,
+        job_id: str,
+        ids: Sequence[str],
+        status: JobStatus,
+        *,
+        settling: bool,
+        restoring: bool = False,
+    ) -> None:
+        """Count a finished job (``restoring``: read back from the journal, not new)."""
+        size = len(ids)
         counted = status if status.total_count == size else _fit_to_batch(status, size, job_id)
-        self.converted += counted.converted_count
-        self.failed += counted.failed_count
-        self.not_converted += counted.not_converted_count
-        outcome = JobOutcome(job_id, size, status)
+        assert counted.counts_consistent
+        self.converted += counted.converted_count or 0
+        self.not_converted += counted.not_converted_count or 0
+        if settling:
+            # Failed inside the job of a settling resubmission: converted by the lost one.
+            self.already_in_jobs += counted.failed_count or 0
+        else:
+            self.failed += counted.failed_count or 0
+        outcome = JobOutcome(job_id, size, status, settling=settling)
         if not outcome.fully_converted:
-            outcome = JobOutcome(job_id, len(item.ids), status, tuple(item.ids))
+            outcome = JobOutcome(job_id, size, status, tuple(ids), settling)
         self.jobs.append(outcome)
+        if restoring:
+            return
         if self.journal is not None:
-            self.journal.mark_finished(item.seq, status)
+            self.journal.mark_finished(seq, status)
         if self.progress is not None:
-            self.emit(JobFinished(item.seq, job_id, len(item.ids), status))
+            self.emit(JobFinished(seq, job_id, size, status))
+
+    def lose(self, item: _Accepted, reason: str, last: JobStatus | None) -> None:
+        """A job whose outcome cannot be read: record it and settle its ids."""
+        lost = LostJob(item.job_id, len(item.ids), reason, last)
+        self.lost_jobs.append(lost)
+        if self.journal is not None:
+            self.journal.add_lost_job(item.seq, lost)
+        if self.progress is not None:
+            self.emit(JobLost(item.seq, item.job_id, len(item.ids), reason))
+        self.park(
+            item.seq,
+            item.ids,
+            since=item.submitted_at,
+            maybe_sent=True,
+            reason=f"job {item.job_id} lost: {reason}",
+        )
 
     # -- the whole run -----------------------------------------------------------------------
 
@@ -560,20 +722,52 @@ class Run:
             await asyncio.wait(set(self.tasks))
 
     async def settle(self) -> None:
-        """Resubmit, once, the batches whose submission outcome is unknown."""
-        while self.to_settle and self.fatal is None:
-            parked, self.to_settle = self.to_settle, []
-            # A lost job may still be running: give it the longest duration seen so far to
-            # finish, so that Zoho knows its records as converted before we resubmit them.
-            wait = max(self.estimator.max_seen, self.poll.initial)
-            latest = max(when for _, _, when in parked)
-            delay = latest + wait - self.clock()
+        """Resubmit, in rounds, the batches whose outcome is unknown (see ``SettlePolicy``)."""
+        policy = self.settle_policy
+        started = self.clock()
+        rounds = 0
+        while self.to_settle and self.fatal is None and rounds < policy.max_rounds:
+            parked = self.to_settle
+            # A lost job may still be running: give it the longest duration seen to finish, so
+            # that Zoho knows its records as converted before they are sent again.
+            wait = max(self.longest_job_known, policy.min_wait)
+            due = max(item.since for item in parked) + wait
+            if due - started > policy.deadline:
+                break
+            delay = due - self.clock()
             if delay > 0:
                 await self.sleep(delay)
-            for seq, ids, _ in parked:
+            rounds += 1
+            self.to_settle = []
+            for item in parked:
                 await self.slots.acquire()
-                self.spawn(self.run_batch(seq, ids, submit=True, settling=True))
+                self.spawn(
+                    self.run_batch(item.seq, item.ids, submit=True, settling=item.maybe_sent)
+                )
             await self.wait_idle()
+        if self.fatal is None:
+            self.give_up_settling()
+
+    def give_up_settling(self) -> None:
+        """Settling is over: what is still parked ends uncertain (or, if it was never sent,
+        rejected with the last error)."""
+        parked, self.to_settle = self.to_settle, []
+        for item in parked:
+            if item.maybe_sent:
+                self.uncertain.extend(item.ids)
+                if self.journal is not None:
+                    self.journal.mark_uncertain_final(item.seq)
+            else:
+                code = item.reason.split(":", 1)[0]
+                items = [self.reject(value, code, item.reason) for value in item.ids]
+                if self.journal is not None:
+                    self.journal.mark_rejected(item.seq, items)
+            if self.progress is not None:
+                self.emit(
+                    BatchUncertain(
+                        batch=item.seq, size=len(item.ids), final=True, reason=item.reason
+                    )
+                )
 
     async def execute(self, reading: Awaitable[None] | None) -> None:
         if reading is not None:
@@ -596,8 +790,13 @@ class Run:
                 self.rejected.append(RejectedId(value, "NOT_SUBMITTED", reason))
             self.not_submitted = []
         if self.to_settle:
-            for _, ids, _ in self.to_settle:
-                self.uncertain.extend(ids)
+            # The run stopped before settling (the journal keeps them parked for resume).
+            for item in self.to_settle:
+                if item.maybe_sent:
+                    self.uncertain.extend(item.ids)
+                else:
+                    for value in item.ids:
+                        self.rejected.append(RejectedId(value, "NOT_SUBMITTED", item.reason))
             self.to_settle = []
         to = self.params.to
         return ConversionReport(
@@ -615,6 +814,9 @@ class Run:
             requests=self.requests_earlier_sessions + self.api.request_count - self.requests_before,
             elapsed=self.clock() - self.started,
             input_complete=self.input_complete,
+            already_converted=len(self.already_ids) + self.already_in_jobs,
+            already_converted_ids=tuple(self.already_ids),
+            lost_jobs=tuple(self.lost_jobs),
         )
 
 
@@ -659,8 +861,8 @@ def _fit_to_batch(status: JobStatus, size: int, job_id: str) -> JobStatus:
         status.total_count,
         size,
     )
-    converted = min(status.converted_count, size)
-    failed = min(status.failed_count, size - converted)
+    converted = min(status.converted_count or 0, size)
+    failed = min(status.failed_count or 0, size - converted)
     return attrs.evolve(
         status,
         total_count=size,
@@ -670,8 +872,12 @@ def _fit_to_batch(status: JobStatus, size: int, job_id: str) -> JobStatus:
     )
 
 
-def check_limits(concurrency: object, poll: object, max_pending_jobs: object) -> None:
+def check_limits(
+    concurrency: object, poll: object, max_pending_jobs: object, settle: object = None
+) -> None:
     """Refuse bad ``Run`` limits, before any request (shared by convert_many and resume)."""
+    if settle is not None and not isinstance(settle, SettlePolicy):
+        raise TypeError(f"settle must be a SettlePolicy, not {type(settle).__name__}")
     if concurrency is not None and (
         isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1
     ):

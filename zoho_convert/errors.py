@@ -12,7 +12,8 @@ ZohoConvertError
 │   ├── RateLimitError        429 TOO_MANY_REQUESTS
 │   ├── ServerError           5xx
 │   └── InvalidRequestError   other 4xx
-│       └── RecordStateError  the record cannot be converted in its present state
+│       ├── RecordStateError  the record cannot be converted in its present state
+│       └── JobNotFoundError  a status poll found no such job (HTTP 204, or "job_id is invalid")
 ├── JobFailedError            a mass-convert job ended FAILED
 └── PollTimeoutError          a job outlived the poll deadline
 ```
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from zoho_convert.models import JobStatus
+    from zoho_convert.report import ConversionReport
 
 __all__ = [
     "ERROR_CODES",
@@ -35,6 +37,7 @@ __all__ = [
     "AuthenticationError",
     "InvalidRequestError",
     "JobFailedError",
+    "JobNotFoundError",
     "PermissionDeniedError",
     "PollTimeoutError",
     "RateLimitError",
@@ -48,7 +51,16 @@ __all__ = [
 
 
 class ZohoConvertError(Exception):
-    """Base class of every error zoho_convert raises on purpose."""
+    """Base class of every error zoho_convert raises on purpose.
+
+    Attributes:
+        partial_report: set by ``convert_many`` and ``resume`` on the error that stopped a run:
+            the ``ConversionReport`` of what the run did before it stopped. None on an error
+            raised before the run started (e.g. the target module's id lookup) and on errors of
+            single calls.
+    """
+
+    partial_report: ConversionReport | None = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Subclasses take keyword-only or extra arguments, so the default reduce (cls(*args))
@@ -195,6 +207,31 @@ class RecordStateError(InvalidRequestError):
     """A record cannot be converted in its present state (already converted, locked, ...)."""
 
 
+class JobNotFoundError(InvalidRequestError):
+    """Zoho does not know the job any more: its status poll answered HTTP 204 No Content, or
+    400 INVALID_DATA "The job_id is invalid" (an expired job, another org or data center).
+
+    ``convert_many`` treats such a job as lost: its records may or may not have converted, so
+    they are settled by resubmission (Zoho refuses to convert a record twice).
+
+    Attributes:
+        job_id: the job's id.
+    """
+
+    def __init__(
+        self,
+        job_id: str,
+        status: int,
+        code: str,
+        message: str,
+        details: Mapping[str, Any] | None = None,
+        *,
+        request_id: str | None = None,
+    ) -> None:
+        self.job_id = job_id
+        super().__init__(status, code, message, details, request_id=request_id)
+
+
 class JobFailedError(ZohoConvertError):
     """A mass-convert job ended in the FAILED state.
 
@@ -330,6 +367,23 @@ ERROR_CODES: dict[str, tuple[type[APIError], str]] = {
         RateLimitError,
         "the API credit or mass-convert limit is reached; wait and retry later",
     ),
+    # Codes Zoho's OpenAPI v8 specs add for these endpoints.
+    "MAPPING_MISMATCH": (
+        InvalidRequestError,
+        "the Deals Stage does not belong to the given Pipeline; pass a Stage of that Pipeline",
+    ),
+    "NOT_ALLOWED": (
+        InvalidRequestError,
+        "the operation is not allowed on this record or module; see the details for the reason",
+    ),
+    "REQUIRED_DATA_NOT_FOUND": (
+        InvalidRequestError,
+        "a value the request depends on is missing; see the details for the field",
+    ),
+    "API_NOT_SUPPORTED": (
+        InvalidRequestError,
+        "this API version does not support the call; use the supported_version in the details",
+    ),
 }
 
 
@@ -378,6 +432,10 @@ def error_for(
 
 
 def _class_for_status(status: int) -> type[APIError]:
+    if status < 400:
+        # An error body in a 2xx reply (Convert Lead answers some errors with 202): Zoho refused
+        # the request, so it is a refusal like a 4xx one.
+        return InvalidRequestError
     if status == 401:
         return AuthenticationError
     if status == 403:

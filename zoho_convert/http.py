@@ -5,12 +5,13 @@ error mapping. The only module that touches aiohttp's client.
 from __future__ import annotations
 
 import asyncio
+import collections
 import ipaddress
 import json
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -31,6 +32,8 @@ from zoho_convert.wire import error_in_reply
 __all__ = ["HttpTransport", "TokenSource", "check_secure_url"]
 
 logger = logging.getLogger("zoho_convert.http")
+
+T = TypeVar("T")
 
 
 class TokenSource(Protocol):
@@ -81,7 +84,10 @@ def check_secure_url(url: str, *, allow_insecure: bool, what: str) -> None:
         )
 
 
-_MAX_REFRESHES = 3  # per request: a bound against a server that refuses every new token
+# Per request: a bound against a server that refuses every new token. Refreshes are shared by
+# every waiting task (single flight), so a request unlucky enough to see several tokens used up
+# in turn (tokens that expire after a few uses) costs no extra token calls.
+_MAX_REFRESHES = 8
 
 _NOT_SENT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 
@@ -101,6 +107,8 @@ class HttpTransport:
         api_version: ``v8`` (or ``v7``).
         retry: the retry policy.
         max_concurrency: requests in flight at most, across every task using this transport.
+        lead_convert_concurrency: Convert Lead calls in flight at most (Zoho's sub-limit inside
+            ``max_concurrency``: 3 on Professional, 4 on Enterprise, 5 on Ultimate).
         request_timeout: seconds one attempt may take.
         sleep: how to wait between tries (injectable so tests never sleep).
         clock: a monotonic clock, for the retry deadline.
@@ -121,6 +129,7 @@ class HttpTransport:
         sleep: Sleep,
         clock: Clock,
         allow_insecure_http: bool = False,
+        lead_convert_concurrency: int = 3,
     ) -> None:
         self._session = session
         self._auth = auth
@@ -130,13 +139,15 @@ class HttpTransport:
         self.retry = retry
         self.max_concurrency = max_concurrency
         self._limit = asyncio.Semaphore(max_concurrency)
+        self._lead_limit = asyncio.Semaphore(min(lead_convert_concurrency, max_concurrency))
         self._timeout = aiohttp.ClientTimeout(total=request_timeout)
         self.sleep = sleep
         self.clock = clock
         self._allow_insecure = allow_insecure_http
         self._rand = random.Random()
         self.requests_sent = 0
-        self._good_token: str | None = None  # the last token Zoho accepted
+        # The last few tokens Zoho accepted: a refused token among them expired in use.
+        self._good_tokens: collections.deque[str] = collections.deque(maxlen=8)
         # The domain base_url last checked, and its URL: the domain rarely changes (a token
         # reply may name another), so each new one is checked once, not on every request.
         self._checked_domain: str | None = None
@@ -158,11 +169,13 @@ class HttpTransport:
         *,
         params: Mapping[str, str] | None = None,
         body: Any = None,
+        lead_convert: bool = False,
     ) -> Any:
-        """Send one API request and return its decoded JSON.
+        """Send one API request and return its decoded JSON (None for an empty reply or 204).
 
         Retries what ``should_retry`` allows, within the policy's tries and deadline; on a 401
-        INVALID_TOKEN refreshes the token once and repeats the request once.
+        INVALID_TOKEN refreshes the token once and repeats the request once. A Convert Lead call
+        (``lead_convert``) also holds one of the Convert Lead slots.
 
         Raises:
             APIError: Zoho answered with an error (the matching subclass).
@@ -172,6 +185,12 @@ class HttpTransport:
         data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         headers = _JSON_HEADERS if data is not None else _NO_HEADERS
         try:
+            if lead_convert:
+                # The sub-slot first: waiting for it must not hold one of the general slots.
+                async with self._lead_limit:
+                    return await self._retrying(
+                        method, path, self._authorized, method, path, params, data, headers
+                    )
             return await self._retrying(
                 method, path, self._authorized, method, path, params, data, headers
             )
@@ -195,6 +214,7 @@ class HttpTransport:
         not carry a token that dies while it waits.
         """
         refreshes = 0
+        unproven = 0  # refused tokens that no request had been accepted with
         replaced_repeats = 0
         while True:
             used = ""
@@ -212,11 +232,10 @@ class HttpTransport:
                         headers={**headers, "Authorization": f"Zoho-oauthtoken {used}"},
                         params=params,
                         data=data,
-                        form=None,
                         timeout=self._timeout,
-                        retry_as_get=False,
                     )
-                    self._good_token = used
+                    if not self._good_tokens or self._good_tokens[-1] != used:
+                        self._good_tokens.append(used)
                     if logger.isEnabledFor(logging.DEBUG):  # the hot path formats nothing
                         logger.debug("%s %s ok", method, path)
                     return reply
@@ -227,9 +246,12 @@ class HttpTransport:
                 if current is not None and current != used and replaced_repeats < 3:
                     replaced_repeats += 1  # someone refreshed while we were in flight
                     continue
-                # Refresh once; again only if the refused token had worked for someone (it
-                # expired in use, not a token Zoho never accepted), and never more than 3 times.
-                if refreshes and (self._good_token != used or refreshes >= _MAX_REFRESHES):
+                # Refresh, and again for a token that had worked for someone (it expired in
+                # use) or for a fresh one refused once (tokens churning fast); two fresh
+                # tokens refused mean Zoho refuses the credentials.
+                if used not in self._good_tokens:
+                    unproven += 1
+                if refreshes >= _MAX_REFRESHES or unproven >= 2:
                     raise
                 refreshes += 1
                 logger.info("access token refused (INVALID_TOKEN); refreshing")
@@ -238,29 +260,36 @@ class HttpTransport:
                 except ZohoConvertError as refresh_error:
                     raise _TokenFailure(refresh_error) from None
 
-    async def post_form(self, url: str, form: Mapping[str, str], *, timeout: float) -> Any:
-        """POST a form (the OAuth token call) and return its decoded JSON.
+    async def post_form(
+        self,
+        url: str,
+        form: Mapping[str, str],
+        *,
+        timeout: float,
+        interpret: Callable[[int, Any, bytes], T],
+    ) -> T:
+        """POST a form (the OAuth token call) and return what ``interpret`` makes of the reply.
 
-        Retries 5xx and transport failures under the retry policy, as for a GET: a token call
-        that failed minted nothing we could use. Sends no Authorization header and never logs
-        the form.
+        ``interpret(status, json_or_None, raw_body)`` reads the reply and raises to refuse it;
+        a ``RateLimitError``, ``ServerError`` or ``TransportError`` is retried under the retry
+        policy (a token call that failed minted nothing we could use), anything else is final.
+        Sends no Authorization header and never logs the form.
         """
         check_secure_url(url, allow_insecure=self._allow_insecure, what="the accounts URL")
         client_timeout = aiohttp.ClientTimeout(total=timeout)
 
-        async def attempt() -> Any:
-            return await self._send(
-                "POST",
-                url,
-                headers={},
-                params=None,
-                data=None,
-                form=form,
-                timeout=client_timeout,
-                retry_as_get=True,
+        async def attempt() -> T:
+            status, _, raw = await self._exchange(
+                "POST", url, headers={}, params=None, data=form, timeout=client_timeout
             )
+            try:
+                payload = json.loads(raw) if raw.strip() else None
+            except (ValueError, UnicodeDecodeError):
+                payload = None
+            return interpret(status, payload, raw)
 
-        return await self._retrying("GET", "oauth token", attempt)
+        result: T = await self._retrying("GET", "oauth token", attempt)
+        return result
 
     async def _retrying(
         self,
@@ -301,23 +330,36 @@ class HttpTransport:
         headers: Mapping[str, str],
         params: Mapping[str, str] | None,
         data: bytes | None,
-        form: Mapping[str, str] | None,
         timeout: aiohttp.ClientTimeout,
-        retry_as_get: bool,
     ) -> Any:
-        is_post = method.upper() == "POST" and not retry_as_get
+        status, reply_headers, raw = await self._exchange(
+            method, url, headers=headers, params=params, data=data, timeout=timeout
+        )
+        return _decode(status, reply_headers, raw, method.upper() == "POST")
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None,
+        data: bytes | Mapping[str, str] | None,
+        timeout: aiohttp.ClientTimeout,
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """One HTTP exchange: the status, headers and raw body, or ``TransportError``."""
         try:
             async with self._session.request(
                 method,
                 url,
                 headers=headers,
                 params=params,
-                data=form if form is not None else data,
+                data=data,
                 timeout=timeout,
                 allow_redirects=False,
             ) as response:
                 raw = await response.read()
-                return _decode(response.status, response.headers, raw, is_post)
+                return response.status, response.headers, raw
         except _NOT_SENT_ERRORS as error:
             raise TransportError(
                 f"could not connect to {_host(url)}: {type(error).__name__}", sent=False
@@ -345,7 +387,7 @@ def _decode(status: int, headers: Mapping[str, str], raw: bytes, is_post: bool) 
     request_id = headers.get("X-REQUEST-ID") or headers.get("x-request-id")
     maybe_processed = is_post and status >= 500
     if status == 204 or (not raw.strip() and status < 300):
-        return {}
+        return None  # No Content: the caller decides what an empty answer means
     try:
         payload = json.loads(raw)
     except (ValueError, UnicodeDecodeError):

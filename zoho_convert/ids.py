@@ -62,7 +62,9 @@ def normalize_id(value: object, *, what: str = "record id") -> str:
     problem = id_problem(value)
     if problem is not None:
         raise InvalidIdError(problem.replace("record id", what, 1))
-    return value if isinstance(value, str) else str(value)
+    if isinstance(value, str) and value[0] != "0":
+        return value
+    return str(int(value))  # canonical: "0012" is 12, as Zoho reads a long
 
 
 def normalize_ids(values: object, *, limit: int, what: str = "record id") -> list[str]:

@@ -2,16 +2,25 @@
 
 Pure functions of an exception (and of the batch it concerned), so the engine's decisions
 can be read, and tested, apart from its bookkeeping. Internal to ``zoho_convert``.
+
+Zoho names the record it refused in several documented ways, all read here: the OpenAPI v8
+specs give ``{"resource_path_index": N}`` (the index of the id in ``ids``); the v7 pages and
+older replies give ``{"json_path": "$.ids[N]"}`` or ``{"id": "..."}``; some replies list
+``ids``. An error whose details point anywhere else in the body (``$.convert_to[0].module.id``
+inside ``ambiguity_due_to``, ``expected_fields``, ...) concerns the request, not an id: the
+same request would fail for every batch, so the run stops instead of bisecting.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, Literal
 
 from zoho_convert.errors import (
     APIError,
     InvalidRequestError,
+    PermissionDeniedError,
     RateLimitError,
     ResponseValidationError,
     ServerError,
@@ -20,14 +29,16 @@ from zoho_convert.errors import (
 
 __all__ = [
     "ISOLATE_CODES",
+    "REQUEST_LEVEL",
     "error_text",
     "is_isolatable",
+    "locate_offenders",
     "maybe_processed",
-    "offender",
     "retry_later",
 ]
 
-# Codes with which Zoho refuses a whole batch because of some of its ids: isolate them.
+# Codes with which Zoho refuses a whole batch because of some of its ids: isolate them (by the
+# details' hint, or by bisecting when there is none).
 ISOLATE_CODES = frozenset(
     {
         "INVALID_DATA",
@@ -36,11 +47,33 @@ ISOLATE_CODES = frozenset(
         "NOT_REVIEWED",
         "RECORD_LOCKED",
         "DUPLICATE_DATA",
-        "AMBIGUITY_DURING_PROCESSING",
     }
 )
-# Zoho points at the offending id of a refused batch as ``$.ids[3]`` in ``details.json_path``.
+# Codes that concern an id only when the details point at one (a NO_PERMISSION with
+# ``resource_path_index``; an AMBIGUITY_DURING_PROCESSING is otherwise about a module id).
+_ISOLATE_IF_LOCATED = frozenset({"NO_PERMISSION", "AMBIGUITY_DURING_PROCESSING"})
+
+# Keys of the request body other than ``ids``: an error about one of them is about the request.
+_REQUEST_KEYS = frozenset(
+    {
+        "convert_to",
+        "module",
+        "assign_to",
+        "related_modules",
+        "carry_over_tags",
+        "Deals",
+        "move_attachments_to",
+        "apply_assignment_threshold",
+        "portal_user_type",
+    }
+)
+# Nested lists of ``{api_name, json_path}`` objects in error details (OpenAPI v8 specs).
+_NESTED = ("ambiguity_due_to", "expected_fields", "limit_due_to", "dependee")
+
 _JSON_PATH_ID = re.compile(r"^\$\.ids\[(\d+)\]")
+
+#: ``locate_offenders``' answer for an error that concerns the request, not its ids.
+REQUEST_LEVEL: Literal["request"] = "request"
 
 
 def error_text(error: BaseException) -> str:
@@ -61,30 +94,77 @@ def retry_later(error: BaseException) -> bool:
     return isinstance(error, (TransportError, RateLimitError, ServerError))
 
 
-def offender(error: APIError, part: Sequence[str]) -> int | bool | None:
-    """Locate the offending id from the error's details.
-
-    Returns:
-        its index in ``part``; None when the details give no usable hint (bisect); False when
-        they point at something other than the ids (the error concerns the whole run).
-    """
-    details = error.details
-    path = details.get("json_path")
-    if isinstance(path, str):
-        match = _JSON_PATH_ID.match(path)
-        if match is None:
-            return False if path.startswith("$.") and not path.startswith("$.ids") else None
-        index = int(match.group(1))
-        return index if index < len(part) else None
-    ident = details.get("id")
-    if isinstance(ident, (str, int)) and not isinstance(ident, bool):
-        text = str(ident)
-        for index, value in enumerate(part):
-            if value == text:
-                return index
+def _index(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        return int(value)
     return None
 
 
-def is_isolatable(error: BaseException) -> bool:
-    """Whether Zoho refused the whole batch because of some of its ids."""
-    return isinstance(error, InvalidRequestError) and error.code in ISOLATE_CODES
+def _detail_objects(details: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
+    """The details object and every object nested in its documented lists."""
+    yield details
+    for key in _NESTED:
+        nested = details.get(key)
+        if isinstance(nested, Mapping):
+            yield nested
+        elif isinstance(nested, list):
+            yield from (item for item in nested if isinstance(item, Mapping))
+
+
+def locate_offenders(
+    error: APIError, part: Sequence[str]
+) -> frozenset[int] | Literal["request"] | None:
+    """Find which ids of ``part`` the error refused, from its details.
+
+    Returns:
+        the indices in ``part`` of the refused ids; None when the details give no usable hint
+        (the caller bisects); ``REQUEST_LEVEL`` when they point at something other than the
+        ids (the error concerns the request, so the run must stop).
+    """
+    found: set[int] = set()
+    named: set[str] = set()
+    request_level = False
+    for details in _detail_objects(error.details):
+        position = _index(details.get("resource_path_index"))
+        if position is not None and 0 <= position < len(part):
+            found.add(position)
+        path = details.get("json_path")
+        if isinstance(path, str):
+            match = _JSON_PATH_ID.match(path)
+            if match is not None:
+                index = int(match.group(1))
+                if index < len(part):
+                    found.add(index)
+            elif path.startswith("$.") and not path.startswith("$.ids"):
+                request_level = True
+        elif details.get("api_name") in _REQUEST_KEYS:
+            request_level = True
+        if isinstance(details.get("param_name"), str):
+            request_level = True  # a query parameter, never an id of the body
+        ident = details.get("id")
+        if isinstance(ident, (str, int)) and not isinstance(ident, bool):
+            named.add(str(ident))
+        listed = details.get("ids")
+        if isinstance(listed, list):
+            named.update(str(item) for item in listed if isinstance(item, (str, int)))
+    if request_level:
+        return REQUEST_LEVEL
+    if named:
+        found.update(index for index, value in enumerate(part) if value in named)
+    return frozenset(found) if found else None
+
+
+def is_isolatable(error: BaseException, part: Sequence[str]) -> bool:
+    """Whether Zoho refused the whole batch because of some of its ids (not the request)."""
+    if not isinstance(error, (InvalidRequestError, PermissionDeniedError)):
+        return False
+    if error.code in ISOLATE_CODES:
+        return locate_offenders(error, part) != REQUEST_LEVEL
+    if error.code in _ISOLATE_IF_LOCATED:
+        located = locate_offenders(error, part)
+        return located is not None and located != REQUEST_LEVEL
+    return False

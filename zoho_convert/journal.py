@@ -5,10 +5,13 @@ It records the run's parameters and, per batch, its ids and its state:
 ``pending`` (formed, not sent) -> ``submitting`` (about to be sent; durable before the POST
 leaves) -> ``submitted`` (with its job id) -> ``finished`` (with the final status). A batch can
 also end ``rejected`` (every id refused, see the ``rejected`` table), ``split`` (failure
-isolation replaced it by smaller child batches) or ``uncertain`` (its submission's outcome is
-unknown; ``final`` once a resubmission could not settle it either).
+isolation replaced it by smaller child batches), ``uncertain`` (parked, to be settled by
+resubmission) or ``uncertain_final`` (settling gave up). A batch's ``settling`` flag says an
+earlier submission of its ids may have reached Zoho. Ids found converted by such an earlier
+submission are in the ``already`` table, jobs whose outcome was lost in the ``lost`` table.
 
-All SQLite work happens on one dedicated thread, never on the event loop. Writes are queued
+The file is held by one process at a time and created atomically (see ``journal_file``). All
+SQLite work happens on one dedicated thread, never on the event loop. Writes are queued
 without waiting and committed in groups (one commit per drain of the queue), so a busy run
 costs a few commits per batch at most; only ``mark_submitting`` waits for its commit, because
 "this batch may have been sent" must be on disk before the POST is. The file is created
@@ -32,35 +35,19 @@ from typing import Any, TypeVar
 
 import attrs
 
+from zoho_convert.journal_file import (
+    JournalInUseError,
+    check_format,
+    check_journal_path,
+    create_locked,
+    open_locked,
+)
 from zoho_convert.models import DealDetails, JobStatus, ModuleRef
-from zoho_convert.report import RejectedId, status_from_dict, status_to_dict
+from zoho_convert.report import LostJob, RejectedId, status_from_dict, status_to_dict
 
-__all__ = ["BatchRecord", "Journal", "JournalState", "RunParams"]
+__all__ = ["BatchRecord", "Journal", "JournalInUseError", "JournalState", "RunParams"]
 
 T = TypeVar("T")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS batch (
-    seq INTEGER PRIMARY KEY,
-    parent INTEGER,
-    ids TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    job_id TEXT,
-    status TEXT,
-    position INTEGER,
-    duplicates INTEGER
-);
-CREATE TABLE IF NOT EXISTS rejected (
-    seq INTEGER,
-    id TEXT NOT NULL,
-    code TEXT NOT NULL,
-    message TEXT NOT NULL
-);
-"""
-
-_FORMAT = 1
 
 
 @attrs.frozen
@@ -121,6 +108,7 @@ class BatchRecord:
     state: str
     job_id: str | None
     status: JobStatus | None
+    settling: bool = False
 
 
 @attrs.frozen
@@ -138,6 +126,9 @@ class JournalState:
         input_complete: whether the whole input was read.
         requests: requests sent by earlier sessions (as recorded when they stopped).
         next_seq: the next free batch number.
+        already_converted_ids: ids found converted by the run's own earlier submission.
+        lost_jobs: jobs whose outcome was lost.
+        longest_job: the longest a job of the run was seen to take, in seconds.
     """
 
     params: RunParams
@@ -150,6 +141,9 @@ class JournalState:
     input_complete: bool
     requests: int
     next_seq: int
+    already_converted_ids: tuple[str, ...] = ()
+    lost_jobs: tuple[LostJob, ...] = ()
+    longest_job: float = 0.0
 
 
 _Job = Callable[[sqlite3.Connection], Any]
@@ -161,11 +155,13 @@ class Journal:
     """The journal of one run, backed by a SQLite file and a writer thread.
 
     Create one with ``await Journal.create(path, params)`` for a new run or
-    ``await Journal.open(path)`` to resume; ``await journal.close()`` when done.
+    ``await Journal.open(path)`` to resume; ``await journal.close()`` when done. Either holds
+    the file's lock until ``close``.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, lock_fd: int) -> None:
         self.path = path
+        self._lock_fd = lock_fd
         self._queue: queue.SimpleQueue[_Item] = queue.SimpleQueue()
         self._thread = threading.Thread(
             target=self._work, name=f"zoho-convert-journal:{path.name}", daemon=True
@@ -177,15 +173,20 @@ class Journal:
 
     @classmethod
     async def create(cls, path: str | os.PathLike[str], params: RunParams) -> Journal:
-        """Start the journal of a new run.
+        """Start the journal of a new run (complete on disk, and locked, when this returns).
 
         Raises:
             FileExistsError: ``path`` exists already (resume that run, or pick a new path).
+            ValueError: ``path`` is empty or a directory.
         """
-        journal = cls(Path(path))
-        await asyncio.to_thread(_create_private_file, journal.path)
+        where = check_journal_path(path)
+        text = params.to_json()
+        fd = await _finish_even_if_cancelled(
+            lambda: create_locked(where, lambda db: _put(db, {"params": text})),
+            undo=lambda fd: _discard(where, fd),
+        )
+        journal = cls(where, fd)
         journal._thread.start()
-        await journal._call(lambda db: _init(db, params))
         return journal
 
     @classmethod
@@ -195,28 +196,32 @@ class Journal:
         Raises:
             FileNotFoundError: there is no journal at ``path``.
             ValueError: the file is not a zoho_convert journal.
+            JournalInUseError: another process holds the journal.
         """
-        journal = cls(Path(path))
-        if not await asyncio.to_thread(journal.path.is_file):
-            raise FileNotFoundError(f"no journal at {journal.path}")
-        if not await asyncio.to_thread(_is_sqlite, journal.path):
-            raise ValueError(f"{journal.path} is not a zoho_convert journal")
+        where = check_journal_path(path)
+        fd = await _finish_even_if_cancelled(lambda: open_locked(where), undo=os.close)
+        journal = cls(where, fd)
         journal._thread.start()
         try:
-            await journal._call(_check_format)
+            await journal._call(check_format)
         except BaseException:
             await journal.close()
             raise
         return journal
 
     async def close(self) -> None:
-        """Commit what is queued and stop the writer thread."""
+        """Commit what is queued, stop the writer thread and release the lock."""
         if self._closed:
             return
         self._closed = True
-        if self._thread.is_alive():
-            self._queue.put(None)
-            await asyncio.to_thread(self._thread.join)
+        try:
+            if self._thread.is_alive():
+                self._queue.put(None)
+                # Shielded: a cancelled close must still end the thread before the lock goes.
+                await asyncio.shield(asyncio.to_thread(self._thread.join))
+        finally:
+            if not self._thread.is_alive():
+                os.close(self._lock_fd)
 
     # -- the writer thread -------------------------------------------------------------------
 
@@ -345,32 +350,57 @@ class Journal:
             )
         )
 
-    def mark_split(self, seq: int, children: Sequence[tuple[int, Sequence[str]]]) -> None:
+    def mark_split(
+        self, seq: int, children: Sequence[tuple[int, Sequence[str]]], *, settling: bool
+    ) -> None:
         """Record that failure isolation replaced a batch by child batches."""
-        rows = [(child, seq, ",".join(ids), len(ids)) for child, ids in children]
+        rows = [(child, seq, ",".join(ids), len(ids), int(settling)) for child, ids in children]
 
         def job(db: sqlite3.Connection) -> None:
             db.execute("UPDATE batch SET state='split' WHERE seq=?", (seq,))
             db.executemany(
-                "INSERT INTO batch (seq, parent, ids, size, state) VALUES (?, ?, ?, ?, 'pending')",
+                "INSERT INTO batch (seq, parent, ids, size, state, settling)"
+                " VALUES (?, ?, ?, ?, 'pending', ?)",
                 rows,
             )
 
         self._post(job)
 
-    def mark_rejected(self, seq: int, rejected: Sequence[RejectedId]) -> None:
-        """Record that every id of a batch was refused."""
+    def mark_rejected(
+        self, seq: int, rejected: Sequence[RejectedId], already: Sequence[str] = ()
+    ) -> None:
+        """Record that every id of a batch was refused (``already``: found converted by the
+        run's earlier submission)."""
         rows = [(seq, r.id, r.code, r.message) for r in rejected]
+        found = [(seq, value) for value in already]
 
         def job(db: sqlite3.Connection) -> None:
             db.execute("UPDATE batch SET state='rejected' WHERE seq=?", (seq,))
             db.executemany("INSERT INTO rejected VALUES (?, ?, ?, ?)", rows)
+            db.executemany("INSERT INTO already VALUES (?, ?)", found)
 
         self._post(job)
 
-    def mark_uncertain(self, seq: int, *, final: bool) -> None:
-        """Record that a batch's submission may or may not have reached Zoho."""
-        self._set_state(seq, "uncertain_final" if final else "uncertain")
+    def mark_parked(self, seq: int, *, maybe_sent: bool) -> None:
+        """Record that a batch waits to be settled by resubmission (``maybe_sent``: an earlier
+        submission of it may have reached Zoho)."""
+        flag = int(maybe_sent)
+        self._post(
+            lambda db: db.execute(
+                "UPDATE batch SET state='uncertain', settling=MAX(settling, ?) WHERE seq=?",
+                (flag, seq),
+            )
+        )
+
+    def mark_uncertain_final(self, seq: int) -> None:
+        """Record that settling gave up on a batch: its ids stay uncertain."""
+        self._set_state(seq, "uncertain_final")
+
+    def add_lost_job(self, seq: int, lost: LostJob) -> None:
+        """Record a job whose outcome was lost (its batch is parked to be settled)."""
+        status = json.dumps(status_to_dict(lost.last_status)) if lost.last_status else None
+        row = (seq, lost.job_id, lost.size, lost.reason, status)
+        self._post(lambda db: db.execute("INSERT INTO lost VALUES (?, ?, ?, ?, ?)", row))
 
     def add_local_rejected(self, rejected: Sequence[RejectedId]) -> None:
         """Record ids refused locally after the last batch (at the end of the input)."""
@@ -381,6 +411,11 @@ class Journal:
         """Record that the whole input was read."""
         values = {"input_complete": "1", "position": str(position), "duplicates": str(duplicates)}
         self._post(lambda db: _put(db, values))
+
+    def note_longest_job(self, seconds: float) -> None:
+        """Record the longest job duration seen, so a resumed run knows how long a job lost in
+        a crash may still run before its ids are resubmitted."""
+        self._post(lambda db: _put(db, {"longest_job": repr(float(seconds))}))
 
     def add_requests(self, requests: int) -> None:
         """Add this session's request count to the run's total."""
@@ -410,9 +445,24 @@ class Journal:
         return await self._call(job)
 
 
-def _create_private_file(path: Path) -> None:
-    # O_EXCL: never adopt someone else's file; 0600: the journal names records of customers.
-    fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+async def _finish_even_if_cancelled(work: Callable[[], int], *, undo: Callable[[int], None]) -> int:
+    """Run ``work`` on a thread; if the caller is cancelled meanwhile, wait for the thread and
+    ``undo`` its result, so a cancelled creation leaves no file, thread or descriptor behind."""
+    task = asyncio.ensure_future(asyncio.to_thread(work))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        while not task.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait({task})
+        if not task.cancelled() and task.exception() is None:
+            undo(task.result())
+        raise
+
+
+def _discard(path: Path, fd: int) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
     os.close(fd)
 
 
@@ -420,30 +470,13 @@ def _put(db: sqlite3.Connection, values: dict[str, str]) -> None:
     db.executemany("INSERT OR REPLACE INTO run VALUES (?, ?)", list(values.items()))
 
 
-def _init(db: sqlite3.Connection, params: RunParams) -> None:
-    for statement in _SCHEMA.split(";"):
-        if statement.strip():
-            db.execute(statement)
-    _put(db, {"format": str(_FORMAT), "params": params.to_json(), "input_complete": "0"})
-
-
-def _is_sqlite(path: Path) -> bool:
-    with path.open("rb") as file:
-        return file.read(16) == b"SQLite format 3\x00"
-
-
-def _check_format(db: sqlite3.Connection) -> None:
-    try:
-        row = db.execute("SELECT value FROM run WHERE key='format'").fetchone()
-    except sqlite3.DatabaseError as exc:
-        raise ValueError("not a zoho_convert journal") from exc
-    if row is None or int(row[0]) != _FORMAT:
-        raise ValueError("not a zoho_convert journal (or an unsupported format)")
-
-
 def _rows(db: sqlite3.Connection, sql: str) -> Iterator[tuple[Any, ...]]:
     with contextlib.closing(db.execute(sql)) as cursor:
         yield from cursor
+
+
+def _status(text: str | None) -> JobStatus | None:
+    return status_from_dict(json.loads(text)) if text else None
 
 
 def _load(db: sqlite3.Connection) -> JournalState:
@@ -453,9 +486,9 @@ def _load(db: sqlite3.Connection) -> JournalState:
     position = 0
     duplicates = 0
     next_seq = 0
-    for seq, parent, ids, size, state, job_id, status, pos, dups in _rows(
+    for seq, parent, ids, size, state, job_id, status, pos, dups, settling in _rows(
         db,
-        "SELECT seq, parent, ids, size, state, job_id, status, position, duplicates"
+        "SELECT seq, parent, ids, size, state, job_id, status, position, duplicates, settling"
         " FROM batch ORDER BY seq",
     ):
         next_seq = max(next_seq, seq + 1)
@@ -472,7 +505,8 @@ def _load(db: sqlite3.Connection) -> JournalState:
                 ids=tuple(ids.split(",")) if ids else (),
                 state=state,
                 job_id=job_id,
-                status=status_from_dict(json.loads(status)) if status else None,
+                status=_status(status),
+                settling=bool(settling),
             )
         )
     rejected = []
@@ -480,6 +514,13 @@ def _load(db: sqlite3.Connection) -> JournalState:
     for seq, id_, code, message in _rows(db, "SELECT seq, id, code, message FROM rejected"):
         rejected.append(RejectedId(id=id_, code=code, message=message))
         local += seq is None
+    already = tuple(row[0] for row in _rows(db, "SELECT id FROM already ORDER BY rowid"))
+    lost = tuple(
+        LostJob(job_id=job_id, size=size, reason=reason, last_status=_status(status))
+        for job_id, size, reason, status in _rows(
+            db, "SELECT job_id, size, reason, status FROM lost ORDER BY rowid"
+        )
+    )
     complete = run.get("input_complete") == "1"
     if complete:
         position = int(run.get("position", position))
@@ -495,4 +536,7 @@ def _load(db: sqlite3.Connection) -> JournalState:
         input_complete=complete,
         requests=int(run.get("requests", 0)),
         next_seq=next_seq,
+        already_converted_ids=already,
+        lost_jobs=lost,
+        longest_job=float(run.get("longest_job", 0.0)),
     )

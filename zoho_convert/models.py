@@ -82,7 +82,12 @@ _STATES = {state.value: state for state in JobState}
 
 @attrs.frozen
 class JobStatus:
-    """A mass-convert job's progress: the counts always add up to ``total_count``.
+    """A mass-convert job's progress, as Zoho reported it.
+
+    Every count is optional, as in Zoho's specs and its SDK: a job that is still SCHEDULED may
+    be reported without counts. A final status whose counts are missing or do not add up is
+    kept as it was reported (``counts_consistent`` is False) rather than refused: the caller
+    decides what to trust (``convert_many`` settles such a job's records by resubmission).
 
     Attributes:
         state: the job's state.
@@ -93,15 +98,26 @@ class JobStatus:
     """
 
     state: JobState
-    total_count: int
-    converted_count: int
-    not_converted_count: int
-    failed_count: int
+    total_count: int | None = None
+    converted_count: int | None = None
+    not_converted_count: int | None = None
+    failed_count: int | None = None
 
     @property
     def is_final(self) -> bool:
         """True once the job is COMPLETED or FAILED."""
         return self.state.is_final
+
+    @property
+    def counts_consistent(self) -> bool:
+        """Whether every count is present and converted + not converted + failed = total."""
+        total = self.total_count
+        converted = self.converted_count
+        not_converted = self.not_converted_count
+        failed = self.failed_count
+        if total is None or converted is None or not_converted is None or failed is None:
+            return False
+        return converted + not_converted + failed == total
 
 
 @attrs.frozen
@@ -149,16 +165,73 @@ class DealDetails:
     """The deal to create while converting a lead.
 
     ``deal_name``, ``closing_date`` (``YYYY-MM-DD``), ``stage`` and ``pipeline`` are mandatory in
-    Zoho's layout; ``extra`` carries any other Deals field by its API name.
+    Zoho's layout; ``pipeline`` is the pipeline's name (``"Standard (Standard)"``) or Zoho's
+    object form (``{"name": ..., "id": ...}``). ``extra`` carries any other Deals field by its
+    API name. ``DealDetails.from_json`` reads Zoho's own ``Deals`` JSON object.
     """
 
     deal_name: str
     closing_date: str
     stage: str
-    pipeline: str
+    pipeline: str | Mapping[str, Any]
     amount: float | int | None = None
     contact_role: str | None = None
     extra: Mapping[str, Any] = attrs.field(factory=dict)
+
+    @classmethod
+    def from_json(cls, value: object) -> DealDetails:
+        """Read a deal written as Zoho's ``Deals`` object (``Deal_Name``, ``Closing_Date``,
+        ``Stage``, ``Pipeline``, ``Amount``, ``Contact_Role`` and any other field).
+
+        Raises:
+            ValueError: the object lacks a mandatory key or has a value of the wrong type; the
+                message names the key.
+        """
+        if not isinstance(value, Mapping):
+            raise ValueError(f"Deals: expected a JSON object, got {type(value).__name__}")
+        deal = dict(value)
+        pipeline = deal.pop("Pipeline", None)
+        if isinstance(pipeline, Mapping):
+            if not isinstance(pipeline.get("name"), str) and pipeline.get("id") is None:
+                pipeline = None
+        elif not isinstance(pipeline, str) or not pipeline:
+            pipeline = None
+        required = {"Deal_Name": "deal_name", "Closing_Date": "closing_date", "Stage": "stage"}
+        missing = [key for key in required if not isinstance(deal.get(key), str)]
+        if pipeline is None:
+            missing.append("Pipeline")
+        if missing:
+            raise ValueError(f"Deals: missing mandatory key(s) {', '.join(missing)}")
+        fields: dict[str, Any] = {attr: deal.pop(key) for key, attr in required.items()}
+        amount = deal.pop("Amount", None)
+        if amount is not None and (
+            isinstance(amount, bool) or not isinstance(amount, (int, float))
+        ):
+            raise ValueError(f"Deals.Amount: expected a number, got {amount!r}")
+        role = deal.pop("Contact_Role", None)
+        if isinstance(role, Mapping):
+            role = role.get("id")
+        if role is not None and (isinstance(role, bool) or not isinstance(role, (str, int))):
+            raise ValueError("Deals.Contact_Role: expected a contact role id")
+        assert pipeline is not None
+        return cls(
+            **fields,
+            pipeline=pipeline,
+            amount=amount,
+            contact_role=None if role is None else str(role),
+            extra=deal,
+        )
+
+
+def deal_or_none(value: object) -> DealDetails | None:
+    """Accept a ``DealDetails``, Zoho's ``Deals`` JSON object, or None (attrs converter)."""
+    if value is None or isinstance(value, DealDetails):
+        return value
+    if isinstance(value, Mapping):
+        return DealDetails.from_json(value)
+    raise TypeError(
+        f"deals must be a DealDetails (or Zoho's Deals JSON object), not {type(value).__name__}"
+    )
 
 
 @attrs.frozen
@@ -185,6 +258,8 @@ class LeadConversion:
         assign_to: id of the user who will own the new contact and account.
         deals: a deal to create for the account.
         carry_over_tags: tags to carry over, per created module.
+        add_to_existing_record: add the lead to the existing contact/account given in
+            ``contacts``/``accounts`` (Zoho's OpenAPI v8 option).
     """
 
     overwrite: bool | None = None
@@ -194,8 +269,9 @@ class LeadConversion:
     accounts: str | None = None
     contacts: str | None = None
     assign_to: str | None = None
-    deals: DealDetails | None = None
+    deals: DealDetails | None = attrs.field(default=None, converter=deal_or_none)
     carry_over_tags: CarryOverTags | None = None
+    add_to_existing_record: bool | None = None
 
 
 @attrs.frozen

@@ -22,7 +22,7 @@ from typing import Any
 import attrs
 import backoff
 
-from zoho_convert.checks import at_least, positive
+from zoho_convert.checks import at_least, finite_positive, is_bool
 from zoho_convert.errors import (
     PollTimeoutError,
     RateLimitError,
@@ -69,15 +69,16 @@ class PollPolicy:
             the jobs already finished, so a steady workload needs about one poll per job.
 
     Raises:
-        ValueError: at construction, when an interval or the timeout is not positive or the
-            multiplier is below 1.
+        ValueError: at construction, when an interval or the timeout is not positive and
+            finite, or the multiplier is below 1.
+        TypeError: a field of the wrong type (``adaptive`` must be a bool).
     """
 
-    initial: float = attrs.field(default=1.0, validator=positive)
-    multiplier: float = attrs.field(default=1.5, validator=at_least(1))
-    max_interval: float = attrs.field(default=30.0, validator=positive)
-    timeout: float = attrs.field(default=900.0, validator=positive)
-    adaptive: bool = True
+    initial: float = attrs.field(default=1.0, validator=finite_positive)
+    multiplier: float = attrs.field(default=1.5, validator=[finite_positive, at_least(1)])
+    max_interval: float = attrs.field(default=30.0, validator=finite_positive)
+    timeout: float = attrs.field(default=900.0, validator=finite_positive)
+    adaptive: bool = attrs.field(default=True, validator=is_bool)
 
     def delays(self) -> Iterator[float]:
         """The waits before each poll: ``initial``, then times ``multiplier``, capped."""
@@ -237,8 +238,11 @@ async def poll_job(
         try:
             status = await fetch()
         except TRANSIENT_POLL_ERRORS:
-            # Already retried at request level; not a verdict on the job. Try again later.
+            # Already retried at request level; not a verdict on the job. Try again later,
+            # backing off like after a miss: an unusable reply (an unknown state, a reply cut
+            # short) must not be asked for again at the fastest pace.
             status = None
+            late += 1
         polls += 1
         if status is not None:
             last = status

@@ -14,11 +14,13 @@ import attrs
 from zoho_convert.models import JobStatus
 
 __all__ = [
+    "AlreadyConverted",
     "BatchQueued",
     "BatchSubmitted",
     "BatchUncertain",
     "IdRejected",
     "JobFinished",
+    "JobLost",
     "JobUnfinished",
     "ProgressCallback",
     "ProgressEvent",
@@ -85,8 +87,9 @@ class BatchUncertain:
     Attributes:
         batch: the batch's number.
         size: ids in the batch.
-        final: False when it will be resubmitted once no job is pending; True when even that
-            could not settle it, so its ids end in the report's ``uncertain``.
+        final: False when it will be resubmitted once no job is pending; True when settling
+            gave up, so its ids end in the report's ``uncertain`` (or ``rejected`` when none of
+            its submissions can have reached Zoho).
         reason: the error, without any credential.
     """
 
@@ -96,7 +99,34 @@ class BatchUncertain:
     reason: str
 
 
+@attrs.frozen
+class JobLost:
+    """A job's outcome could not be read (Zoho forgot the job, its final counts do not add up,
+    or its job id was given to another batch too): its ids will be settled by resubmission."""
+
+    batch: int
+    job_id: str
+    size: int
+    reason: str
+
+
+@attrs.frozen
+class AlreadyConverted:
+    """Ids of a settling resubmission were found converted already, by the run's own earlier
+    submission whose reply was lost (counted in the report's ``already_converted``)."""
+
+    batch: int
+    count: int
+
+
 ProgressEvent = (
-    BatchQueued | BatchSubmitted | JobFinished | JobUnfinished | IdRejected | BatchUncertain
+    BatchQueued
+    | BatchSubmitted
+    | JobFinished
+    | JobUnfinished
+    | JobLost
+    | IdRejected
+    | AlreadyConverted
+    | BatchUncertain
 )
 ProgressCallback = Callable[[ProgressEvent], None]

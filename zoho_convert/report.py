@@ -16,7 +16,7 @@ import attrs
 
 from zoho_convert.models import JobState, JobStatus
 
-__all__ = ["ConversionReport", "JobOutcome", "RejectedId", "status_to_dict"]
+__all__ = ["ConversionReport", "JobOutcome", "LostJob", "RejectedId", "status_to_dict"]
 
 
 @attrs.frozen
@@ -50,12 +50,16 @@ class JobOutcome:
             poll succeeded).
         ids: the job's ids, kept only when someone must act on them (the job failed, left
             records unconverted, or did not finish in time); empty otherwise.
+        settling: the job resubmitted ids whose earlier submission may have reached Zoho (a
+            lost reply, a lost job): the records it failed had been converted by that earlier
+            submission, so they count as ``already_converted``, never as ``failed``.
     """
 
     job_id: str
     size: int
     status: JobStatus | None
     ids: tuple[str, ...] = ()
+    settling: bool = False
 
     @property
     def finished(self) -> bool:
@@ -82,6 +86,36 @@ class JobOutcome:
             "size": self.size,
             "status": status_to_dict(self.status),
             "ids": list(self.ids),
+            "settling": self.settling,
+        }
+
+
+@attrs.frozen
+class LostJob:
+    """A job whose outcome could not be read: Zoho forgot it (HTTP 204, "The job_id is
+    invalid"), answered a final status whose counts do not add up, or gave its job id to
+    another batch of the run too. Its records were settled by resubmission, so they are
+    accounted for elsewhere in the report (a later job, ``already_converted``, ``uncertain``).
+
+    Attributes:
+        job_id: Zoho's job id.
+        size: how many ids the lost job held.
+        reason: why its outcome could not be used.
+        last_status: the last status read, if any.
+    """
+
+    job_id: str
+    size: int
+    reason: str
+    last_status: JobStatus | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "job_id": self.job_id,
+            "size": self.size,
+            "reason": self.reason,
+            "last_status": status_to_dict(self.last_status),
         }
 
 
@@ -102,12 +136,17 @@ def status_from_dict(data: Mapping[str, Any] | None) -> JobStatus | None:
     """Rebuild a ``JobStatus`` from ``status_to_dict`` output (used by the journal)."""
     if data is None:
         return None
+
+    def count(name: str) -> int | None:
+        value = data.get(name)
+        return None if value is None else int(value)
+
     return JobStatus(
         state=JobState(data["state"]),
-        total_count=int(data["total_count"]),
-        converted_count=int(data["converted_count"]),
-        not_converted_count=int(data["not_converted_count"]),
-        failed_count=int(data["failed_count"]),
+        total_count=count("total_count"),
+        converted_count=count("converted_count"),
+        not_converted_count=count("not_converted_count"),
+        failed_count=count("failed_count"),
     )
 
 
@@ -126,13 +165,20 @@ class ConversionReport:
         unfinished: ids of jobs still running when the poll timeout passed; poll them again
             with ``wait_for_job``.
         uncertain: ids whose submission may or may not have reached Zoho and that could not
-            be settled by resubmitting once. Check them in Zoho before converting again.
+            be settled by resubmission (see ``SettlePolicy``). Check them in Zoho before
+            converting again.
         duplicates: ids read more than once (each repeat counts; submitted once).
         jobs: one outcome per job.
         requests: HTTP requests the client sent during the run (attempts, retries included).
         elapsed: seconds the run took (for a resumed run: this session's time).
         input_complete: False when the run stopped before reading all its ids (a resumed
             journal of an interrupted run whose remaining input was not passed again).
+        already_converted: records found converted already by this run's own earlier
+            submission whose reply was lost (refused as ``ID_ALREADY_CONVERTED``, or failed
+            inside the job of a settling resubmission). Counted apart: never ``failed``.
+        already_converted_ids: the ids among ``already_converted`` known one by one (refused
+            ones; a job's in-job failures are known by count only, its ids are on its outcome).
+        lost_jobs: jobs whose outcome could not be read; their ids were settled.
     """
 
     module: str
@@ -149,6 +195,9 @@ class ConversionReport:
     requests: int
     elapsed: float
     input_complete: bool = True
+    already_converted: int = 0
+    already_converted_ids: tuple[str, ...] = ()
+    lost_jobs: tuple[LostJob, ...] = ()
 
     @property
     def submitted(self) -> int:
@@ -157,8 +206,15 @@ class ConversionReport:
 
     @property
     def accounted_for(self) -> bool:
-        """The report's invariant: every id read is in a job, ``rejected`` or ``uncertain``."""
-        return self.submitted + len(self.rejected) + len(self.uncertain) == self.total
+        """The report's invariant: every id read is in exactly one job, ``rejected``,
+        ``uncertain`` or ``already_converted_ids``."""
+        return (
+            self.submitted
+            + len(self.rejected)
+            + len(self.uncertain)
+            + len(self.already_converted_ids)
+            == self.total
+        )
 
     @property
     def ok(self) -> bool:
@@ -170,7 +226,7 @@ class ConversionReport:
             and not self.unfinished
             and self.failed == 0
             and self.not_converted == 0
-            and self.converted == self.total
+            and self.converted + self.already_converted == self.total
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -191,6 +247,9 @@ class ConversionReport:
             "requests": self.requests,
             "elapsed": self.elapsed,
             "input_complete": self.input_complete,
+            "already_converted": self.already_converted,
+            "already_converted_ids": list(self.already_converted_ids),
+            "lost_jobs": [job.to_dict() for job in self.lost_jobs],
         }
 
     def to_json(self, **kwargs: Any) -> str:

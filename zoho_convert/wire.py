@@ -32,6 +32,7 @@ __all__ = [
     "error_in_reply",
     "lead_conversion_from_wire",
     "lead_conversion_to_wire",
+    "module_ref_to_wire",
     "parse_converted_record",
     "parse_job_id",
     "parse_job_status",
@@ -98,26 +99,21 @@ def _id(value: object, field: str) -> str:
     return str(value)
 
 
+def _optional_count(value: object, field: str) -> int | None:
+    # Zoho's specs and its SDK make every status field optional; null means "not known yet".
+    return None if value is None else _count(value, field)
+
+
 def _structure_job_status(row: object, _: type) -> JobStatus:
     # Keys are matched case-insensitively: the inventory API writes total_count (and one page
     # not_converted_Count); the Leads API writes Total_Count and Status.
-    lowered = {str(key).lower(): value for key, value in _expect_mapping(row, "data[0]").items()}
+    lowered = {str(key).lower(): value for key, value in _expect_mapping(row, "<row>").items()}
     if "status" not in lowered:
-        raise ResponseValidationError("missing job status", field="data[0].status")
-    counts: dict[str, int] = {}
-    for name in _COUNT_FIELDS:
-        if name not in lowered:
-            raise ResponseValidationError("missing count", field=f"data[0].{name}")
-        counts[name] = _count(lowered[name], f"data[0].{name}")
-    status = JobStatus(state=JobState.parse(lowered["status"]), **counts)
-    parts = status.converted_count + status.not_converted_count + status.failed_count
-    if parts != status.total_count:
-        raise ResponseValidationError(
-            f"counts do not add up: converted + not converted + failed = {parts}, "
-            f"total = {status.total_count}",
-            field="data[0]",
-        )
-    return status
+        raise ResponseValidationError("missing job status", field="status")
+    counts = {name: _optional_count(lowered.get(name), name) for name in _COUNT_FIELDS}
+    # Counts that are missing or do not add up are kept as reported (JobStatus.counts_consistent
+    # says so): refusing them would make the poller ask again for a reply that will not change.
+    return JobStatus(state=JobState.parse(lowered["status"]), **counts)
 
 
 def _structure_converted(value: object, module: str, field: str) -> ConvertedRecord:
@@ -137,13 +133,27 @@ def deal_to_wire(deal: DealDetails) -> dict[str, Any]:
         Deal_Name=deal.deal_name,
         Closing_Date=deal.closing_date,
         Stage=deal.stage,
-        Pipeline=deal.pipeline,
+        Pipeline=deal.pipeline if isinstance(deal.pipeline, str) else dict(deal.pipeline),
     )
     if deal.amount is not None:
         wire["Amount"] = deal.amount
     if deal.contact_role is not None:
         wire["Contact_Role"] = deal.contact_role
     return wire
+
+
+def module_ref_to_wire(api_name: str, module_ids: Mapping[str, str]) -> dict[str, str]:
+    """``{"api_name": ...}`` plus the module's ``id`` when it is known.
+
+    The Convert Lead page shows ``move_attachments_to`` as ``{"api_name"}``; Zoho's OpenAPI v8
+    spec gives ``{api_name, id}`` (id required in one spec): send the id whenever the Modules API
+    cache has it, so the body satisfies both.
+    """
+    ref = {"api_name": api_name}
+    module_id = module_ids.get(api_name)
+    if module_id is not None:
+        ref["id"] = module_id
+    return ref
 
 
 def _unstructure_tags(tags: CarryOverTags) -> dict[str, list[str]]:
@@ -158,14 +168,18 @@ def _unstructure_tags(tags: CarryOverTags) -> dict[str, list[str]]:
     return wire
 
 
-def _unstructure_lead_conversion(options: LeadConversion) -> dict[str, Any]:
+def _unstructure_lead_conversion(
+    options: LeadConversion, module_ids: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     wire: dict[str, Any] = {}
     for key in ("overwrite", "notify_lead_owner", "notify_new_entity_owner"):
         value = getattr(options, key)
         if value is not None:
             wire[key] = value
     if options.move_attachments_to is not None:
-        wire["move_attachments_to"] = {"api_name": options.move_attachments_to}
+        wire["move_attachments_to"] = module_ref_to_wire(
+            options.move_attachments_to, module_ids or {}
+        )
     if options.accounts is not None:
         wire["Accounts"] = {"id": options.accounts}
     if options.contacts is not None:
@@ -176,6 +190,8 @@ def _unstructure_lead_conversion(options: LeadConversion) -> dict[str, Any]:
         wire["Deals"] = deal_to_wire(options.deals)
     if options.carry_over_tags is not None:
         wire["carry_over_tags"] = _unstructure_tags(options.carry_over_tags)
+    if options.add_to_existing_record is not None:
+        wire["add_to_existing_record"] = options.add_to_existing_record
     return wire
 
 
@@ -198,29 +214,10 @@ def _input_bool(value: object, key: str) -> bool:
 
 
 def _input_deal(value: object) -> DealDetails:
-    if not isinstance(value, Mapping):
-        raise _input_error("expected an object", "Deals")
-    deal = dict(value)
-    required = {
-        "Deal_Name": "deal_name",
-        "Closing_Date": "closing_date",
-        "Stage": "stage",
-        "Pipeline": "pipeline",
-    }
-    missing = [key for key in required if not isinstance(deal.get(key), str)]
-    if missing:
-        raise _input_error(f"missing mandatory key(s) {', '.join(missing)}", "Deals")
-    fields: dict[str, Any] = {attr: deal.pop(key) for key, attr in required.items()}
-    amount = deal.pop("Amount", None)
-    if amount is not None and (isinstance(amount, bool) or not isinstance(amount, (int, float))):
-        raise _input_error(f"expected a number, got {amount!r}", "Deals.Amount")
-    role = deal.pop("Contact_Role", None)
-    return DealDetails(
-        **fields,
-        amount=amount,
-        contact_role=None if role is None else _input_id(role, "Deals.Contact_Role"),
-        extra=deal,
-    )
+    try:
+        return DealDetails.from_json(value)
+    except ValueError as error:
+        raise ValueError(f"lead conversion options: {error}") from None
 
 
 def _input_tags(value: object) -> CarryOverTags:
@@ -260,6 +257,7 @@ def lead_conversion_from_wire(payload: object) -> LeadConversion:
         "assign_to",
         "Deals",
         "carry_over_tags",
+        "add_to_existing_record",
     }
     unknown = sorted(set(payload) - known)
     if unknown:
@@ -271,7 +269,12 @@ def lead_conversion_from_wire(payload: object) -> LeadConversion:
         raise _input_error(f"expected one of {', '.join(_LEAD_MODULES)}", "move_attachments_to")
     flags = {
         key: _input_bool(payload[key], key)
-        for key in ("overwrite", "notify_lead_owner", "notify_new_entity_owner")
+        for key in (
+            "overwrite",
+            "notify_lead_owner",
+            "notify_new_entity_owner",
+            "add_to_existing_record",
+        )
         if key in payload
     }
     return LeadConversion(
@@ -301,8 +304,29 @@ converter = _make_converter()
 
 
 def parse_job_status(payload: object) -> JobStatus:
-    """Read a mass-convert status reply (``{"data": [ {counts, status} ]}``)."""
-    return converter.structure(_first_row(payload), JobStatus)
+    """Read a mass-convert status reply.
+
+    Two documented readings: the v7 page wraps the counts in ``{"data": [ {...} ]}``, Zoho's
+    OpenAPI v8 spec documents a bare object; both are accepted, with inventory (``total_count``)
+    or Leads (``Total_Count``) key spellings.
+    """
+    body = _expect_mapping(payload, "<body>")
+    if "data" in body:
+        try:
+            return converter.structure(_first_row(body), JobStatus)
+        except ResponseValidationError as error:
+            raise _within(error, "data[0]") from None
+    return converter.structure(body, JobStatus)
+
+
+def _within(error: ResponseValidationError, prefix: str) -> ResponseValidationError:
+    """The same error, its field named from the reply's root (``data[0].status``)."""
+    field = error.field
+    if field is None or field == "<row>":
+        field = prefix
+    elif not field.startswith("data"):
+        field = f"{prefix}.{field}"
+    return ResponseValidationError(error.message, field=field)
 
 
 def parse_job_id(payload: object) -> str:
@@ -355,9 +379,16 @@ def parse_modules(payload: object) -> list[ModuleRef]:
     return refs
 
 
-def lead_conversion_to_wire(options: LeadConversion | None) -> dict[str, Any]:
-    """Write lead-conversion options as the body of a Convert Lead request."""
-    row = {} if options is None else converter.unstructure(options, LeadConversion)
+def lead_conversion_to_wire(
+    options: LeadConversion | None, module_ids: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Write lead-conversion options as the body of a Convert Lead request.
+
+    Args:
+        options: the options (None: Zoho's defaults).
+        module_ids: module ids known from the Modules API, added to module references.
+    """
+    row = {} if options is None else _unstructure_lead_conversion(options, module_ids)
     return {"data": [row]}
 
 

@@ -163,12 +163,19 @@ def check(
     kept = [i for j in report.jobs for i in j.ids]
     assert len(kept) == len(set(kept))
     assert not set(kept) & (set(rejected) | set(report.uncertain))
-    # Counts add up: converted/failed/not_converted are the finished jobs' sums.
+    assert len(report.already_converted_ids) == len(set(report.already_converted_ids))
+    assert not set(report.already_converted_ids) & (set(rejected) | set(report.uncertain))
+    # Counts add up: converted/failed/not_converted are the finished jobs' sums; a settling
+    # job's failures are records its lost predecessor converted (already_converted).
     finished = [j for j in report.jobs if j.finished]
     assert all(j.status is not None for j in finished)
-    assert report.converted == sum(j.status.converted_count for j in finished)  # type: ignore[union-attr]
-    assert report.failed == sum(j.status.failed_count for j in finished)  # type: ignore[union-attr]
-    assert report.not_converted == sum(j.status.not_converted_count for j in finished)  # type: ignore[union-attr]
+    assert report.converted == sum(j.status.converted_count for j in finished)  # type: ignore[union-attr,misc]
+    assert report.failed == sum(
+        j.status.failed_count for j in finished if not j.settling  # type: ignore[union-attr,misc]
+    )
+    in_jobs = sum(j.status.failed_count for j in finished if j.settling)  # type: ignore[union-attr,misc]
+    assert report.already_converted == len(report.already_converted_ids) + in_jobs
+    assert report.not_converted == sum(j.status.not_converted_count for j in finished)  # type: ignore[union-attr,misc]
     for job in finished:
         assert job.status is not None and job.status.total_count == job.size
         if not job.fully_converted:
@@ -176,18 +183,20 @@ def check(
     unfinished = [j.job_id for j in report.jobs if not j.finished]
     assert sorted(unfinished) == sorted(report.unfinished)
     # The ledger agrees with the report.
-    lost = [r.id for r in report.rejected if r.code == "ID_ALREADY_CONVERTED"]
+    lost = list(report.already_converted_ids)
     converted_uncertain = sum(counts[i] for i in report.uncertain)
     for item in report.rejected:
-        if item.code != "ID_ALREADY_CONVERTED":
-            assert counts[item.id] == 0, f"{item.id} rejected ({item.code}) yet converted"
+        assert counts[item.id] == 0, f"{item.id} rejected ({item.code}) yet converted"
     if lost_replies:
-        # Ids a lost submission converted come back as ID_ALREADY_CONVERTED when the batch is
+        # Ids a lost submission converted come back as already converted when the batch is
         # resubmitted (or stay uncertain); nothing else converts behind the report's back.
         assert all(counts[i] == 1 for i in lost)
-        assert sum(counts.values()) == report.converted + len(lost) + converted_uncertain
+        assert (
+            sum(counts.values())
+            == report.converted + report.already_converted + converted_uncertain
+        )
     else:
-        assert not lost, "ids reported as already converted without a lost reply"
+        assert not report.already_converted, "already converted without a lost reply"
         assert report.converted == sum(counts.values())
     return counts
 

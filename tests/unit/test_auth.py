@@ -304,16 +304,75 @@ async def test_throttled_token_endpoint_is_not_remembered_as_fatal(m: aiorespons
     assert len(calls(m, "POST", TOKEN_URL)) == 2
 
 
-async def test_oauth_access_denied_is_not_remembered_as_fatal(m: aioresponses) -> None:
-    """OAuth "access_denied" (too many tokens minted) says wait: a later refresh is tried."""
-    m.post(TOKEN_URL, payload={"error": "access_denied"})
+@pytest.mark.parametrize(
+    "throttled",
+    [
+        {"payload": {"error": "access_denied"}},
+        {"payload": {"error": "Access Denied"}},
+        {"status": 400, "body": "Access Denied"},
+        {"status": 429, "payload": {"error": "too many requests"}},
+        {"status": 400, "payload": {"error": "Access Denied", "error_description": "slow"}},
+    ],
+    ids=["access_denied", "Access Denied", "400 text", "429 too many requests", "400 json"],
+)
+async def test_token_endpoint_throttle_is_retried_with_backoff(
+    m: aioresponses, throttled: dict[str, Any]
+) -> None:
+    """A throttled token call (every documented spelling) is temporary: backed off, retried."""
+    m.post(TOKEN_URL, **throttled)
+    m.post(TOKEN_URL, **throttled)
+    m.post(TOKEN_URL, payload=token_reply())
+    m.get(STATUS_URL, payload=STATUS_REPLY)
+    sleep = RecordingSleep(FakeClock())
+    async with make_client(refresh_auth(), sleep=sleep) as client:
+        status = await client.mass_convert_status("Quotes", "1")
+    assert status.total_count == 10
+    assert len(calls(m, "POST", TOKEN_URL)) == 3
+    assert len(sleep.delays) == 2
+
+
+async def test_token_endpoint_throttled_throughout_is_not_remembered_as_fatal(
+    m: aioresponses,
+) -> None:
+    """A throttle that outlasts the retries raises RateLimitError; a later refresh is tried."""
+    m.post(TOKEN_URL, payload={"error": "Access Denied"}, repeat=5)
     m.post(TOKEN_URL, payload=token_reply())
     m.get(STATUS_URL, payload=STATUS_REPLY, repeat=True)
     async with make_client(refresh_auth()) as client:
-        with pytest.raises(AuthenticationError, match="wait"):
+        with pytest.raises(RateLimitError, match="throttled"):
             await client.mass_convert_status("Quotes", "1")
         status = await client.mass_convert_status("Quotes", "1")
     assert status.total_count == 10
+    assert len(calls(m, "POST", TOKEN_URL)) == 6
+
+
+@pytest.mark.parametrize(
+    ("reply", "lifetime"),
+    [
+        ({"expires_in": 3600}, 3600.0),
+        ({"expires_in": 3_600_000, "expires_in_sec": 3600}, 3600.0),
+        ({"expires_in": 120_000, "expires_in_sec": None}, 120.0),
+        ({}, 3600.0),
+    ],
+    ids=["seconds", "milliseconds with expires_in_sec", "ms, expires_in_sec null", "missing"],
+)
+async def test_token_lifetime_read_in_both_documented_units(
+    m: aioresponses, reply: dict[str, Any], lifetime: float
+) -> None:
+    """expires_in is seconds, or milliseconds when the reply carries expires_in_sec: a token
+    is refreshed ahead of its real expiry, not kept 1,000 times too long."""
+    clock = FakeClock()
+    body = {k: v for k, v in token_reply().items() if k != "expires_in"}
+    m.post(TOKEN_URL, payload={**body, **reply}, repeat=True)
+    m.get(STATUS_URL, payload=STATUS_REPLY, repeat=True)
+    auth = refresh_auth(clock=clock, refresh_margin=60.0)
+    async with make_client(auth) as client:
+        await client.mass_convert_status("Quotes", "1")
+        clock.advance(lifetime - 61.0)  # just before the margin: the token is still used
+        await client.mass_convert_status("Quotes", "1")
+        assert len(calls(m, "POST", TOKEN_URL)) == 1
+        clock.advance(2.0)  # inside the margin: refreshed ahead of expiry
+        await client.mass_convert_status("Quotes", "1")
     assert len(calls(m, "POST", TOKEN_URL)) == 2
 
 

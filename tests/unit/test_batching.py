@@ -22,6 +22,7 @@ from zoho_convert.ids import id_problem
 from zoho_convert.polling import PollPolicy
 from zoho_convert.progress import BatchQueued, BatchSubmitted, IdRejected, JobFinished
 from zoho_convert.report import ConversionReport
+from zoho_convert.settling import SettlePolicy
 
 
 def quote_ids(n: int, start: int = 1000) -> list[str]:
@@ -30,7 +31,13 @@ def quote_ids(n: int, start: int = 1000) -> list[str]:
 
 def assert_accounted(report: ConversionReport) -> None:
     assert report.accounted_for, report
-    assert report.submitted + len(report.rejected) + len(report.uncertain) == report.total
+    assert (
+        report.submitted
+        + len(report.rejected)
+        + len(report.uncertain)
+        + len(report.already_converted_ids)
+        == report.total
+    )
 
 
 @pytest.mark.parametrize("size", [0, 51, -1])
@@ -217,16 +224,18 @@ async def test_error_of_one_split_part_lets_its_siblings_finish() -> None:
     assert all(task.done() or task is api.time._driver for task in others)
 
 
-async def test_lost_reply_settled_by_one_resubmission() -> None:
-    """A processed submission whose reply was lost is resubmitted once; nothing converts twice."""
+async def test_lost_reply_settled_by_resubmission() -> None:
+    """A processed submission whose reply was lost is resubmitted; its records, refused as
+    converted, count as already converted by this run (not rejected); nothing twice."""
     lost = ServerError(500, "INTERNAL_ERROR", "boom", maybe_processed=True)
     api = FakeAPI(submit_faults_after={1: lost})
     report = await convert_many(api, "Quotes", quote_ids(150), to="Sales_Orders")
     assert not api.converted_twice()
-    assert report.uncertain == ()
-    already = [r for r in report.rejected if r.code == "ID_ALREADY_CONVERTED"]
-    assert len(already) == 50 and "lost" in already[0].message
+    assert report.uncertain == () and report.rejected == ()
+    assert report.already_converted == 50
+    assert sorted(report.already_converted_ids) == sorted(api.submitted_batches[1])
     assert report.converted == 100
+    assert report.ok
     assert_accounted(report)
 
 
@@ -239,12 +248,15 @@ async def test_unsent_failure_converts_on_settle() -> None:
 
 
 async def test_unsettled_stays_uncertain() -> None:
-    """If the resubmission is uncertain too, the ids end in report.uncertain."""
-    faults = {0: TransportError("reset", sent=True), 2: TransportError("reset", sent=True)}
+    """If every settling resubmission is uncertain too, the ids end in report.uncertain."""
+    faults = {n: TransportError("reset", sent=True) for n in (0, 2, 3)}
     api = FakeAPI(submit_faults=faults)
-    report = await convert_many(api, "Quotes", quote_ids(100), to="Sales_Orders")
+    report = await convert_many(
+        api, "Quotes", quote_ids(100), to="Sales_Orders", settle=SettlePolicy(max_rounds=2)
+    )
     assert len(report.uncertain) == 50
     assert report.converted == 50
+    assert api.submits == 4  # the first try and two settling rounds
     assert_accounted(report)
 
 
@@ -286,9 +298,11 @@ async def test_adaptive_polling_keeps_polls_per_job_low(
 async def test_leads_use_the_leads_api() -> None:
     """module='Leads' goes through the Leads mass-convert calls; to may be None."""
     api = FakeAPI()
-    report = await convert_many(api, "Leads", quote_ids(60), to=None)
+    report = await convert_many(api, "Leads", quote_ids(60), to=None, carry_over_tags=True)
     assert report.ok and report.to is None and len(api.lead_calls) == 2
     assert api.lead_calls[0]["carry_over_tags"] == ("Contacts", "Accounts")
+    await convert_many(api, "Leads", quote_ids(10, start=5000), to=None)
+    assert api.lead_calls[-1]["carry_over_tags"] == ()  # tags are carried over on request only
 
 
 async def test_progress_events() -> None:
@@ -348,5 +362,7 @@ async def test_iterable_failing_midway_stops_cleanly() -> None:
         await convert_many(api, "Quotes", source(), to="Sales_Orders")
     partial = caught.value.partial_report  # type: ignore[attr-defined]
     assert partial.accounted_for and partial.total == 130
-    assert partial.converted == 100
+    # Batches sent before the input failed convert; the rest is reported not submitted.
+    assert partial.converted in (50, 100)
     assert {r.code for r in partial.rejected} == {"NOT_SUBMITTED"}
+    assert partial.converted + len(partial.rejected) == 130

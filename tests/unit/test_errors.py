@@ -53,12 +53,24 @@ EXPECTED_CLASS: dict[str, type[APIError]] = {
     "TOO_MANY_REQUESTS": RateLimitError,
     "LIMIT_REACHED": RateLimitError,
     "INTERNAL_SERVER_ERROR": ServerError,
+    # Codes Zoho's OpenAPI v8 specs add for these endpoints.
+    "MAPPING_MISMATCH": InvalidRequestError,
+    "NOT_ALLOWED": InvalidRequestError,
+    "REQUIRED_DATA_NOT_FOUND": InvalidRequestError,
+    "API_NOT_SUPPORTED": InvalidRequestError,
 }
 
 # The status each code arrives with (the seed pages' own, or Zoho's usual one).
 STATUS_OF: dict[str, int] = {code: statuses[0] for code, statuses in SEED_ERROR_CODES.items()}
 STATUS_OF.update(
-    INVALID_TOKEN=401, TOO_MANY_REQUESTS=429, LIMIT_REACHED=400, INTERNAL_SERVER_ERROR=500
+    INVALID_TOKEN=401,
+    TOO_MANY_REQUESTS=429,
+    LIMIT_REACHED=400,
+    INTERNAL_SERVER_ERROR=500,
+    MAPPING_MISMATCH=400,
+    NOT_ALLOWED=400,
+    REQUIRED_DATA_NOT_FOUND=400,
+    API_NOT_SUPPORTED=400,
 )
 
 # A policy with one try: these tests look at the mapping, not at retries.
@@ -188,9 +200,10 @@ async def test_non_json_error_reply_is_classed_by_status(
 
 
 def test_unknown_code_direct_fallbacks() -> None:
-    """error_for with an unknown code and an odd status falls back to the base APIError."""
+    """error_for with an unknown code falls back on the status: an error body in a 2xx reply
+    (Convert Lead answers some with 202) is a refusal like a 4xx; no hint is invented."""
     assert type(error_for(418, "TEAPOT", "x")) is InvalidRequestError
-    assert type(error_for(200, "ODD", "x")) is APIError
+    assert type(error_for(202, "ODD", "x")) is InvalidRequestError
     assert error_for(200, "ODD", "x").hint == ""
 
 

@@ -92,7 +92,9 @@ async def test_resume_of_batch_caught_mid_submission(tmp_path: Path) -> None:
     assert not api.converted_twice()
     assert resumed.accounted_for
     assert resumed.converted == 50
-    assert {r.code for r in resumed.rejected} == {"ID_ALREADY_CONVERTED"}
+    assert resumed.already_converted == 50 and not resumed.rejected
+    assert sorted(resumed.already_converted_ids) == ids(100)[50:]
+    assert resumed.ok
 
 
 async def test_resume_polls_submitted_jobs_without_resubmitting(tmp_path: Path) -> None:

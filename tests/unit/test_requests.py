@@ -305,7 +305,8 @@ async def test_mass_convert_leads_request_body(m: aioresponses) -> None:
         "ids": ["111", "222"],
         "assign_to": {"id": "2423488000000483001"},
         "related_modules": [{"api_name": "Calls", "id": "2423488000000017015"}],
-        "carry_over_tags": ["Contacts", "Deals"],
+        # Objects, as the OpenAPI v8 spec types them and the official SDK sends them.
+        "carry_over_tags": [{"api_name": "Contacts"}, {"api_name": "Deals"}],
         "Deals": {
             "Deal_Name": "test",
             "Closing_Date": "2020-10-20",

@@ -107,8 +107,9 @@ class ProgressDisplay:
             self.batches += 1
         elif isinstance(event, JobFinished):
             self.jobs_done += 1
-            self.converted += event.status.converted_count
-            self.failed += event.status.failed_count + event.status.not_converted_count
+            status = event.status
+            self.converted += status.converted_count or 0
+            self.failed += (status.failed_count or 0) + (status.not_converted_count or 0)
         elif isinstance(event, JobUnfinished):
             self.jobs_done += 1
         elif isinstance(event, IdRejected):

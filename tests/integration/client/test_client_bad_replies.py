@@ -201,38 +201,52 @@ def replies(draw: st.DrawFn) -> Scripted:
 # -- an independent oracle for status replies ---------------------------------------------------
 
 
+def _served_row(reply: Scripted) -> dict[str, Any] | None:
+    """The status row of a reply in either documented reading: wrapped in ``data`` (the v7
+    page) or a bare object (the OpenAPI v8 spec); keys lower-cased."""
+    payload = json.loads(reply.body)
+    if not isinstance(payload, dict):
+        return None
+    if "data" in payload:
+        rows = payload["data"]
+        if not isinstance(rows, list) or not rows or not isinstance(rows[0], dict):
+            return None
+        payload = rows[0]
+    return {str(k).lower(): v for k, v in payload.items()}
+
+
 def served_status(reply: Scripted) -> JobStatus | None:
     """The status a clean, unambiguous status reply carries; None for anything doubtful."""
     # HTTP 204 has no body by definition: whatever the script wrote is never delivered.
     if reply.drop or reply.short or not 200 <= reply.status < 300 or reply.status == 204:
         return None
     try:
-        payload = json.loads(reply.body)
+        row = _served_row(reply)
     except ValueError:
         return None
-    rows = payload.get("data") if isinstance(payload, dict) else None
-    if not isinstance(rows, list) or not rows or not isinstance(rows[0], dict):
+    if row is None:
         return None
-    row = {str(k).lower(): v for k, v in rows[0].items()}
     counts = {k: row.get(k) for k in COUNT_KEYS}
+    # Every count is optional (Zoho's specs and SDK): missing or null is "not known".
     if row.get("status") == "error" or not all(
-        type(v) is int and 0 <= v < 2**63 for v in counts.values()
+        v is None or (type(v) is int and 0 <= v < 2**63) for v in counts.values()
     ):
         return None
     state = {s.value: s for s in JobState}.get(row.get("status"))  # type: ignore[arg-type]
-    total = counts.pop("total_count")
-    if state is None or sum(counts.values()) != total:  # type: ignore[arg-type]
+    if state is None:
         return None
-    return JobStatus(state, total, **counts)  # type: ignore[arg-type]
+    return JobStatus(state, **counts)  # type: ignore[arg-type]
 
 
 def counts_as_served(reply: Scripted, status: JobStatus) -> bool:
-    """Whether every count in ``status`` is literally in the served row (int or digit string)."""
-    payload = json.loads(reply.body)
-    row = {str(k).lower(): v for k, v in payload["data"][0].items()}
-    return all(str(row[k]) == str(getattr(status, k)) for k in COUNT_KEYS) and (
-        status.converted_count + status.not_converted_count + status.failed_count
-        == status.total_count
+    """Whether every count in ``status`` is literally in the served row (int or digit string),
+    and a count the row lacks (or gives as null) is None."""
+    row = _served_row(reply)
+    assert row is not None
+    return all(
+        (row.get(k) is None and getattr(status, k) is None)
+        or str(row.get(k)) == str(getattr(status, k))
+        for k in COUNT_KEYS
     )
 
 
@@ -340,17 +354,14 @@ async def test_clean_status_replies_are_never_refused(reply: Scripted) -> None:
 @pytest.mark.parametrize(
     ("row", "field"),
     [
-        ({**VALID_ROW, "converted_count": 9}, "data[0]"),
-        ({**VALID_ROW, "status": "DONE"}, "status"),
-        ({k: v for k, v in VALID_ROW.items() if k != "failed_count"}, "data[0].failed_count"),
+        ({**VALID_ROW, "status": "DONE"}, "data[0].status"),
         ({**VALID_ROW, "total_count": "ten"}, "data[0].total_count"),
         ({**VALID_ROW, "total_count": -10, "converted_count": -13}, "data[0].total_count"),
         ({**VALID_ROW, "failed_count": True}, "data[0].failed_count"),
         ({**VALID_ROW, "failed_count": 1.0}, "data[0].failed_count"),
         (None, "data"),
     ],
-    ids=["counts off", "unknown status", "missing key", "string count", "negative",
-         "bool count", "float count", "empty data"],
+    ids=["unknown status", "string count", "negative", "bool count", "float count", "empty data"],
 )
 async def test_bad_status_rows_name_the_field(row: dict[str, Any] | None, field: str) -> None:
     """Each bad status row raises ResponseValidationError naming its field, at once."""
@@ -363,6 +374,39 @@ async def test_bad_status_rows_name_the_field(row: dict[str, Any] | None, field:
     assert caught.value.field == field
     assert field in str(caught.value)
     assert server.requests == 1  # a JSON answer of the wrong shape is not retried as transient
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            {"data": [{**VALID_ROW, "converted_count": 9}]},
+            JobStatus(JobState.COMPLETED, 10, 9, 2, 1),
+        ),
+        (
+            {"data": [{k: v for k, v in VALID_ROW.items() if k != "failed_count"}]},
+            JobStatus(JobState.COMPLETED, 10, 7, 2, None),
+        ),
+        (VALID_ROW, JobStatus(JobState.COMPLETED, 10, 7, 2, 1)),
+        ({"status": "SCHEDULED"}, JobStatus(JobState.SCHEDULED)),
+        (
+            {"data": [{"Status": "In Progress", "Total_Count": 4, "Converted_Count": None}]},
+            JobStatus(JobState.IN_PROGRESS, 4),
+        ),
+    ],
+    ids=["counts off", "missing count", "bare object", "bare, no counts", "leads keys, null"],
+)
+async def test_status_replies_in_every_documented_reading_are_read(
+    body: dict[str, Any], expected: JobStatus
+) -> None:
+    """Wrapped or bare, counts missing or not adding up: read as served, in one request."""
+    server = ScriptedServer()
+    server.reply = Scripted(200, json.dumps(body).encode())
+    async with server.running(), scripted_client(server) as client:
+        status = await bounded(client.mass_convert_status("Quotes", JOB_ID))
+    assert status == expected
+    assert status.counts_consistent is (expected == JobStatus(JobState.COMPLETED, 10, 7, 2, 1))
+    assert server.requests == 1
 
 
 @pytest.mark.parametrize(
@@ -414,13 +458,16 @@ async def test_poller_on_garbage_forever_times_out_instead_of_hanging() -> None:
     assert server.requests >= MAX_TRIES
 
 
-async def test_poller_on_counts_that_never_add_up_reports_unfinished() -> None:
-    """convert_many with a job whose counts never add up reports it unfinished, counts 0."""
+async def test_final_counts_that_do_not_add_up_make_a_lost_job_settled_by_resubmission() -> None:
+    """A final status whose counts don't add up ends its job as lost: not polled again, its
+    ids resubmitted; a resubmission answered with the same job id again stays uncertain."""
+    polls: list[str] = []
 
     def route(method: str, path: str) -> Scripted:
         if method == "POST":
             body = {"code": "SCHEDULED", "details": {"job_id": JOB_ID}, "status": "success"}
             return Scripted(202, json.dumps(body).encode())
+        polls.append(path)
         row = {**VALID_ROW, "converted_count": 3, "total_count": 3, "failed_count": 0,
                "not_converted_count": 1}
         return Scripted(200, json.dumps({"data": [row]}).encode())
@@ -432,10 +479,13 @@ async def test_poller_on_counts_that_never_add_up_reports_unfinished() -> None:
                 "Quotes", ["11", "12", "13"], to=TARGET, poll=PollPolicy(timeout=100)
             )
         )
-    assert report.unfinished == (JOB_ID,)
+    assert len(polls) == 1  # a final status is not asked for again
+    assert [job.job_id for job in report.lost_jobs] == [JOB_ID]
+    assert report.lost_jobs[0].last_status == JobStatus(JobState.COMPLETED, 3, 3, 1, 0)
+    # Every resubmission is answered with the job id already held: never trusted.
+    assert sorted(report.uncertain) == ["11", "12", "13"]
     assert report.converted == 0 and not report.ok
     assert report.accounted_for
-    assert report.jobs[0].ids == ("11", "12", "13")
 
 
 async def test_job_counts_for_more_ids_than_submitted_are_not_trusted() -> None:
@@ -579,8 +629,9 @@ async def test_convert_many_under_corruption_after_processing_never_overcounts(
     )
     report = await _convert_many_under(e, module)
     ledger = e.converted(module)
-    settled = {r.id for r in report.rejected if r.code == "ID_ALREADY_CONVERTED"}
+    settled = set(report.already_converted_ids)
     assert settled and settled <= ledger  # lost jobs' records, found by settling
+    assert not any(r.code == "ID_ALREADY_CONVERTED" for r in report.rejected)
 
 
 async def test_uncertain_batch_stopped_while_settling_stays_uncertain() -> None:

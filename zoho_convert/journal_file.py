@@ -1,0 +1,244 @@
+"""The journal's file: atomic creation, the one-process lock, and the schema.
+
+A journal is held by one process at a time: an OS lock (``flock``) on the file, taken when it
+is created or opened and held until the run closes it, released by the kernel if the process
+dies. A second ``convert_many``/``resume`` on it fails at once with ``JournalInUseError``
+naming the holder. Creation is atomic: the file is built under a temporary name, then linked
+into place, so a journal is either complete or absent (never a 0-byte file left by a cancelled
+or killed run).
+
+Everything here is synchronous and runs on a worker thread (``journal.py`` calls it through
+``asyncio.to_thread``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import secrets
+import socket
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from zoho_convert.errors import ZohoConvertError
+
+__all__ = [
+    "FORMAT",
+    "JournalInUseError",
+    "check_format",
+    "check_journal_path",
+    "create_locked",
+    "holder_id",
+    "open_locked",
+    "refuse_existing",
+]
+
+#: The journal format this version writes; format 1 files are migrated when opened.
+FORMAT = 2
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS batch (
+    seq INTEGER PRIMARY KEY,
+    parent INTEGER,
+    ids TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    job_id TEXT,
+    status TEXT,
+    position INTEGER,
+    duplicates INTEGER,
+    settling INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS rejected (
+    seq INTEGER,
+    id TEXT NOT NULL,
+    code TEXT NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS already (seq INTEGER, id TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS lost (
+    seq INTEGER NOT NULL,
+    job_id TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    status TEXT
+);
+"""
+
+
+class JournalInUseError(ZohoConvertError):
+    """Another process holds the journal (a second ``resume`` of one run, a cron overlap).
+
+    Attributes:
+        path: the journal's path.
+        holder: who holds it (``pid 1234 on host``), when the journal says.
+    """
+
+    def __init__(self, path: Path, holder: str | None) -> None:
+        by = f"process {holder}" if holder else "another process"
+        super().__init__(
+            f"journal {path} is in use by {by}; wait for that run to end (or stop it) and "
+            "resume it then"
+        )
+        self.path = path
+        self.holder = holder
+
+
+def holder_id() -> str:
+    """How this process is named to another that finds the journal locked."""
+    return f"{os.getpid()} on {socket.gethostname()}"
+
+
+def check_journal_path(path: str | os.PathLike[str]) -> Path:
+    """Refuse a journal path that can never be a journal file, before any file is made.
+
+    Raises:
+        TypeError: ``path`` is not a str or path.
+        ValueError: it is empty or a directory.
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"journal must be a path, not {type(path).__name__}")
+    if not os.fspath(path):
+        raise ValueError("journal path is empty: give a file name such as run.db")
+    resolved = Path(path)
+    if resolved.is_dir():
+        raise ValueError(f"journal path {resolved} is a directory: give a file name in it")
+    return resolved
+
+
+def refuse_existing(path: Path) -> None:
+    """Refuse to start a new run on a journal path that exists.
+
+    Raises:
+        JournalInUseError: a running process holds the journal there.
+        FileExistsError: a journal (or any file) is there: resume that run, or pick a new path.
+    """
+    if not (path.exists() or path.is_symlink()):
+        return
+    if path.is_file():
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            fd = -1
+        if fd >= 0:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise JournalInUseError(path, _read_holder(path)) from None
+            finally:
+                os.close(fd)
+    raise FileExistsError(f"a journal exists at {path}: resume that run, or pick a new path")
+
+
+def _schema(db: sqlite3.Connection) -> None:
+    for statement in _SCHEMA.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
+def create_locked(path: Path, init: Callable[[sqlite3.Connection], None]) -> int:
+    """Create a complete journal at ``path`` and return a descriptor holding its lock.
+
+    Raises:
+        FileExistsError: ``path`` exists already.
+    """
+    if path.exists() or path.is_symlink():
+        raise FileExistsError(f"a journal exists at {path}: resume that run, or pick a new path")
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.creating")
+    # O_EXCL: never adopt someone else's file; 0600: the journal names records of customers.
+    fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the lock follows the inode into place
+        with contextlib.closing(sqlite3.connect(temporary, isolation_level=None)) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("BEGIN")
+            _schema(db)
+            db.executemany(
+                "INSERT OR REPLACE INTO run VALUES (?, ?)",
+                [("format", str(FORMAT)), ("input_complete", "0"), ("holder", holder_id())],
+            )
+            init(db)
+            db.execute("COMMIT")
+        _link_into_place(temporary, path)
+    except BaseException:
+        os.close(fd)
+        raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+    return fd
+
+
+def _link_into_place(temporary: Path, path: Path) -> None:
+    try:
+        os.link(temporary, path)  # atomic, and never replaces a file that appeared meanwhile
+    except FileExistsError:
+        raise FileExistsError(
+            f"a journal exists at {path}: resume that run, or pick a new path"
+        ) from None
+    except OSError:
+        # A file system without hard links: a rename is atomic too, checked just before.
+        if path.exists():
+            raise FileExistsError(f"a journal exists at {path}") from None
+        os.rename(temporary, path)
+
+
+def open_locked(path: Path) -> int:
+    """Open an existing journal's file and take its lock; return the descriptor.
+
+    Raises:
+        FileNotFoundError: there is no journal at ``path``.
+        ValueError: the file is not a zoho_convert journal.
+        JournalInUseError: another process holds it.
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"no journal at {path}")
+    with path.open("rb") as file:
+        if file.read(16) != b"SQLite format 3\x00":
+            raise ValueError(f"{path} is not a zoho_convert journal")
+    fd = os.open(path, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise JournalInUseError(path, _read_holder(path)) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _read_holder(path: Path) -> str | None:
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=1.0)) as db:
+            row = db.execute("SELECT value FROM run WHERE key='holder'").fetchone()
+    except sqlite3.Error:
+        return None
+    return str(row[0]) if row else None
+
+
+def check_format(db: sqlite3.Connection) -> None:
+    """Refuse a file that is not a journal; bring a format 1 journal up to this format.
+
+    Raises:
+        ValueError: not a zoho_convert journal, an unsupported format, or no run parameters.
+    """
+    try:
+        row = db.execute("SELECT value FROM run WHERE key='format'").fetchone()
+        params = db.execute("SELECT 1 FROM run WHERE key='params'").fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise ValueError("not a zoho_convert journal") from exc
+    if row is None or not str(row[0]).isdigit() or int(row[0]) not in (1, FORMAT):
+        raise ValueError("not a zoho_convert journal (or an unsupported format)")
+    if params is None:
+        raise ValueError("an incomplete journal: it holds no run parameters")
+    if int(row[0]) == 1:
+        db.execute("ALTER TABLE batch ADD COLUMN settling INTEGER NOT NULL DEFAULT 0")
+        # Format 1 did not say whether a parked batch may have been sent: assume it may have.
+        db.execute("UPDATE batch SET settling=1 WHERE state IN ('uncertain', 'uncertain_final')")
+        _schema(db)
+        db.execute("UPDATE run SET value=? WHERE key='format'", (str(FORMAT),))
+    db.execute("INSERT OR REPLACE INTO run VALUES ('holder', ?)", (holder_id(),))
