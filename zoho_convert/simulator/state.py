@@ -8,21 +8,30 @@ drive job progress and token expiry without sleeping.
 from __future__ import annotations
 
 import heapq
-import math
 import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from typing import Literal
 
-import attrs
-
 from .catalog import MODULES_BY_NAME, find_module
 from .config import SimulatorConfig
+from .jobs import MALFORMATIONS, Job, JobSnapshot, Outcome
+from .stats import Stats
 from .tokens import TokenBook
 
-JobStatusName = Literal["SCHEDULED", "IN PROGRESS", "COMPLETED", "FAILED"]
-Outcome = Literal["COMPLETED", "FAILED", "NEVER"]
+__all__ = [
+    "ConversionsView",
+    "CrmState",
+    "ForgottenJobError",
+    "Job",
+    "JobSnapshot",
+    "RecordError",
+    "RecordProblem",
+    "Stats",
+    "UnknownJobError",
+]
+
 RecordProblem = Literal[
     "INVALID_DATA",
     "NO_PERMISSION",
@@ -31,17 +40,6 @@ RecordProblem = Literal[
     "NOT_REVIEWED",
     "RECORD_LOCKED",
 ]
-#: How a final status reply is broken (``Faults.malformed_final_rate``).
-Malformation = Literal["over_total", "null_count", "unknown_state"]
-
-_MALFORMATIONS: dict[str, tuple[Malformation, ...]] = {
-    "counts": ("over_total", "null_count"),
-    "state": ("unknown_state",),
-    "mixed": ("over_total", "null_count", "unknown_state"),
-}
-
-# Below this fraction of its duration a job still reports SCHEDULED.
-_SCHEDULED_FRACTION = 0.25
 
 
 class RecordError(Exception):
@@ -62,150 +60,8 @@ class ForgottenJobError(Exception):
     """The job exists (and converts its records) but its status can no longer be read."""
 
 
-@attrs.define
-class Stats:
-    """Counters for tests and benchmarks (read them; the simulator writes them).
-
-    Attributes:
-        requests_served: API and token-endpoint requests answered (or dropped).
-        in_flight: API requests being handled right now.
-        peak_in_flight: Highest ``in_flight`` seen.
-        responses_by_status: HTTP status -> number of responses sent.
-        requests_by_endpoint: Endpoint name (``"unknown"`` for unrouted paths, ``"token"``)
-            -> number of requests.
-        polls_per_job: Job id -> number of status polls.
-        token_refreshes: Successful refresh-token grants.
-        token_refresh_failures: Refused or failed token-endpoint calls.
-        rate_limited: HTTP 429 responses sent.
-        dropped: Connections closed without a response.
-        corrupted: Corrupted replies sent.
-        duplicate_attempts: Conversions refused because the record was already converted.
-        token_throttled: Token-endpoint calls refused by the mint limit (not counted in
-            ``token_refresh_failures``).
-        lead_convert_in_flight: Convert Lead calls being handled right now.
-        peak_lead_convert_in_flight: Highest ``lead_convert_in_flight`` seen (a call refused by
-            ``lead_convert_concurrency`` counts while it is being refused).
-        forgotten_polls: Status polls of forgotten jobs (answered 204 or "job_id is invalid").
-        duplicate_job_ids: Submit replies that carried an earlier job's id.
-        malformed_statuses: Malformed final status replies sent.
-    """
-
-    requests_served: int = 0
-    in_flight: int = 0
-    peak_in_flight: int = 0
-    responses_by_status: Counter[int] = attrs.field(factory=Counter)
-    requests_by_endpoint: Counter[str] = attrs.field(factory=Counter)
-    polls_per_job: dict[str, int] = attrs.field(factory=dict)
-    token_refreshes: int = 0
-    token_refresh_failures: int = 0
-    rate_limited: int = 0
-    dropped: int = 0
-    corrupted: int = 0
-    duplicate_attempts: int = 0
-    token_throttled: int = 0
-    lead_convert_in_flight: int = 0
-    peak_lead_convert_in_flight: int = 0
-    forgotten_polls: int = 0
-    duplicate_job_ids: int = 0
-    malformed_statuses: int = 0
-
-    def as_json(self) -> dict[str, object]:
-        """A JSON-ready copy."""
-        return {
-            "requests_served": self.requests_served,
-            "in_flight": self.in_flight,
-            "peak_in_flight": self.peak_in_flight,
-            "responses_by_status": {str(k): v for k, v in sorted(self.responses_by_status.items())},
-            "requests_by_endpoint": dict(sorted(self.requests_by_endpoint.items())),
-            "polls_per_job": dict(self.polls_per_job),
-            "token_refreshes": self.token_refreshes,
-            "token_refresh_failures": self.token_refresh_failures,
-            "rate_limited": self.rate_limited,
-            "dropped": self.dropped,
-            "corrupted": self.corrupted,
-            "duplicate_attempts": self.duplicate_attempts,
-            "token_throttled": self.token_throttled,
-            "lead_convert_in_flight": self.lead_convert_in_flight,
-            "peak_lead_convert_in_flight": self.peak_lead_convert_in_flight,
-            "forgotten_polls": self.forgotten_polls,
-            "duplicate_job_ids": self.duplicate_job_ids,
-            "malformed_statuses": self.malformed_statuses,
-        }
-
-
-@attrs.frozen
-class JobSnapshot:
-    """A job's counts at one instant; ``total == converted + not_converted + failed`` always.
-
-    ``malformed`` says how the status reply must be broken (only ever set once final); the
-    counts themselves stay true.
-    """
-
-    status: JobStatusName
-    total: int
-    converted: int
-    not_converted: int
-    failed: int
-    malformed: Malformation | None = None
-
-    @property
-    def final(self) -> bool:
-        """COMPLETED or FAILED."""
-        return self.status in ("COMPLETED", "FAILED")
-
-
-@attrs.define(eq=False)
-class Job:
-    """A mass-convert job: its accepted ids convert when it completes, polled or not.
-
-    Attributes:
-        announced_id: The job id the submit reply carried: ``job_id``, or an earlier job's id
-            under ``Faults.duplicate_job_id_rate``.
-        forgotten: Polls of it answer 204 / "job_id is invalid"; it still converts its records.
-        malformed: How its final status reply is broken, if it is.
-    """
-
-    job_id: str
-    module: str
-    target: str | None
-    ids: tuple[int, ...]  # pending from submission, converted at completion
-    prefailed: int  # refused at submission (not approved, locked, already converted)
-    submitted_at: float
-    duration: float
-    outcome: Outcome
-    finished: bool = False
-    announced_id: str = ""
-    forgotten: bool = False
-    malformed: Malformation | None = None
-
-    @property
-    def total(self) -> int:
-        """Number of distinct ids the job was given."""
-        return len(self.ids) + self.prefailed
-
-    def snapshot(self, now: float) -> JobSnapshot:
-        """The job's status at clock time ``now``."""
-        total, ok = self.total, len(self.ids)
-        elapsed = now - self.submitted_at
-        if self.outcome != "NEVER" and elapsed >= self.duration:
-            if self.outcome == "FAILED":
-                return JobSnapshot("FAILED", total, 0, 0, total, self.malformed)
-            return JobSnapshot("COMPLETED", total, ok, 0, self.prefailed, self.malformed)
-        fraction = 0.0 if self.duration <= 0 else min(elapsed / self.duration, 1.0)
-        if self.outcome == "NEVER":
-            fraction = min(fraction, 0.5)  # it looks busy, and stays that way
-        if fraction < _SCHEDULED_FRACTION and self.outcome != "NEVER":
-            return JobSnapshot("SCHEDULED", total, 0, total, 0)
-        if self.outcome == "FAILED":
-            # Counts never go backwards: a doomed job shows no conversions before it fails.
-            return JobSnapshot("IN PROGRESS", total, 0, total, 0)
-        converted = math.floor(fraction * ok)
-        failed = math.floor(fraction * self.prefailed)
-        return JobSnapshot("IN PROGRESS", total, converted, total - converted - failed, failed)
-
-
 class ConversionsView(Mapping[tuple[str, str], int]):
-    """Read-only view: ``(module, record_id) -> times converted`` (the ledger keeps it <= 1)."""
+    """Read-only view: ``(module, record_id) -> times converted`` (1, unless ids are unreserved)."""
 
     def __init__(self, state: CrmState) -> None:
         self._state = state
@@ -428,7 +284,7 @@ class CrmState:
             job.announced_id = earlier
             self.stats.duplicate_job_ids += 1
         if malformed < faults.malformed_final_rate:
-            kinds = _MALFORMATIONS[faults.malformed_final_kind]
+            kinds = MALFORMATIONS[faults.malformed_final_kind]
             job.malformed = kinds[int(flavour * len(kinds))]
 
     def _draw_job_fate(self) -> tuple[float, Outcome]:
