@@ -162,7 +162,7 @@ def test_sdk_reads_mass_convert_errors(sim: SimulatorThread, tmp_path: Path) -> 
     assert again.get_status_code() == 400
     assert isinstance(error, inv_mass.APIException)
     assert error.get_code().get_value() == "ID_ALREADY_CONVERTED"
-    assert error.get_details()["json_path"] == "$.ids[0]"
+    assert error.get_details()["resource_path_index"] == 0  # the OAS's id-level details
 
 
 def _single_body(target: str, target_id: int) -> Any:
@@ -245,7 +245,7 @@ def test_sdk_lead_mass_convert_and_status(
     body.set_assign_to(assign)
     ops = lead_mass.MassConvertOperations()
     response = ops.mass_convert(body)
-    assert response is not None and response.get_status_code() == 202
+    assert response is not None and response.get_status_code() == 200  # Leads OAS: 200
     scheduled = response.get_object()
     assert isinstance(scheduled, lead_mass.SuccessResponse), vars(scheduled)
     job_id = scheduled.get_details()["job_id"]
@@ -266,8 +266,21 @@ def test_sdk_refreshes_its_token_against_the_simulator(
     assert sim.state.stats.token_refreshes == 1
 
 
-def test_sdk_reads_auth_and_ambiguity_errors(sim: SimulatorThread, tmp_path: Path) -> None:
-    """The SDK parses INVALID_TOKEN (401) and AMBIGUITY_DURING_PROCESSING bodies."""
+@pytest.fixture
+def legacy_sim() -> Iterator[SimulatorThread]:
+    """A simulator answering error details in the older flat form."""
+    # The SDK (8.0) maps the OAS's nested "ambiguity_due_to" (and "expected_fields",
+    # "limit_due_to") to a class it lacks (ApinameJsonpathDetails) and raises KeyError, so it
+    # can only read the flat form; the nested form is tested in tests/integration/simulator.
+    config = SimulatorConfig(seed=11, error_details="legacy")
+    with SimulatorThread(config) as running:
+        yield running
+
+
+def test_sdk_reads_auth_and_ambiguity_errors(legacy_sim: SimulatorThread,
+                                             tmp_path: Path) -> None:
+    """The SDK parses INVALID_TOKEN (401) and a flat AMBIGUITY_DURING_PROCESSING body."""
+    sim = legacy_sim
     _init_sdk(sim, tmp_path)
     [quote] = sim.state.create_records("Quotes", 1)
     ops = inv_mass.InventoryMassConvertOperations("Quotes")

@@ -1,9 +1,11 @@
 """A Zoho CRM-compatible HTTP server for tests, demos, benchmarks and offline integration work.
 
 It speaks Zoho's wire format for mass/single inventory convert, lead convert and lead mass
-convert, the modules/fields metadata and the OAuth refresh-token grant, keeps a ledger that
-converts each record at most once, and injects seeded, deterministic faults. It imports nothing
-from the client side of ``zoho_convert``.
+convert, the modules/fields metadata and the OAuth refresh-token grant, plays either reading
+where Zoho's v7 pages and OpenAPI v8 specs disagree (``SimulatorConfig.status_shape``,
+``error_details``...), keeps a ledger of how often each record converted (at most once unless
+``reserve_ids=False`` lets two jobs hold one id), and injects seeded, deterministic faults. It
+imports nothing from the client side of ``zoho_convert``.
 
 Example:
     >>> from zoho_convert.simulator import Simulator, SimulatorConfig, Faults

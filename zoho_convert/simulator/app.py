@@ -18,7 +18,7 @@ from .config import SimulatorConfig
 from .errors import ApiError
 from .faults import FaultDecision, FaultInjector, FaultKind, corrupt_body, retry_after_header
 from .routing import Route, resolve
-from .state import CrmState
+from .state import CrmState, UnknownJobError
 
 TOKEN_PATH = "/oauth/v2/token"
 OBSERVE_PREFIX = "/__simulator__/"
@@ -29,6 +29,8 @@ class _Dropped(Exception):
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> web.Response:
+    if body is None:  # a handler's "no content" (204)
+        return web.Response(status=status, headers=headers)
     return web.Response(
         status=status,
         body=json.dumps(body).encode(),
@@ -86,14 +88,34 @@ class SimulatorApp:
         return response
 
     async def _api(self, request: web.Request) -> web.Response:
-        faults = self.state.config.faults
-        cap = faults.concurrency_cap
+        cap = self.state.config.faults.concurrency_cap
         if cap is not None and self.state.stats.in_flight > cap:
             return self._too_many()
-        if faults.latency:
-            await self._sleep(faults.latency)
         routed = resolve(request.method, request.path)
         endpoint = routed.endpoint if isinstance(routed, Route) else "unknown"
+        if endpoint != "lead_convert":
+            return await self._serve(request, routed, endpoint)
+        # Convert Lead has its own sub-concurrency limit inside the overall one.
+        stats = self.state.stats
+        stats.lead_convert_in_flight += 1
+        stats.peak_lead_convert_in_flight = max(
+            stats.peak_lead_convert_in_flight, stats.lead_convert_in_flight
+        )
+        try:
+            limit = self.state.config.lead_convert_concurrency
+            if limit is not None and stats.lead_convert_in_flight > limit:
+                stats.requests_by_endpoint[endpoint] += 1
+                return self._too_many()
+            return await self._serve(request, routed, endpoint)
+        finally:
+            stats.lead_convert_in_flight -= 1
+
+    async def _serve(
+        self, request: web.Request, routed: Route | ApiError, endpoint: str
+    ) -> web.Response:
+        faults = self.state.config.faults
+        if faults.latency:
+            await self._sleep(faults.latency)
         self.state.stats.requests_by_endpoint[endpoint] += 1
         decision = self.injector.decide(endpoint)
         if decision.kind is FaultKind.RATE_LIMIT:
@@ -139,8 +161,10 @@ class SimulatorApp:
         assert decision.corruption is not None
         self.state.stats.corrupted += 1
         original_status = processed.status if processed is not None else 200
-        original = processed.body if processed is not None else b'{"data":[{"status":"success"}]}'
-        assert isinstance(original, bytes)
+        original = processed.body if processed is not None else None
+        if not isinstance(original, bytes) or not original:  # nothing processed, or a 204
+            original = b'{"data":[{"status":"success"}]}'
+            original_status = 200
         status, content_type, body = corrupt_body(decision.corruption, original)
         return web.Response(
             status=status or original_status, body=body, content_type=content_type
@@ -166,8 +190,23 @@ class SimulatorApp:
             return _json(200, state.summary(include_jobs=include_jobs))
         if action == "conversions" and request.method == "GET":
             module = request.query.get("module", "")
-            converted = sorted(state.converted_ids(module))
-            return _json(200, {"module": module, "converted_ids": converted})
+            counts = state.conversion_counts(module)
+            return _json(200, {
+                "module": module,
+                "converted_ids": sorted(counts),
+                "counts": dict(sorted(counts.items())),
+                "repeated": {rid: n for rid, n in sorted(counts.items()) if n > 1},
+            })
+        if action == "forget_job" and request.method == "POST":
+            try:
+                payload = await request.json()
+                job_id = str(payload["job_id"])
+                state.forget_job(job_id)
+            except (ValueError, KeyError, TypeError) as exc:
+                return _json(400, {"error": f"bad request: {exc!r}"})
+            except UnknownJobError:
+                return _json(404, {"error": f"no job {job_id}"})
+            return _json(200, {"forgotten": job_id})
         if action == "records" and request.method == "POST":
             try:
                 payload = await request.json()

@@ -26,7 +26,8 @@ MODULES: tuple[ModuleInfo, ...] = (
     ModuleInfo("Accounts", "Account", "Accounts", 5),
     ModuleInfo("Deals", "Deal", "Deals", 7),
     ModuleInfo("Tasks", "Task", "Tasks", 143),
-    ModuleInfo("Meetings", "Meeting", "Meetings", 145),
+    # Zoho's Meetings module has the API name "Events" (the OAS and the SDK spell it so).
+    ModuleInfo("Events", "Meeting", "Meetings", 145),
     ModuleInfo("Calls", "Call", "Calls", 147),
     ModuleInfo("Quotes", "Quote", "Quotes", 169),
     ModuleInfo("Sales_Orders", "Sales Order", "Sales Orders", 171),
@@ -40,7 +41,9 @@ INVENTORY_CONVERSIONS: dict[str, frozenset[str]] = {
     "Sales_Orders": frozenset({"Invoices"}),
 }
 #: Modules whose records the lead/mass-convert endpoints may name as related modules.
-RELATED_MODULES: frozenset[str] = frozenset({"Tasks", "Calls", "Meetings"})
+RELATED_MODULES: frozenset[str] = frozenset({"Tasks", "Calls", "Events"})
+#: Modules a lead converts into (lead mass convert's ``carry_over_tags``/``move_attachments_to``).
+LEAD_TARGETS: frozenset[str] = frozenset({"Contacts", "Accounts", "Deals"})
 #: Modules with a convert / mass_convert action.
 CONVERTIBLE: frozenset[str] = frozenset({"Quotes", "Sales_Orders", "Leads"})
 

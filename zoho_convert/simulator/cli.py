@@ -19,6 +19,10 @@ def _csv(value: str) -> frozenset[str]:
     return frozenset(part.strip() for part in value.split(",") if part.strip())
 
 
+# --job-failure-mode spells SimulatorConfig.already_converted as issue and docs talk about it.
+_JOB_FAILURE_MODES = {"refuse": "fail_call", "in-job": "fail_in_job"}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the simulator's options (port, token, seed, behaviour and faults) to ``parser``."""
     parser.add_argument("--host", default="127.0.0.1", help="interface (default 127.0.0.1)")
@@ -33,12 +37,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict-records", action="store_true",
                         help="only ids created through /__simulator__/records exist")
     parser.add_argument("--already-converted", choices=("fail_call", "fail_in_job"),
-                        default="fail_call")
+                        default="fail_call",
+                        help="an already converted id in a mass convert fails the call "
+                             "(default) or fails inside the job")
+    parser.add_argument("--job-failure-mode", choices=tuple(_JOB_FAILURE_MODES), default=None,
+                        help="the same as --already-converted: refuse = fail_call, "
+                             "in-job = fail_in_job (overrides it)")
+    parser.add_argument("--approval-errors", choices=("fail_call", "fail_in_job"),
+                        default="fail_in_job",
+                        help="NOT_APPROVED/NOT_REVIEWED ids in a mass convert fail the call or "
+                             "(default) fail inside the job")
+    parser.add_argument("--no-reserve-ids", dest="reserve_ids", action="store_false",
+                        help="records convert only when their job finishes; a second submit of "
+                             "an id whose job has not finished is accepted (and converts again)")
     parser.add_argument("--invalid-ids", type=_csv, default=frozenset(), help="comma-separated")
     parser.add_argument("--not-approved-ids", type=_csv, default=frozenset())
+    parser.add_argument("--not-reviewed-ids", type=_csv, default=frozenset())
+    parser.add_argument("--no-permission-ids", type=_csv, default=frozenset(),
+                        help="ids refused with 403 NO_PERMISSION")
     parser.add_argument("--locked-ids", type=_csv, default=frozenset())
+    parser.add_argument("--no-permission-modules", type=_csv, default=frozenset(),
+                        help="modules whose convert/mass convert answer 403 NO_PERMISSION")
+    parser.add_argument("--scope-mismatch-endpoints", type=_csv, default=frozenset(),
+                        help="endpoints answering 401 OAUTH_SCOPE_MISMATCH, comma-separated "
+                             f"subset of {','.join(sorted(ENDPOINT_NAMES))}")
+    wire = parser.add_argument_group("wire readings (where Zoho's documents disagree)")
+    wire.add_argument("--status-shape", choices=("wrapped", "bare"), default="wrapped",
+                      help='job status as {"data":[{...}]} (v7 page, default) or the bare '
+                           "object (OAS v8)")
+    wire.add_argument("--error-details", choices=("oas", "legacy"), default="oas",
+                      help="error details as the OAS gives them (resource_path_index, "
+                           "ambiguity_due_to, expected_fields; default) or the flat "
+                           "api_name/json_path/id forms")
+    wire.add_argument("--unknown-module-reply", choices=("204", "invalid_module"),
+                      default="204",
+                      help="settings/modules/{unknown}: 204 No Content (default) or "
+                           "INVALID_MODULE")
+    wire.add_argument("--token-expiry-ms", action="store_true",
+                      help="token replies carry expires_in_sec and expires_in in milliseconds")
+    limits = parser.add_argument_group("limits")
+    limits.add_argument("--token-mint-limit", type=int, default=None, metavar="N",
+                        help="at most N access tokens per window per refresh token (Zoho: 10)")
+    limits.add_argument("--token-mint-window", type=float, default=600.0, metavar="SECONDS",
+                        help="the window of --token-mint-limit (default 600)")
+    limits.add_argument("--token-throttle-reply",
+                        choices=("access_denied_space", "access_denied", "http_429"),
+                        default="access_denied_space",
+                        help='past the limit: HTTP 200 {"error":"Access Denied"} (default), '
+                             'HTTP 200 {"error":"access_denied"} or HTTP 429')
+    limits.add_argument("--lead-convert-concurrency", type=int, default=None, metavar="N",
+                        help="more than N Convert Lead calls in flight -> 429")
     faults = parser.add_argument_group("faults")
-    faults.add_argument("--concurrency-cap", type=int, default=None)
+    faults.add_argument("--concurrency-cap", type=int, default=None,
+                        help="more than this many API requests in flight -> 429")
     faults.add_argument("--rate-429", type=float, default=0.0)
     faults.add_argument("--retry-after", type=float, default=None)
     faults.add_argument("--rate-500", type=float, default=0.0)
@@ -46,13 +97,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faults.add_argument("--token-max-uses", type=int, default=None)
     faults.add_argument("--token-ttl", type=float, default=None)
     faults.add_argument("--drop-rate", type=float, default=0.0)
-    faults.add_argument("--fault-after-processing", action="store_true")
+    faults.add_argument("--fault-after-processing", action="store_true",
+                        help="500s, drops and corrupt replies come after processing (with "
+                             "--fault-endpoints mass_convert: processed, then 500/dropped)")
     faults.add_argument("--fault-endpoints", type=_csv, default=frozenset(),
                         help=f"comma-separated subset of {','.join(sorted(ENDPOINT_NAMES))}")
     faults.add_argument("--failed-job-rate", type=float, default=0.0)
     faults.add_argument("--never-finish-rate", type=float, default=0.0)
     faults.add_argument("--token-endpoint-failures", type=int, default=0)
     faults.add_argument("--corrupt-rate", type=float, default=0.0)
+    faults.add_argument("--forget-jobs", type=float, default=0.0, metavar="RATE",
+                        help="share of jobs whose status polls fail (they still convert)")
+    faults.add_argument("--forget-reply", choices=("204", "invalid"), default="204",
+                        help='a forgotten job\'s poll: 204 No Content (default) or 400 '
+                             '"The job_id is invalid"')
+    faults.add_argument("--duplicate-job-ids", type=float, default=0.0, metavar="RATE",
+                        help="share of submits answered with an earlier job's id")
+    faults.add_argument("--malformed-final", type=float, default=0.0, metavar="RATE",
+                        help="share of jobs whose final status is malformed")
+    faults.add_argument("--malformed-final-kind", choices=("counts", "state", "mixed"),
+                        default="mixed",
+                        help="counts that do not add up, an unknown state, or either (default)")
 
 
 def config_from_args(ns: argparse.Namespace) -> SimulatorConfig:
@@ -76,7 +141,15 @@ def config_from_args(ns: argparse.Namespace) -> SimulatorConfig:
         never_finish_rate=ns.never_finish_rate,
         token_endpoint_failures=ns.token_endpoint_failures,
         corrupt_rate=ns.corrupt_rate,
+        forget_job_rate=ns.forget_jobs,
+        forget_reply=ns.forget_reply,
+        duplicate_job_id_rate=ns.duplicate_job_ids,
+        malformed_final_rate=ns.malformed_final,
+        malformed_final_kind=ns.malformed_final_kind,
     )
+    already_converted = ns.already_converted
+    if ns.job_failure_mode is not None:
+        already_converted = _JOB_FAILURE_MODES[ns.job_failure_mode]
     return SimulatorConfig(
         seed=ns.seed,
         access_token=ns.token,
@@ -86,10 +159,24 @@ def config_from_args(ns: argparse.Namespace) -> SimulatorConfig:
         job_duration=ns.job_duration,
         job_duration_jitter=ns.job_duration_jitter,
         strict_records=ns.strict_records,
-        already_converted=ns.already_converted,
+        already_converted=already_converted,
+        approval_errors=ns.approval_errors,
+        reserve_ids=ns.reserve_ids,
         invalid_ids=ns.invalid_ids,
         not_approved_ids=ns.not_approved_ids,
+        not_reviewed_ids=ns.not_reviewed_ids,
+        no_permission_ids=ns.no_permission_ids,
         locked_ids=ns.locked_ids,
+        no_permission_modules=ns.no_permission_modules,
+        scope_mismatch_endpoints=ns.scope_mismatch_endpoints,
+        status_shape=ns.status_shape,
+        error_details=ns.error_details,
+        unknown_module_reply=ns.unknown_module_reply,
+        token_expiry_ms=ns.token_expiry_ms,
+        token_mint_limit=ns.token_mint_limit,
+        token_mint_window=ns.token_mint_window,
+        token_throttle_reply=ns.token_throttle_reply,
+        lead_convert_concurrency=ns.lead_convert_concurrency,
         faults=faults,
     )
 

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 import attrs
 
+from .catalog import MODULES_BY_NAME
+
 #: Endpoint names that ``Faults.fault_endpoints`` may list.
 ENDPOINT_NAMES: frozenset[str] = frozenset(
     {
@@ -25,6 +27,14 @@ ENDPOINT_NAMES: frozenset[str] = frozenset(
 )
 
 AlreadyConverted = Literal["fail_call", "fail_in_job"]
+StatusShape = Literal["wrapped", "bare"]
+ErrorDetails = Literal["oas", "legacy"]
+TokenThrottleReply = Literal["access_denied_space", "access_denied", "http_429"]
+UnknownModuleReply = Literal["204", "invalid_module"]
+ForgetReply = Literal["204", "invalid"]
+MalformedFinalKind = Literal["counts", "state", "mixed"]
+
+_FAIL_MODES = ("fail_call", "fail_in_job")
 
 
 def _rate(_instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
@@ -44,6 +54,11 @@ def _optional_positive(
         raise ValueError(f"{attribute.name} must be > 0 or None, got {value!r}")
 
 
+def _positive(_instance: object, attribute: attrs.Attribute[Any], value: float) -> None:
+    if not value > 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
 def _id_set(values: Iterable[str | int]) -> frozenset[str]:
     # Callers naturally pass ints (as the official SDK does on the wire) or strings.
     return frozenset(str(v) for v in values)
@@ -53,9 +68,15 @@ def _endpoint_set(values: Iterable[str]) -> frozenset[str]:
     names = frozenset(values)
     unknown = names - ENDPOINT_NAMES
     if unknown:
-        raise ValueError(
-            f"unknown fault endpoints: {sorted(unknown)}; known: {sorted(ENDPOINT_NAMES)}"
-        )
+        raise ValueError(f"unknown endpoints: {sorted(unknown)}; known: {sorted(ENDPOINT_NAMES)}")
+    return names
+
+
+def _module_set(values: Iterable[str]) -> frozenset[str]:
+    names = frozenset(values)
+    unknown = names - MODULES_BY_NAME.keys()
+    if unknown:
+        raise ValueError(f"unknown modules: {sorted(unknown)}; known: {sorted(MODULES_BY_NAME)}")
     return names
 
 
@@ -64,7 +85,9 @@ class Faults:
     """Fault injection settings; everything defaults to off.
 
     Random faults draw from a ``random.Random`` seeded by ``SimulatorConfig.seed``, so the same
-    seed and the same sequence of requests give the same faults.
+    seed and the same sequence of requests give the same faults. Job faults (forgotten jobs,
+    duplicate job ids, malformed final statuses) are drawn once per scheduled job from their own
+    seeded stream, so turning one on does not shift the others.
 
     Attributes:
         concurrency_cap: More than this many API requests in flight -> HTTP 429 TOO_MANY_REQUESTS.
@@ -76,13 +99,28 @@ class Faults:
         token_ttl: An access token is rejected this many clock seconds after it was minted.
         drop_rate: Probability of closing the connection without any response.
         fault_after_processing: 500s, drops and corrupt replies happen after the request was
-            processed (a mass convert is scheduled but the client never learns its job id).
+            processed (a mass convert is scheduled but the client never learns its job id;
+            with ``fault_endpoints={"mass_convert"}``: "processed, then 500/dropped" submits).
         fault_endpoints: Endpoint names random faults apply to (see ``ENDPOINT_NAMES``);
             empty means every API endpoint.
         failed_job_rate: Probability that a mass-convert job ends FAILED (nothing converted).
         never_finish_rate: Probability that a job stays IN PROGRESS forever.
         token_endpoint_failures: The first N refresh calls answer HTTP 500.
         corrupt_rate: Probability of a corrupted reply (truncated JSON, HTML page, missing keys).
+        forget_job_rate: Probability that a scheduled job is "forgotten": it still converts its
+            records at its time, but every status poll of it answers as ``forget_reply`` says.
+        forget_reply: How a poll of a forgotten job is answered: ``"204"`` (HTTP 204 No
+            Content, empty body) or ``"invalid"`` (400 INVALID_DATA, ``{"param_name":
+            "job_id"}``, "The job_id is invalid").
+        duplicate_job_id_rate: Probability that a submit is processed (its job is scheduled and
+            converts its records at its time) but its reply carries the job id of the latest
+            earlier job of the same module, a job id the client already holds for another batch.
+            Without an earlier job the true id is sent.
+        malformed_final_rate: Probability that a job's status, once final, is malformed; the job
+            still converts (or fails) its records normally.
+        malformed_final_kind: ``"counts"`` (``converted_count`` greater than ``total_count``, or
+            ``null``), ``"state"`` (an unknown status, ``"CANCELLED"``) or ``"mixed"`` (any of
+            these, drawn per job).
     """
 
     concurrency_cap: int | None = attrs.field(default=None)
@@ -99,6 +137,15 @@ class Faults:
     never_finish_rate: float = attrs.field(default=0.0, validator=_rate)
     token_endpoint_failures: int = attrs.field(default=0, validator=_non_negative)
     corrupt_rate: float = attrs.field(default=0.0, validator=_rate)
+    forget_job_rate: float = attrs.field(default=0.0, validator=_rate)
+    forget_reply: ForgetReply = attrs.field(
+        default="204", validator=attrs.validators.in_(("204", "invalid"))
+    )
+    duplicate_job_id_rate: float = attrs.field(default=0.0, validator=_rate)
+    malformed_final_rate: float = attrs.field(default=0.0, validator=_rate)
+    malformed_final_kind: MalformedFinalKind = attrs.field(
+        default="mixed", validator=attrs.validators.in_(("counts", "state", "mixed"))
+    )
 
     @concurrency_cap.validator
     def _check_cap(self, _attribute: attrs.Attribute[int | None], value: int | None) -> None:
@@ -121,6 +168,10 @@ class Faults:
 class SimulatorConfig:
     """What the simulated CRM holds and how it behaves.
 
+    Where Zoho's documents disagree (the v7 pages against the OpenAPI v8 specs), an option picks
+    the reading to play; the defaults are the seed pages' wire where they say something, the
+    OAS's otherwise.
+
     Attributes:
         seed: Seeds every random choice (ids, faults, job durations and outcomes).
         access_token: A valid access token to accept; generated from the seed when None.
@@ -134,10 +185,42 @@ class SimulatorConfig:
             module being converted; when True only ids made by ``create_records`` exist.
         already_converted: Mass convert of an already converted (or reserved) id either fails the
             whole call (``"fail_call"``, HTTP 400 ID_ALREADY_CONVERTED) or counts as failed inside
-            the job (``"fail_in_job"``).
+            the job (``"fail_in_job"``). CLI: ``--job-failure-mode refuse|in-job``.
+        approval_errors: The same choice for NOT_APPROVED and NOT_REVIEWED ids in a mass convert
+            (default ``"fail_in_job"``: they count as failed inside the job).
         invalid_ids: Ids that make a mass convert fail whole with INVALID_DATA.
         not_approved_ids: Ids refused with NOT_APPROVED (single) or failed in a job (mass).
+        not_reviewed_ids: Ids refused with NOT_REVIEWED (single) or failed in a job (mass).
+        no_permission_ids: Ids refused with 403 NO_PERMISSION (a mass convert fails whole).
         locked_ids: Ids refused with RECORD_LOCKED (single) or failed in a job (mass).
+        no_permission_modules: Modules whose convert and mass convert (as the parent in the URL
+            or as the inventory target) answer 403 NO_PERMISSION ``{"permissions": [...]}``.
+        scope_mismatch_endpoints: Endpoints (``ENDPOINT_NAMES``) that answer 401
+            OAUTH_SCOPE_MISMATCH to a valid token, as for a token minted without their scope.
+        status_shape: The mass-convert status reply as the v7 page wraps it
+            (``"wrapped"``: ``{"data": [{...}]}``) or as the OAS v8 documents it (``"bare"``:
+            the object alone); for Leads too (its capitalised keys).
+        error_details: ``"oas"``: id-level errors of a mass convert carry
+            ``{"resource_path_index": N}`` (N: the id's index in ``ids``), a wrong module id is
+            AMBIGUITY_DURING_PROCESSING ``{"ambiguity_due_to": [{"api_name", "json_path"}]}``
+            and EXPECTED_FIELD_MISSING carries ``{"expected_fields": [...]}``; ``"legacy"``: the
+            flat ``{"api_name", "json_path", "id"}`` forms.
+        reserve_ids: True: the ids of a running job count as converted for any other call (a
+            second submit of them is refused at once). False: records convert only when their
+            job finishes, a second submit of an id whose job has not finished is accepted, and
+            when both jobs finish the ledger counts that id converted twice.
+        token_expiry_ms: Token replies carry ``expires_in_sec`` (seconds) and ``expires_in`` in
+            milliseconds, as some Zoho accounts servers do.
+        token_mint_limit: At most this many access tokens per ``token_mint_window`` seconds per
+            refresh token; beyond it the token endpoint answers ``token_throttle_reply``.
+        token_mint_window: The window of ``token_mint_limit``, in clock seconds (Zoho: 600).
+        token_throttle_reply: ``"access_denied_space"`` (HTTP 200 ``{"error": "Access
+            Denied"}``), ``"access_denied"`` (HTTP 200 ``{"error": "access_denied"}``) or
+            ``"http_429"`` (HTTP 429 ``{"error": "too many requests"}``).
+        lead_convert_concurrency: More than this many Convert Lead calls in flight at once ->
+            HTTP 429 TOO_MANY_REQUESTS (Zoho's sub-concurrency limit, 3 to 5 by edition).
+        unknown_module_reply: ``settings/modules/{unknown}`` answers HTTP 204 (``"204"``, the
+            OAS) or 400 INVALID_MODULE (``"invalid_module"``).
         faults: Fault injection settings.
         clock: Seconds source for job progress and token TTL (default ``time.monotonic``).
         sleep: Awaitable used for ``Faults.latency`` (default ``asyncio.sleep``); tests inject
@@ -153,11 +236,42 @@ class SimulatorConfig:
     job_duration_jitter: float = attrs.field(default=0.0, validator=_non_negative)
     strict_records: bool = False
     already_converted: AlreadyConverted = attrs.field(
-        default="fail_call", validator=attrs.validators.in_(("fail_call", "fail_in_job"))
+        default="fail_call", validator=attrs.validators.in_(_FAIL_MODES)
+    )
+    approval_errors: AlreadyConverted = attrs.field(
+        default="fail_in_job", validator=attrs.validators.in_(_FAIL_MODES)
     )
     invalid_ids: frozenset[str] = attrs.field(default=frozenset(), converter=_id_set)
     not_approved_ids: frozenset[str] = attrs.field(default=frozenset(), converter=_id_set)
+    not_reviewed_ids: frozenset[str] = attrs.field(default=frozenset(), converter=_id_set)
+    no_permission_ids: frozenset[str] = attrs.field(default=frozenset(), converter=_id_set)
     locked_ids: frozenset[str] = attrs.field(default=frozenset(), converter=_id_set)
+    no_permission_modules: frozenset[str] = attrs.field(
+        default=frozenset(), converter=_module_set
+    )
+    scope_mismatch_endpoints: frozenset[str] = attrs.field(
+        default=frozenset(), converter=_endpoint_set
+    )
+    status_shape: StatusShape = attrs.field(
+        default="wrapped", validator=attrs.validators.in_(("wrapped", "bare"))
+    )
+    error_details: ErrorDetails = attrs.field(
+        default="oas", validator=attrs.validators.in_(("oas", "legacy"))
+    )
+    reserve_ids: bool = True
+    token_expiry_ms: bool = False
+    token_mint_limit: int | None = attrs.field(default=None, validator=_optional_positive)
+    token_mint_window: float = attrs.field(default=600.0, validator=_positive)
+    token_throttle_reply: TokenThrottleReply = attrs.field(
+        default="access_denied_space",
+        validator=attrs.validators.in_(("access_denied_space", "access_denied", "http_429")),
+    )
+    lead_convert_concurrency: int | None = attrs.field(
+        default=None, validator=_optional_positive
+    )
+    unknown_module_reply: UnknownModuleReply = attrs.field(
+        default="204", validator=attrs.validators.in_(("204", "invalid_module"))
+    )
     faults: Faults = attrs.field(factory=Faults)
     clock: Callable[[], float] | None = attrs.field(default=None, eq=False)
     sleep: Callable[[float], Awaitable[None]] | None = attrs.field(default=None, eq=False)
@@ -168,5 +282,7 @@ class SimulatorConfig:
             f"SimulatorConfig(seed={self.seed!r}, access_token=<hidden>, "
             f"client_id={self.client_id!r}, job_duration={self.job_duration!r}, "
             f"strict_records={self.strict_records!r}, "
-            f"already_converted={self.already_converted!r}, faults={self.faults!r})"
+            f"already_converted={self.already_converted!r}, "
+            f"status_shape={self.status_shape!r}, error_details={self.error_details!r}, "
+            f"reserve_ids={self.reserve_ids!r}, faults={self.faults!r})"
         )

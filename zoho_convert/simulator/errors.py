@@ -13,6 +13,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "AMBIGUITY_DURING_PROCESSING": (400, "ambiguity during processing"),
     "ID_ALREADY_CONVERTED": (400, "id already converted"),
     "NOT_APPROVED": (400, "cannot convert record that is not approved yet"),
+    "NOT_REVIEWED": (400, "Specified parent record has not been reviewed"),
+    "NO_PERMISSION": (403, "permission denied"),
     "RECORD_LOCKED": (400, "You cannot perform this operation as the record is locked."),
     "REQUIRED_PARAM_MISSING": (400, "One of the expected parameter is missing"),
     "INVALID_REQUEST_METHOD": (400, "The http request method type is not a valid one"),
@@ -20,6 +22,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "INVALID_URL_PATTERN": (404, "Please check if the URL trying to access is a correct one"),
     "AUTHENTICATION_FAILURE": (401, "Authentication failed"),
     "INVALID_TOKEN": (401, "invalid oauth token"),
+    "OAUTH_SCOPE_MISMATCH": (401, "invalid oauth scope to access this URL"),
     "TOO_MANY_REQUESTS": (
         429,
         "You have exceeded the concurrency limit or the number of API requests allowed",

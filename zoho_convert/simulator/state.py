@@ -8,24 +8,38 @@ drive job progress and token expiry without sleeping.
 from __future__ import annotations
 
 import heapq
-import math
 import random
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from typing import Literal
 
-import attrs
-
 from .catalog import MODULES_BY_NAME, find_module
 from .config import SimulatorConfig
+from .jobs import MALFORMATIONS, Job, JobSnapshot, Outcome
+from .stats import Stats
+from .tokens import TokenBook
 
-JobStatusName = Literal["SCHEDULED", "IN PROGRESS", "COMPLETED", "FAILED"]
-Outcome = Literal["COMPLETED", "FAILED", "NEVER"]
-RecordProblem = Literal["INVALID_DATA", "ID_ALREADY_CONVERTED", "NOT_APPROVED", "RECORD_LOCKED"]
+__all__ = [
+    "ConversionsView",
+    "CrmState",
+    "ForgottenJobError",
+    "Job",
+    "JobSnapshot",
+    "RecordError",
+    "RecordProblem",
+    "Stats",
+    "UnknownJobError",
+]
 
-# Below this fraction of its duration a job still reports SCHEDULED.
-_SCHEDULED_FRACTION = 0.25
+RecordProblem = Literal[
+    "INVALID_DATA",
+    "NO_PERMISSION",
+    "ID_ALREADY_CONVERTED",
+    "NOT_APPROVED",
+    "NOT_REVIEWED",
+    "RECORD_LOCKED",
+]
 
 
 class RecordError(Exception):
@@ -42,176 +56,12 @@ class UnknownJobError(Exception):
     """No job with that id exists for that module."""
 
 
-@attrs.define
-class Stats:
-    """Counters for tests and benchmarks (read them; the simulator writes them).
-
-    Attributes:
-        requests_served: API and token-endpoint requests answered (or dropped).
-        in_flight: API requests being handled right now.
-        peak_in_flight: Highest ``in_flight`` seen.
-        responses_by_status: HTTP status -> number of responses sent.
-        requests_by_endpoint: Endpoint name (``"unknown"`` for unrouted paths, ``"token"``)
-            -> number of requests.
-        polls_per_job: Job id -> number of status polls.
-        token_refreshes: Successful refresh-token grants.
-        token_refresh_failures: Refused or failed token-endpoint calls.
-        rate_limited: HTTP 429 responses sent.
-        dropped: Connections closed without a response.
-        corrupted: Corrupted replies sent.
-        duplicate_attempts: Conversions refused because the record was already converted.
-    """
-
-    requests_served: int = 0
-    in_flight: int = 0
-    peak_in_flight: int = 0
-    responses_by_status: Counter[int] = attrs.field(factory=Counter)
-    requests_by_endpoint: Counter[str] = attrs.field(factory=Counter)
-    polls_per_job: dict[str, int] = attrs.field(factory=dict)
-    token_refreshes: int = 0
-    token_refresh_failures: int = 0
-    rate_limited: int = 0
-    dropped: int = 0
-    corrupted: int = 0
-    duplicate_attempts: int = 0
-
-    def as_json(self) -> dict[str, object]:
-        """A JSON-ready copy."""
-        return {
-            "requests_served": self.requests_served,
-            "in_flight": self.in_flight,
-            "peak_in_flight": self.peak_in_flight,
-            "responses_by_status": {str(k): v for k, v in sorted(self.responses_by_status.items())},
-            "requests_by_endpoint": dict(sorted(self.requests_by_endpoint.items())),
-            "polls_per_job": dict(self.polls_per_job),
-            "token_refreshes": self.token_refreshes,
-            "token_refresh_failures": self.token_refresh_failures,
-            "rate_limited": self.rate_limited,
-            "dropped": self.dropped,
-            "corrupted": self.corrupted,
-            "duplicate_attempts": self.duplicate_attempts,
-        }
-
-
-@attrs.frozen
-class JobSnapshot:
-    """A job's counts at one instant; ``total == converted + not_converted + failed`` always."""
-
-    status: JobStatusName
-    total: int
-    converted: int
-    not_converted: int
-    failed: int
-
-
-@attrs.define(eq=False)
-class Job:
-    """A mass-convert job: its reserved ids convert when it completes."""
-
-    job_id: str
-    module: str
-    target: str | None
-    ids: tuple[int, ...]  # reserved at submission, converted at completion
-    prefailed: int  # refused at submission (not approved, locked, already converted)
-    submitted_at: float
-    duration: float
-    outcome: Outcome
-    finished: bool = False
-
-    @property
-    def total(self) -> int:
-        """Number of distinct ids the job was given."""
-        return len(self.ids) + self.prefailed
-
-    def snapshot(self, now: float) -> JobSnapshot:
-        """The job's status at clock time ``now``."""
-        total, ok = self.total, len(self.ids)
-        elapsed = now - self.submitted_at
-        if self.outcome != "NEVER" and elapsed >= self.duration:
-            if self.outcome == "FAILED":
-                return JobSnapshot("FAILED", total, 0, 0, total)
-            return JobSnapshot("COMPLETED", total, ok, 0, self.prefailed)
-        fraction = 0.0 if self.duration <= 0 else min(elapsed / self.duration, 1.0)
-        if self.outcome == "NEVER":
-            fraction = min(fraction, 0.5)  # it looks busy, and stays that way
-        if fraction < _SCHEDULED_FRACTION and self.outcome != "NEVER":
-            return JobSnapshot("SCHEDULED", total, 0, total, 0)
-        if self.outcome == "FAILED":
-            # Counts never go backwards: a doomed job shows no conversions before it fails.
-            return JobSnapshot("IN PROGRESS", total, 0, total, 0)
-        converted = math.floor(fraction * ok)
-        failed = math.floor(fraction * self.prefailed)
-        return JobSnapshot("IN PROGRESS", total, converted, total - converted - failed, failed)
-
-
-@attrs.define
-class _Token:
-    minted_at: float
-    uses: int = 0
-
-
-class TokenBook:
-    """Access tokens, the refresh-token grant and expiry by uses or by clock time."""
-
-    def __init__(self, config: SimulatorConfig, clock: Callable[[], float]) -> None:
-        self._config = config
-        self._clock = clock
-        self._rng = random.Random(f"tokens:{config.seed}")
-        self._tokens: dict[str, _Token] = {}
-        self._refresh_revoked = False
-        self._endpoint_failures_left = config.faults.token_endpoint_failures
-        self.initial = config.access_token or self._mint()
-        self._tokens[self.initial] = _Token(clock())
-
-    def _mint(self) -> str:
-        return f"1000.{self._rng.getrandbits(128):032x}.{self._rng.getrandbits(128):032x}"
-
-    def use(self, token: str) -> bool:
-        """Count one use of ``token``; False when it is unknown, expired or used up."""
-        info = self._tokens.get(token)
-        if info is None:
-            return False
-        faults = self._config.faults
-        if faults.token_ttl is not None and self._clock() - info.minted_at >= faults.token_ttl:
-            return False
-        if faults.token_max_uses is not None and info.uses >= faults.token_max_uses:
-            return False
-        info.uses += 1
-        return True
-
-    def take_endpoint_failure(self) -> bool:
-        """True while the configured number of token-endpoint failures is not used up."""
-        if self._endpoint_failures_left > 0:
-            self._endpoint_failures_left -= 1
-            return True
-        return False
-
-    def refresh(
-        self, grant_type: str, client_id: str, client_secret: str, refresh_token: str
-    ) -> str:
-        """Mint a new access token, or return Zoho's error string (``invalid_client``...).
-
-        Returns:
-            The new token, or ``"error:<code>"`` for a refused grant.
-        """
-        cfg = self._config
-        if grant_type != "refresh_token":
-            return "error:unsupported_grant_type"
-        if client_id != cfg.client_id or client_secret != cfg.client_secret:
-            return "error:invalid_client"
-        if refresh_token != cfg.refresh_token or self._refresh_revoked:
-            return "error:invalid_code"
-        token = self._mint()
-        self._tokens[token] = _Token(self._clock())
-        return token
-
-    def revoke_refresh_token(self) -> None:
-        """Make the refresh token useless (the token endpoint answers ``invalid_code``)."""
-        self._refresh_revoked = True
+class ForgottenJobError(Exception):
+    """The job exists (and converts its records) but its status can no longer be read."""
 
 
 class ConversionsView(Mapping[tuple[str, str], int]):
-    """Read-only view: ``(module, record_id) -> times converted`` (the ledger keeps it <= 1)."""
+    """Read-only view: ``(module, record_id) -> times converted`` (1, unless ids are unreserved)."""
 
     def __init__(self, state: CrmState) -> None:
         self._state = state
@@ -251,17 +101,22 @@ class CrmState:
         self.org_prefix = str(random.Random(f"org:{seed}").randrange(1_000_000, 9_000_000))
         self._next_serial = 1_000_000  # below this: module and field ids
         self._job_rng = random.Random(f"jobs:{seed}")
+        self._job_fault_rng = random.Random(f"job-faults:{seed}")
         self._name_rng = random.Random(f"names:{seed}")
         self.stats = Stats()
         self.tokens = TokenBook(config, self.clock)
         self._invalid = _int_ids(config.invalid_ids)
         self._not_approved = _int_ids(config.not_approved_ids)
+        self._not_reviewed = _int_ids(config.not_reviewed_ids)
+        self._no_permission = _int_ids(config.no_permission_ids)
         self._locked = _int_ids(config.locked_ids)
         self._created: dict[str, set[int]] = {}
         self._owner: dict[int, str] = {}
         self._converted: dict[str, dict[int, int]] = {}
-        self._reserved: dict[str, dict[int, str]] = {}
+        # module -> id -> number of unfinished jobs holding it
+        self._pending: dict[str, Counter[int]] = {}
         self.jobs: dict[str, Job] = {}
+        self._latest_job: dict[str, str] = {}  # module -> id of its latest job
         self._due: list[tuple[float, int, str]] = []  # (due time, serial, job id) heap
         self.conversions: Mapping[tuple[str, str], int] = ConversionsView(self)
 
@@ -297,9 +152,14 @@ class CrmState:
         return {str(rid) for rid in self._converted.get(module, {})}
 
     def reserved_ids(self, module: str) -> set[str]:
-        """Ids of ``module`` held by jobs that have not finished."""
+        """Ids of ``module`` held by jobs that have not finished (whatever ``reserve_ids``)."""
         self.advance()
-        return {str(rid) for rid in self._reserved.get(module, {})}
+        return {str(rid) for rid in self._pending.get(module, {})}
+
+    def conversion_counts(self, module: str) -> dict[str, int]:
+        """Id -> times converted, for the ids of ``module`` converted at least once."""
+        self.advance()
+        return {str(rid): n for rid, n in self._converted.get(module, {}).items()}
 
     def revoke_refresh_token(self) -> None:
         """From now on the token endpoint refuses the refresh token (``invalid_code``)."""
@@ -312,10 +172,16 @@ class CrmState:
             return "INVALID_DATA"
         if self.config.strict_records and owner is None:
             return "INVALID_DATA"
-        if rid in self._converted.get(module, ()) or rid in self._reserved.get(module, ()):
+        if rid in self._no_permission:
+            return "NO_PERMISSION"
+        if rid in self._converted.get(module, ()):
+            return "ID_ALREADY_CONVERTED"
+        if self.config.reserve_ids and rid in self._pending.get(module, ()):
             return "ID_ALREADY_CONVERTED"
         if rid in self._not_approved:
             return "NOT_APPROVED"
+        if rid in self._not_reviewed:
+            return "NOT_REVIEWED"
         if rid in self._locked:
             return "RECORD_LOCKED"
         return None
@@ -336,7 +202,8 @@ class CrmState:
         """Convert one record now.
 
         Raises:
-            RecordError: The record is invalid, already converted, not approved or locked.
+            RecordError: The record is invalid, not permitted, already converted, not approved,
+                not reviewed or locked.
         """
         self.advance()
         problem = self.record_problem(module, rid)
@@ -351,27 +218,29 @@ class CrmState:
     def submit_job(self, module: str, target: str | None, ids: list[int]) -> Job:
         """Validate ``ids`` as one mass-convert call and schedule a job for them.
 
-        Duplicated ids in one call count once. Invalid ids fail the whole call; already converted
-        ids fail it too under ``already_converted="fail_call"``; otherwise refused ids are
-        counted as failed inside the job. Accepted ids are reserved until the job finishes.
+        Duplicated ids in one call count once. Invalid and not permitted ids fail the whole
+        call; already converted ids fail it too under ``already_converted="fail_call"``, not
+        approved / not reviewed ones under ``approval_errors="fail_call"``; otherwise refused
+        ids are counted as failed inside the job. Accepted ids are pending until the job
+        finishes (and, with ``reserve_ids``, count as converted for every other call).
 
         Raises:
-            RecordError: The call fails as a whole; nothing was reserved or converted.
+            RecordError: The call fails as a whole (its ``index`` is the first position of the
+                offending id in ``ids``); nothing was scheduled or converted.
         """
         self.advance()
         unique = list(dict.fromkeys(ids))
-        problems: list[tuple[int, int, RecordProblem | None]] = [
-            (index, rid, self.record_problem(module, rid)) for index, rid in enumerate(unique)
-        ]
-        for _, rid, problem in problems:
-            if problem == "INVALID_DATA":
-                raise RecordError(problem, rid, ids.index(rid))
-        duplicates = [(i, rid) for i, rid, p in problems if p == "ID_ALREADY_CONVERTED"]
-        self.stats.duplicate_attempts += len(duplicates)
-        if duplicates and self.config.already_converted == "fail_call":
-            _, rid = duplicates[0]
-            raise RecordError("ID_ALREADY_CONVERTED", rid, ids.index(rid))
-        accepted = tuple(rid for _, rid, p in problems if p is None)
+        problems = {rid: self.record_problem(module, rid) for rid in unique}
+        self._refuse_call(ids, problems, ("INVALID_DATA", "NO_PERMISSION"))
+        self.stats.duplicate_attempts += sum(
+            1 for p in problems.values() if p == "ID_ALREADY_CONVERTED"
+        )
+        cfg = self.config
+        if cfg.already_converted == "fail_call":
+            self._refuse_call(ids, problems, ("ID_ALREADY_CONVERTED",))
+        if cfg.approval_errors == "fail_call":
+            self._refuse_call(ids, problems, ("NOT_APPROVED", "NOT_REVIEWED"))
+        accepted = tuple(rid for rid in unique if problems[rid] is None)
         job_id = self.new_id()
         duration, outcome = self._draw_job_fate()
         job = Job(
@@ -383,14 +252,40 @@ class CrmState:
             submitted_at=self.clock(),
             duration=duration,
             outcome=outcome,
+            announced_id=job_id,
         )
+        self._draw_job_faults(job)
         self.jobs[job_id] = job
-        reserved = self._reserved.setdefault(module, {})
-        for rid in accepted:
-            reserved[rid] = job_id
+        self._latest_job[module] = job_id
+        self._pending.setdefault(module, Counter()).update(accepted)
         if outcome != "NEVER":
             heapq.heappush(self._due, (job.submitted_at + duration, int(job_id), job_id))
         return job
+
+    @staticmethod
+    def _refuse_call(
+        ids: list[int],
+        problems: Mapping[int, RecordProblem | None],
+        codes: tuple[RecordProblem, ...],
+    ) -> None:
+        """Raise for the first id (in ``ids`` order) with the first of ``codes`` found."""
+        for code in codes:
+            for rid, problem in problems.items():
+                if problem == code:
+                    raise RecordError(code, rid, ids.index(rid))
+
+    def _draw_job_faults(self, job: Job) -> None:
+        faults = self.config.faults
+        # Always draw all four numbers so that one setting does not shift the others' streams.
+        forget, duplicate, malformed, flavour = (self._job_fault_rng.random() for _ in range(4))
+        job.forgotten = forget < faults.forget_job_rate
+        earlier = self._latest_job.get(job.module)
+        if duplicate < faults.duplicate_job_id_rate and earlier is not None:
+            job.announced_id = earlier
+            self.stats.duplicate_job_ids += 1
+        if malformed < faults.malformed_final_rate:
+            kinds = MALFORMATIONS[faults.malformed_final_kind]
+            job.malformed = kinds[int(flavour * len(kinds))]
 
     def _draw_job_fate(self) -> tuple[float, Outcome]:
         cfg, faults = self.config, self.config.faults
@@ -412,10 +307,14 @@ class CrmState:
             self._finish(self.jobs[job_id])
 
     def _finish(self, job: Job) -> None:
-        reserved = self._reserved.get(job.module, {})
+        pending = self._pending.get(job.module, Counter())
         for rid in job.ids:
-            reserved.pop(rid, None)
+            pending[rid] -= 1
+            if pending[rid] <= 0:
+                del pending[rid]
             if job.outcome == "COMPLETED":
+                # No re-check here: without reserve_ids, two jobs holding one id both convert it,
+                # and the ledger's count of 2 is what a test of double submission looks for.
                 self._mark_converted(job.module, rid)
         job.finished = True
 
@@ -424,13 +323,28 @@ class CrmState:
 
         Raises:
             UnknownJobError: No such job for that module.
+            ForgottenJobError: The job is forgotten (see ``forget_job``).
         """
         self.advance()
         job = self.jobs.get(job_id)
         if job is None or job.module != module:
             raise UnknownJobError(job_id)
         self.stats.polls_per_job[job_id] = self.stats.polls_per_job.get(job_id, 0) + 1
+        if job.forgotten:
+            self.stats.forgotten_polls += 1
+            raise ForgottenJobError(job_id)
         return job.snapshot(self.clock())
+
+    def forget_job(self, job_id: str) -> None:
+        """From now on every status poll of ``job_id`` fails; the job still converts its records.
+
+        Raises:
+            UnknownJobError: No such job.
+        """
+        job = self.jobs.get(str(job_id))
+        if job is None:
+            raise UnknownJobError(job_id)
+        job.forgotten = True
 
     # -- observability --------------------------------------------------------------------
 
@@ -442,13 +356,13 @@ class CrmState:
             module: {
                 "converted": len(ledger),
                 "max_count": max(ledger.values(), default=0),
-                "reserved": len(self._reserved.get(module, {})),
+                "reserved": len(self._pending.get(module, {})),
             }
             for module, ledger in self._converted.items()
         }
-        for module, reserved in self._reserved.items():
+        for module, pending in self._pending.items():
             conversions.setdefault(
-                module, {"converted": 0, "max_count": 0, "reserved": len(reserved)}
+                module, {"converted": 0, "max_count": 0, "reserved": len(pending)}
             )
         result: dict[str, object] = {
             "stats": self.stats.as_json(),
@@ -471,6 +385,9 @@ class CrmState:
                         "not_converted_count": snap.not_converted,
                         "failed_count": snap.failed,
                         "polls": self.stats.polls_per_job.get(job.job_id, 0),
+                        "announced_id": job.announced_id,
+                        "forgotten": job.forgotten,
+                        "malformed": job.malformed,
                     }
                 )
             result["jobs"] = jobs

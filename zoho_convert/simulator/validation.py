@@ -10,7 +10,15 @@ from typing import Any
 
 import attrs
 
-from .catalog import INVENTORY_CONVERSIONS, RELATED_MODULES, find_module, module_id
+from .catalog import (
+    INVENTORY_CONVERSIONS,
+    LEAD_TARGETS,
+    MODULES_BY_NAME,
+    RELATED_MODULES,
+    find_module,
+    module_id,
+)
+from .config import ErrorDetails
 from .errors import ApiError
 
 MAX_IDS = 50
@@ -52,6 +60,22 @@ def _bad_type(api_name: str, json_path: str, expected: str) -> ApiError:
     )
 
 
+def ambiguity(api_name: str, json_path: str, style: ErrorDetails) -> ApiError:
+    """AMBIGUITY_DURING_PROCESSING for a module id that is not that module's.
+
+    The OAS nests the culprit in ``ambiguity_due_to``; older replies name it flat.
+    """
+    culprit = {"api_name": api_name, "json_path": json_path}
+    details = {"ambiguity_due_to": [culprit]} if style == "oas" else culprit
+    return ApiError("AMBIGUITY_DURING_PROCESSING", details)
+
+
+def _expected_missing(api_name: str, json_path: str, style: ErrorDetails) -> ApiError:
+    culprit = {"api_name": api_name, "json_path": json_path}
+    details = {"expected_fields": [culprit]} if style == "oas" else culprit
+    return ApiError("EXPECTED_FIELD_MISSING", details)
+
+
 def _require_object(body: Any, json_path: str = "$") -> dict[str, Any]:
     if not isinstance(body, dict):
         raise _bad_type("body", json_path, "jsonobject")
@@ -67,7 +91,13 @@ class InventoryTarget:
 
 
 def validate_convert_to(
-    parent: str, body: dict[str, Any], org_prefix: str, *, path: str, tags_required: bool
+    parent: str,
+    body: dict[str, Any],
+    org_prefix: str,
+    *,
+    path: str,
+    tags_required: bool,
+    style: ErrorDetails = "oas",
 ) -> InventoryTarget:
     """Validate ``convert_to`` of an inventory (mass) convert.
 
@@ -77,11 +107,12 @@ def validate_convert_to(
         org_prefix: The org's id prefix (module ids derive from it).
         path: JSON path of ``body`` for error details.
         tags_required: ``carry_over_tags`` is mandatory for mass convert only.
+        style: Shape of error details (``SimulatorConfig.error_details``).
     """
     convert_to = body.get("convert_to")
     ct_path = f"{path}.convert_to"
     if convert_to is None or convert_to == []:
-        raise ApiError("EXPECTED_FIELD_MISSING", {"api_name": "convert_to", "json_path": ct_path})
+        raise _expected_missing("convert_to", ct_path, style)
     if not isinstance(convert_to, list):
         raise _bad_type("convert_to", ct_path, "jsonarray")
     if len(convert_to) > 1:
@@ -123,10 +154,7 @@ def validate_convert_to(
             message="The provided parent or child module name is invalid",
         )
     if str(target_id) != module_id(org_prefix, target):
-        raise ApiError(
-            "AMBIGUITY_DURING_PROCESSING",
-            {"api_name": "id", "json_path": f"{mod_path}.id"},  # flat: see LIMIT_EXCEEDED
-        )
+        raise ambiguity("id", f"{mod_path}.id", style)
     return InventoryTarget(target.api_name, bool(tags))
 
 
@@ -167,8 +195,10 @@ def validate_optional_ref(body: dict[str, Any], key: str, path: str) -> None:
         raise _bad_type("id", f"{path}.{key}.id", "long")
 
 
-def validate_related_modules(body: dict[str, Any], org_prefix: str) -> None:
-    """Optional ``related_modules``: ``[{"api_name": Tasks|Calls|Meetings, "id": module id}]``."""
+def validate_related_modules(
+    body: dict[str, Any], org_prefix: str, style: ErrorDetails = "oas"
+) -> None:
+    """Optional ``related_modules``: ``[{"api_name": Tasks|Calls|Events, "id": module id}]``."""
     related = body.get("related_modules")
     if related is None:
         return
@@ -187,10 +217,7 @@ def validate_related_modules(body: dict[str, Any], org_prefix: str) -> None:
             if given is None:
                 raise _bad_type("id", f"{path}.id", "long")
             if str(given) != module_id(org_prefix, info):
-                raise ApiError(
-                    "AMBIGUITY_DURING_PROCESSING",
-                    {"api_name": "id", "json_path": f"{path}.id"},
-                )
+                raise ambiguity("id", f"{path}.id", style)
 
 
 def data_entry(body: Any) -> dict[str, Any]:
@@ -209,48 +236,116 @@ def data_entry(body: Any) -> dict[str, Any]:
     return entry
 
 
-_DEAL_MANDATORY = ("Deal_Name", "Closing_Date", "Stage")
+_DEAL_MANDATORY = ("Deal_Name", "Closing_Date", "Stage", "Pipeline")
 
 
 def validate_deals(entry: dict[str, Any], path: str) -> dict[str, Any] | None:
-    """Optional ``Deals`` of a lead conversion; Deal_Name, Closing_Date and Stage are mandatory."""
+    """Optional ``Deals`` of a lead conversion.
+
+    Deal_Name, Closing_Date, Stage and Pipeline are mandatory; Pipeline is a picklist value
+    (a string) or, as the v8 record API also writes it, an object ``{"name", "id"}``.
+    """
     deals = entry.get("Deals")
     if deals is None:
         return None
     if not isinstance(deals, dict):
         raise _bad_type("Deals", f"{path}.Deals", "jsonobject")
     for key in _DEAL_MANDATORY:
-        if deals.get(key) in (None, ""):
+        if deals.get(key) in (None, "", {}):
             raise _missing(key, f"{path}.Deals.{key}")
+    pipeline = deals["Pipeline"]
+    if isinstance(pipeline, dict):
+        name, pid = pipeline.get("name"), pipeline.get("id")
+        if not (isinstance(name, str) and name) and parse_id(pid) is None:
+            raise _bad_type("Pipeline", f"{path}.Deals.Pipeline", "picklist")
+    elif not isinstance(pipeline, str):
+        raise _bad_type("Pipeline", f"{path}.Deals.Pipeline", "picklist")
     return deals
 
 
-def validate_lead_convert(entry: dict[str, Any]) -> dict[str, Any] | None:
+def _lead_target(
+    value: Any,
+    key: str,
+    json_path: str,
+    org_prefix: str,
+    style: ErrorDetails,
+    *,
+    name_required: bool,
+) -> None:
+    """A ``{"api_name": Contacts|Accounts|Deals, "id"?: that module's id}`` object.
+
+    With ``name_required`` False an object with only ``id`` is accepted when the id is one of
+    the three modules' ids (the OAS marks ``id`` required for lead convert's
+    ``move_attachments_to``; the seed page sends ``api_name`` alone).
+    """
+    if not isinstance(value, dict):
+        raise _bad_type(key, json_path, "jsonobject")
+    name, raw_id = value.get("api_name"), value.get("id")
+    if name is None and (name_required or raw_id is None):
+        raise _missing("api_name", f"{json_path}.api_name")
+    info = None
+    if name is not None:
+        info = MODULES_BY_NAME.get(name) if isinstance(name, str) else None
+        if info is None or info.api_name not in LEAD_TARGETS:
+            raise ApiError(
+                "INVALID_DATA",
+                {"api_name": "api_name", "json_path": f"{json_path}.api_name",
+                 "supported_values": sorted(LEAD_TARGETS)},
+            )
+    if raw_id is None:
+        return
+    given = parse_id(raw_id)
+    if given is None:
+        raise _bad_type("id", f"{json_path}.id", "long")
+    allowed = [info] if info is not None else [MODULES_BY_NAME[m] for m in LEAD_TARGETS]
+    if str(given) not in {module_id(org_prefix, m) for m in allowed}:
+        raise ambiguity("id", f"{json_path}.id", style)
+
+
+def validate_lead_convert(
+    entry: dict[str, Any], org_prefix: str, style: ErrorDetails = "oas"
+) -> dict[str, Any] | None:
     """Validate ``data[0]`` of a lead convert; returns its ``Deals`` object if any."""
     path = "$.data[0]"
-    for key in ("overwrite", "notify_lead_owner", "notify_new_entity_owner"):
+    for key in ("overwrite", "notify_lead_owner", "notify_new_entity_owner",
+                "add_to_existing_record"):
         if key in entry and not isinstance(entry[key], bool):
             raise _bad_type(key, f"{path}.{key}", "boolean")
     for key in ("Accounts", "Contacts", "assign_to"):
         validate_optional_ref(entry, key, path)
     move = entry.get("move_attachments_to")
-    if move is not None and not isinstance(move, dict):
-        raise _bad_type("move_attachments_to", f"{path}.move_attachments_to", "jsonobject")
+    if move is not None:
+        _lead_target(move, "move_attachments_to", f"{path}.move_attachments_to", org_prefix,
+                     style, name_required=False)
     tags = entry.get("carry_over_tags")
     if tags is not None and not isinstance(tags, dict):
         raise _bad_type("carry_over_tags", f"{path}.carry_over_tags", "jsonobject")
     return validate_deals(entry, path)
 
 
-def validate_lead_mass_convert(body: dict[str, Any], org_prefix: str) -> list[int]:
-    """Validate a lead mass convert body; returns the ids."""
+def validate_lead_mass_convert(
+    body: dict[str, Any], org_prefix: str, style: ErrorDetails = "oas"
+) -> list[int]:
+    """Validate a lead mass convert body; returns the ids.
+
+    ``carry_over_tags`` is an array of objects ``{"api_name", "id"?}`` (the OAS; the official
+    SDK sends ``[{"api_name": "Contacts"}]``): an array of plain module names is refused.
+    """
     ids = validate_ids(body)
     validate_deals(body, "$")
     validate_optional_ref(body, "assign_to", "$")
-    validate_related_modules(body, org_prefix)
+    validate_related_modules(body, org_prefix, style)
     tags = body.get("carry_over_tags")
-    if tags is not None and not isinstance(tags, list):
-        raise _bad_type("carry_over_tags", "$.carry_over_tags", "jsonarray")
+    if tags is not None:
+        if not isinstance(tags, list):
+            raise _bad_type("carry_over_tags", "$.carry_over_tags", "jsonarray")
+        for index, tag in enumerate(tags):
+            _lead_target(tag, "carry_over_tags", f"$.carry_over_tags[{index}]", org_prefix,
+                         style, name_required=True)
+    move = body.get("move_attachments_to")
+    if move is not None:
+        _lead_target(move, "move_attachments_to", "$.move_attachments_to", org_prefix, style,
+                     name_required=False)
     return ids
 
 

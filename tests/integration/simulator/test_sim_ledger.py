@@ -24,7 +24,7 @@ async def test_mass_convert_fail_call_mode(api: Api) -> None:
     assert (await api.convert(ids[3])).status == 200
     reply = await api.mass_convert(ids)
     assert (reply.status, reply.code) == (400, "ID_ALREADY_CONVERTED")
-    assert reply.body["details"] == {"id": ids[3], "api_name": "ids", "json_path": "$.ids[3]"}
+    assert reply.body["details"] == {"resource_path_index": 3}
     assert api.sim.state.converted_ids("Quotes") == {ids[3]}
     assert api.sim.state.jobs == {}
 
@@ -71,7 +71,7 @@ async def test_invalid_ids_fail_the_whole_call(start_sim: StartSim,
     ids = [*sim.state.create_records("Quotes", 2), bad]
     reply = await api.mass_convert(ids)
     assert (reply.status, reply.code) == (400, "INVALID_DATA")
-    assert reply.body["details"] == {"id": bad, "api_name": "ids", "json_path": "$.ids[2]"}
+    assert reply.body["details"] == {"resource_path_index": 2}
     assert sim.state.converted_ids("Quotes") == set()
     single = await api.convert(bad)
     assert (single.status, single.code) == (400, "INVALID_DATA")

@@ -50,7 +50,8 @@ async def test_create_records_and_list_conversions_over_http(api: Api) -> None:
     await api.convert(ids[0])
     listed = await api.call("GET", "/__simulator__/conversions",
                             params={"module": "Quotes"}, auth=False)
-    assert listed.body == {"module": "Quotes", "converted_ids": [ids[0]]}
+    assert listed.body == {"module": "Quotes", "converted_ids": [ids[0]],
+                           "counts": {ids[0]: 1}, "repeated": {}}
     bad = await api.call("POST", "/__simulator__/records",
                          json={"module": "Nope", "count": 1}, auth=False)
     assert bad.status == 400

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import aiohttp
 import pytest
-from sim_helpers import Api
+from sim_helpers import Api, StartSim
 
 from zoho_convert.simulator import Simulator
 
@@ -143,8 +144,17 @@ async def test_unknown_or_unsupported_module(api: Api, path: str) -> None:
 
 
 async def test_unknown_module_metadata(api: Api) -> None:
-    """settings/modules/{unknown} answers INVALID_MODULE 400."""
+    """settings/modules/{unknown} answers 204 No Content with an empty body, as the OAS says."""
     reply = await api.call("GET", "settings/modules/Nope")
+    assert (reply.status, reply.body) == (204, b"")
+    assert "Content-Type" not in reply.headers
+
+
+async def test_unknown_module_metadata_invalid_module(start_sim: StartSim,
+                                                      session: aiohttp.ClientSession) -> None:
+    """unknown_module_reply="invalid_module": settings/modules/{unknown} is INVALID_MODULE 400."""
+    sim = await start_sim(unknown_module_reply="invalid_module")
+    reply = await Api(session, sim).call("GET", "settings/modules/Meetings")
     assert (reply.status, reply.code) == (400, "INVALID_MODULE")
 
 
