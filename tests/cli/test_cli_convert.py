@@ -142,7 +142,7 @@ def test_convert_sends_the_options_given_on_the_command_line(
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["converted"] == 40
     submissions = [r.body for r in recorded if r.endpoint == "mass_convert"]
-    assert [len(body["ids"]) for body in submissions] == [7, 7, 7, 7, 7, 5]
+    assert sorted(len(body["ids"]) for body in submissions) == [5, 7, 7, 7, 7, 7]
     assert sorted(i for body in submissions for i in body["ids"]) == ids
     for body in submissions:
         assert body["assign_to"] == {"id": "4150868000000225013"}

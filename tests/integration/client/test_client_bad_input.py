@@ -18,6 +18,7 @@ from client_helpers import Env, StartEnv
 from zoho_convert import (
     DealDetails,
     InvalidIdError,
+    InvalidRequestError,
     LeadConversion,
     ModuleRef,
     PollPolicy,
@@ -318,10 +319,17 @@ async def test_id_source_failing_midway_stops_cleanly(env: StartEnv, source: str
     ]
 
 
-async def test_unknown_module_name_for_module_id_is_a_clear_error(env: StartEnv) -> None:
-    """A target the org does not have (by API name) is refused by Zoho as INVALID_MODULE."""
-    e = await env()
-    with pytest.raises(Exception) as caught:
+@pytest.mark.parametrize("reply", ["204", "invalid_module"])
+async def test_unknown_module_name_for_module_id_is_a_clear_error(
+    env: StartEnv, reply: str
+) -> None:
+    """A target the org does not have (204 as in the OpenAPI v8 spec, or INVALID_MODULE) is
+    a clear error that names the module, before any conversion is sent."""
+    e = await env(unknown_module_reply=reply)
+    with pytest.raises((ValueError, InvalidRequestError)) as caught:
         await asyncio.wait_for(e.client.module_id("Widgets"), TIMEOUT)
-    assert "INVALID_MODULE" in str(caught.value)
+    if reply == "204":
+        assert "'Widgets' does not exist" in str(caught.value)
+    else:
+        assert "INVALID_MODULE" in str(caught.value)
     assert e.sim.state.stats.requests_by_endpoint["mass_convert"] == 0

@@ -69,11 +69,20 @@ async def test_module_id_is_read_from_the_modules_api_and_cached(
 
 
 async def test_module_id_of_an_unknown_module_is_an_invalid_request(env: StartEnv) -> None:
-    """An unknown module name gives Zoho's INVALID_MODULE as an InvalidRequestError."""
-    e = await env()
+    """An unknown module name answered with Zoho's INVALID_MODULE is an InvalidRequestError."""
+    e = await env(unknown_module_reply="invalid_module")
     with pytest.raises(InvalidRequestError) as caught:
         await e.client.module_id("Widgets")
     assert caught.value.code == "INVALID_MODULE"
+
+
+async def test_module_id_of_an_unknown_module_answered_204_is_a_value_error(
+    env: StartEnv,
+) -> None:
+    """An unknown module answered 204 No Content (the OpenAPI v8 spec) says it does not exist."""
+    e = await env(unknown_module_reply="204")
+    with pytest.raises(ValueError, match="'Widgets' does not exist"):
+        await e.client.module_id("Widgets")
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -240,17 +249,22 @@ async def test_lead_convert_of_a_converted_lead(env: StartEnv) -> None:
     assert caught.value.code == "ID_ALREADY_CONVERTED"
 
 
-async def test_mass_convert_already_converted_fails_the_call(env: StartEnv) -> None:
-    """already_converted='fail_call': the call fails whole and names the offending id."""
-    e = await env(already_converted="fail_call")
+@pytest.mark.parametrize("details", ["oas", "legacy"])
+async def test_mass_convert_already_converted_fails_the_call(env: StartEnv, details: str) -> None:
+    """already_converted='fail_call': the call fails whole and names the offending id, as
+    ``resource_path_index`` (OpenAPI v8) or as ``json_path`` and ``id`` (older replies)."""
+    e = await env(already_converted="fail_call", error_details=details)
     ids = e.sim.state.create_records("Quotes", 5)
     await e.client.convert("Quotes", ids[3], to="Sales_Orders")
     with pytest.raises(RecordStateError) as caught:
         await e.client.mass_convert("Quotes", ids, to="Sales_Orders")
     error = caught.value
     assert error.code == "ID_ALREADY_CONVERTED"
-    assert error.details.get("id") == ids[3]
-    assert error.details.get("json_path") == "$.ids[3]"
+    if details == "oas":
+        assert error.details == {"resource_path_index": 3}
+    else:
+        assert error.details.get("id") == ids[3]
+        assert error.details.get("json_path") == "$.ids[3]"
     assert len(e.sim.state.jobs) == 0
     assert e.converted("Quotes") == {ids[3]}
 
@@ -277,16 +291,22 @@ async def test_mass_convert_of_a_job_still_running_counts_as_converted(env: Star
     assert caught.value.code == "ID_ALREADY_CONVERTED"
 
 
-async def test_invalid_ids_fail_a_mass_convert_with_invalid_data(env: StartEnv) -> None:
+@pytest.mark.parametrize("details", ["oas", "legacy"])
+async def test_invalid_ids_fail_a_mass_convert_with_invalid_data(
+    env: StartEnv, details: str
+) -> None:
     """An invalid id fails the whole mass convert with INVALID_DATA (not a record-state error)."""
     bad = "1234567890123"
-    e = await env(invalid_ids={bad})
+    e = await env(invalid_ids={bad}, error_details=details)
     ids = e.sim.state.create_records("Quotes", 2)
     with pytest.raises(InvalidRequestError) as caught:
         await e.client.mass_convert("Quotes", [ids[0], bad, ids[1]], to="Sales_Orders")
     assert caught.value.code == "INVALID_DATA"
     assert not isinstance(caught.value, RecordStateError)
-    assert caught.value.details.get("json_path") == "$.ids[1]"
+    if details == "oas":
+        assert caught.value.details == {"resource_path_index": 1}
+    else:
+        assert caught.value.details.get("json_path") == "$.ids[1]"
     assert len(e.sim.state.jobs) == 0
 
 
