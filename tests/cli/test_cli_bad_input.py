@@ -20,6 +20,7 @@ from cli_helpers import (
     sim_env,
     write_ids,
 )
+from leaks import assert_no_secret, fake_secret
 
 from zoho_convert.simulator import SimulatorConfig, SimulatorThread
 
@@ -245,8 +246,9 @@ def test_incomplete_oauth_variables_name_the_missing_one(
     sim: SimulatorThread, files: Path
 ) -> None:
     """Two of the three refresh-token variables: the message names the third."""
+    secret = fake_secret("cli incomplete client secret")
     env = base_env(
-        ZOHO_API_DOMAIN=sim.url, ZOHO_CLIENT_ID="id-1", ZOHO_CLIENT_SECRET="secret-1"
+        ZOHO_API_DOMAIN=sim.url, ZOHO_CLIENT_ID="id-1", ZOHO_CLIENT_SECRET=secret
     )
 
     result = run_cli("convert-record", "Quotes", "5", "--to", "Invoices", env=env, cwd=files)
@@ -254,7 +256,7 @@ def test_incomplete_oauth_variables_name_the_missing_one(
     assert result.returncode == 2
     line = one_line(result.stderr)
     assert "ZOHO_REFRESH_TOKEN is not set" in line
-    assert "secret-1" not in line
+    assert_no_secret([result.stdout, result.stderr], [secret], "the CLI output")
     assert requests_served(sim) == 0
 
 

@@ -29,6 +29,7 @@ from cli_helpers import (
     write_ids,
 )
 from fakes import FakeClock
+from leaks import assert_no_secret, fake_secret
 
 from zoho_convert import StaticToken, ZohoConvertClient
 from zoho_convert.simulator import Faults, SimulatorThread
@@ -139,11 +140,15 @@ def test_revoked_refresh_token_exits_3(sim: SimulatorThread) -> None:
     assert "invalid_code" in one_line(result.stderr)
 
 
+# Even the client id is treated as secret here: the CLI has no reason to print it.
 SECRETS = {
-    "ZOHO_CLIENT_ID": "1000.CLIENTIDSECRETISH",
-    "ZOHO_CLIENT_SECRET": "s3cr3t-client-value-4242",
-    "ZOHO_REFRESH_TOKEN": "1000.refresh.r3fr3sh-value-7777",
+    "ZOHO_CLIENT_ID": fake_secret("cli client id"),
+    "ZOHO_CLIENT_SECRET": fake_secret("cli client secret"),
+    "ZOHO_REFRESH_TOKEN": fake_secret("cli refresh token"),
 }
+CLI_ACCESS_TOKEN = fake_secret("cli access token")
+CLI_BAD_TOKEN = fake_secret("cli bad access token")
+CLI_WRONG_SECRET = fake_secret("cli wrong client secret")
 
 
 def test_no_secret_in_any_output_even_verbose(start_sim: StartSim, tmp_path: Path) -> None:
@@ -152,7 +157,7 @@ def test_no_secret_in_any_output_even_verbose(start_sim: StartSim, tmp_path: Pat
     sim = start_sim(
         seed=33, client_id=SECRETS["ZOHO_CLIENT_ID"],
         client_secret=SECRETS["ZOHO_CLIENT_SECRET"],
-        refresh_token=SECRETS["ZOHO_REFRESH_TOKEN"], access_token="1000.static.acc3ss-9999",
+        refresh_token=SECRETS["ZOHO_REFRESH_TOKEN"], access_token=CLI_ACCESS_TOKEN,
         faults=Faults(token_max_uses=25),
     )
     ids_file = write_ids(tmp_path / "ids.txt", [str(n) for n in range(10, 130)])
@@ -162,8 +167,8 @@ def test_no_secret_in_any_output_even_verbose(start_sim: StartSim, tmp_path: Pat
     runs = [
         run_cli(*convert, "--json", env=oauth),
         run_cli(*convert, env=sim_env(sim)),
-        run_cli(*convert, env=sim_env(sim, ZOHO_ACCESS_TOKEN="1000.bad.b4d-token-5555")),
-        run_cli(*convert, env={**oauth, "ZOHO_CLIENT_SECRET": "wrong-s3cret-6666"}),
+        run_cli(*convert, env=sim_env(sim, ZOHO_ACCESS_TOKEN=CLI_BAD_TOKEN)),
+        run_cli(*convert, env={**oauth, "ZOHO_CLIENT_SECRET": CLI_WRONG_SECRET}),
     ]
     sim.state.revoke_refresh_token()
     runs.append(run_cli(*convert, env=oauth))
@@ -172,15 +177,15 @@ def test_no_secret_in_any_output_even_verbose(start_sim: StartSim, tmp_path: Pat
     # static token, a wrong client secret, a revoked refresh token: exit 3.
     assert [run.returncode for run in runs] == [0, 3, 3, 3, 3], runs[0].stderr
     assert sim.state.stats.token_refreshes > 1
-    secrets = [
-        *SECRETS.values(), "1000.static.acc3ss-9999", "1000.bad.b4d-token-5555",
-        "wrong-s3cret-6666", *sim.state.tokens._tokens,
-    ]
+    secrets = [*SECRETS.values(), CLI_ACCESS_TOKEN, CLI_BAD_TOKEN, CLI_WRONG_SECRET]
+    minted = {str(token) for token in sim.state.tokens._tokens} - set(secrets)
+    assert minted
     for run in runs:
         no_traceback(run)
-        for secret in secrets:
-            assert secret not in run.stdout
-            assert secret not in run.stderr
+        # Any 4 characters of a chosen secret; 8 of a minted (hex) token, whose shorter pieces
+        # occur in record ids by chance.
+        assert_no_secret([run.stdout, run.stderr], secrets, "the CLI output")
+        assert_no_secret([run.stdout, run.stderr], minted, "the CLI output", size=8)
     assert "refreshing the Zoho access token" in runs[0].stderr  # --verbose does log
 
 

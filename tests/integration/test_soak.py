@@ -150,6 +150,7 @@ def quartile_sampler(
 
 
 @pytest.mark.soak
+@pytest.mark.timeout(600)  # a long run by design: more than the suite's 60 s per test
 @pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc")
 @pytest.mark.parametrize("memory", ["rss", "heap"])
 async def test_soak_no_growth_in_connections_tasks_or_memory(memory: str) -> None:

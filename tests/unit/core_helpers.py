@@ -9,6 +9,7 @@ from typing import Any
 
 from aioresponses import aioresponses
 from fakes import FakeClock
+from leaks import fake_secret
 from yarl import URL
 
 from zoho_convert import RefreshTokenAuth, RetryPolicy, StaticToken, ZohoConvertClient
@@ -17,12 +18,12 @@ API = "https://www.zohoapis.com"
 BASE = f"{API}/crm/v8"
 TOKEN_URL = "https://accounts.zoho.com/oauth/v2/token"
 
-# Recognisable fake credentials: the secrets tests search for these exact strings.
-ACCESS_TOKEN = "1000.ACCESSTOKEN0secret0aaaa.bbbb"
-NEW_ACCESS_TOKEN = "1000.NEWACCESSTOKEN0secret0cccc.dddd"
-REFRESH_TOKEN = "1000.REFRESHTOKEN0secret0eeee.ffff"
+# Fake credentials of rare letters: the secrets tests search for every 4-character piece.
+ACCESS_TOKEN = fake_secret("unit access token")
+NEW_ACCESS_TOKEN = fake_secret("unit new access token")
+REFRESH_TOKEN = fake_secret("unit refresh token")
 CLIENT_ID = "1000.CLIENTID0PUBLIC"
-CLIENT_SECRET = "CLIENTSECRET0secret0gggg"
+CLIENT_SECRET = fake_secret("unit client secret")
 SECRETS = (ACCESS_TOKEN, NEW_ACCESS_TOKEN, REFRESH_TOKEN, CLIENT_SECRET)
 
 SEEDS = Path(__file__).resolve().parents[3] / "shared" / "seeds"

@@ -1,10 +1,11 @@
-"""No access token, refresh token or client secret leaks into errors, reprs or log records."""
+"""No piece of an access token, refresh token or client secret leaks into errors, reprs or logs."""
 
 from __future__ import annotations
 
 import logging
 import pickle
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -12,10 +13,13 @@ import pytest
 from aioresponses import CallbackResult, aioresponses
 from core_helpers import (
     ACCESS_TOKEN,
+    API,
     BASE,
     CLIENT_ID,
+    CLIENT_SECRET,
     MASS_CONVERT_REPLY,
     NEW_ACCESS_TOKEN,
+    REFRESH_TOKEN,
     SECRETS,
     STATUS_REPLY,
     TOKEN_URL,
@@ -26,8 +30,9 @@ from core_helpers import (
     token_reply,
 )
 from fakes import FakeClock
-from leaks import exception_texts
+from leaks import PIECE, assert_no_secret, exception_texts, fake_secret, leaked_pieces
 
+import zoho_convert
 from zoho_convert import (
     AuthenticationError,
     ModuleRef,
@@ -35,6 +40,7 @@ from zoho_convert import (
     StaticToken,
     ZohoConvertError,
 )
+from zoho_convert.simulator import Faults, SimulatorConfig
 
 STATUS_URL = f"{BASE}/Quotes/actions/mass_convert?job_id=1"
 MASS_URL = f"{BASE}/Quotes/actions/mass_convert"
@@ -49,14 +55,15 @@ def m() -> Iterator[aioresponses]:
         yield mocked
 
 
-def leaks(text: str) -> list[str]:
-    return [secret for secret in SECRETS if secret in text]
+def leaks(text: str) -> set[str]:
+    """The pieces of the test secrets found in ``text``."""
+    return leaked_pieces(text, SECRETS)
 
 
 def assert_no_secret_in_error(error: BaseException) -> None:
     for text in exception_texts(error):
-        assert leaks(text) == [], text
-    assert leaks(repr(pickle.loads(pickle.dumps(error)).__dict__)) == []
+        assert leaks(text) == set(), text
+    assert leaks(repr(pickle.loads(pickle.dumps(error)).__dict__)) == set()
 
 
 async def collect(errors: list[BaseException], coro: Any) -> None:
@@ -108,7 +115,7 @@ async def run_everything(m: aioresponses) -> list[BaseException]:
     assert len(calls(m, "POST", MASS_URL)) == 5
     assert auth.refresh_count >= 3
     for text in texts:
-        assert leaks(text) == [], text
+        assert leaks(text) == set(), text
 
     # OAuth failures of several kinds, each with its own client and accounts server
     failures: list[dict[str, Any]] = [
@@ -158,11 +165,11 @@ async def test_no_secret_in_errors_reprs_or_debug_logs(
     assert any("retry" in record.getMessage() for record in caplog.records)
     assert any("refresh" in record.getMessage() for record in caplog.records)
     for record in caplog.records:
-        assert leaks(record.getMessage()) == [], record.getMessage()
-        assert leaks(repr(record.args)) == [], record.args
-        assert leaks(str(record.msg)) == []
-        assert leaks(record.exc_text or "") == []
-    assert leaks(caplog.text) == []
+        assert leaks(record.getMessage()) == set(), record.getMessage()
+        assert leaks(repr(record.args)) == set(), record.args
+        assert leaks(str(record.msg)) == set()
+        assert leaks(record.exc_text or "") == set()
+    assert leaks(caplog.text) == set()
 
 
 def test_reprs_hide_credentials() -> None:
@@ -171,7 +178,72 @@ def test_reprs_hide_credentials() -> None:
     auth = refresh_auth()
     client = make_client(auth)
     for obj in (static, auth, client, make_client(static)):
-        assert leaks(repr(obj)) == []
-        assert leaks(str(obj)) == []
+        assert leaks(repr(obj)) == set()
+        assert leaks(str(obj)) == set()
     assert CLIENT_ID in repr(auth)
     assert "hidden" in repr(static)
+
+
+def test_reprs_are_exactly_these() -> None:
+    """The reprs of the credential holders are pinned whole, so no new field slips a secret in."""
+    auth = refresh_auth()
+    hidden_auth = (
+        f"RefreshTokenAuth(client_id={CLIENT_ID!r}, client_secret=<hidden>, "
+        f"refresh_token=<hidden>, token_url={TOKEN_URL!r})"
+    )
+    assert repr(StaticToken(ACCESS_TOKEN)) == "StaticToken(access_token=<hidden>)"
+    assert repr(auth) == hidden_auth
+    assert repr(make_client(auth)) == (
+        f"ZohoConvertClient(auth={hidden_auth}, api_domain={API!r}, data_center=US, "
+        "max_concurrency=10)"
+    )
+    assert repr(make_client(StaticToken(ACCESS_TOKEN), max_concurrency=3)) == (
+        "ZohoConvertClient(auth=StaticToken(access_token=<hidden>), "
+        f"api_domain={API!r}, data_center=US, max_concurrency=3)"
+    )
+
+
+def test_simulator_config_repr_hides_its_credentials() -> None:
+    """SimulatorConfig shows its client id but no piece of its token, secret or refresh token."""
+    config = SimulatorConfig(
+        seed=7,
+        access_token=ACCESS_TOKEN,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        refresh_token=REFRESH_TOKEN,
+    )
+    assert repr(config) == (
+        f"SimulatorConfig(seed=7, access_token=<hidden>, client_id={CLIENT_ID!r}, "
+        f"job_duration=0.0, strict_records=False, already_converted='fail_call', "
+        f"faults={Faults()!r})"
+    )
+    assert leaks(repr(config)) == set() and leaks(str(config)) == set()
+
+
+# -- the leak check itself ---------------------------------------------------------------------
+
+
+def test_the_piece_check_catches_any_four_characters_of_a_secret() -> None:
+    """A repr showing the first, middle or last four characters of a secret fails the check."""
+    for secret in SECRETS:
+        for shown in (secret[:PIECE], secret[10 : 10 + PIECE], secret[-PIECE:], secret):
+            text = f"RefreshTokenAuth(client_secret={shown}...)"
+            assert shown[:PIECE] in leaks(text)
+            with pytest.raises(AssertionError, match="leaked into a repr"):
+                assert_no_secret([text], SECRETS, "a repr")
+        # three characters are not a piece: the check does not cry wolf on short overlaps
+        assert_no_secret([f"client_secret={secret[:PIECE - 1]}..."], SECRETS, "a repr")
+
+
+def test_the_test_secrets_occur_nowhere_by_chance() -> None:
+    """No 4-character piece of a test secret occurs in the package's source or the README.
+
+    The premise of the piece check: a piece found in a text was leaked, not a coincidence.
+    """
+    root = Path(zoho_convert.__file__).parent
+    texts = [path.read_text() for path in sorted(root.rglob("*.py"))]
+    texts.append((Path(__file__).parents[2] / "README.md").read_text())
+    assert len(texts) > 20
+    assert_no_secret(texts, SECRETS, "the package's own text")
+    assert fake_secret("a label") == fake_secret("a label") != fake_secret("another label")
+    assert leaked_pieces(fake_secret("a label"), SECRETS) == set()

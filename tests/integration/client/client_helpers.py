@@ -10,16 +10,17 @@ from typing import Any
 import attrs
 from aiohttp import web
 from fakes import FakeClock
+from leaks import fake_secret
 
 from zoho_convert import RefreshTokenAuth, StaticToken, ZohoConvertClient
 from zoho_convert.simulator import Simulator
 from zoho_convert.simulator.catalog import MODULES_BY_NAME, module_id
 
-# Distinctive credentials: easy to find if they ever leak into a message, a log or a file.
-STATIC_TOKEN = "1000.STATICACCESSTOKENzq7x.aa11bb22cc33dd44ee55"
+# Credentials of rare letters: the secrets tests find any 4-character piece of them that leaks.
+STATIC_TOKEN = fake_secret("integration static token")
 CLIENT_ID = "1000.CLIENTIDvisibleOK"
-CLIENT_SECRET = "CLIENTSECRETqq93kx71wv05"
-REFRESH_TOKEN = "1000.REFRESHTOKENpp82jy64uz37.ff66gg77"
+CLIENT_SECRET = fake_secret("integration client secret")
+REFRESH_TOKEN = fake_secret("integration refresh token")
 SECRETS = (STATIC_TOKEN, CLIENT_SECRET, REFRESH_TOKEN)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import aiohttp
+from leaks import assert_no_secret, fake_secret
 from sim_helpers import Api, StartSim
 
 from zoho_convert.simulator import Simulator, SimulatorConfig
@@ -94,9 +95,11 @@ async def test_stopped_simulator_refuses_connections(start_sim: StartSim,
 
 def test_config_repr_hides_secrets() -> None:
     """The config's repr never shows tokens or the client secret."""
-    text = repr(SimulatorConfig(access_token="secret-token", client_secret="shh",
-                                refresh_token="rt"))
-    assert "secret-token" not in text and "shh" not in text and "rt'" not in text
+    secrets = [fake_secret(f"sim {name}") for name in ("token", "secret", "refresh")]
+    config = SimulatorConfig(
+        access_token=secrets[0], client_secret=secrets[1], refresh_token=secrets[2]
+    )
+    assert_no_secret([repr(config), str(config)], secrets, "a repr")
 
 
 async def test_repr_and_unstarted_url() -> None:
