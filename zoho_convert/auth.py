@@ -21,6 +21,7 @@ from zoho_convert.errors import (
     ServerError,
     ZohoConvertError,
 )
+from zoho_convert.urls import redact_url
 
 if TYPE_CHECKING:
     from zoho_convert.http import HttpTransport
@@ -158,7 +159,7 @@ class RefreshTokenAuth:
     def __repr__(self) -> str:
         return (
             f"RefreshTokenAuth(client_id={self._client_id!r}, client_secret=<hidden>, "
-            f"refresh_token=<hidden>, token_url={self.token_url!r})"
+            f"refresh_token=<hidden>, token_url={redact_url(self.token_url)!r})"
         )
 
     @property
@@ -224,7 +225,7 @@ class RefreshTokenAuth:
             "client_secret": self._client_secret,
             "refresh_token": self._refresh_token,
         }
-        logger.info("refreshing the Zoho access token at %s", self.token_url)
+        logger.info("refreshing the Zoho access token at %s", redact_url(self.token_url))
         self.refresh_count += 1
         token, expires_in, api_domain = await transport.post_form(
             self.token_url, form, timeout=self._token_timeout, interpret=self._read_token_reply

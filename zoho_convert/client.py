@@ -20,7 +20,7 @@ from zoho_convert import batch
 from zoho_convert.auth import RefreshTokenAuth, StaticToken
 from zoho_convert.datacenters import DataCenter
 from zoho_convert.errors import InvalidRequestError, JobNotFoundError, ResponseValidationError
-from zoho_convert.http import HttpTransport, check_secure_url
+from zoho_convert.http import HttpTransport
 from zoho_convert.ids import normalize_id, normalize_ids
 from zoho_convert.models import (
     ConvertedRecord,
@@ -39,6 +39,7 @@ from zoho_convert.report import ConversionReport
 from zoho_convert.retry import RetryPolicy
 from zoho_convert.settling import SettlePolicy
 from zoho_convert.timing import Clock, Sleep
+from zoho_convert.urls import check_secure_url, redact_url
 from zoho_convert.wire import (
     deal_to_wire,
     lead_conversion_to_wire,
@@ -154,7 +155,8 @@ class ZohoConvertClient:
 
     def __repr__(self) -> str:
         return (
-            f"ZohoConvertClient(auth={self._auth!r}, api_domain={self._api_domain!r}, "
+            f"ZohoConvertClient(auth={self._auth!r}, "
+            f"api_domain={None if self._api_domain is None else redact_url(self._api_domain)!r}, "
             f"data_center={self._data_center.name}, max_concurrency={self._max_concurrency})"
         )
 

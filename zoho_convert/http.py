@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import ipaddress
 import json
 import logging
 import random
@@ -27,6 +26,7 @@ from zoho_convert.errors import (
 )
 from zoho_convert.retry import RetryPolicy, parse_retry_after, should_retry
 from zoho_convert.timing import Clock, Sleep
+from zoho_convert.urls import check_secure_url
 from zoho_convert.wire import error_in_reply
 
 __all__ = ["HttpTransport", "TokenSource", "check_secure_url"]
@@ -55,33 +55,6 @@ class TokenSource(Protocol):
 
     def can_refresh(self) -> bool:
         """Whether ``refresh`` can mint a new token at all."""
-
-
-def _is_loopback(host: str | None) -> bool:
-    if not host:
-        return False
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
-def check_secure_url(url: str, *, allow_insecure: bool, what: str) -> None:
-    """Refuse to send credentials over plain http:// to anything but a loopback address.
-
-    Raises:
-        ValueError: the URL is not https (nor loopback http) and ``allow_insecure`` is False.
-    """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{what} must be an http(s) URL, got {url!r}")
-    if parts.scheme == "http" and not allow_insecure and not _is_loopback(parts.hostname):
-        raise ValueError(
-            f"refusing to send credentials over plain http to {parts.hostname}: use https, "
-            "or pass allow_insecure_http=True if you really mean it"
-        )
 
 
 # Per request: a bound against a server that refuses every new token. Refreshes are shared by

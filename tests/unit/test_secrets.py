@@ -215,6 +215,7 @@ def test_simulator_config_repr_hides_its_credentials() -> None:
     assert repr(config) == (
         f"SimulatorConfig(seed=7, access_token=<hidden>, client_id={CLIENT_ID!r}, "
         f"job_duration=0.0, strict_records=False, already_converted='fail_call', "
+        f"status_shape='wrapped', error_details='oas', reserve_ids=True, "
         f"faults={Faults()!r})"
     )
     assert leaks(repr(config)) == set() and leaks(str(config)) == set()
