@@ -229,6 +229,25 @@ async def test_invalid_token_after_the_refresh_raises(m: aioresponses) -> None:
     assert len(calls(m, "POST", TOKEN_URL)) == 2
 
 
+async def test_a_fresh_token_refused_once_gets_one_more_refresh(m: aioresponses) -> None:
+    """Fast token churn: a token that worked expires, its fresh replacement is refused before
+    any success with it; one more refresh-and-repeat is allowed (two fresh refusals in a row
+    would mean refused credentials)."""
+    third = NEW_ACCESS_TOKEN[::-1]
+    m.post(TOKEN_URL, payload=token_reply(ACCESS_TOKEN))
+    m.post(TOKEN_URL, payload=token_reply(NEW_ACCESS_TOKEN))
+    m.post(TOKEN_URL, payload=token_reply(third))
+    crm = FakeCRM(ACCESS_TOKEN, third)
+    m.get(STATUS_URL, callback=crm.handle, repeat=True)
+    async with make_client(refresh_auth()) as client:
+        await client.mass_convert_status("Quotes", "1")  # the first token works
+        crm.valid.discard(ACCESS_TOKEN)  # ... then expires; its replacement churns at once
+        status = await client.mass_convert_status("Quotes", "1")
+    assert status.total_count == 10
+    assert crm.seen == [ACCESS_TOKEN, ACCESS_TOKEN, NEW_ACCESS_TOKEN, third]
+    assert len(calls(m, "POST", TOKEN_URL)) == 3
+
+
 async def test_invalid_token_refresh_repeats_a_post_once(m: aioresponses) -> None:
     """A POST refused with INVALID_TOKEN is repeated once with the new token (Zoho did nothing)."""
     url = f"{BASE}/Leads/5/actions/convert"

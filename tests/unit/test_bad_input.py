@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 from aioresponses import aioresponses
 from core_helpers import make_client
+from fake_convert_api import FakeAPI
 
 from zoho_convert import (
     DealDetails,
     InvalidIdError,
     LeadConversion,
     ModuleRef,
+    PollPolicy,
     RetryPolicy,
     StaticToken,
     ZohoConvertClient,
 )
+from zoho_convert.batch import convert_many, resume
 
 Call = Callable[[ZohoConvertClient], Awaitable[Any]]
 TARGET = ModuleRef("Sales_Orders", "2423488000000000171")
@@ -203,3 +207,90 @@ def test_deal_details_mandatory_keys() -> None:
     """DealDetails needs its four mandatory keys."""
     with pytest.raises(TypeError):
         DealDetails(deal_name="x", closing_date="2020-01-01", stage="s")  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"initial": float("inf")},
+        {"max_interval": float("inf")},
+        {"timeout": float("inf")},
+        {"initial": float("nan")},
+        {"multiplier": float("inf")},
+    ],
+    ids=["initial inf", "max_interval inf", "timeout inf", "initial nan", "multiplier inf"],
+)
+def test_poll_policy_refuses_waits_that_never_end(kwargs: dict[str, float]) -> None:
+    """PollPolicy refuses infinite (or NaN) intervals and timeouts: an infinite wait is a hang."""
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        PollPolicy(**kwargs)
+
+
+@pytest.mark.parametrize("value", ["no", 0, None])
+def test_poll_policy_adaptive_must_be_a_bool(value: Any) -> None:
+    """PollPolicy(adaptive='no') is refused: a truthy string would mean yes."""
+    with pytest.raises(TypeError, match="adaptive"):
+        PollPolicy(adaptive=value)
+
+
+@pytest.mark.parametrize(
+    ("journal", "error", "message"),
+    [("", ValueError, "empty"), (".", ValueError, "directory")],
+    ids=["empty path", "a directory"],
+)
+async def test_unusable_journal_path_is_refused_before_anything(
+    tmp_path: Any, journal: str, error: type[Exception], message: str
+) -> None:
+    """journal='' or a directory is a clear ValueError before any request or file."""
+    api = FakeAPI()
+    path = str(tmp_path) if journal == "." else journal
+    with pytest.raises(error, match=message):
+        await convert_many(api, "Quotes", ["1"], to="Sales_Orders", journal=path)
+    assert api.request_count == 0 and api.module_lookups == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_bad_target_module_ref_is_refused_before_the_journal_is_made(tmp_path: Any) -> None:
+    """ModuleRef('Sales_Orders', 'abc') is refused before a journal file or a request."""
+    api = FakeAPI()
+    with pytest.raises(InvalidIdError, match="target module id"):
+        await convert_many(
+            api,
+            "Quotes",
+            ["1"],
+            to=ModuleRef("Sales_Orders", "abc"),
+            journal=str(tmp_path / "run.db"),
+        )
+    assert api.request_count == 0
+    assert list(tmp_path.iterdir()) == []
+
+
+async def test_resume_of_a_journal_without_parameters_is_a_clear_error(tmp_path: Any) -> None:
+    """A journal file holding no run parameters is refused with a ValueError, not a KeyError."""
+    path = tmp_path / "run.db"
+    with sqlite3.connect(path) as db:
+        db.execute("CREATE TABLE run (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        db.execute("INSERT INTO run VALUES ('format', '2')")
+    db.close()
+    with pytest.raises(ValueError, match="no run parameters"):
+        await resume(FakeAPI(), str(path))
+
+
+async def test_ids_with_leading_zeros_are_sent_canonical() -> None:
+    """'0012' is record 12: sent as '12', and a duplicate of 12 in the same run."""
+    api = FakeAPI()
+    report = await convert_many(api, "Quotes", ["0012", "12", 13], to="Sales_Orders")
+    assert api.submitted_batches == [["12", "13"]]
+    assert report.duplicates == 1 and report.ok
+    with aioresponses() as m:
+        m.post(
+            "https://www.zohoapis.com/crm/v8/Quotes/actions/mass_convert",
+            payload={"details": {"job_id": "9"}, "status": "success"},
+        )
+        async with make_client() as client:
+            await client.mass_convert("Quotes", ["007"], to=TARGET)
+        (call,) = next(iter(m.requests.values()))
+    assert call.kwargs["data"] == b'{"ids":["7"],"convert_to":' + (
+        b'[{"module":{"id":"2423488000000000171","api_name":"Sales_Orders"},'
+        b'"carry_over_tags":false}]}'
+    )

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import aiohttp
 import pytest
-from aioresponses import aioresponses
+from aioresponses import CallbackResult, aioresponses
 from core_helpers import (
     ACCESS_TOKEN,
     API,
@@ -35,6 +36,8 @@ from zoho_convert import (
     DataCenter,
     DealDetails,
     Environment,
+    InvalidRequestError,
+    JobNotFoundError,
     JobState,
     JobStatus,
     LeadConversion,
@@ -552,4 +555,113 @@ async def test_max_concurrency_bounds_requests_in_flight(m: aioresponses) -> Non
         assert client.max_concurrency == 3
         await asyncio.gather(*(client.mass_convert_status("Quotes", "1") for _ in range(30)))
         assert client.request_count == 30
+    assert peak == 3
+
+
+async def test_leads_module_refs_carry_the_module_id_when_it_is_known(m: aioresponses) -> None:
+    """carry_over_tags and move_attachments_to name the module's id once the Modules API told
+    it (OpenAPI v8: {api_name, id}); without a lookup they send api_name alone."""
+    url = f"{BASE}/Leads/actions/mass_convert"
+    m.get(
+        f"{BASE}/settings/modules/Contacts",
+        payload={"modules": [{"api_name": "Contacts", "id": "3000000000000000003"}]},
+    )
+    m.post(url, payload=MASS_CONVERT_REPLY, repeat=True)
+    async with make_client() as client:
+        await client.module_id("Contacts")
+        await client.mass_convert_leads(
+            ["3"], carry_over_tags=["Contacts", "Accounts"], move_attachments_to="Contacts"
+        )
+    (call,) = calls(m, "POST", url)
+    body = body_of(call)
+    assert body["carry_over_tags"] == [
+        {"api_name": "Contacts", "id": "3000000000000000003"},
+        {"api_name": "Accounts"},
+    ]
+    assert body["move_attachments_to"] == {"api_name": "Contacts", "id": "3000000000000000003"}
+
+
+def test_lead_conversion_sends_add_to_existing_record_and_a_known_module_id() -> None:
+    """add_to_existing_record (OpenAPI v8) is sent; move_attachments_to keeps the seed's
+    {api_name} and adds the id when known."""
+    options = LeadConversion(
+        contacts="3652397000000624640", add_to_existing_record=True, move_attachments_to="Deals"
+    )
+    row = lead_conversion_to_wire(options, {"Deals": "3000000000000000007"})["data"][0]
+    assert row["add_to_existing_record"] is True
+    assert row["move_attachments_to"] == {"api_name": "Deals", "id": "3000000000000000007"}
+    assert lead_conversion_to_wire(options)["data"][0]["move_attachments_to"] == {
+        "api_name": "Deals"
+    }
+
+
+def test_deals_given_as_zoho_json_are_read_and_anything_else_is_refused() -> None:
+    """A deal written as Zoho's Deals object (Pipeline as a name or an object) is accepted;
+    another type is a TypeError naming DealDetails, at construction."""
+    deal = {
+        "Deal_Name": "d",
+        "Closing_Date": "2026-12-01",
+        "Stage": "Qualification",
+        "Pipeline": {"name": "Standard (Standard)", "id": "3000000000000000101"},
+        "Amount": 10,
+    }
+    options = LeadConversion(deals=deal)  # type: ignore[arg-type]
+    assert isinstance(options.deals, DealDetails)
+    assert lead_conversion_to_wire(options)["data"][0]["Deals"]["Pipeline"] == deal["Pipeline"]
+    with pytest.raises(TypeError, match="DealDetails"):
+        LeadConversion(deals=["d"])  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="Pipeline"):
+        LeadConversion(deals={k: v for k, v in deal.items() if k != "Pipeline"})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        {"status": 204},
+        {
+            "status": 400,
+            "payload": {
+                "code": "INVALID_DATA",
+                "details": {"param_name": "job_id"},
+                "message": "The job_id is invalid",
+                "status": "error",
+            },
+        },
+    ],
+    ids=["204 No Content", "400 job_id is invalid"],
+)
+async def test_status_of_a_job_zoho_forgot_is_job_not_found(
+    m: aioresponses, reply: dict[str, Any]
+) -> None:
+    """A status poll answered 204 (or "The job_id is invalid") raises JobNotFoundError for that
+    job at once: no retry, and wait_for_job does not poll until its timeout."""
+    url = f"{BASE}/Quotes/actions/mass_convert?job_id={JOB_ID}"
+    m.get(url, repeat=True, **reply)
+    async with make_client() as client:
+        with pytest.raises(JobNotFoundError) as caught:
+            await client.wait_for_job("Quotes", JOB_ID)
+    assert caught.value.job_id == JOB_ID
+    assert isinstance(caught.value, InvalidRequestError)
+    assert len(calls(m, "GET", url)) == 1
+
+
+async def test_convert_lead_calls_hold_the_convert_lead_sub_limit(m: aioresponses) -> None:
+    """At most lead_convert_concurrency Convert Lead calls are in flight, inside the overall
+    limit: other calls still use the remaining slots."""
+    in_flight = 0
+    peak = 0
+
+    async def slow(url: Any, **kwargs: Any) -> CallbackResult:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        for _ in range(5):
+            await asyncio.sleep(0)
+        in_flight -= 1
+        return CallbackResult(payload=LEAD_REPLY)
+
+    for n in range(12):
+        m.post(f"{BASE}/Leads/{1000 + n}/actions/convert", callback=slow)
+    async with make_client(max_concurrency=10, lead_convert_concurrency=3) as client:
+        await asyncio.gather(*(client.convert_lead(1000 + n) for n in range(12)))
     assert peak == 3

@@ -1,0 +1,87 @@
+"""The report judged against the truth: the simulator's ledger of conversions, id by id.
+
+Imported as ``truth`` (``tests/integration`` is on ``sys.path`` beside its test modules).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+from zoho_convert import ConversionReport
+from zoho_convert.simulator import Simulator
+
+
+def ledger(sim: Simulator, module: str, ids: Sequence[str]) -> dict[str, int]:
+    """How many times the simulator converted each of ``ids``."""
+    return {i: sim.state.conversions.get((module, i), 0) for i in ids}
+
+
+def assert_report_true(
+    report: ConversionReport,
+    counts: dict[str, int],
+    *,
+    preconverted: Collection[str] = (),
+) -> None:
+    """The report against the ledger, per id: no false success, no false failure.
+
+    - no record converted twice (by the run, on top of any conversion before it);
+    - every id read is in exactly one place of the report (``accounted_for``);
+    - an id reported rejected (or not submitted) was not converted by the run; one rejected as
+      ``ID_ALREADY_CONVERTED`` was converted before the run;
+    - an id reported converted by the run's own earlier submission is in the ledger;
+    - the ids the report does not list (those of fully converted jobs) are in the ledger;
+    - a job that kept its ids converted exactly what its counts say (a settling job's failures
+      being the records its lost predecessor converted);
+    - every conversion the run caused is counted: ``converted + already_converted`` plus the
+      ``uncertain`` ids that did convert.
+
+    Args:
+        report: the run's report.
+        counts: the ledger for every distinct id the run was given (see ``ledger``).
+        preconverted: ids converted before the run started.
+    """
+    before = set(preconverted)
+    assert all(counts[i] == 1 for i in before), "a preconverted id converted again"
+    assert max(counts.values(), default=0) <= 1, "a record was converted twice"
+    assert report.total == len(counts)
+    assert report.accounted_for, "an id is missing from the report, or listed twice"
+    listed: dict[str, str] = {}
+
+    def place(value: str, where: str) -> None:
+        assert value not in listed, f"{value} is both {listed[value]} and {where}"
+        listed[value] = where
+
+    for item in report.rejected:
+        place(item.id, f"rejected {item.code}")
+        if item.code == "ID_ALREADY_CONVERTED":
+            assert item.id in before, f"{item.id} refused as converted, but not converted before"
+        else:
+            assert counts[item.id] == 0, f"{item.id} rejected ({item.code}) yet converted"
+    for value in report.already_converted_ids:
+        place(value, "already converted")
+        assert counts[value] == 1 and value not in before, f"{value} is not converted by the run"
+    for value in report.uncertain:
+        place(value, "uncertain")
+    converted_in_kept = 0
+    for job in report.jobs:
+        for value in job.ids:
+            place(value, f"in job {job.job_id}")
+        if job.ids and job.finished:
+            assert job.status is not None
+            converted = job.status.converted_count or 0
+            failed = job.status.failed_count or 0
+            by_run = sum(counts[i] for i in job.ids if i not in before)
+            expected = converted + (failed if job.settling else 0)
+            assert by_run == expected, f"job {job.job_id}: ledger {by_run}, report {expected}"
+            converted_in_kept += by_run
+    for value, count in counts.items():
+        if value not in listed:
+            assert count == 1 and value not in before, f"{value} reported converted, ledger {count}"
+    by_run_total = sum(1 for i, c in counts.items() if c and i not in before)
+    converted_uncertain = sum(counts[i] for i in report.uncertain if i not in before)
+    unfinished_ids = {i for job in report.jobs if not job.finished for i in job.ids}
+    converted_unfinished = sum(counts[i] for i in unfinished_ids if i not in before)
+    assert (
+        report.converted + report.already_converted + converted_uncertain + converted_unfinished
+        == by_run_total
+    ), "a conversion the run caused is not counted (or one is counted that did not happen)"
