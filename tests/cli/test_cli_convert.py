@@ -400,3 +400,17 @@ def test_dry_run_plans_and_converts_nothing(
     assert plan["module_ids"]["Invoices"].isdigit()
     assert {r.endpoint for r in recorded} == {"modules"}
     assert sim.state.converted_ids("Quotes") == set()
+
+
+def test_a_failed_ids_file_is_read_back_as_ids(sim: SimulatorThread, tmp_path: Path) -> None:
+    """`--ids-file failed.tsv` converts the ids of a --failed-ids file (its first column)."""
+    failed = tmp_path / "failed.tsv"
+    failed.write_text("9701\tjob 55 FAILED: 0 of 2 converted\nzcrm_9702\tINVALID_DATA: x, y\n")
+
+    result = run_cli(
+        "convert", "Quotes", "--to", "Invoices", "--ids-file", failed, "--json", *FAST_POLL,
+        env=sim_env(sim),
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert sim.state.converted_ids("Quotes") == {"9701", "9702"}

@@ -23,7 +23,7 @@ from zoho_convert import (
 )
 from zoho_convert.cli.errors import EXIT_FAILURES, EXIT_OK, InputError, UsageError
 from zoho_convert.cli.inputs import open_id_source, read_lead_options
-from zoho_convert.cli.modules import MASS_SOURCES, MODULES, canonical_module, check_pair
+from zoho_convert.cli.modules import MASS_SOURCES, canonical_module, check_pair
 from zoho_convert.cli.output import print_report, print_row, write_failed_ids
 from zoho_convert.cli.progress import ProgressDisplay, resolve_mode
 from zoho_convert.cli.settings import connection
@@ -332,7 +332,7 @@ async def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 async def cmd_convert_record(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """``zoho-convert convert-record``: convert one Quote or Sales Order now."""
-    if canonical_module(args.module, MODULES) == "Leads":
+    if canonical_module(args.module, MASS_SOURCES) == "Leads":
         raise UsageError("use convert-lead for a lead")
     module, to = check_pair(args.module, args.to)
     assert to is not None  # check_pair requires --to for inventory modules

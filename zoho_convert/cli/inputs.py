@@ -3,8 +3,9 @@
 The source is checked before anything is sent (it opens, it is not empty, the column exists,
 a CSV given without ``--column`` is recognised); the ids themselves are then streamed lazily,
 so a file of a million ids is never held in memory. Zoho's exports write ids as
-``zcrm_2423488000000626117``: the prefix is dropped. An id that is not valid is left for
-``convert_many`` to report as rejected.
+``zcrm_2423488000000626117``: the prefix is dropped. A ``--failed-ids`` file (``id<TAB>reason``)
+is read back as its first column. An id that is not valid is left for ``convert_many`` to
+report as rejected.
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, It
 from pathlib import Path
 from typing import IO
 
+from zoho_convert import LeadConversion
 from zoho_convert.cli.errors import InputError, UsageError
 from zoho_convert.ids import normalize_id
-from zoho_convert.models import LeadConversion
 from zoho_convert.wire import lead_conversion_from_wire
 
 __all__ = ["open_id_source", "open_ids", "read_lead_options", "strip_export_prefix"]
@@ -96,7 +97,17 @@ def _lines(stream: IO[str]) -> Iterator[str]:
     for line in stream:
         text = line.strip()
         if text:
-            yield strip_export_prefix(text)
+            yield text
+
+
+def _first_field(line: str) -> str:
+    """The id of an ``id<TAB>reason`` line (a --failed-ids file)."""
+    return line.split("\t", 1)[0].strip()
+
+
+def _is_failed_ids_line(line: str) -> bool:
+    """``6201<TAB>INVALID_DATA: …``: a --failed-ids file given back as the ids to convert."""
+    return "\t" in line and strip_export_prefix(_first_field(line)).isdigit()
 
 
 def open_ids(path: str, column: str | None) -> Iterator[str]:
@@ -117,9 +128,13 @@ def open_ids(path: str, column: str | None) -> Iterator[str]:
             first = next(lines, None)
             if first is None:
                 raise UsageError(f"{name} holds no ids")
-            if _delimiter(first) is not None or _looks_like_a_header(first):
+            if _is_failed_ids_line(first):
+                lines = map(_first_field, lines)
+                first = _first_field(first)
+            elif _delimiter(first) is not None or _looks_like_a_header(first):
                 raise UsageError(_csv_hint(name, first))
-            return _closing(itertools.chain([first], lines), stream, name)
+            ids = map(strip_export_prefix, itertools.chain([first], lines))
+            return _closing(ids, stream, name)
         header = stream.readline()
         fields = _header_fields(header)
         if not fields:
