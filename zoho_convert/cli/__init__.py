@@ -1,7 +1,10 @@
 """The ``zoho-convert`` command line (also ``python -m zoho_convert``).
 
-It uses the library's public API and the standard library only: no third-party package is
-needed to run it. The parts:
+It needs no third-party package beyond the library's. It imports the public API
+(``zoho_convert``), ``zoho_convert.settings`` and ``zoho_convert.simulator``; until the library
+exports them, also the progress events (``zoho_convert.progress``), ``normalize_id``, the
+module pairs (``models``), the journal's ``input_complete`` (``journal``) and the Convert Lead
+JSON reader (``wire``). The parts:
 
 - ``parser``: the commands and their flags (argparse); ``completion``: bash/zsh scripts of it;
 - ``runner``: the event loop, SIGTERM, and the exit code of every outcome (``errors``);
