@@ -1,4 +1,9 @@
-"""Zoho's data centers: where each region's API and accounts (OAuth) servers live."""
+"""Zoho's data centers: where each region's API and accounts (OAuth) servers live.
+
+Sources: Zoho's CRM "Multi DC" page and its accounts multi-DC page
+(https://www.zoho.com/accounts/protocol/oauth/multi-dc.html), which lists the accounts server
+of every data center, the United Kingdom's (accounts.zoho.uk) included.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +35,10 @@ class DataCenter(enum.Enum):
     JP = ("zohoapis.jp", "accounts.zoho.jp")
     CA = ("zohoapis.ca", "accounts.zohocloud.ca")
     SA = ("zohoapis.sa", "accounts.zoho.sa")
+    # Zoho's accounts multi-DC list documents accounts.zoho.uk; its CRM pages do not list the UK
+    # API host yet, so zohoapis.uk follows the pattern of every other data center. A refreshed
+    # token names its API domain, and the client uses that one when none is configured.
+    UK = ("zohoapis.uk", "accounts.zoho.uk")
 
     def api_domain(self, environment: Environment = Environment.PRODUCTION) -> str:
         """The API domain, e.g. ``https://www.zohoapis.eu`` or ``https://sandbox.zohoapis.eu``."""

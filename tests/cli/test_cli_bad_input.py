@@ -32,6 +32,8 @@ def _make_files(tmp_path: Path) -> Path:
     (tmp_path / "empty.txt").write_text("")
     (tmp_path / "blank.txt").write_text("\n   \n\n")
     (tmp_path / "quotes.csv").write_text("Subject,Quote Id\nDesk,1001\n")
+    (tmp_path / "semicolons.csv").write_text("Record Id;Subject\nzcrm_1001;Desk\n")
+    (tmp_path / "header.txt").write_text("Record Id\n1001\n1002\n")
     (tmp_path / "header-only.csv").write_text("Subject,Quote Id\n")
     (tmp_path / "latin1.txt").write_bytes(b"1001\n\xe9\xe9\n")
     unreadable = tmp_path / "unreadable.txt"
@@ -69,6 +71,21 @@ CASES = [
         id="csv-without-column",
     ),
     pytest.param(
+        (*CONVERT, "--ids-file", "quotes.csv"),
+        ("quotes.csv looks like CSV with columns 'Subject', 'Quote Id'", "--column 'Quote Id'"),
+        id="csv-given-as-a-list",
+    ),
+    pytest.param(
+        (*CONVERT, "--ids-file", "semicolons.csv"),
+        ("looks like CSV with columns 'Record Id', 'Subject'", "--column 'Record Id'"),
+        id="semicolon-csv-given-as-a-list",
+    ),
+    pytest.param(
+        (*CONVERT, "--ids-file", "header.txt"),
+        ("first line of header.txt is 'Record Id', not an id", "--column 'Record Id'"),
+        id="one-column-csv-given-as-a-list",
+    ),
+    pytest.param(
         (*CONVERT, "--ids-file", "header-only.csv", "--column", "Quote Id"),
         ("no ids in column",),
         id="csv-without-rows",
@@ -82,6 +99,16 @@ CASES = [
         ("convert", "Potentials", "--to", "Deals", "--ids-file", "ids.txt"),
         ("unknown module 'Potentials'",),
         id="unknown-module",
+    ),
+    pytest.param(
+        ("convert", "Qoutes", "--to", "Invoices", "--ids-file", "ids.txt"),
+        ("unknown module 'Qoutes' (did you mean Quotes?)", "Quotes, Sales_Orders, Leads"),
+        id="misspelt-module",
+    ),
+    pytest.param(
+        ("convert", "Quotes", "--to", "Invoice", "--ids-file", "ids.txt"),
+        ("unknown module 'Invoice' (did you mean Invoices?)", "Quotes converts to"),
+        id="misspelt-target",
     ),
     pytest.param(
         ("convert", "Sales_Orders", "--to", "Quotes", "--ids-file", "ids.txt"),
@@ -112,9 +139,9 @@ CASES = [
         id="concurrency-0",
     ),
     pytest.param(
-        (*CONVERT, "--ids-file", "ids.txt", "--related", "Calls"),
-        ("--related takes MODULE:ID",),
-        id="related-without-id",
+        (*CONVERT, "--ids-file", "ids.txt", "--related", ":123"),
+        ("--related takes MODULE or MODULE:ID",),
+        id="related-without-a-name",
     ),
     pytest.param(
         (*CONVERT, "--ids-file", "ids.txt", "--related", "Calls:twelve"),
@@ -135,6 +162,21 @@ CASES = [
         (*CONVERT, "--ids-file", "ids.txt", "--journal", "no/such/folder/j"),
         ("cannot create journal",),
         id="journal-folder-missing",
+    ),
+    pytest.param(
+        (*CONVERT, "--ids-file", "ids.txt", "--journal", "/proc/run.db"),
+        ("cannot create journal /proc/run.db",),
+        id="journal-where-no-file-can-be",
+    ),
+    pytest.param(
+        (*CONVERT, "--ids-file", "ids.txt", "--failed-ids", "no/such/folder/f.tsv"),
+        ("cannot write --failed-ids no/such/folder/f.tsv",),
+        id="failed-ids-folder-missing",
+    ),
+    pytest.param(
+        (*CONVERT, "--ids-file", "ids.txt", "--sandbox", "--api-domain", "https://x.example"),
+        ("--api-domain", "--environment sandbox", "set one"),
+        id="sandbox-and-api-domain",
     ),
     pytest.param(("status", "Contacts", "123"), ("unknown module 'Contacts'",), id="status-module"),
     pytest.param(("status", "Quotes", "job-7"), ("job id 'job-7'",), id="status-job-id"),
@@ -166,6 +208,11 @@ CASES = [
         ("convert-lead", "12", "--options-file", "bad-id.json"),
         ("bad-id.json", "'abc' is not numeric"),
         id="options-bad-id",
+    ),
+    pytest.param(
+        ("convert-lead", "12", "--options-file", "-"),
+        ("options file on standard input is not valid JSON",),
+        id="options-stdin-empty",
     ),
     pytest.param(
         ("convert-lead", "12", "--options-file", "missing.json"),
@@ -284,3 +331,35 @@ def test_seed_options_file_is_accepted(sim: SimulatorThread) -> None:
     assert out["Contacts"]["id"] == "3652397000000624640"
     assert out["Deals"]["name"] == "test"
     assert sim.state.converted_ids("Leads") == {"3652397000007566544"}
+
+
+def test_access_token_and_refresh_token_together_are_refused(
+    sim: SimulatorThread, files: Path
+) -> None:
+    """Both kinds of credentials set: exit 2 naming them, rather than silently picking one."""
+    env = sim_env(
+        sim, ZOHO_CLIENT_ID="id-1", ZOHO_CLIENT_SECRET="secret-1", ZOHO_REFRESH_TOKEN="refresh-1"
+    )
+
+    result = run_cli(*CONVERT, "--ids-file", "ids.txt", env=env, cwd=files)
+
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert "both ZOHO_ACCESS_TOKEN and ZOHO_CLIENT_ID" in line and "unset one" in line
+    for secret in ("secret-1", "refresh-1", sim.access_token):
+        assert secret not in line
+    assert requests_served(sim) == 0
+
+
+def test_plain_http_is_refused_with_the_cli_flag_named(sim: SimulatorThread, files: Path) -> None:
+    """An http:// API domain off loopback: exit 2, and the advice names --allow-insecure-http."""
+    result = run_cli(
+        *CONVERT, "--ids-file", "ids.txt", "--api-domain", "http://zoho.example",
+        env=sim_env(sim), cwd=files,
+    )
+
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert "--allow-insecure-http" in line
+    assert "allow_insecure_http=True" not in line
+    assert requests_served(sim) == 0

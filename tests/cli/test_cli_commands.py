@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import pty
+import re
 import select
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import urllib.request
 from pathlib import Path
 
@@ -33,6 +37,9 @@ from leaks import assert_no_secret, fake_secret
 
 from zoho_convert import StaticToken, ZohoConvertClient
 from zoho_convert.simulator import Faults, SimulatorThread
+
+SEED_OPTIONS = Path(__file__).parent / "data" / "convertlead.json"
+ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 def _submit_job(sim: SimulatorThread, ids: list[str]) -> str:
@@ -106,13 +113,31 @@ def test_convert_record_converts_once_then_refuses(sim: SimulatorThread) -> None
 
 
 def test_convert_lead_without_options(sim: SimulatorThread) -> None:
-    """convert-lead with no options creates a contact and an account, no deal."""
+    """convert-lead with no options creates a contact and an account, no deal: said in words."""
     result = run_cli("convert-lead", "9001", env=sim_env(sim))
 
     assert result.returncode == 0, result.stderr
-    assert "Deals: None" in result.stdout
-    assert "Contacts: {'id':" in result.stdout
+    lines = result.stdout.splitlines()
+    assert lines[0] == "lead 9001 converted"
+    assert re.fullmatch(r"Contacts: \d+( \(.+\))?", lines[1])
+    assert re.fullmatch(r"Accounts: \d+( \(.+\))?", lines[2])
+    assert lines[3] == "Deals: none created"
+    for python_repr in ("{", "}", "None", "'"):
+        assert python_repr not in result.stdout
     assert sim.state.converted_ids("Leads") == {"9001"}
+
+
+def test_convert_lead_reads_its_options_from_standard_input(sim: SimulatorThread) -> None:
+    """`--options-file -` reads Zoho's Convert Lead JSON from stdin, as --ids-file - does."""
+    options = SEED_OPTIONS.read_text(encoding="utf-8")
+
+    result = run_cli(
+        "convert-lead", "3652397000007566545", "--options-file", "-", "--json",
+        env=sim_env(sim), stdin=options,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["Deals"]["name"] == "test"
 
 
 def test_bad_token_exits_3(sim: SimulatorThread, tmp_path: Path) -> None:
@@ -239,56 +264,138 @@ def test_simulate_serves_until_sigint() -> None:
     assert "Traceback" not in err
 
 
-def test_help_documents_the_exit_codes() -> None:
-    """--help of the command and of each subcommand lists every exit code."""
-    for command in ((), ("convert",), ("resume",), ("status",)):
+def test_help_documents_the_exit_codes_once() -> None:
+    """--help lists every exit code and variable; a command's help points there, not repeats."""
+    main_help = run_cli("--help", env=base_env())
+    assert main_help.returncode == 0
+    for code in ("0 ", "1 ", "2 ", "3 ", "130", "143"):
+        assert f"\n  {code}" in main_help.stdout
+    for name in ("ZOHO_ACCESS_TOKEN", "ZOHO_ENVIRONMENT", "uk", "completion"):
+        assert name in main_help.stdout
+    for command in (("convert",), ("resume",), ("status",), ("auth", "check")):
         result = run_cli(*command, "--help", env=base_env())
         assert result.returncode == 0
-        for code in ("0 ", "1 ", "2 ", "3 ", "130"):
-            assert f"\n  {code}" in result.stdout
-        assert "ZOHO_ACCESS_TOKEN" in result.stdout
+        assert "exit codes and environment variables: zoho-convert --help" in result.stdout
+        assert "\n  130" not in result.stdout
     resume = run_cli("resume", "--help", env=base_env()).stdout
     assert "--ids-file" in resume and "skipped" in resume
+    simulate = run_cli("simulate", "--help", env=base_env()).stdout
+    assert "'sim-client'" in simulate and "'sim-secret'" in simulate and "'sim-refresh'" in simulate
 
 
-def test_progress_bar_only_on_a_terminal(sim: SimulatorThread, tmp_path: Path) -> None:
-    """A piped stderr gets no progress bar; a terminal gets one, unless --quiet."""
-    def convert(first: int) -> tuple[str, ...]:
-        ids_file = write_ids(tmp_path / f"{first}.txt", [str(n) for n in range(first, first + 120)])
-        return ("convert", "Quotes", "--to", "Invoices", "--ids-file", str(ids_file),
-                *FAST_POLL, "--json")
+def _convert_args(tmp_path: Path, first: int, count: int = 120) -> tuple[str, ...]:
+    ids_file = write_ids(tmp_path / f"{first}.txt", [str(n) for n in range(first, first + count)])
+    return ("convert", "Quotes", "--to", "Invoices", "--ids-file", str(ids_file), *FAST_POLL,
+            "--json")
 
-    piped = run_cli(*convert(500), env=sim_env(sim))
-    assert piped.returncode == 0
-    assert piped.stderr == ""
 
-    def on_tty(first: int, *extra: str) -> str:
-        controller, terminal = pty.openpty()
-        proc = subprocess.Popen(
-            [*CLI, *convert(first), *extra], env=sim_env(sim, COLUMNS="160"),
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=terminal,
-        )
-        os.close(terminal)
-        seen = b""
-        while True:  # read the terminal until the process closes it
-            ready, _, _ = select.select([controller], [], [], TIMEOUT)
-            assert ready, "the CLI wrote nothing for a long time"
-            try:
-                chunk = os.read(controller, 65536)
-            except OSError:  # EIO: the other side is closed
-                break
-            if not chunk:
-                break
-            seen += chunk
-        os.close(controller)
-        out, _ = proc.communicate(timeout=TIMEOUT)
-        assert proc.returncode == 0
-        assert json.loads(out)["converted"] == 120  # the report still goes to stdout
-        return seen.decode("utf-8", "replace")
+def _on_a_terminal(args: tuple[str, ...], env: dict[str, str], columns: int) -> tuple[str, str]:
+    """Run the real CLI with stderr on a pseudo-terminal ``columns`` wide; return (stdout, tty)."""
+    controller, terminal = pty.openpty()
+    fcntl.ioctl(terminal, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    proc = subprocess.Popen(
+        [*CLI, *args], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        stderr=terminal,
+    )
+    os.close(terminal)
+    seen = b""
+    while True:  # read the terminal until the process closes it
+        ready, _, _ = select.select([controller], [], [], TIMEOUT)
+        assert ready, "the CLI wrote nothing for a long time"
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # EIO: the other side is closed
+            break
+        if not chunk:
+            break
+        seen += chunk
+    os.close(controller)
+    out, _ = proc.communicate(timeout=TIMEOUT)
+    assert proc.returncode == 0
+    return out.decode(), seen.decode("utf-8", "replace")
 
-    shown = on_tty(1000)
-    assert "converting" in shown and "converted 120" in shown
-    assert on_tty(2000, "--quiet") == ""
+
+def test_progress_bar_fits_80_columns_on_a_terminal(
+    start_sim: StartSim, tmp_path: Path
+) -> None:
+    """On an 80-column terminal every frame of the bar fits in 79 columns, counts as 1,234/5,678."""
+    sim = start_sim(seed=12, job_duration=0.05)
+    args = _convert_args(tmp_path, 10_000, count=2_000)
+
+    out, shown = _on_a_terminal(args, sim_env(sim), columns=80)
+
+    assert json.loads(out)["converted"] == 2_000  # the report still goes to stdout
+    frames = [ANSI.sub("", frame) for frame in re.split(r"[\r\n]", shown)]
+    frames = [frame for frame in frames if frame.strip()]
+    assert frames, shown
+    assert max(len(frame) for frame in frames) <= 79
+    assert frames[-1].startswith("converting  █")
+    assert "2,000/2,000  100%" in frames[-1]
+    for frame in frames:
+        count = re.search(r"(\S+)/(\S+)", frame)
+        assert count is not None, frame
+        for number in count.groups():
+            assert re.fullmatch(r"\d{1,3}(,\d{3})*", number), frame
+
+
+def test_progress_bar_sheds_parts_on_a_narrow_terminal_and_none_when_quiet(
+    sim: SimulatorThread, tmp_path: Path
+) -> None:
+    """At 40 columns the bar still fits (the label goes); -q and --progress none draw nothing."""
+    _, narrow = _on_a_terminal(_convert_args(tmp_path, 3000), sim_env(sim), columns=40)
+    frames = [f for f in (ANSI.sub("", f) for f in re.split(r"[\r\n]", narrow)) if f.strip()]
+    assert frames and max(len(frame) for frame in frames) <= 39
+    assert "120/120" in frames[-1] and "converting" not in frames[-1]
+
+    _, quiet = _on_a_terminal((*_convert_args(tmp_path, 4000), "-q"), sim_env(sim), columns=80)
+    assert quiet == ""
+    _, none = _on_a_terminal(
+        (*_convert_args(tmp_path, 5000), "--progress", "none"), sim_env(sim), columns=80
+    )
+    assert none == ""
+
+
+def test_progress_lines_when_stderr_is_not_a_terminal(
+    start_sim: StartSim, tmp_path: Path
+) -> None:
+    """A piped stderr gets a plain line every --progress-interval, never a bar; short runs none."""
+    quick = run_cli(*_convert_args(tmp_path, 500), env=sim_env(start_sim(seed=13)))
+    assert quick.returncode == 0
+    assert quick.stderr == ""  # done before the first line was due
+
+    sim = start_sim(seed=14, job_duration=0.3)
+    result = run_cli(
+        *_convert_args(tmp_path, 700, count=300), "--batch-size", "10", "--concurrency", "2",
+        "--progress-interval", "0.2", env=sim_env(sim),
+    )
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) >= 2
+    for line in lines:
+        assert re.fullmatch(
+            r"zoho-convert: [\d,]+/[\d,]+ ids settled \(\d+%\), converted [\d,]+; .+", line
+        ), line
+    assert "\r" not in result.stderr and "\x1b" not in result.stderr
+    assert lines[-1].startswith("zoho-convert: 300/300 ids settled (100%), converted 300;")
+
+
+def test_runs_without_rich_installed(tmp_path: Path) -> None:
+    """With rich unimportable, --help, --version and demo work: the CLI needs no extra."""
+    blocker = tmp_path / "blocker" / "rich"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('rich is not installed')\n")
+    path = os.pathsep.join([str(tmp_path / "blocker"), os.environ.get("PYTHONPATH", "")])
+    env = base_env(PYTHONPATH=path)
+
+    for args in (("--help",), ("--version",), ("convert", "--help")):
+        result = run_cli(*args, env=env)
+        assert result.returncode == 0, result.stderr
+    demo = run_cli("demo", "--records", "60", "--json", env=env)
+
+    assert demo.returncode == 0, demo.stderr
+    assert json.loads(demo.stdout)["converted"] == 60
+    no_traceback(demo)
 
 
 def test_python_dash_m_and_the_script_agree() -> None:

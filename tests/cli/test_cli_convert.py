@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -72,12 +74,9 @@ def test_convert_prints_a_table_by_default(sim: SimulatorThread, tmp_path: Path)
 
     assert result.returncode == 0, result.stderr
     assert result.stderr == ""
-    assert "Quotes → Invoices: OK" in result.stdout
-    rows = dict(
-        (cells[0], cells[1])
-        for line in result.stdout.splitlines()
-        if len(cells := [c.strip() for c in line.strip("│┃ ").split("│")]) == 2
-    )
+    lines = result.stdout.splitlines()
+    assert lines[0] == "Quotes → Invoices: OK"
+    rows = dict(re.fullmatch(r"  (\S.*?)\s+(\S+( s)?)", line).group(1, 2) for line in lines[1:])
     assert rows["ids read"] == "75"
     assert rows["converted"] == "75"
     assert rows["jobs"] == "2"
@@ -261,3 +260,157 @@ def test_a_run_wide_api_error_is_one_line_and_exit_1(sim: SimulatorThread, tmp_p
     no_traceback(result)
     assert "AMBIGUITY_DURING_PROCESSING" in one_line(result.stderr)
     assert sim.state.converted_ids("Quotes") == set()
+
+
+def test_module_names_in_any_case(sim: SimulatorThread, tmp_path: Path) -> None:
+    """`convert quotes --to "sales orders"` is Quotes → Sales_Orders."""
+    ids = [str(n) for n in range(9300, 9310)]
+
+    result = run_cli(
+        "convert", "quotes", "--to", "sales orders", "--ids-file",
+        write_ids(tmp_path / "ids.txt", ids), "--json", *FAST_POLL, env=sim_env(sim),
+    )
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["module"], report["to"], report["converted"]) == ("Quotes", "Sales_Orders", 10)
+
+
+def test_zoho_export_ids_and_semicolon_csv(sim: SimulatorThread, tmp_path: Path) -> None:
+    """Ids written zcrm_123 (Zoho's exports) lose the prefix, in lists and semicolon CSVs."""
+    listed = write_ids(tmp_path / "ids.txt", ["zcrm_9401", "zcrm_9402", "9403"])
+    semicolons = tmp_path / "export.csv"
+    semicolons.write_text("Record Id;Subject\nzcrm_9404;Desk\nzcrm_9405;Chair\n")
+
+    first = run_cli(
+        "convert", "Quotes", "--to", "Invoices", "--ids-file", listed, "--json", *FAST_POLL,
+        env=sim_env(sim),
+    )
+    second = run_cli(
+        "convert", "Quotes", "--to", "Invoices", "--ids-file", semicolons, "--column",
+        "Record Id", "--json", *FAST_POLL, env=sim_env(sim),
+    )
+
+    assert first.returncode == 0, first.stderr
+    assert second.returncode == 0, second.stderr
+    assert sim.state.converted_ids("Quotes") == {"9401", "9402", "9403", "9404", "9405"}
+
+
+def test_related_modules_by_name_are_looked_up(
+    sim: SimulatorThread, recorded: list[RecordedRequest], tmp_path: Path
+) -> None:
+    """`--related Calls` needs no id: it is looked up in the Modules API, as --to is."""
+    calls = find_module("Calls")
+    assert calls is not None
+
+    result = run_cli(
+        "convert", "Quotes", "--to", "Sales_Orders", "--ids-file",
+        write_ids(tmp_path / "ids.txt", ["9501", "9502"]), "--related", "Calls", "--json",
+        *FAST_POLL, env=sim_env(sim),
+    )
+
+    assert result.returncode == 0, result.stderr
+    (body,) = [r.body for r in recorded if r.endpoint == "mass_convert"]
+    assert body["related_modules"] == [
+        {"api_name": "Calls", "id": module_id(sim.state.org_prefix, calls)}
+    ]
+
+
+def test_failed_ids_file_lists_every_id_needing_attention(
+    start_sim: StartSim, tmp_path: Path
+) -> None:
+    """--failed-ids: one `id<TAB>reason` line per failed-job, rejected or uncertain id."""
+    sim = start_sim(seed=8, invalid_ids={"6101"}, faults=Faults(failed_job_rate=0.5))
+    ids = [str(n) for n in range(6100, 6140)]
+    failed_ids = tmp_path / "failed.tsv"
+
+    result = run_cli(
+        "convert", "Quotes", "--to", "Sales_Orders", "--ids-file",
+        write_ids(tmp_path / "ids.txt", [*ids, "bad-id"]), "--batch-size", "5",
+        "--failed-ids", failed_ids, "--json", *FAST_POLL, env=sim_env(sim),
+    )
+
+    assert result.returncode == 1, result.stderr
+    report = json.loads(result.stdout)
+    rows = list(csv.reader(failed_ids.read_text().splitlines(), delimiter="\t"))
+    assert all(len(row) == 2 and row[1] for row in rows)
+    listed = {row[0]: row[1] for row in rows}
+    assert len(listed) == len(rows)  # each id once
+    failed_jobs = [job for job in report["jobs"] if job["status"]["state"] == "FAILED"]
+    assert failed_jobs  # the seed fails some jobs
+    for job in failed_jobs:
+        for value in job["ids"]:
+            assert listed[value].startswith(f"job {job['job_id']} FAILED")
+    for item in report["rejected"]:
+        assert listed[item["id"]].startswith(item["code"])
+    assert listed["bad-id"].startswith("INVALID_ID")
+    converted = sim.state.converted_ids("Quotes")
+    assert set(listed) | converted == {*ids, "bad-id"}
+    assert not set(listed) & converted
+
+
+def test_text_report_lines_are_never_wrapped(start_sim: StartSim, tmp_path: Path) -> None:
+    """A rejection line longer than the terminal (COLUMNS=20) is still one line, for grep."""
+    sim = start_sim(seed=9, invalid_ids={"6201"})
+    failed_ids = tmp_path / "failed.tsv"
+
+    result = run_cli(
+        "convert", "Quotes", "--to", "Sales_Orders", "--ids-file",
+        write_ids(tmp_path / "ids.txt", ["6200", "6201", "6202"]), "--failed-ids", failed_ids,
+        *FAST_POLL, env=sim_env(sim, COLUMNS="20"),
+    )
+
+    assert result.returncode == 1
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("rejected ")]
+    assert line.startswith("rejected 6201: INVALID_DATA ")
+    assert len(line) > 20
+    assert result.stdout.splitlines()[-1] == f"1 id needs attention: listed in {failed_ids}"
+    assert failed_ids.read_text().startswith("6201\tINVALID_DATA: ")
+
+
+def test_dry_run_plans_and_converts_nothing(
+    sim: SimulatorThread, recorded: list[RecordedRequest], tmp_path: Path
+) -> None:
+    """--dry-run reads and checks every id, resolves the modules, prints the plan; no convert."""
+    ids = [str(n) for n in range(9600, 9723)]  # 123 ids
+    ids_file = write_ids(tmp_path / "ids.txt", [*ids, "oops", ids[0]])
+
+    text = run_cli(
+        "convert", "Quotes", "--to", "Invoices", "--ids-file", ids_file, "--dry-run",
+        "--related", "Calls", env=sim_env(sim),
+    )
+    as_json = run_cli(
+        "convert", "Quotes", "--to", "Invoices", "--ids-file", ids_file, "--dry-run",
+        "--batch-size", "20", "--json", env=sim_env(sim),
+    )
+
+    assert text.returncode == 0, text.stderr
+    assert text.stdout.splitlines()[0] == "dry run of Quotes → Invoices: nothing was converted"
+    assert "123 ids to convert, 1 invalid, 1 duplicates" in text.stdout
+    assert "3 batches of up to 50 ids (the last of 23)" in text.stdout
+    assert (
+        "about 8 requests (3 submissions, at least 3 status polls, 2 module lookups made now)"
+        in text.stdout
+    )
+    plan = json.loads(as_json.stdout)
+    assert plan["dry_run"] is True
+    assert plan["ids"]["to_convert"] == 123
+    assert plan["ids"]["invalid_examples"][0]["id"] == "oops"
+    assert (plan["plan"]["batches"], plan["plan"]["last_batch"]) == (7, 3)
+    assert plan["module_ids"]["Invoices"].isdigit()
+    assert {r.endpoint for r in recorded} == {"modules"}
+    assert sim.state.converted_ids("Quotes") == set()
+
+
+def test_a_failed_ids_file_is_read_back_as_ids(sim: SimulatorThread, tmp_path: Path) -> None:
+    """`--ids-file failed.tsv` converts the ids of a --failed-ids file (its first column)."""
+    failed = tmp_path / "failed.tsv"
+    failed.write_text("9701\tjob 55 FAILED: 0 of 2 converted\nzcrm_9702\tINVALID_DATA: x, y\n")
+
+    result = run_cli(
+        "convert", "Quotes", "--to", "Invoices", "--ids-file", failed, "--json", *FAST_POLL,
+        env=sim_env(sim),
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert sim.state.converted_ids("Quotes") == {"9701", "9702"}

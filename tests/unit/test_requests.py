@@ -486,11 +486,12 @@ API_SUFFIXES = {
     DataCenter.JP: ("zohoapis.jp", "accounts.zoho.jp"),
     DataCenter.CA: ("zohoapis.ca", "accounts.zohocloud.ca"),
     DataCenter.SA: ("zohoapis.sa", "accounts.zoho.sa"),
+    DataCenter.UK: ("zohoapis.uk", "accounts.zoho.uk"),
 }
 
 
 def test_every_data_center_is_listed() -> None:
-    """The DataCenter enum covers exactly US, EU, IN, AU, CN, JP, CA and SA."""
+    """The DataCenter enum covers exactly US, EU, IN, AU, CN, JP, CA, SA and UK."""
     assert set(DataCenter) == set(API_SUFFIXES)
 
 

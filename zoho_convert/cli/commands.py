@@ -1,51 +1,47 @@
-"""The CLI's commands: each takes parsed arguments and returns an exit code.
+"""The CLI's commands that convert: each takes parsed arguments and returns an exit code.
 
-Everything that can be checked locally (input files, module pairs, options) is checked before
-the client sends its first request; a ``UsageError`` then becomes exit code 2.
+Everything that can be checked locally (input files, module pairs, options, output paths) is
+checked before the client sends its first request; a ``UsageError`` then becomes exit code 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import asyncio
 import os
 import sys
-from collections.abc import Awaitable, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
-from rich.console import Console
-
-from zoho_convert.cli.display import ProgressDisplay, print_report
-from zoho_convert.cli.inputs import InputError, open_id_source, read_lead_options
-from zoho_convert.cli.settings import UsageError, client_options
-from zoho_convert.client import ZohoConvertClient
-from zoho_convert.errors import ZohoConvertError
+from zoho_convert import (
+    ConversionReport,
+    ModuleRef,
+    PollPolicy,
+    ZohoConvertClient,
+    ZohoConvertError,
+)
+from zoho_convert.cli.errors import EXIT_FAILURES, EXIT_OK, InputError, UsageError
+from zoho_convert.cli.inputs import open_id_source, read_lead_options
+from zoho_convert.cli.modules import MASS_SOURCES, canonical_module, check_pair
+from zoho_convert.cli.output import print_report, print_row, write_failed_ids
+from zoho_convert.cli.progress import ProgressDisplay, resolve_mode
+from zoho_convert.cli.settings import connection
 from zoho_convert.ids import normalize_id
 from zoho_convert.journal import Journal
-from zoho_convert.models import INVENTORY_CONVERSIONS, ModuleRef, check_inventory_conversion
-from zoho_convert.polling import PollPolicy
-from zoho_convert.report import ConversionReport
+from zoho_convert.settings import EnvSettings
 
 __all__ = [
-    "EXIT_AUTH",
-    "EXIT_FAILURES",
-    "EXIT_INTERRUPTED",
-    "EXIT_OK",
-    "EXIT_USAGE",
-    "run_command",
+    "check_new_journal",
+    "check_output_file",
+    "cmd_convert",
+    "cmd_convert_lead",
+    "cmd_convert_record",
+    "cmd_resume",
+    "cmd_status",
+    "make_client",
+    "related_modules",
 ]
-
-EXIT_OK = 0
-EXIT_FAILURES = 1
-EXIT_USAGE = 2
-EXIT_AUTH = 3
-EXIT_INTERRUPTED = 130
-
-_MASS_SOURCES = (*INVENTORY_CONVERSIONS, "Leads")
-
-
-def _show_progress(args: argparse.Namespace) -> bool:
-    return not args.quiet and sys.stderr.isatty()
 
 
 def _report_exit(report: ConversionReport) -> int:
@@ -56,23 +52,47 @@ def _poll(args: argparse.Namespace) -> PollPolicy:
     return PollPolicy(initial=args.poll_interval)
 
 
-async def _reporting_partial(
-    args: argparse.Namespace, run: Awaitable[ConversionReport]
-) -> ConversionReport:
-    """Await a run; when a run-wide error stops it after jobs were submitted, print the
-    partial report (what was converted before the error) before the error propagates."""
+def display_for(args: argparse.Namespace, expected_total: int | None = None) -> ProgressDisplay:
+    """The progress display ``--progress``, ``--quiet`` and stderr call for."""
+    mode = resolve_mode(args.progress, sys.stderr, quiet=args.quiet)
+    return ProgressDisplay(
+        mode, expected_total=expected_total, interval=args.progress_interval
+    )
+
+
+def make_client(
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    *,
+    settings: EnvSettings | None = None,
+    **extra: Any,
+) -> ZohoConvertClient:
+    """The client the flags and the environment (or ``settings`` read from them) describe.
+
+    Raises:
+        UsageError: missing credentials or a setting the client refuses.
+    """
+    settings = settings if settings is not None else connection(args, env)
     try:
-        report = await run
-    except (ZohoConvertError, InputError) as error:
-        partial = getattr(error, "partial_report", None)
-        if isinstance(partial, ConversionReport) and partial.jobs:
-            print_report(partial, as_json=args.json)
-        raise
-    return report
+        return ZohoConvertClient(
+            **settings.client_kwargs(),
+            api_version=args.api_version,
+            allow_insecure_http=args.allow_insecure_http,
+            **extra,
+        )
+    except ValueError as error:
+        # The library speaks to Python callers; name the flag a CLI user would pass.
+        raise UsageError(
+            str(error).replace("pass allow_insecure_http=True", "pass --allow-insecure-http")
+        ) from None
 
 
-def _check_new_journal(path: str | None) -> None:
-    """A journal is a new file: refuse an existing one (or a missing folder) before sending."""
+def check_new_journal(path: str | None) -> None:
+    """A journal is a new file: refuse an existing one, or a path it cannot be created at.
+
+    Raises:
+        UsageError: before anything is sent.
+    """
     if path is None:
         return
     if os.path.lexists(path):
@@ -83,74 +103,147 @@ def _check_new_journal(path: str | None) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise UsageError(f"cannot create journal {path}: no folder {folder}")
-
-
-def _check_module_pair(module: str, to: str | None) -> None:
-    if module == "Leads":
-        if to not in (None, "Contacts"):
-            raise UsageError("Leads convert to Contacts, Accounts and Deals: leave out --to")
-        return
-    if module not in INVENTORY_CONVERSIONS:
-        raise UsageError(f"unknown module {module!r}: convert one of {', '.join(_MASS_SOURCES)}")
-    if to is None:
-        raise UsageError(f"--to is required for {module}")
+    # Try it: a read-only or special folder (/proc) says no now rather than mid-run.
     try:
-        check_inventory_conversion(module, to)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except OSError as error:
+        raise UsageError(f"cannot create journal {path}: {error.strerror or error}") from None
+    os.close(fd)
+    os.unlink(path)
 
 
-def _related(values: Iterable[str]) -> tuple[ModuleRef, ...]:
-    refs = []
+def check_output_file(path: str | None, flag: str) -> None:
+    """A file the run will write (``--failed-ids``): its folder exists and it can be written.
+
+    Raises:
+        UsageError: before anything is sent.
+    """
+    if path is None:
+        return
+    if os.path.isdir(path):
+        raise UsageError(f"{flag} {path} is a folder")
+    existed = os.path.lexists(path)
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as error:
+        raise UsageError(f"cannot write {flag} {path}: {error.strerror or error}") from None
+    if not existed:
+        os.unlink(path)
+
+
+def related_modules(values: Iterable[str]) -> list[tuple[str, str | None]]:
+    """``--related`` values as ``(module, id or None)``: ``Calls`` or ``Calls:4150868000000225``.
+
+    Raises:
+        UsageError: an empty module name or an invalid id.
+    """
+    refs: list[tuple[str, str | None]] = []
     for value in values:
         name, sep, module_id = value.partition(":")
-        if not sep or not name:
-            raise UsageError(f"--related takes MODULE:ID, got {value!r}")
+        name = name.strip()
+        if not name:
+            raise UsageError(f"--related takes MODULE or MODULE:ID, got {value!r}")
+        if not sep:
+            refs.append((name, None))
+            continue
         try:
-            refs.append(ModuleRef(api_name=name, id=normalize_id(module_id, what="module id")))
+            refs.append((name, normalize_id(module_id.strip(), what="module id")))
         except (TypeError, ValueError) as error:
             raise UsageError(f"--related {value}: {error}") from None
-    return tuple(refs)
+    return refs
 
 
-def _client(args: argparse.Namespace, env: Mapping[str, str], **extra: Any) -> ZohoConvertClient:
-    try:
-        return ZohoConvertClient(**client_options(args, env), **extra)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+async def resolve_related(
+    client: ZohoConvertClient, refs: Iterable[tuple[str, str | None]]
+) -> tuple[ModuleRef, ...]:
+    """``ModuleRef`` for each ``--related`` value, looking up the ids not given (cached)."""
+    resolved = []
+    for name, given in refs:
+        module_id = given if given is not None else await client.module_id(name)
+        resolved.append(ModuleRef(api_name=name, id=module_id))
+    return tuple(resolved)
 
 
-async def cmd_convert(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    """``zoho-convert convert``: convert every id of a file or stdin."""
-    _check_module_pair(args.module, args.to)
-    related = _related(args.related or ())
+def _check_run_options(args: argparse.Namespace) -> None:
     if args.assign_to is not None:
         try:
             normalize_id(args.assign_to, what="--assign-to user id")
         except ValueError as error:
             raise UsageError(str(error)) from None
-    _check_new_journal(args.journal)
-    ids = await open_id_source(args.ids_file, args.column)
-    client = _client(args, env, max_concurrency=args.concurrency or 10)
-    async with client:
-        with ProgressDisplay(enabled=_show_progress(args)) as display:
-            report = await _reporting_partial(
-                args,
-                client.convert_many(
-                    args.module,
-                    ids,
-                    to=args.to,
-                    carry_over_tags=args.carry_over_tags,
-                    assign_to=args.assign_to,
-                    related_modules=related,
-                    batch_size=args.batch_size,
-                    concurrency=args.concurrency,
-                    poll=_poll(args),
-                    progress=display,
-                    journal=args.journal,
-                ),
+    check_new_journal(args.journal)
+    check_output_file(args.failed_ids, "--failed-ids")
+
+
+def _finish(
+    args: argparse.Namespace, report: ConversionReport, *, interrupted: bool = False
+) -> None:
+    """Print the report and write ``--failed-ids``."""
+    if args.failed_ids:
+        write_failed_ids(args.failed_ids, report)
+    print_report(report, as_json=args.json, interrupted=interrupted, failed_ids=args.failed_ids)
+
+
+@asynccontextmanager
+async def _reporting_stops(
+    args: argparse.Namespace,
+    client: ZohoConvertClient,
+    display: ProgressDisplay,
+    target: tuple[str, str | None] | None,
+) -> AsyncIterator[None]:
+    """Report what a run did when it stops early, then let the error go on up.
+
+    A run-wide error (authentication, permission, …) carries the report so far as
+    ``partial_report``. An interrupt (Ctrl-C, SIGTERM) of a ``convert`` (``target`` is its
+    module and target) gets the report its progress events tell: what was done so far.
+    """
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        yield
+    except asyncio.CancelledError:
+        if target is not None:
+            so_far = display.tally.report(
+                *target, requests=client.request_count, elapsed=loop.time() - started
             )
-    print_report(report, as_json=args.json)
+            _finish(args, so_far, interrupted=True)
+        raise
+    except (ZohoConvertError, InputError) as error:
+        partial = getattr(error, "partial_report", None)
+        if isinstance(partial, ConversionReport) and partial.jobs:
+            _finish(args, partial)
+        raise
+
+
+async def cmd_convert(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    """``zoho-convert convert``: convert every id of a file or stdin."""
+    module, to = check_pair(args.module, args.to)
+    related = related_modules(args.related or ())
+    _check_run_options(args)
+    if args.dry_run:
+        from zoho_convert.cli.plan import dry_run  # noqa: PLC0415 (only for --dry-run)
+
+        return await dry_run(args, env, module, to, related)
+    ids = await open_id_source(args.ids_file, args.column)
+    client = make_client(args, env, max_concurrency=args.concurrency or 10)
+    async with client:
+        refs = await resolve_related(client, related)
+        display = display_for(args)
+        async with _reporting_stops(args, client, display, (module, to)), display:
+            report = await client.convert_many(
+                module,
+                ids,
+                to=to,
+                carry_over_tags=args.carry_over_tags,
+                assign_to=args.assign_to,
+                related_modules=refs,
+                batch_size=args.batch_size,
+                concurrency=args.concurrency,
+                poll=_poll(args),
+                progress=display,
+                journal=args.journal,
+            )
+    _finish(args, report)
     return _report_exit(report)
 
 
@@ -185,6 +278,7 @@ async def cmd_resume(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     _require_file(args.journal, "journal")
     if args.column is not None and args.ids_file is None:
         raise UsageError("--column needs --ids-file")
+    check_output_file(args.failed_ids, "--failed-ids")
     ids = None
     if not await _input_complete(args.journal):
         if args.ids_file is None:
@@ -194,37 +288,35 @@ async def cmd_resume(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                 f"journaled are skipped"
             )
         ids = await open_id_source(args.ids_file, args.column)
-    client = _client(args, env)
+    client = make_client(args, env)
     async with client:
-        with ProgressDisplay(enabled=_show_progress(args)) as display:
-            report = await _reporting_partial(
-                args, client.resume(args.journal, ids=ids, poll=_poll(args), progress=display)
+        display = display_for(args)
+        async with _reporting_stops(args, client, display, None), display:
+            report = await client.resume(
+                args.journal, ids=ids, poll=_poll(args), progress=display
             )
-    print_report(report, as_json=args.json)
+    _finish(args, report)
     return _report_exit(report)
 
 
 async def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """``zoho-convert status``: print a job's status, or wait for it to finish."""
-    if args.module not in _MASS_SOURCES:
-        raise UsageError(
-            f"unknown module {args.module!r}: expected one of {', '.join(_MASS_SOURCES)}"
-        )
+    module = canonical_module(args.module, MASS_SOURCES, verb="expected")
     try:
         job_id = normalize_id(args.job_id, what="job id")
     except ValueError as error:
         raise UsageError(str(error)) from None
-    async with _client(args, env) as client:
+    async with make_client(args, env) as client:
         if args.wait:
             status = await client.wait_for_job(
-                args.module,
+                module,
                 job_id,
                 poll=PollPolicy(initial=args.poll_interval, timeout=args.timeout),
             )
-        elif args.module == "Leads":
+        elif module == "Leads":
             status = await client.mass_convert_leads_status(job_id)
         else:
-            status = await client.mass_convert_status(args.module, job_id)
+            status = await client.mass_convert_status(module, job_id)
     row = {
         "job_id": job_id,
         "state": status.state.value,
@@ -233,23 +325,24 @@ async def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         "not_converted_count": status.not_converted_count,
         "failed_count": status.failed_count,
     }
-    _print_row(row, args.json)
+    print_row(row, args.json)
     finished_clean = status.is_final and status.failed_count == 0
     return EXIT_OK if finished_clean or not args.wait else EXIT_FAILURES
 
 
 async def cmd_convert_record(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """``zoho-convert convert-record``: convert one Quote or Sales Order now."""
-    _check_module_pair(args.module, args.to)
-    if args.module == "Leads":
+    if canonical_module(args.module, MASS_SOURCES) == "Leads":
         raise UsageError("use convert-lead for a lead")
+    module, to = check_pair(args.module, args.to)
+    assert to is not None  # check_pair requires --to for inventory modules
     try:
         record_id = normalize_id(args.record_id)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    async with _client(args, env) as client:
-        record = await client.convert(args.module, record_id, to=args.to)
-    _print_row({"module": record.module, "id": record.id, "name": record.name}, args.json)
+    async with make_client(args, env) as client:
+        record = await client.convert(module, record_id, to=to)
+    print_row({"module": record.module, "id": record.id, "name": record.name}, args.json)
     return EXIT_OK
 
 
@@ -260,31 +353,26 @@ async def cmd_convert_lead(args: argparse.Namespace, env: Mapping[str, str]) -> 
     except ValueError as error:
         raise UsageError(str(error)) from None
     options = read_lead_options(args.options_file)
-    async with _client(args, env) as client:
+    async with make_client(args, env) as client:
         result = await client.convert_lead(lead_id, options)
-    row = {
-        module: None if record is None else {"id": record.id, "name": record.name}
-        for module, record in (
-            ("Contacts", result.contacts),
-            ("Accounts", result.accounts),
-            ("Deals", result.deals),
+    records = (
+        ("Contacts", result.contacts), ("Accounts", result.accounts), ("Deals", result.deals)
+    )
+    if args.json:
+        print_row(
+            {
+                module: None if record is None else {"id": record.id, "name": record.name}
+                for module, record in records
+            },
+            True,
         )
-    }
-    _print_row(row, args.json)
+        return EXIT_OK
+    lines = [f"lead {lead_id} converted"]
+    for module, record in records:
+        if record is None:
+            lines.append(f"{module}: none created")
+        else:
+            name = f" ({record.name})" if record.name else ""
+            lines.append(f"{module}: {record.id}{name}")
+    sys.stdout.write("".join(line + "\n" for line in lines))
     return EXIT_OK
-
-
-def _print_row(row: Mapping[str, Any], as_json: bool) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(row, indent=2) + "\n")
-        return
-    console = Console(file=sys.stdout)
-    for key, value in row.items():
-        console.print(f"{key}: {value}", markup=False)
-
-
-async def run_command(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    """Run the command ``args`` names; return its exit code."""
-    handler = args.handler
-    code: int = await handler(args, env)
-    return code

@@ -10,10 +10,10 @@ import argparse
 import sys
 from collections.abc import Mapping
 
-from zoho_convert.auth import RefreshTokenAuth
-from zoho_convert.cli.display import ProgressDisplay, print_report
-from zoho_convert.cli.settings import UsageError
-from zoho_convert.client import ZohoConvertClient
+from zoho_convert import RefreshTokenAuth, ZohoConvertClient
+from zoho_convert.cli.commands import display_for
+from zoho_convert.cli.errors import EXIT_FAILURES, EXIT_OK, UsageError
+from zoho_convert.cli.output import print_report
 from zoho_convert.simulator import Faults, Simulator, SimulatorConfig
 from zoho_convert.simulator import cli as simulator_cli
 
@@ -39,6 +39,12 @@ def demo_config(*, faults: bool, seed: int = 7) -> SimulatorConfig:
     )
 
 
+def _say(args: argparse.Namespace, text: str) -> None:
+    """A line of commentary on stderr (not with --json or --quiet)."""
+    if not args.json and not args.quiet:
+        print(text, file=sys.stderr)
+
+
 async def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Convert ``--records`` simulated quotes to Sales Orders and print the report."""
     if args.records < 1:
@@ -51,30 +57,29 @@ async def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         auth = RefreshTokenAuth(
             config.client_id, config.client_secret, config.refresh_token, accounts_url=sim.url
         )
-        show = not args.quiet and sys.stderr.isatty()
-        if not args.json:
-            print(
-                f"Simulator on {sim.url}: converting {len(ids):,} quotes to Sales Orders "
-                f"with {args.concurrency} requests in flight"
-                + (" (faults on: 429s, 500s, token expiry)" if args.faults else ""),
-                file=sys.stderr,
-            )
+        _say(
+            args,
+            f"Simulator on {sim.url}: converting {len(ids):,} quotes to Sales Orders "
+            f"with {args.concurrency} requests in flight"
+            + (" (faults on: 429s, 500s, token expiry)" if args.faults else ""),
+        )
         async with ZohoConvertClient(
             auth, api_domain=sim.url, max_concurrency=args.concurrency
-        ) as client:
-            with ProgressDisplay(enabled=show, expected_total=len(ids)) as display:
-                report = await client.convert_many(
-                    "Quotes", ids, to="Sales_Orders", carry_over_tags=True, progress=display
-                )
+        ) as client, display_for(args, expected_total=len(ids)) as display:
+            report = await client.convert_many(
+                "Quotes", ids, to="Sales_Orders", carry_over_tags=False, progress=display
+            )
         print_report(report, as_json=args.json)
-        if not args.json:
-            converted = len(sim.state.converted_ids("Quotes"))
-            print(f"Simulator ledger: {converted:,} quotes converted", file=sys.stderr)
-    return 0 if report.ok else 1
+        converted = len(sim.state.converted_ids("Quotes"))
+        _say(args, f"Simulator ledger: {converted:,} quotes converted")
+    return EXIT_OK if report.ok else EXIT_FAILURES
 
 
 async def cmd_simulate(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Run the simulator in the foreground until interrupted."""
-    config = simulator_cli.config_from_args(args)
+    try:
+        config = simulator_cli.config_from_args(args)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     await simulator_cli.serve(config, host=args.host, port=args.port)
-    return 0
+    return EXIT_OK

@@ -1,8 +1,11 @@
 """Reading record ids for the CLI: one per line, or one CSV column; from a file or stdin.
 
-The source is checked before anything is sent (it opens, it is not empty, the column exists);
-the ids themselves are then streamed lazily, so a file of a million ids is never held in
-memory. An id that is not valid is left for ``convert_many`` to report as rejected.
+The source is checked before anything is sent (it opens, it is not empty, the column exists,
+a CSV given without ``--column`` is recognised); the ids themselves are then streamed lazily,
+so a file of a million ids is never held in memory. Zoho's exports write ids as
+``zcrm_2423488000000626117``: the prefix is dropped. A ``--failed-ids`` file (``id<TAB>reason``)
+is read back as its first column. An id that is not valid is left for ``convert_many`` to
+report as rejected.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import io
 import itertools
 import json
 import os
+import shlex
 import stat
 import sys
 import threading
@@ -22,16 +26,53 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, It
 from pathlib import Path
 from typing import IO
 
-from zoho_convert.cli.settings import UsageError
+from zoho_convert import LeadConversion
+from zoho_convert.cli.errors import InputError, UsageError
 from zoho_convert.ids import normalize_id
-from zoho_convert.models import LeadConversion
 from zoho_convert.wire import lead_conversion_from_wire
 
-__all__ = ["InputError", "open_id_source", "open_ids", "read_lead_options"]
+__all__ = ["open_id_source", "open_ids", "read_lead_options", "strip_export_prefix"]
 
 
-class InputError(Exception):
-    """The ids source broke after the run had started (exit code 1: part of it was sent)."""
+_ZCRM_PREFIX = "zcrm_"  # how Zoho's exports write a record id
+_DELIMITERS = (",", ";", "\t")
+
+
+def strip_export_prefix(value: str) -> str:
+    """``zcrm_123`` (an id in a Zoho export) as ``123``; any other value unchanged."""
+    if value[:5].lower() == _ZCRM_PREFIX:
+        return value[5:]
+    return value
+
+
+def _delimiter(header: str) -> str | None:
+    """The CSV delimiter a header line uses (the most frequent of , ; and tab), if any."""
+    counts = {delimiter: header.count(delimiter) for delimiter in _DELIMITERS}
+    best = max(counts, key=lambda delimiter: counts[delimiter])
+    return best if counts[best] else None
+
+
+def _looks_like_a_header(line: str) -> bool:
+    """A first line with a letter that is not an id (``Record Id``, ``Quote Number``)."""
+    value = strip_export_prefix(line)
+    return not value.isdigit() and any(ch.isalpha() for ch in value)
+
+
+def _csv_hint(name: str, first: str) -> str:
+    """The message for a CSV (or a header line) given without ``--column``."""
+    delimiter = _delimiter(first)
+    if delimiter is None:
+        return (
+            f"the first line of {name} is {first!r}, not an id: if it is a column header, "
+            f"pass --column {shlex.quote(first)}"
+        )
+    columns = next(csv.reader([first], delimiter=delimiter))
+    idish = [column for column in columns if "id" in column.lower().split()] or columns
+    shown = ", ".join(repr(column) for column in columns)
+    return (
+        f"{name} looks like CSV with columns {shown}; pass --column NAME to say which holds "
+        f"the ids, e.g. --column {shlex.quote(idish[0])}"
+    )
 
 
 def _open(path: str) -> IO[str]:
@@ -59,6 +100,16 @@ def _lines(stream: IO[str]) -> Iterator[str]:
             yield text
 
 
+def _first_field(line: str) -> str:
+    """The id of an ``id<TAB>reason`` line (a --failed-ids file)."""
+    return line.split("\t", 1)[0].strip()
+
+
+def _is_failed_ids_line(line: str) -> bool:
+    """``6201<TAB>INVALID_DATA: …``: a --failed-ids file given back as the ids to convert."""
+    return "\t" in line and strip_export_prefix(_first_field(line)).isdigit()
+
+
 def open_ids(path: str, column: str | None) -> Iterator[str]:
     """Check an ids source and return a lazy iterator over its ids.
 
@@ -77,16 +128,23 @@ def open_ids(path: str, column: str | None) -> Iterator[str]:
             first = next(lines, None)
             if first is None:
                 raise UsageError(f"{name} holds no ids")
-            return _closing(itertools.chain([first], lines), stream, name)
-        reader = csv.DictReader(stream)
-        fields = reader.fieldnames
+            if _is_failed_ids_line(first):
+                lines = map(_first_field, lines)
+                first = _first_field(first)
+            elif _delimiter(first) is not None or _looks_like_a_header(first):
+                raise UsageError(_csv_hint(name, first))
+            ids = map(strip_export_prefix, itertools.chain([first], lines))
+            return _closing(ids, stream, name)
+        header = stream.readline()
+        fields = _header_fields(header)
         if not fields:
             raise UsageError(f"{name} is empty: expected a CSV header with a {column!r} column")
         if column not in fields:
             raise UsageError(
                 f"{name} has no column {column!r}; its columns are: {', '.join(fields)}"
             )
-        values = (str(row.get(column) or "").strip() for row in reader)
+        reader = csv.DictReader(stream, fieldnames=fields, delimiter=_delimiter(header) or ",")
+        values = (strip_export_prefix(str(row.get(column) or "").strip()) for row in reader)
         rows = (value for value in values if value)
         first = next(rows, None)
         if first is None:
@@ -101,6 +159,14 @@ def open_ids(path: str, column: str | None) -> Iterator[str]:
     except UsageError:
         stream.close()
         raise
+
+
+def _header_fields(header: str) -> list[str]:
+    """The column names of a CSV header line (comma, semicolon or tab separated)."""
+    if not header.strip():
+        return []
+    delimiter = _delimiter(header) or ","
+    return [field.strip() for field in next(csv.reader([header], delimiter=delimiter))]
 
 
 def _is_regular_file(path: str) -> bool:
@@ -231,7 +297,7 @@ def _closing(ids: Iterator[str], stream: IO[str], name: str) -> Iterator[str]:
 
 
 def read_lead_options(path: str | None) -> LeadConversion | None:
-    """Read lead-conversion options from a JSON file in Zoho's Convert Lead format.
+    """Read lead-conversion options from a JSON file (``-``: stdin), Zoho's Convert Lead input.
 
     Raises:
         UsageError: the file cannot be read, is not JSON, or the options are malformed.
@@ -239,7 +305,11 @@ def read_lead_options(path: str | None) -> LeadConversion | None:
     if path is None:
         return None
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        if path == "-":
+            text = sys.stdin.buffer.read().decode("utf-8-sig")
+            path = "on standard input"
+        else:
+            text = Path(path).read_text(encoding="utf-8-sig")
     except OSError as error:
         raise UsageError(f"cannot read options file {path}: {error.strerror or error}") from None
     except UnicodeDecodeError:

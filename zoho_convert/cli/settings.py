@@ -1,44 +1,51 @@
 """Where the CLI finds credentials and the Zoho location: flags first, then the environment.
 
-The variable names are the ones users of Zoho tools already set: ``ZOHO_ACCESS_TOKEN``, or
-``ZOHO_CLIENT_ID`` + ``ZOHO_CLIENT_SECRET`` + ``ZOHO_REFRESH_TOKEN``; ``ZOHO_DATA_CENTER``,
-``ZOHO_API_DOMAIN`` and ``ZOHO_ACCOUNTS_URL``.
+The flags are laid over the ``ZOHO_*`` variables and the result is read by
+``zoho_convert.settings``, so the CLI and ``client_kwargs_from_env`` can never disagree.
 """
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping
-from typing import Any
 
-from zoho_convert.auth import RefreshTokenAuth, StaticToken
-from zoho_convert.datacenters import DataCenter
+from zoho_convert import DataCenter, Environment
+from zoho_convert.cli.errors import UsageError
+from zoho_convert.settings import EnvSettings, settings_from_env
 
-__all__ = ["MISSING_CREDENTIALS", "UsageError", "add_connection_arguments", "client_options"]
+__all__ = ["add_connection_arguments", "connection"]
 
-MISSING_CREDENTIALS = (
-    "No Zoho credentials found. Set ZOHO_ACCESS_TOKEN to an OAuth access token, or set all "
-    "three of ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET and ZOHO_REFRESH_TOKEN (from a self client in "
-    "Zoho's API console) so access tokens are refreshed for you. Set ZOHO_DATA_CENTER (us, eu, "
-    "in, au, cn, jp, ca, sa) when your account is not in the US data center, or "
-    "ZOHO_API_DOMAIN / ZOHO_ACCOUNTS_URL to point elsewhere (the simulator, a proxy)."
-)
+DATA_CENTERS = ", ".join(dc.name.lower() for dc in DataCenter)
+ENVIRONMENTS = tuple(env.name.lower() for env in Environment)
 
-
-_OAUTH_VARIABLES = ("ZOHO_CLIENT_ID", "ZOHO_CLIENT_SECRET", "ZOHO_REFRESH_TOKEN")
-
-
-class UsageError(Exception):
-    """Bad input from the command line: exit code 2, with a one-line message."""
+# flag dest -> the variable it overrides
+_FLAG_VARIABLES = {
+    "data_center": "ZOHO_DATA_CENTER",
+    "environment": "ZOHO_ENVIRONMENT",
+    "api_domain": "ZOHO_API_DOMAIN",
+    "accounts_url": "ZOHO_ACCOUNTS_URL",
+}
 
 
 def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags every command that talks to Zoho shares."""
-    group = parser.add_argument_group("connection (flags override ZOHO_* variables)")
+    group = parser.add_argument_group("connection (flags override the ZOHO_* variables)")
     group.add_argument(
         "--data-center",
         metavar="DC",
-        help="us, eu, in, au, cn, jp, ca or sa (env ZOHO_DATA_CENTER; default us)",
+        help=f"{DATA_CENTERS} (env ZOHO_DATA_CENTER; default us)",
+    )
+    group.add_argument(
+        "--environment",
+        choices=ENVIRONMENTS,
+        help="the org's environment (env ZOHO_ENVIRONMENT; default production)",
+    )
+    group.add_argument(
+        "--sandbox",
+        dest="environment",
+        action="store_const",
+        const="sandbox",
+        help="the sandbox: same as --environment sandbox",
     )
     group.add_argument("--api-domain", metavar="URL", help="API domain (env ZOHO_API_DOMAIN)")
     group.add_argument(
@@ -54,47 +61,33 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _pick(flag: str | None, env: Mapping[str, str], name: str) -> str | None:
-    value = flag if flag else env.get(name, "")
-    return value.strip() or None
-
-
-def client_options(args: argparse.Namespace, env: Mapping[str, str]) -> dict[str, Any]:
-    """Build ``ZohoConvertClient`` keyword arguments from flags and the environment.
+def connection(args: argparse.Namespace, env: Mapping[str, str]) -> EnvSettings:
+    """The settings the flags and the environment give together (flags win).
 
     Raises:
-        UsageError: credentials are missing or a setting is invalid.
+        UsageError: credentials are missing, incomplete or ambiguous, or a setting is invalid.
     """
-    dc_name = _pick(args.data_center, env, "ZOHO_DATA_CENTER") or "us"
+    merged = dict(env)
+    for dest, variable in _FLAG_VARIABLES.items():
+        value = getattr(args, dest, None)
+        if value:
+            merged[variable] = value
+    # A host chosen on the command line beats one the environment chooses the other way:
+    # --sandbox beats a ZOHO_API_DOMAIN left set, --api-domain a ZOHO_ENVIRONMENT.
+    if getattr(args, "environment", None) and not getattr(args, "api_domain", None):
+        merged.pop("ZOHO_API_DOMAIN", None)
+    if getattr(args, "api_domain", None) and not getattr(args, "environment", None):
+        merged.pop("ZOHO_ENVIRONMENT", None)
     try:
-        data_center = DataCenter.from_name(dc_name)
+        return settings_from_env(merged)
     except ValueError as error:
-        raise UsageError(str(error)) from None
-    api_domain = _pick(args.api_domain, env, "ZOHO_API_DOMAIN")
-    accounts_url = _pick(args.accounts_url, env, "ZOHO_ACCOUNTS_URL")
-    access_token = env.get("ZOHO_ACCESS_TOKEN", "").strip()
-    oauth = [env.get(name, "").strip() for name in _OAUTH_VARIABLES]
-    auth: StaticToken | RefreshTokenAuth
-    if all(oauth):
-        auth = RefreshTokenAuth(
-            oauth[0], oauth[1], oauth[2], data_center=data_center, accounts_url=accounts_url
-        )
-    elif access_token:
-        auth = StaticToken(access_token)
-    elif any(oauth):
-        missing = [name for name, value in zip(_OAUTH_VARIABLES, oauth, strict=True) if not value]
-        raise UsageError(
-            f"Zoho credentials are incomplete: {' and '.join(missing)} "
-            f"{'is' if len(missing) == 1 else 'are'} not set. The refresh-token flow needs all "
-            "three of ZOHO_CLIENT_ID, ZOHO_CLIENT_SECRET and ZOHO_REFRESH_TOKEN; or set "
-            "ZOHO_ACCESS_TOKEN to an OAuth access token instead."
-        )
-    else:
-        raise UsageError(MISSING_CREDENTIALS)
-    return {
-        "auth": auth,
-        "data_center": data_center,
-        "api_domain": api_domain,
-        "api_version": args.api_version,
-        "allow_insecure_http": args.allow_insecure_http,
-    }
+        raise UsageError(_flags_named(str(error), args)) from None
+
+
+def _flags_named(message: str, args: argparse.Namespace) -> str:
+    """Name a flag the user typed rather than the variable it overrides."""
+    for dest, variable in _FLAG_VARIABLES.items():
+        if getattr(args, dest, None):
+            flag = "--" + dest.replace("_", "-")
+            message = message.replace(f"{variable}=", f"{flag} ").replace(variable, flag)
+    return message

@@ -1,0 +1,90 @@
+"""`zoho-convert auth check` and the location flags (--sandbox, ZOHO_ENVIRONMENT, uk)."""
+
+from __future__ import annotations
+
+import json
+
+from cli_helpers import (
+    RecordedRequest,
+    no_traceback,
+    oauth_env,
+    one_line,
+    run_cli,
+    sim_env,
+)
+
+from zoho_convert.simulator import SimulatorThread
+
+
+def test_auth_check_with_the_refresh_token_flow(
+    sim: SimulatorThread, recorded: list[RecordedRequest]
+) -> None:
+    """One token refresh and one Modules call; it says what answered, and shows no secret."""
+    config = sim.simulator.config
+
+    result = run_cli("auth", "check", env=oauth_env(sim, ZOHO_DATA_CENTER="eu"))
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == (
+        f"credentials OK: the refresh-token flow got an access token from {sim.url}/oauth/v2/token"
+    )
+    assert lines[1].startswith(f"API {sim.url}/crm/v8 answered the Modules API (Leads module id ")
+    assert lines[2] == "data center EU, production environment"
+    assert sim.state.stats.token_refreshes == 1
+    assert [r.endpoint for r in recorded] == ["modules"]
+    for secret in (config.client_id, config.client_secret, config.refresh_token):
+        assert secret not in result.stdout + result.stderr
+
+
+def test_auth_check_json_with_an_access_token(sim: SimulatorThread) -> None:
+    """--json says which credentials, data center and environment were used."""
+    result = run_cli("auth", "check", "--json", env=sim_env(sim, ZOHO_DATA_CENTER="uk"))
+
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["ok"] is True
+    assert (out["auth"], out["token_url"]) == ("access_token", None)
+    assert (out["data_center"], out["environment"]) == ("uk", "production")
+    assert out["api"] == f"{sim.url}/crm/v8"
+    assert out["module"]["api_name"] == "Leads" and out["module"]["id"].isdigit()
+
+
+def test_auth_check_with_refused_credentials_exits_3(sim: SimulatorThread) -> None:
+    """A refused access token or a revoked refresh token: exit 3, one line, no traceback."""
+    bad = run_cli("auth", "check", env=sim_env(sim, ZOHO_ACCESS_TOKEN="1000.wrong"))
+    assert bad.returncode == 3
+    assert "INVALID_TOKEN" in one_line(bad.stderr)
+    assert bad.stdout == ""
+
+    sim.state.revoke_refresh_token()
+    revoked = run_cli("auth", "check", env=oauth_env(sim))
+    assert revoked.returncode == 3
+    assert "invalid_code" in one_line(revoked.stderr)
+    no_traceback(revoked)
+
+
+def test_sandbox_environment_names_its_host_and_a_flag_can_point_elsewhere(
+    sim: SimulatorThread,
+) -> None:
+    """ZOHO_ENVIRONMENT=sandbox is reported; --api-domain on the command line overrides it."""
+    env = sim_env(sim, ZOHO_ENVIRONMENT="sandbox", ZOHO_DATA_CENTER="eu")
+    env.pop("ZOHO_API_DOMAIN")
+
+    result = run_cli("auth", "check", "--json", "--api-domain", sim.url, env=env)
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["api"] == f"{sim.url}/crm/v8"
+
+    conflict = run_cli("auth", "check", env={**env, "ZOHO_API_DOMAIN": sim.url})
+    assert conflict.returncode == 2
+    assert "ZOHO_API_DOMAIN and ZOHO_ENVIRONMENT=sandbox" in one_line(conflict.stderr)
+    assert sim.state.stats.requests_served == 1  # the first check's Modules call only
+
+
+def test_unknown_environment_is_a_usage_error(sim: SimulatorThread) -> None:
+    """--environment takes production, sandbox or developer."""
+    result = run_cli("auth", "check", "--environment", "staging", env=sim_env(sim))
+
+    assert result.returncode == 2
+    assert "staging" in one_line(result.stderr)
