@@ -2,16 +2,21 @@
 
 Quotes into Sales Orders or Invoices, Sales Orders into Invoices, Leads into Contacts, Accounts
 and Deals: batched, retried, polled, and accounted for id by id.
+
+This module is the public surface: everything a program (and the CLI) uses is exported here.
+The layout behind it: ``zoho_convert.api`` (the endpoint surface: one request, one reply),
+``zoho_convert.bulk`` (``convert_many`` and ``resume``: many batches, one report),
+``zoho_convert.fleet`` (limits, token and ledger shared by processes), ``zoho_convert.cli``
+and ``zoho_convert.simulator`` (imported on demand, not from here).
 """
 
-from zoho_convert.auth import RefreshTokenAuth, StaticToken
-from zoho_convert.client import ZohoConvertClient
-from zoho_convert.datacenters import DataCenter, Environment
-from zoho_convert.errors import (
+from zoho_convert.api.auth import RefreshTokenAuth, StaticToken
+from zoho_convert.api.client import MASS_CONVERT_SOURCES, EndpointClient
+from zoho_convert.api.datacenters import DataCenter, Environment
+from zoho_convert.api.errors import (
     APIError,
     AuthenticationError,
     InvalidRequestError,
-    JobFailedError,
     JobNotFoundError,
     PermissionDeniedError,
     PollTimeoutError,
@@ -22,9 +27,10 @@ from zoho_convert.errors import (
     TransportError,
     ZohoConvertError,
 )
-from zoho_convert.ids import InvalidIdError
-from zoho_convert.journal_file import JournalInUseError
-from zoho_convert.models import (
+from zoho_convert.api.ids import MAX_IDS_PER_CALL, InvalidIdError, normalize_id
+from zoho_convert.api.lead_wire import lead_conversion_from_wire
+from zoho_convert.api.models import (
+    INVENTORY_CONVERSIONS,
     CarryOverTags,
     ConvertedRecord,
     DealDetails,
@@ -33,50 +39,105 @@ from zoho_convert.models import (
     LeadConversion,
     LeadConversionResult,
     ModuleRef,
+    check_inventory_conversion,
 )
-from zoho_convert.polling import JobPoller, PollPolicy
-from zoho_convert.report import ConversionReport, JobOutcome, LostJob, RejectedId
-from zoho_convert.retry import RetryPolicy
-from zoho_convert.settling import SettlePolicy
+from zoho_convert.api.polling import PollPolicy
+from zoho_convert.api.retry import RetryPolicy
+from zoho_convert.api.tokens import MemoryTokenStore, StoredToken, TokenStore
+from zoho_convert.bulk.events import (
+    BatchGaveUp,
+    BatchRead,
+    BatchSplit,
+    BatchSubmitted,
+    BatchUncertain,
+    Event,
+    IdsAlreadyConverted,
+    IdsRefused,
+    IdsRejected,
+    InputEnded,
+    JobFinished,
+    JobLost,
+    JobUnfinished,
+    LongestJob,
+    ProgressCallback,
+    RequestsCounted,
+    RunStopped,
+    SubmitStarted,
+)
+from zoho_convert.bulk.journal_file import JournalInUseError, journal_input_complete
+from zoho_convert.bulk.report import ConversionReport, JobOutcome, LostJob, RejectedId
+from zoho_convert.bulk.settling import SettlePolicy
+from zoho_convert.client import ZohoConvertClient
+from zoho_convert.settings import EnvSettings, client_kwargs_from_env, settings_from_env
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "INVENTORY_CONVERSIONS",
+    "MASS_CONVERT_SOURCES",
+    "MAX_IDS_PER_CALL",
     "APIError",
     "AuthenticationError",
+    "BatchGaveUp",
+    "BatchRead",
+    "BatchSplit",
+    "BatchSubmitted",
+    "BatchUncertain",
     "CarryOverTags",
     "ConversionReport",
     "ConvertedRecord",
     "DataCenter",
     "DealDetails",
+    "EndpointClient",
+    "EnvSettings",
     "Environment",
+    "Event",
+    "IdsAlreadyConverted",
+    "IdsRefused",
+    "IdsRejected",
+    "InputEnded",
     "InvalidIdError",
     "InvalidRequestError",
-    "JobFailedError",
+    "JobFinished",
+    "JobLost",
     "JobNotFoundError",
     "JobOutcome",
-    "JobPoller",
     "JobState",
     "JobStatus",
+    "JobUnfinished",
     "JournalInUseError",
     "LeadConversion",
     "LeadConversionResult",
+    "LongestJob",
     "LostJob",
+    "MemoryTokenStore",
     "ModuleRef",
     "PermissionDeniedError",
     "PollPolicy",
     "PollTimeoutError",
+    "ProgressCallback",
     "RateLimitError",
     "RecordStateError",
     "RefreshTokenAuth",
     "RejectedId",
+    "RequestsCounted",
     "ResponseValidationError",
     "RetryPolicy",
+    "RunStopped",
     "ServerError",
     "SettlePolicy",
     "StaticToken",
+    "StoredToken",
+    "SubmitStarted",
+    "TokenStore",
     "TransportError",
     "ZohoConvertClient",
     "ZohoConvertError",
     "__version__",
+    "check_inventory_conversion",
+    "client_kwargs_from_env",
+    "journal_input_complete",
+    "lead_conversion_from_wire",
+    "normalize_id",
+    "settings_from_env",
 ]

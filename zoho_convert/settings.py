@@ -23,8 +23,8 @@ from typing import Any
 
 import attrs
 
-from zoho_convert.auth import RefreshTokenAuth, StaticToken
-from zoho_convert.datacenters import DataCenter, Environment
+from zoho_convert.api.auth import RefreshTokenAuth, StaticToken
+from zoho_convert.api.datacenters import DataCenter, Environment
 
 __all__ = [
     "ENV_VARIABLES",

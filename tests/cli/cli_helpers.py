@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -109,15 +110,26 @@ def wait_until(condition: Callable[[], bool], *, timeout: float = 30.0, what: st
 def interrupt(proc: subprocess.Popen[str]) -> tuple[str, str]:
     """Send SIGINT to ``proc``, wait for it to exit, then collect its output.
 
-    Its stdin stays open until it has exited: closing it first would end its input.
+    Its stdin stays open until it has exited: closing it first would end its input. Its
+    outputs are drained meanwhile (a partial report can be longer than a pipe holds).
     """
+    assert proc.stdout is not None and proc.stderr is not None
+    outputs: dict[str, str] = {}
+    readers = [
+        threading.Thread(target=lambda n=name, f=pipe: outputs.__setitem__(n, f.read()))
+        for name, pipe in (("out", proc.stdout), ("err", proc.stderr))
+    ]
+    for reader in readers:
+        reader.start()
     proc.send_signal(signal.SIGINT)
-    proc.wait(timeout=TIMEOUT)  # the outputs are short: they fit the pipes meanwhile
+    proc.wait(timeout=TIMEOUT)
     if proc.stdin is not None:
         proc.stdin.close()
-    assert proc.stdout is not None and proc.stderr is not None
-    with proc.stdout, proc.stderr:
-        return proc.stdout.read(), proc.stderr.read()
+    for reader in readers:
+        reader.join(TIMEOUT)
+    proc.stdout.close()
+    proc.stderr.close()
+    return outputs["out"], outputs["err"]
 
 
 def converted_count(sim: SimulatorThread, module: str) -> int:

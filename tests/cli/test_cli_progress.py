@@ -8,7 +8,18 @@ import re
 import pytest
 from fakes import FakeClock
 
-from zoho_convert import JobState, JobStatus
+from zoho_convert import (
+    BatchGaveUp,
+    BatchRead,
+    BatchSubmitted,
+    BatchUncertain,
+    IdsRefused,
+    JobFinished,
+    JobState,
+    JobStatus,
+    JobUnfinished,
+    RejectedId,
+)
 from zoho_convert.cli.progress import (
     ProgressDisplay,
     Snapshot,
@@ -17,14 +28,6 @@ from zoho_convert.cli.progress import (
     render_bar,
     render_line,
     resolve_mode,
-)
-from zoho_convert.progress import (
-    BatchQueued,
-    BatchSubmitted,
-    BatchUncertain,
-    IdRejected,
-    JobFinished,
-    JobUnfinished,
 )
 
 NUMBER = r"\d{1,3}(,\d{3})*"
@@ -89,31 +92,28 @@ def test_durations() -> None:
     ]
 
 
-def test_tally_counts_events_and_reports_an_interrupted_run() -> None:
-    """Events fold into counts; the interrupted report lists running jobs and rejected ids."""
+def test_tally_counts_events() -> None:
+    """The run's events fold into the counts the display shows."""
     tally = Tally()
     for event in [
-        BatchQueued(1, 50, 50),
-        BatchQueued(2, 50, 101),
+        BatchRead(1, ids(50, 0), 50, 50, 0),
+        BatchRead(2, ids(50, 50), 101, 101, 0),
         BatchSubmitted(1, 50, "11"),
         BatchSubmitted(2, 50, "12"),
-        IdRejected("abc", "INVALID_ID", "record id 'abc' is not numeric"),
+        IdsRefused((RejectedId("abc", "INVALID_ID", "record id 'abc' is not numeric"),)),
         JobFinished(1, "11", 50, _status(JobState.COMPLETED, 48, 2)),
-        BatchUncertain(3, 50, False, "HTTP 500"),
+        BatchUncertain(3, ids(50, 100), 0.0, False, "HTTP 500"),
     ]:
         tally(event)
 
     assert (tally.read, tally.converted, tally.failed, tally.settled) == (101, 48, 2, 51)
-    report = tally.report("Quotes", "Invoices", requests=7, elapsed=1.5)
-    assert report.unfinished == ("12",)
-    assert [job.job_id for job in report.jobs] == ["11", "12"]
-    assert report.rejected[0].id == "abc"
-    assert (report.total, report.requests, report.input_complete, report.ok) == (
-        101, 7, False, False
-    )
     tally(JobUnfinished(2, "12", 50, None))
-    tally(BatchUncertain(3, 50, True, "HTTP 500"))
+    tally(BatchGaveUp(3, ids(50, 100), "HTTP 500"))
     assert tally.uncertain == 50 and tally.jobs_done == 1
+
+
+def ids(n: int, start: int) -> tuple[str, ...]:
+    return tuple(str(1000 + start + i) for i in range(n))
 
 
 def test_lines_mode_writes_a_line_per_interval_and_a_last_one() -> None:
@@ -122,7 +122,7 @@ def test_lines_mode_writes_a_line_per_interval_and_a_last_one() -> None:
     out = io.StringIO()
     display = ProgressDisplay("lines", stream=out, interval=5.0, clock=clock)
 
-    display(BatchQueued(1, 50, 50))
+    display(BatchRead(1, ids(50, 0), 50, 50, 0))
     clock.now = 104.9
     display.tick()
     assert out.getvalue() == ""
@@ -144,7 +144,7 @@ def test_lines_mode_writes_nothing_for_a_run_shorter_than_the_interval() -> None
     clock = FakeClock(0.0)
     out = io.StringIO()
     display = ProgressDisplay("lines", stream=out, interval=5.0, clock=clock)
-    display(BatchQueued(1, 50, 50))
+    display(BatchRead(1, ids(50, 0), 50, 50, 0))
     clock.now = 1.0
     display.finish()
 
@@ -158,7 +158,7 @@ def test_bar_mode_redraws_in_place_at_most_ten_times_a_second() -> None:
     display = ProgressDisplay("bar", stream=out, clock=clock, expected_total=100)
 
     display.tick(force=True)
-    display(BatchQueued(1, 50, 50))  # within 0.1 s: not drawn
+    display(BatchRead(1, ids(50, 0), 50, 50, 0))  # within 0.1 s: not drawn
     clock.now = 0.5
     display(JobFinished(1, "1", 50, _status(JobState.COMPLETED, 50)))
     display.finish()

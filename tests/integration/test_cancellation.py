@@ -21,7 +21,7 @@ from zoho_convert import (
     StaticToken,
     ZohoConvertClient,
 )
-from zoho_convert.progress import BatchSubmitted, JobFinished, ProgressEvent
+from zoho_convert.bulk.events import BatchSubmitted, Event, JobFinished
 from zoho_convert.simulator import Faults, Simulator, SimulatorConfig, SimulatorThread
 
 # Every wait on the run is bounded: a hang fails the test instead of stalling the suite.
@@ -77,7 +77,7 @@ async def test_cancel_mid_run_leaves_no_task_or_connection_and_resumes(
     finished_jobs: list[str] = []
     mid_run = asyncio.Event()
 
-    def progress(event: ProgressEvent) -> None:
+    def progress(event: Event) -> None:
         if isinstance(event, BatchSubmitted):
             submitted_jobs.append(event.job_id)
         elif isinstance(event, JobFinished):
@@ -168,7 +168,7 @@ async def test_never_finishing_job_reported_unfinished_on_injected_time() -> Non
 
         never = {job.job_id for job in sim.state.jobs.values() if job.outcome == "NEVER"}
         assert 0 < len(never) < len(sim.state.jobs)  # the seed gives both kinds of job
-        assert set(report.unfinished) == never
+        assert set(report.unfinished_jobs) == never
         assert vt.now - start >= policy.timeout  # the timeout passed on the injected clock
         stuck = [job for job in report.jobs if job.job_id in never]
         assert all(

@@ -155,10 +155,10 @@ async def test_an_unknown_final_state_is_backed_off_not_stormed(start: Start) ->
     env = await start(faults=Faults(malformed_final_rate=0.2, malformed_final_kind="state"))
     poll = PollPolicy(initial=0.5, multiplier=2.0, max_interval=30.0, timeout=600)
     report, ids = await convert(env, 1000, poll=poll)
-    assert report.unfinished
+    assert report.unfinished_jobs
     polls = env.sim.state.stats.polls_per_job
     # 600 s at a backing-off pace capped at 30 s: a few dozen polls, never hundreds.
-    assert max(polls[job_id] for job_id in report.unfinished) <= 40
+    assert max(polls[job_id] for job_id in report.unfinished_jobs) <= 40
     assert_report_true(report, ledger(env.sim, "Quotes", ids))
 
 

@@ -24,7 +24,7 @@ import pytest
 from fakes import deadline
 
 from zoho_convert import PollPolicy, StaticToken, ZohoConvertClient
-from zoho_convert.report import ConversionReport
+from zoho_convert.bulk.report import ConversionReport
 from zoho_convert.simulator import SimulatorProcess
 
 HERE = Path(__file__).parent

@@ -30,7 +30,7 @@ import pytest
 from fakes import deadline
 
 from zoho_convert import PollPolicy, RefreshTokenAuth, RetryPolicy, ZohoConvertClient
-from zoho_convert.progress import JobFinished, ProgressEvent
+from zoho_convert.bulk.events import Event, JobFinished
 from zoho_convert.simulator import Faults, Simulator, SimulatorConfig
 
 # -- helpers (kept here: tests/integration/conftest.py belongs to another file) ---------------
@@ -129,11 +129,11 @@ def take_sample(label: str, port: int, *, attribute: bool = True) -> Sample:
 
 def quartile_sampler(
     total: int, port: int, samples: list[Sample]
-) -> Callable[[ProgressEvent], None]:
+) -> Callable[[Event], None]:
     """A progress callback sampling when 25%, 50% and 75% of the ids are in finished jobs."""
     done = 0
 
-    def progress(event: ProgressEvent) -> None:
+    def progress(event: Event) -> None:
         nonlocal done
         if not isinstance(event, JobFinished):
             return

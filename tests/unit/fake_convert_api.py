@@ -15,8 +15,9 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from zoho_convert.errors import InvalidRequestError, RecordStateError
-from zoho_convert.models import DealDetails, JobState, JobStatus, ModuleRef
+from zoho_convert.api.errors import InvalidRequestError, RecordStateError
+from zoho_convert.api.models import DealDetails, JobState, JobStatus, ModuleRef
+from zoho_convert.api.timing import Timing
 
 
 class VirtualTime:
@@ -169,6 +170,13 @@ class FakeAPI:
     @property
     def now(self) -> float:
         return self.time.now
+
+    @property
+    def timing(self) -> Timing:
+        return Timing(self.sleep, self.clock)
+
+    async def job_status(self, module: str, job_id: str | int) -> JobStatus:
+        return await self._status(str(job_id))
 
     async def mass_convert_status(self, module: str, job_id: str | int) -> JobStatus:
         return await self._status(str(job_id))

@@ -21,7 +21,7 @@ from zoho_convert import (
     StaticToken,
     ZohoConvertClient,
 )
-from zoho_convert.batch import convert_many, resume
+from zoho_convert.bulk.convert import convert_many, resume
 
 Call = Callable[[ZohoConvertClient], Awaitable[Any]]
 TARGET = ModuleRef("Sales_Orders", "2423488000000000171")

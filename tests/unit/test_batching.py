@@ -10,19 +10,20 @@ from fake_convert_api import FakeAPI
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zoho_convert.batch import convert_many, split_batches
-from zoho_convert.errors import (
+from zoho_convert.api.errors import (
     AuthenticationError,
     InvalidRequestError,
     PermissionDeniedError,
     ServerError,
     TransportError,
 )
-from zoho_convert.ids import id_problem
-from zoho_convert.polling import PollPolicy
-from zoho_convert.progress import BatchQueued, BatchSubmitted, IdRejected, JobFinished
-from zoho_convert.report import ConversionReport
-from zoho_convert.settling import SettlePolicy
+from zoho_convert.api.ids import id_problem
+from zoho_convert.api.polling import PollPolicy
+from zoho_convert.bulk.convert import convert_many
+from zoho_convert.bulk.events import BatchRead, BatchSubmitted, IdsRefused, IdsRejected, JobFinished
+from zoho_convert.bulk.reader import Reader
+from zoho_convert.bulk.report import ConversionReport
+from zoho_convert.bulk.settling import SettlePolicy
 
 
 def quote_ids(n: int, start: int = 1000) -> list[str]:
@@ -74,18 +75,6 @@ async def test_bad_arguments_refused_before_sending(kwargs: dict, error: type | 
     with pytest.raises(error):
         await convert_many(api, module, ids, **args)
     assert api.request_count == 0
-
-
-@given(
-    st.lists(st.integers(min_value=0, max_value=300), max_size=400),
-    st.integers(min_value=1, max_value=50),
-)
-def test_split_batches_puts_each_id_in_exactly_one_batch(values: list[int], size: int) -> None:
-    """Every id lands in exactly one batch, in order, and no batch exceeds the size."""
-    ids = [str(v) for v in values]
-    batches = list(split_batches(ids, size))
-    assert [i for batch in batches for i in batch] == ids
-    assert all(1 <= len(batch) <= size for batch in batches)
 
 
 id_values = st.one_of(
@@ -265,8 +254,9 @@ async def test_never_finishing_job_is_unfinished() -> None:
     api = FakeAPI(never_finish=lambda n: n == 1)
     poll = PollPolicy(initial=1, timeout=60)
     report = await convert_many(api, "Quotes", quote_ids(150), to="Sales_Orders", poll=poll)
-    assert len(report.unfinished) == 1
-    job = next(j for j in report.jobs if j.job_id == report.unfinished[0])
+    assert len(report.unfinished_jobs) == 1
+    job = next(j for j in report.jobs if j.job_id == report.unfinished_jobs[0])
+    assert report.unfinished == job.ids
     assert len(job.ids) == 50 and not job.finished
     assert report.converted == 100 and not report.ok
     assert api.time.now >= 60
@@ -313,7 +303,7 @@ async def test_progress_events() -> None:
         api, "Quotes", [*quote_ids(100), "x"], to="Sales_Orders", progress=events.append
     )
     kinds = {type(e) for e in events}
-    assert {BatchQueued, BatchSubmitted, JobFinished, IdRejected} <= kinds
+    assert {BatchRead, BatchSubmitted, JobFinished, IdsRejected, IdsRefused} <= kinds
     finished = [e for e in events if isinstance(e, JobFinished)]
     assert sum(e.status.converted_count for e in finished) == 99
 
@@ -366,3 +356,28 @@ async def test_iterable_failing_midway_stops_cleanly() -> None:
     assert partial.converted in (50, 100)
     assert {r.code for r in partial.rejected} == {"NOT_SUBMITTED"}
     assert partial.converted + len(partial.rejected) == 130
+
+
+@given(
+    st.lists(st.integers(min_value=0, max_value=300), max_size=400),
+    st.integers(min_value=1, max_value=50),
+)
+def test_reader_puts_each_distinct_id_in_exactly_one_batch(values: list[int], size: int) -> None:
+    """Every distinct valid id lands in exactly one batch, in input order; no batch exceeds
+    the size and only the last is short; refused values and repeats are counted."""
+    reader = Reader(size)
+    batches: list[tuple[str, ...]] = []
+
+    async def dispatch(batch: tuple[str, ...]) -> None:
+        batches.append(batch)
+
+    asyncio.run(reader.read([str(v) for v in values], dispatch, lambda: False))
+    last = reader.take_partial()
+    if last:
+        batches.append(last)
+    expected = list(dict.fromkeys(str(v) for v in values if v > 0))
+    assert [i for batch in batches for i in batch] == expected
+    assert all(len(batch) == size for batch in batches[:-1])
+    assert all(1 <= len(batch) <= size for batch in batches)
+    assert len(reader.refused) == values.count(0)
+    assert reader.duplicates == sum(1 for v in values if v > 0) - len(expected)

@@ -13,7 +13,7 @@ from zoho_convert import (
     APIError,
     AuthenticationError,
     InvalidRequestError,
-    JobFailedError,
+    JobNotFoundError,
     JobState,
     JobStatus,
     ModuleRef,
@@ -27,7 +27,7 @@ from zoho_convert import (
     TransportError,
     ZohoConvertError,
 )
-from zoho_convert.errors import ERROR_CODES, error_for
+from zoho_convert.api.errors import ERROR_CODES, error_for
 
 EXPECTED_CLASS: dict[str, type[APIError]] = {
     "MANDATORY_NOT_FOUND": InvalidRequestError,
@@ -220,7 +220,6 @@ def test_hierarchy() -> None:
         TransportError,
         ResponseValidationError,
         APIError,
-        JobFailedError,
         PollTimeoutError,
     ):
         assert issubclass(cls, ZohoConvertError)
@@ -233,6 +232,7 @@ def test_hierarchy() -> None:
     ):
         assert issubclass(cls, APIError)
     assert issubclass(RecordStateError, InvalidRequestError)
+    assert issubclass(JobNotFoundError, InvalidRequestError)
 
 
 STATUS = JobStatus(
@@ -248,7 +248,7 @@ STATUS = JobStatus(
         error_for(500, "INTERNAL_ERROR", "m", maybe_processed=True),
         TransportError("connection reset", sent=True),
         ResponseValidationError("bad", field="data[0].status", maybe_processed=True),
-        JobFailedError("99", STATUS),
+        JobNotFoundError("99", 204, "NO_CONTENT", "gone"),
         PollTimeoutError("99", STATUS),
         PollTimeoutError("99", None),
     ],

@@ -8,8 +8,8 @@ from fake_convert_api import FakeAPI
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from zoho_convert.batch import convert_many
-from zoho_convert.idset import IdSet
+from zoho_convert.bulk.convert import convert_many
+from zoho_convert.bulk.idset import IdSet
 
 MAX_ID = 2**63 - 1
 ZOHO_LIKE = 2423488000000000171  # Zoho's ids are large and sequential

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from zoho_convert.errors import error_for
-from zoho_convert.isolation import REQUEST_LEVEL, is_isolatable, locate_offenders
+from zoho_convert.api.errors import error_for
+from zoho_convert.bulk.isolation import REQUEST_LEVEL, is_isolatable, locate_offenders
 
 PART = [str(1000 + n) for n in range(50)]
 

@@ -6,15 +6,33 @@ import os
 import sqlite3
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fake_convert_api import FakeAPI
 
-from zoho_convert.batch import convert_many, resume
-from zoho_convert.errors import AuthenticationError
-from zoho_convert.journal import Journal, RunParams
-from zoho_convert.models import JobState, JobStatus, ModuleRef
-from zoho_convert.report import RejectedId
+from zoho_convert.api.errors import AuthenticationError
+from zoho_convert.api.models import JobState, JobStatus, ModuleRef
+from zoho_convert.bulk.convert import convert_many, resume
+from zoho_convert.bulk.events import (
+    BatchRead,
+    BatchSplit,
+    BatchSubmitted,
+    BatchUncertain,
+    Event,
+    IdsRefused,
+    IdsRejected,
+    JobFinished,
+    LongestJob,
+    RequestsCounted,
+    SubmitStarted,
+)
+from zoho_convert.bulk.journal import Journal
+from zoho_convert.bulk.machine import BatchState, RunMachine
+from zoho_convert.bulk.report import RejectedId
+from zoho_convert.bulk.settling import SettlePolicy
+from zoho_convert.bulk.spec import RunParams
+from zoho_convert.bulk.tally import Tally
 
 PARAMS = RunParams(module="Quotes", to=ModuleRef("Sales_Orders", "1"), carry_over_tags=True)
 
@@ -33,26 +51,48 @@ async def test_journal_file_is_private_and_refuses_reuse(tmp_path: Path) -> None
         await Journal.create(path, PARAMS)
 
 
-async def test_state_round_trip(tmp_path: Path) -> None:
-    """Batches, states, job ids, statuses and rejections read back as written."""
+async def test_journal_replays_what_it_recorded(tmp_path: Path) -> None:
+    """The events a journal replays rebuild the same report and the same batch states as the
+    events the run published (the journal is a subscriber, resume a replay)."""
+    status = JobStatus(JobState.COMPLETED, 2, 2, 0, 0)
+    events: list[Event] = [
+        BatchRead(0, ("1", "2"), 2, 2, 0),
+        IdsRefused((RejectedId("x", "INVALID_ID", "m"),)),
+        BatchRead(1, ("3", "4", "5"), 6, 5, 1),
+        SubmitStarted(0),
+        BatchSubmitted(0, 2, "99", False, 10.0),
+        JobFinished(0, "99", 2, status, ("1", "2"), False),
+        SubmitStarted(1),
+        IdsRejected(1, (RejectedId("3", "INVALID_DATA", "bad"),)),
+        BatchSplit(1, ((2, ("4", "5")),), False),
+        SubmitStarted(2),
+        BatchUncertain(2, ("4", "5"), 11.0, True, "lost"),
+        LongestJob(3.5),
+        RequestsCounted(7),
+    ]
     journal = await Journal.create(tmp_path / "j.db", PARAMS)
-    journal.add_batch(0, ["1", "2"], position=2, duplicates=0)
-    journal.add_batch(1, ["3"], position=4, duplicates=1, rejected=[RejectedId("x", "C", "m")])
-    await journal.mark_submitting(0)
-    journal.mark_submitted(0, "99")
-    journal.mark_finished(0, JobStatus(JobState.COMPLETED, 2, 2, 0, 0))
+    for event in events:
+        journal.record(event)
     await journal.close()
     opened = await Journal.open(tmp_path / "j.db")
-    state = await opened.load()
+    params, replayed = await opened.load()
     await opened.close()
-    assert state.params == PARAMS
-    assert [(b.seq, b.state, b.job_id) for b in state.batches] == [
-        (0, "finished", "99"),
-        (1, "pending", None),
-    ]
-    assert state.batches[0].status == JobStatus(JobState.COMPLETED, 2, 2, 0, 0)
-    assert state.position == 4 and state.duplicates == 1 and state.local_rejected == 1
-    assert state.total_in_batches == 3 and not state.input_complete
+    assert params == PARAMS
+
+    def fold(stream: list[Event]) -> tuple[Any, dict[int, Any], float]:
+        tally, machine = Tally(), RunMachine(SettlePolicy())
+        for event in stream:
+            machine(event)
+            tally(event)
+        report = tally.report(module="Quotes", to="Sales_Orders", requests=0, elapsed=0.0)
+        states = {seq: (b.state, b.ids, b.settling) for seq, b in machine.batches.items()}
+        return report, states, machine.longest_job
+
+    assert fold(replayed) == fold(events)
+    report, states, longest = fold(replayed)
+    assert report.total == 6 and report.converted == 2 and report.requests == 7
+    assert [r.id for r in report.rejected] == ["x", "3"]
+    assert states == {2: (BatchState.PARKED, ("4", "5"), True)} and longest == 3.5
 
 
 async def test_journal_never_holds_the_token(tmp_path: Path) -> None:

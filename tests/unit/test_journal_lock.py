@@ -14,17 +14,18 @@ from fake_convert_api import FakeAPI
 from fakes import deadline
 
 from zoho_convert import JournalInUseError
-from zoho_convert.batch import convert_many, resume
-from zoho_convert.journal import Journal, RunParams
-from zoho_convert.models import ModuleRef
-from zoho_convert.progress import BatchSubmitted
+from zoho_convert.api.models import ModuleRef
+from zoho_convert.bulk.convert import convert_many, resume
+from zoho_convert.bulk.events import BatchSubmitted
+from zoho_convert.bulk.journal import Journal
+from zoho_convert.bulk.spec import RunParams
 
 PARAMS = RunParams(module="Quotes", to=ModuleRef("Sales_Orders", "1"))
 ROOT = Path(__file__).resolve().parents[2]
 
 HOLDER = """
 import asyncio, sys
-from zoho_convert.journal import Journal
+from zoho_convert.bulk.journal import Journal
 
 async def main() -> None:
     journal = await Journal.open(sys.argv[1])

@@ -7,9 +7,16 @@ import math
 import attrs
 import pytest
 
-from zoho_convert.errors import AuthenticationError, PollTimeoutError, ServerError, TransportError
-from zoho_convert.models import JobState, JobStatus
-from zoho_convert.polling import DurationEstimator, JobPoller, PollPolicy, poll_job
+from zoho_convert.api.errors import (
+    AuthenticationError,
+    PollTimeoutError,
+    ResponseValidationError,
+    ServerError,
+    TransportError,
+)
+from zoho_convert.api.models import JobState, JobStatus
+from zoho_convert.api.polling import PollPolicy, poll_job
+from zoho_convert.bulk.adaptive import AdaptiveSchedule, DurationEstimator
 
 RUNNING = JobStatus(JobState.IN_PROGRESS, 50, 10, 40, 0)
 DONE = JobStatus(JobState.COMPLETED, 50, 50, 0, 0)
@@ -69,7 +76,7 @@ def test_policy_is_frozen_and_evolvable() -> None:
 
 
 def test_delays_grow_by_multiplier_up_to_cap() -> None:
-    """The schedule is initial, initial*m, ... capped at max_interval (backoff.expo)."""
+    """The schedule is initial, initial*m, ... capped at max_interval (a plain generator)."""
     delays = PollPolicy(initial=1, multiplier=2, max_interval=5).delays()
     assert [next(delays) for _ in range(6)] == [1, 2, 4, 5, 5, 5]
 
@@ -81,9 +88,39 @@ async def test_adaptive_poll_waits_for_the_learned_duration() -> None:
     estimator = DurationEstimator()
     estimator.observe(False, 3.0, 1)
     fetch = scripted(RUNNING, DONE)
-    await poll_job(fetch, "1", PollPolicy(), sleep=time.sleep, clock=time.clock,
-                   estimator=estimator)
+    policy = PollPolicy()
+    await poll_job(fetch, "1", policy, sleep=time.sleep, clock=time.clock,
+                   schedule=AdaptiveSchedule(policy, estimator))
     assert time.sleeps == pytest.approx([3.0, 0.3])
+
+
+async def test_adaptive_retries_after_misses_grow_by_the_multiplier() -> None:
+    """In adaptive mode, polls that miss back off by PollPolicy.multiplier, capped at
+    max_interval: the knob does what its docstring says in every mode."""
+    for multiplier in (1.5, 3.0):
+        time = FakeTime()
+        estimator = DurationEstimator()
+        estimator.observe(False, 10.0, 1)
+        fetch = scripted(RUNNING, RUNNING, RUNNING, RUNNING, DONE)
+        policy = PollPolicy(multiplier=multiplier, max_interval=2.0)
+        await poll_job(fetch, "1", policy, sleep=time.sleep, clock=time.clock,
+                       schedule=AdaptiveSchedule(policy, estimator))
+        expected = [10.0] + [min(1.0 * multiplier**n, 2.0) for n in range(4)]
+        assert time.sleeps == pytest.approx(expected)
+
+
+async def test_unusable_replies_back_off_instead_of_storming() -> None:
+    """An unusable status reply (an unknown state) backs off like a miss: a job answering
+    nothing usable is polled a few times a minute at most, not at the fastest pace."""
+    time = FakeTime()
+    estimator = DurationEstimator()
+    estimator.observe(False, 1.0, 1)
+    fetch = scripted(ResponseValidationError("unknown job status 'CANCELLED'", field="status"))
+    policy = PollPolicy(max_interval=30.0, timeout=300.0)
+    with pytest.raises(PollTimeoutError):
+        await poll_job(fetch, "1", policy, sleep=time.sleep, clock=time.clock,
+                       schedule=AdaptiveSchedule(policy, estimator))
+    assert len(fetch.calls) <= 25  # type: ignore[attr-defined]
 
 
 async def test_poll_returns_final_status_after_schedule() -> None:
@@ -143,28 +180,6 @@ async def test_run_wide_errors_propagate() -> None:
         await poll_job(fetch, "1", PollPolicy(), sleep=time.sleep, clock=time.clock)
 
 
-async def test_job_poller_is_awaitable_and_reports_state() -> None:
-    """JobPoller awaits to the final status and exposes done(), status() and poll count."""
-    time = FakeTime()
-    poller = JobPoller(scripted(RUNNING, DONE), "Quotes", "42", sleep=time.sleep, clock=time.clock)
-    assert not poller.done() and poller.status() is None
-    assert await poller == DONE
-    assert poller.done() and poller.status() == DONE and poller.polls == 2
-    assert await poller.result() == DONE  # no more polls once final
-    assert poller.polls == 2
-
-
-def test_continuation_token_round_trip() -> None:
-    """The continuation token is JSON naming the module and the job, and reads back."""
-    poller = JobPoller(scripted(DONE), "Sales_Orders", "99")
-    assert JobPoller.parse_continuation_token(poller.continuation_token()) == (
-        "Sales_Orders",
-        "99",
-    )
-    with pytest.raises(ValueError):
-        JobPoller.parse_continuation_token("not json")
-
-
 def test_estimator_jumps_up_on_miss_and_shrinks_on_hits() -> None:
     """A first poll too early moves the estimate into the seen bracket; hits shrink it slowly."""
     estimator = DurationEstimator()
@@ -194,7 +209,9 @@ async def test_adaptive_poll_does_not_stall_one_ulp_short_of_the_estimate() -> N
         statuses.append(status)
         return status
 
+    policy = PollPolicy()
     final = await poll_job(
-        fetch, "1", PollPolicy(), sleep=time.sleep, clock=time.clock, estimator=estimator
+        fetch, "1", policy, sleep=time.sleep, clock=time.clock,
+        schedule=AdaptiveSchedule(policy, estimator),
     )
     assert final is DONE and len(statuses) < 10

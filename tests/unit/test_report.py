@@ -7,8 +7,8 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from zoho_convert.models import JobState, JobStatus
-from zoho_convert.report import ConversionReport, JobOutcome, RejectedId
+from zoho_convert.api.models import JobState, JobStatus
+from zoho_convert.bulk.report import ConversionReport, JobOutcome, RejectedId
 
 DONE = JobStatus(JobState.COMPLETED, 50, 50, 0, 0)
 

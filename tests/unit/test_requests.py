@@ -45,7 +45,7 @@ from zoho_convert import (
     StaticToken,
     ZohoConvertClient,
 )
-from zoho_convert.wire import lead_conversion_to_wire
+from zoho_convert.api.lead_wire import lead_conversion_to_wire
 
 AUTH_HEADER = f"Zoho-oauthtoken {ACCESS_TOKEN}"
 JOB_ID = "2423488000000626117"

@@ -31,8 +31,8 @@ from zoho_convert import (
     ServerError,
     TransportError,
 )
-from zoho_convert.errors import ZohoConvertError, error_for
-from zoho_convert.retry import parse_retry_after, should_retry
+from zoho_convert.api.errors import ZohoConvertError, error_for
+from zoho_convert.api.retry import parse_retry_after, should_retry
 
 STATUS_URL = f"{BASE}/Quotes/actions/mass_convert?job_id=1"
 MASS_URL = f"{BASE}/Quotes/actions/mass_convert"
@@ -83,10 +83,10 @@ RETRY_TABLE = [
     ),
 )
 def test_should_retry_table(error: ZohoConvertError, get: bool, post: bool) -> None:
-    """GET retries 429, 5xx, transport and unreadable replies; POST only 429 and never-sent."""
-    assert should_retry("GET", error) is get
-    assert should_retry("get", error) is get
-    assert should_retry("POST", error) is post
+    """A repeatable request (a GET, the token call) retries 429, 5xx, transport and
+    unreadable replies; a mass convert POST only 429 and what was never sent."""
+    assert should_retry(error, repeatable=True) is get
+    assert should_retry(error, repeatable=False) is post
 
 
 def test_error_classes_match_the_table_statuses() -> None:

@@ -12,10 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zoho_convert import JobState, JobStatus, LeadConversion, ResponseValidationError
-from zoho_convert.wire import (
+from zoho_convert.api.lead_wire import lead_conversion_from_wire, lead_conversion_to_wire
+from zoho_convert.api.wire import (
     error_in_reply,
-    lead_conversion_from_wire,
-    lead_conversion_to_wire,
     parse_converted_record,
     parse_job_id,
     parse_job_status,
@@ -245,7 +244,7 @@ def test_parse_job_status_numeric_strings() -> None:
     assert parse_job_status({"data": [row]}) == JobStatus(JobState.COMPLETED, 3, 1, 1, 1)
 
 
-# --- JobState.parse --------------------------------------------------------------------------
+# --- JobState.from_wire --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -262,15 +261,17 @@ def test_parse_job_status_numeric_strings() -> None:
     ],
 )
 def test_job_state_parse_case_insensitive(text: str, state: JobState) -> None:
-    """JobState.parse ignores case, surrounding space, and _ for space."""
-    assert JobState.parse(text) is state
+    """A state is read ignoring case, surrounding space, and _ for space."""
+    assert JobState.from_wire(text) is state
+    assert parse_job_status({"status": text}).state is state
 
 
 @pytest.mark.parametrize("value", ["DONE", "", "IN-PROGRESS", "COMPLETEDX", None, 3, ["FAILED"]])
 def test_job_state_unknown_names_the_value(value: Any) -> None:
     """An unknown state raises ResponseValidationError whose text names the value."""
+    assert JobState.from_wire(value) is None
     with pytest.raises(ResponseValidationError) as caught:
-        JobState.parse(value)
+        parse_job_status({"status": value})
     assert repr(value) in str(caught.value)
     assert caught.value.field == "status"
 
@@ -279,7 +280,7 @@ def test_job_state_unknown_names_the_value(value: Any) -> None:
 def test_job_state_parse_never_crashes(text: str) -> None:
     """Any text parses to a JobState or raises ResponseValidationError."""
     try:
-        state = JobState.parse(text)
+        state = parse_job_status({"status": text}).state
     except ResponseValidationError as error:
         assert repr(text) in str(error)
     else:

@@ -2,7 +2,7 @@
 
 It needs no third-party package beyond the library's. It imports the public API
 (``zoho_convert``), ``zoho_convert.settings`` and ``zoho_convert.simulator``; until the library
-exports them, also the progress events (``zoho_convert.progress``), ``normalize_id``, the
+exports them, also the progress events (``zoho_convert.bulk.progress``), ``normalize_id``, the
 module pairs (``models``), the journal's ``input_complete`` (``journal``) and the Convert Lead
 JSON reader (``wire``). The parts:
 

@@ -16,10 +16,14 @@ from typing import Any
 
 from zoho_convert import (
     ConversionReport,
+    EnvSettings,
+    JournalInUseError,
     ModuleRef,
     PollPolicy,
     ZohoConvertClient,
     ZohoConvertError,
+    journal_input_complete,
+    normalize_id,
 )
 from zoho_convert.cli.errors import EXIT_FAILURES, EXIT_OK, InputError, UsageError
 from zoho_convert.cli.inputs import open_id_source, read_lead_options
@@ -27,9 +31,6 @@ from zoho_convert.cli.modules import MASS_SOURCES, canonical_module, check_pair
 from zoho_convert.cli.output import print_report, print_row, write_failed_ids
 from zoho_convert.cli.progress import ProgressDisplay, resolve_mode
 from zoho_convert.cli.settings import connection
-from zoho_convert.ids import normalize_id
-from zoho_convert.journal import Journal
-from zoho_convert.settings import EnvSettings
 
 __all__ = [
     "check_new_journal",
@@ -194,19 +195,14 @@ async def _reporting_stops(
     """Report what a run did when it stops early, then let the error go on up.
 
     A run-wide error (authentication, permission, …) carries the report so far as
-    ``partial_report``. An interrupt (Ctrl-C, SIGTERM) of a ``convert`` (``target`` is its
-    module and target) gets the report its progress events tell: what was done so far.
+    ``partial_report``; so does the cancellation of an interrupted run (Ctrl-C, SIGTERM).
     """
-    loop = asyncio.get_running_loop()
-    started = loop.time()
     try:
         yield
-    except asyncio.CancelledError:
-        if target is not None:
-            so_far = display.tally.report(
-                *target, requests=client.request_count, elapsed=loop.time() - started
-            )
-            _finish(args, so_far, interrupted=True)
+    except asyncio.CancelledError as error:
+        partial = getattr(error, "partial_report", None)
+        if target is not None and isinstance(partial, ConversionReport):
+            _finish(args, partial, interrupted=True)
         raise
     except (ZohoConvertError, InputError) as error:
         partial = getattr(error, "partial_report", None)
@@ -255,18 +251,11 @@ def _require_file(path: str, what: str) -> None:
 async def _input_complete(path: str) -> bool:
     """Whether the run journaled at ``path`` had read all its ids."""
     try:
-        journal = await Journal.open(path)
-    except (OSError, ValueError) as error:
+        return await journal_input_complete(path)
+    except (OSError, ValueError, JournalInUseError) as error:
         raise UsageError(f"cannot resume from {path}: {error}") from None
-    except Exception:  # a file SQLite cannot open: RuntimeError or sqlite3.DatabaseError
-        raise UsageError(f"cannot resume from {path}: not a zoho_convert journal") from None
-    try:
-        state = await journal.load()
-    except Exception as error:  # a damaged file: sqlite3.DatabaseError, KeyError, ...
+    except Exception as error:  # a damaged file: sqlite3.DatabaseError, ...
         raise UsageError(f"cannot resume from {path}: unreadable journal ({error})") from None
-    finally:
-        await journal.close()
-    return state.input_complete
 
 
 async def cmd_resume(args: argparse.Namespace, env: Mapping[str, str]) -> int:

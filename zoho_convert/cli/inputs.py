@@ -26,10 +26,8 @@ from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, It
 from pathlib import Path
 from typing import IO
 
-from zoho_convert import LeadConversion
+from zoho_convert import LeadConversion, lead_conversion_from_wire, normalize_id
 from zoho_convert.cli.errors import InputError, UsageError
-from zoho_convert.ids import normalize_id
-from zoho_convert.wire import lead_conversion_from_wire
 
 __all__ = ["open_id_source", "open_ids", "read_lead_options", "strip_export_prefix"]
 

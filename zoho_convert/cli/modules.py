@@ -9,8 +9,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Sequence
 
+from zoho_convert import INVENTORY_CONVERSIONS, check_inventory_conversion
 from zoho_convert.cli.errors import UsageError
-from zoho_convert.models import INVENTORY_CONVERSIONS, check_inventory_conversion
 
 __all__ = [
     "LEAD_TARGETS",

@@ -70,7 +70,7 @@ def _summary(report: ConversionReport, interrupted: bool, failed_ids: str | None
         ("not converted", f"{report.not_converted:,}"),
         ("rejected", f"{len(report.rejected):,}"),
         ("uncertain", f"{len(report.uncertain):,}"),
-        ("unfinished jobs", f"{len(report.unfinished):,}"),
+        ("unfinished jobs", f"{len(report.unfinished_jobs):,}"),
         ("duplicates", f"{report.duplicates:,}"),
         ("jobs", f"{len(report.jobs):,}"),
         ("requests", f"{report.requests:,}"),
@@ -97,7 +97,7 @@ def _summary(report: ConversionReport, interrupted: bool, failed_ids: str | None
             f"{len(report.uncertain):,} ids are uncertain: their submission may have reached "
             "Zoho; check them before converting them again"
         )
-    for job_id in report.unfinished:
+    for job_id in report.unfinished_jobs:
         yield f"job {job_id} still running: zoho-convert status {report.module} {job_id} --wait"
     needing = sum(1 for _ in failed_id_rows(report))
     if needing and not interrupted:

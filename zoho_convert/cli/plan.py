@@ -14,10 +14,10 @@ import sys
 from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import Any
 
+from zoho_convert import normalize_id
 from zoho_convert.cli.commands import make_client, resolve_related
 from zoho_convert.cli.errors import EXIT_OK
 from zoho_convert.cli.inputs import open_id_source
-from zoho_convert.ids import normalize_id
 
 __all__ = ["IdCount", "count_ids", "dry_run", "plan"]
 

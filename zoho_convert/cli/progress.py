@@ -19,15 +19,14 @@ from typing import TextIO
 
 import attrs
 
-from zoho_convert import ConversionReport, JobOutcome, RejectedId
-from zoho_convert.progress import (
-    BatchQueued,
-    BatchSubmitted,
-    BatchUncertain,
-    IdRejected,
+from zoho_convert import (
+    BatchGaveUp,
+    BatchRead,
+    Event,
+    IdsAlreadyConverted,
+    IdsRefused,
+    IdsRejected,
     JobFinished,
-    JobUnfinished,
-    ProgressEvent,
 )
 
 __all__ = [
@@ -50,7 +49,7 @@ _TICK = 1.0  # seconds between redraws when no event comes (the clock and the et
 
 
 class Tally:
-    """Folds ``convert_many`` progress events into counts (and, on interrupt, a report)."""
+    """Folds ``convert_many``'s events into the counts a progress display shows."""
 
     def __init__(self) -> None:
         self.read = 0
@@ -58,65 +57,34 @@ class Tally:
         self.failed = 0
         self.not_converted = 0
         self.uncertain = 0
-        self.rejected: list[RejectedId] = []
-        self.jobs: dict[str, JobOutcome] = {}  # insertion order: submission order
+        self.rejected = 0
+        self.jobs_done = 0
 
-    def __call__(self, event: ProgressEvent) -> None:
+    def __call__(self, event: Event) -> None:
         """Take one event."""
-        if isinstance(event, BatchQueued):
+        if isinstance(event, BatchRead):
             self.read = max(self.read, event.read)
-        elif isinstance(event, BatchSubmitted):
-            self.jobs[event.job_id] = JobOutcome(event.job_id, event.size, None)
         elif isinstance(event, JobFinished):
             status = event.status
+            self.jobs_done += 1
             self.converted += status.converted_count or 0
-            self.failed += status.failed_count or 0
+            failed = status.failed_count or 0
+            if event.settling:  # failures of a settling job were converted by its predecessor
+                self.converted += failed
+            else:
+                self.failed += failed
             self.not_converted += status.not_converted_count or 0
-            self.jobs[event.job_id] = JobOutcome(event.job_id, event.size, status)
-        elif isinstance(event, JobUnfinished):
-            self.jobs[event.job_id] = JobOutcome(event.job_id, event.size, event.last_status)
-        elif isinstance(event, IdRejected):
-            self.rejected.append(RejectedId(event.id, event.code, event.message))
-        elif isinstance(event, BatchUncertain) and event.final:
-            self.uncertain += event.size
+        elif isinstance(event, IdsAlreadyConverted):
+            self.converted += len(event.ids)
+        elif isinstance(event, (IdsRejected, IdsRefused)):
+            self.rejected += len(event.rejected)
+        elif isinstance(event, BatchGaveUp):
+            self.uncertain += len(event.ids)
 
     @property
     def settled(self) -> int:
         """Ids whose outcome is known: converted, failed, not converted, rejected, uncertain."""
-        return (
-            self.converted + self.failed + self.not_converted + len(self.rejected) + self.uncertain
-        )
-
-    @property
-    def jobs_done(self) -> int:
-        """Jobs that finished (or were given up at the poll timeout)."""
-        return sum(1 for job in self.jobs.values() if job.status is not None)
-
-    def report(
-        self, module: str, to: str | None, *, requests: int, elapsed: float
-    ) -> ConversionReport:
-        """The report of a run stopped part-way: what these events say was done.
-
-        Jobs still running are listed in ``unfinished`` (poll them with ``status``); ids read
-        but not yet settled are counted in ``total`` only, and ``input_complete`` is False.
-        """
-        pending = tuple(job_id for job_id, job in self.jobs.items() if not job.finished)
-        return ConversionReport(
-            module=module,
-            to=to,
-            total=max(self.read, self.settled),
-            converted=self.converted,
-            failed=self.failed,
-            not_converted=self.not_converted,
-            rejected=tuple(self.rejected),
-            unfinished=pending,
-            uncertain=(),
-            duplicates=0,
-            jobs=tuple(self.jobs.values()),
-            requests=requests,
-            elapsed=elapsed,
-            input_complete=False,
-        )
+        return self.converted + self.failed + self.not_converted + self.rejected + self.uncertain
 
 
 @attrs.frozen
@@ -141,7 +109,7 @@ class Snapshot:
             total=max(expected or 0, tally.read, settled),
             converted=tally.converted,
             failed=tally.failed + tally.not_converted,
-            rejected=len(tally.rejected),
+            rejected=tally.rejected,
             uncertain=tally.uncertain,
             elapsed=elapsed,
             done=done,
@@ -318,7 +286,7 @@ class ProgressDisplay:
         """The counts as they stand."""
         return Snapshot.of(self.tally, self.elapsed, expected=self._expected, done=done)
 
-    def __call__(self, event: ProgressEvent) -> None:
+    def __call__(self, event: Event) -> None:
         """Take one event from the run."""
         self.tally(event)
         self.tick()

@@ -9,9 +9,8 @@ from __future__ import annotations
 import argparse
 from collections.abc import Mapping
 
-from zoho_convert import DataCenter, Environment
+from zoho_convert import DataCenter, Environment, EnvSettings, settings_from_env
 from zoho_convert.cli.errors import UsageError
-from zoho_convert.settings import EnvSettings, settings_from_env
 
 __all__ = ["add_connection_arguments", "connection"]
 

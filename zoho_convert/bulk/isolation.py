@@ -17,7 +17,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal
 
-from zoho_convert.errors import (
+from zoho_convert.api.errors import (
     APIError,
     InvalidRequestError,
     PermissionDeniedError,

@@ -11,7 +11,7 @@ from typing import Any
 
 import attrs
 
-from zoho_convert.errors import ResponseValidationError
+from zoho_convert.api.ids import normalize_id
 
 __all__ = [
     "INVENTORY_CONVERSIONS",
@@ -59,17 +59,12 @@ class JobState(enum.Enum):
     FAILED = "FAILED"
 
     @classmethod
-    def parse(cls, text: object) -> JobState:
-        """Read a state from the wire, case-insensitively ("In Progress", "IN_PROGRESS" too).
-
-        Raises:
-            ResponseValidationError: ``text`` is not a known state.
-        """
+    def from_wire(cls, text: object) -> JobState | None:
+        """Read a state as Zoho writes it, case-insensitively ("In Progress", "IN_PROGRESS"
+        too); None for anything else."""
         if isinstance(text, str):
-            state = _STATES.get(text.strip().upper().replace("_", " "))
-            if state is not None:
-                return state
-        raise ResponseValidationError(f"unknown job status {text!r}", field="status")
+            return _STATES.get(text.strip().upper().replace("_", " "))
+        return None
 
     @property
     def is_final(self) -> bool:
@@ -135,8 +130,6 @@ def check_related_module(ref: object) -> ModuleRef:
         TypeError: ``ref`` is not a ``ModuleRef``.
         ValueError: it has no API name or its id is not a valid id.
     """
-    from zoho_convert.ids import normalize_id  # noqa: PLC0415 (ids has no deps; keeps order)
-
     if not isinstance(ref, ModuleRef):
         raise TypeError(f"related_modules takes ModuleRef items, not {type(ref).__name__}")
     if not isinstance(ref.api_name, str) or not ref.api_name.strip():

@@ -1,22 +1,24 @@
 """The report of a ``convert_many`` run: counts for everything, ids only where someone must act.
 
 Every id read lands in exactly one place: the total of a job it was submitted in, ``rejected``
-(never converted by this run, with the reason) or ``uncertain`` (its submission may or may not
-have reached Zoho). Ids of jobs that converted everything are not kept, so the report of a
-million-id run stays small.
+(never converted by this run, with the reason), ``uncertain`` (its submission may or may not
+have reached Zoho) or ``already_converted_ids`` (converted by the run's own earlier submission).
+Ids of jobs that converted everything are not kept, so the report of a million-id run stays
+small. ``tally.py`` folds a run's events into one. JSON comes from the one converter
+(``zoho_convert.api.wire``): a field added here is in every JSON output.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
-from zoho_convert.models import JobState, JobStatus
+from zoho_convert.api.models import JobState, JobStatus
+from zoho_convert.api.wire import converter
 
-__all__ = ["ConversionReport", "JobOutcome", "LostJob", "RejectedId", "status_to_dict"]
+__all__ = ["ConversionReport", "JobOutcome", "LostJob", "RejectedId"]
 
 
 @attrs.frozen
@@ -25,8 +27,9 @@ class RejectedId:
 
     Attributes:
         id: the id as read (``repr`` of the value when it was not a str or int).
-        code: Zoho's error code (``ID_ALREADY_CONVERTED``, ``INVALID_DATA``, ...), or
-            ``INVALID_ID`` for an id refused locally before anything was sent.
+        code: Zoho's error code (``ID_ALREADY_CONVERTED``, ``INVALID_DATA``, ...),
+            ``INVALID_ID`` for an id refused locally before anything was sent, or
+            ``NOT_SUBMITTED`` for an id the run stopped before sending.
         message: a human-readable reason.
     """
 
@@ -34,9 +37,10 @@ class RejectedId:
     code: str
     message: str
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return {"id": self.id, "code": self.code, "message": self.message}
+        data: dict[str, Any] = converter.unstructure(self)
+        return data
 
 
 @attrs.frozen
@@ -81,21 +85,16 @@ class JobOutcome:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return {
-            "job_id": self.job_id,
-            "size": self.size,
-            "status": status_to_dict(self.status),
-            "ids": list(self.ids),
-            "settling": self.settling,
-        }
+        data: dict[str, Any] = converter.unstructure(self)
+        return data
 
 
 @attrs.frozen
 class LostJob:
     """A job whose outcome could not be read: Zoho forgot it (HTTP 204, "The job_id is
-    invalid"), answered a final status whose counts do not add up, or gave its job id to
-    another batch of the run too. Its records were settled by resubmission, so they are
-    accounted for elsewhere in the report (a later job, ``already_converted``, ``uncertain``).
+    invalid") or answered a final status whose counts do not add up. Its records were settled
+    by resubmission, so they are accounted for elsewhere in the report (a later job,
+    ``already_converted``, ``uncertain``).
 
     Attributes:
         job_id: Zoho's job id.
@@ -111,43 +110,8 @@ class LostJob:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return {
-            "job_id": self.job_id,
-            "size": self.size,
-            "reason": self.reason,
-            "last_status": status_to_dict(self.last_status),
-        }
-
-
-def status_to_dict(status: JobStatus | None) -> dict[str, Any] | None:
-    """A JSON-ready dict of a ``JobStatus`` (None stays None)."""
-    if status is None:
-        return None
-    return {
-        "state": status.state.value,
-        "total_count": status.total_count,
-        "converted_count": status.converted_count,
-        "not_converted_count": status.not_converted_count,
-        "failed_count": status.failed_count,
-    }
-
-
-def status_from_dict(data: Mapping[str, Any] | None) -> JobStatus | None:
-    """Rebuild a ``JobStatus`` from ``status_to_dict`` output (used by the journal)."""
-    if data is None:
-        return None
-
-    def count(name: str) -> int | None:
-        value = data.get(name)
-        return None if value is None else int(value)
-
-    return JobStatus(
-        state=JobState(data["state"]),
-        total_count=count("total_count"),
-        converted_count=count("converted_count"),
-        not_converted_count=count("not_converted_count"),
-        failed_count=count("failed_count"),
-    )
+        data: dict[str, Any] = converter.unstructure(self)
+        return data
 
 
 @attrs.frozen
@@ -161,12 +125,13 @@ class ConversionReport:
         converted: records converted, summed from the jobs' final statuses.
         failed: records that failed, summed from the jobs' final statuses.
         not_converted: records not converted, summed from the jobs' final statuses.
-        rejected: ids not converted by this run, each with Zoho's code (or ``INVALID_ID``).
-        unfinished: ids of jobs still running when the poll timeout passed; poll them again
-            with ``wait_for_job``.
+        rejected: ids not converted by this run, each with Zoho's code (or ``INVALID_ID``,
+            ``NOT_SUBMITTED``).
+        unfinished: ids of jobs still running when the poll timeout passed (their jobs are
+            ``unfinished_jobs``; poll them again with ``wait_for_job``).
         uncertain: ids whose submission may or may not have reached Zoho and that could not
             be settled by resubmission (see ``SettlePolicy``). Check them in Zoho before
-            converting again.
+            converting them again.
         duplicates: ids read more than once (each repeat counts; submitted once).
         jobs: one outcome per job.
         requests: HTTP requests the client sent during the run (attempts, retries included).
@@ -205,6 +170,11 @@ class ConversionReport:
         return sum(job.size for job in self.jobs)
 
     @property
+    def unfinished_jobs(self) -> tuple[str, ...]:
+        """Ids of the jobs still running when the poll timeout passed (or the run stopped)."""
+        return tuple(job.job_id for job in self.jobs if not job.finished)
+
+    @property
     def accounted_for(self) -> bool:
         """The report's invariant: every id read is in exactly one job, ``rejected``,
         ``uncertain`` or ``already_converted_ids``."""
@@ -230,27 +200,11 @@ class ConversionReport:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict of the whole report (``ok`` included)."""
-        return {
-            "ok": self.ok,
-            "module": self.module,
-            "to": self.to,
-            "total": self.total,
-            "converted": self.converted,
-            "failed": self.failed,
-            "not_converted": self.not_converted,
-            "duplicates": self.duplicates,
-            "rejected": [item.to_dict() for item in self.rejected],
-            "unfinished": list(self.unfinished),
-            "uncertain": list(self.uncertain),
-            "jobs": [job.to_dict() for job in self.jobs],
-            "requests": self.requests,
-            "elapsed": self.elapsed,
-            "input_complete": self.input_complete,
-            "already_converted": self.already_converted,
-            "already_converted_ids": list(self.already_converted_ids),
-            "lost_jobs": [job.to_dict() for job in self.lost_jobs],
-        }
+        """A JSON-ready dict of the whole report (``ok`` and ``unfinished_jobs`` included)."""
+        data: dict[str, Any] = converter.unstructure(self)
+        data["ok"] = self.ok
+        data["unfinished_jobs"] = list(self.unfinished_jobs)
+        return data
 
     def to_json(self, **kwargs: Any) -> str:
         """The report as JSON; keyword arguments go to ``json.dumps`` (e.g. ``indent=2``)."""

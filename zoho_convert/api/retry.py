@@ -13,11 +13,9 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 import attrs
-import backoff
 
-from zoho_convert.checks import at_least, positive
-from zoho_convert.errors import (
-    APIError,
+from zoho_convert.api.checks import at_least, positive
+from zoho_convert.api.errors import (
     RateLimitError,
     ResponseValidationError,
     ServerError,
@@ -72,35 +70,33 @@ class RetryPolicy:
         """
         if retry_after is not None:
             return min(max(retry_after, 0.0), self.max_retry_after)
-        # backoff's own exponential generator yields initial * multiplier**n, capped.
-        delays = backoff.expo(base=self.multiplier, factor=self.initial, max_value=self.max_delay)
-        next(delays)  # prime the generator (backoff yields once before the sequence starts)
-        base = self.initial
-        for _ in range(retry_number):
-            base = float(next(delays))
-        if not self.jitter:
-            return base
-        return base * rand()
+        # initial * multiplier**(n-1), capped; computed in the log domain so a huge retry
+        # number never overflows a float.
+        exponent = max(retry_number - 1, 0) * math.log(self.multiplier)
+        if exponent >= math.log(self.max_delay / self.initial):
+            base = self.max_delay
+        else:
+            base = min(self.initial * math.exp(exponent), self.max_delay)
+        return base * rand() if self.jitter else base
 
 
-def should_retry(method: str, error: ZohoConvertError) -> bool:
+def should_retry(error: ZohoConvertError, *, repeatable: bool) -> bool:
     """Decide whether a failed request may be sent again.
 
     - 429: always: Zoho refused the call before doing anything.
-    - 5xx, transport failures and unreadable replies: for GET always; for POST only when the
-      request provably never reached the server (``TransportError.sent`` is False), because
-      repeating a mass convert that Zoho did process would start a second job.
+    - 5xx, transport failures and unreadable replies: when the request is ``repeatable`` (a
+      GET, or a token call: minting twice costs nothing but a token), or, for one that is not
+      (a mass convert), only when it provably never reached the server
+      (``TransportError.sent`` is False): repeating a mass convert that Zoho did process would
+      start a second job.
     - anything else (4xx, authentication): never; the caller must change something.
     """
     if isinstance(error, RateLimitError):
         return True
-    idempotent = method.upper() in ("GET", "HEAD", "OPTIONS")
     if isinstance(error, TransportError):
-        return idempotent or not error.sent
+        return repeatable or not error.sent
     if isinstance(error, (ServerError, ResponseValidationError)):
-        return idempotent
-    if isinstance(error, APIError):
-        return False
+        return repeatable
     return False
 
 

@@ -13,6 +13,7 @@ Everything here is synchronous and runs on a worker thread (``journal.py`` calls
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import fcntl
 import os
@@ -22,7 +23,7 @@ import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
-from zoho_convert.errors import ZohoConvertError
+from zoho_convert.api.errors import ZohoConvertError
 
 __all__ = [
     "FORMAT",
@@ -31,6 +32,7 @@ __all__ = [
     "check_journal_path",
     "create_locked",
     "holder_id",
+    "journal_input_complete",
     "open_locked",
     "refuse_existing",
 ]
@@ -242,3 +244,27 @@ def check_format(db: sqlite3.Connection) -> None:
         _schema(db)
         db.execute("UPDATE run SET value=? WHERE key='format'", (str(FORMAT),))
     db.execute("INSERT OR REPLACE INTO run VALUES ('holder', ?)", (holder_id(),))
+
+
+def _input_complete(path: Path) -> bool:
+    fd = open_locked(path)
+    try:
+        with contextlib.closing(sqlite3.connect(path)) as db:
+            check_format(db)
+            row = db.execute("SELECT value FROM run WHERE key='input_complete'").fetchone()
+            db.commit()
+    finally:
+        os.close(fd)
+    return row is not None and row[0] == "1"
+
+
+async def journal_input_complete(path: str | os.PathLike[str]) -> bool:
+    """Whether the run journaled at ``path`` had read all its input (if not, ``resume`` wants
+    the same ids again).
+
+    Raises:
+        FileNotFoundError: there is no journal at ``path``.
+        ValueError: the file is not a (complete) zoho_convert journal.
+        JournalInUseError: another process is running the journal.
+    """
+    return await asyncio.to_thread(_input_complete, check_journal_path(path))

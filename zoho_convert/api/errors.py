@@ -1,5 +1,8 @@
 """The error tree of zoho_convert, and the table that maps Zoho error codes onto it.
 
+Local misuse (a bad module pair, a bad id, a bad policy value) is not in this tree: it raises
+``ValueError``/``TypeError`` (``InvalidIdError`` is a ``ValueError``) before any request.
+
 Errors are split by phase and by cause, so a caller can catch exactly what it can handle:
 
 ```
@@ -14,7 +17,6 @@ ZohoConvertError
 │   └── InvalidRequestError   other 4xx
 │       ├── RecordStateError  the record cannot be converted in its present state
 │       └── JobNotFoundError  a status poll found no such job (HTTP 204, or "job_id is invalid")
-├── JobFailedError            a mass-convert job ended FAILED
 └── PollTimeoutError          a job outlived the poll deadline
 ```
 
@@ -27,16 +29,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from zoho_convert.api.hints import HINTS
+
 if TYPE_CHECKING:
-    from zoho_convert.models import JobStatus
-    from zoho_convert.report import ConversionReport
+    from zoho_convert.api.models import JobStatus
 
 __all__ = [
     "ERROR_CODES",
     "APIError",
     "AuthenticationError",
     "InvalidRequestError",
-    "JobFailedError",
     "JobNotFoundError",
     "PermissionDeniedError",
     "PollTimeoutError",
@@ -54,13 +56,14 @@ class ZohoConvertError(Exception):
     """Base class of every error zoho_convert raises on purpose.
 
     Attributes:
-        partial_report: set by ``convert_many`` and ``resume`` on the error that stopped a run:
-            the ``ConversionReport`` of what the run did before it stopped. None on an error
-            raised before the run started (e.g. the target module's id lookup) and on errors of
-            single calls.
+        partial_report: set by ``convert_many`` and ``resume`` on the error that stopped a run
+            (and on the ``CancelledError`` of a cancelled run): the ``ConversionReport`` of
+            what the run did before it stopped. None on an error raised before the run started
+            (e.g. the target module's id lookup) and on errors of single calls. (Typed ``Any``:
+            the endpoint layer that defines the errors knows nothing of runs.)
     """
 
-    partial_report: ConversionReport | None = None
+    partial_report: Any = None
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Subclasses take keyword-only or extra arguments, so the default reduce (cls(*args))
@@ -144,7 +147,7 @@ class APIError(ZohoConvertError):
         self.details: Mapping[str, Any] = dict(details or {})
         self.request_id = request_id
         self.maybe_processed = maybe_processed
-        self.hint = ERROR_CODES.get(code, _UNKNOWN)[1]
+        self.hint = HINTS.get(code, "")
         super().__init__(self._describe())
 
     def _describe(self) -> str:
@@ -232,22 +235,6 @@ class JobNotFoundError(InvalidRequestError):
         super().__init__(status, code, message, details, request_id=request_id)
 
 
-class JobFailedError(ZohoConvertError):
-    """A mass-convert job ended in the FAILED state.
-
-    Attributes:
-        job_id: the job's id.
-        status: the job's final status.
-    """
-
-    def __init__(self, job_id: str, status: JobStatus) -> None:
-        super().__init__(
-            f"job {job_id} FAILED: {status.failed_count} of {status.total_count} records failed"
-        )
-        self.job_id = job_id
-        self.status = status
-
-
 class PollTimeoutError(ZohoConvertError):
     """A job was still unfinished when the poll deadline passed.
 
@@ -266,124 +253,40 @@ class PollTimeoutError(ZohoConvertError):
         self.last_status = last_status
 
 
-_UNKNOWN: tuple[type[APIError], str] = (APIError, "")
+# Zoho error code -> error class; with the documentation's resolution (``hints.py``), the
+# table ``ERROR_CODES`` that callers can read.
+_CLASSES: dict[str, type[APIError]] = {
+    "MANDATORY_NOT_FOUND": InvalidRequestError,
+    "INVALID_DATA": InvalidRequestError,
+    "NO_PERMISSION": PermissionDeniedError,
+    "AMBIGUITY_DURING_PROCESSING": InvalidRequestError,
+    "LIMIT_EXCEEDED": InvalidRequestError,
+    "EXPECTED_FIELD_MISSING": InvalidRequestError,
+    "INVALID_REQUEST_METHOD": InvalidRequestError,
+    "INVALID_MODULE": InvalidRequestError,
+    "OAUTH_SCOPE_MISMATCH": AuthenticationError,
+    "AUTHENTICATION_FAILURE": AuthenticationError,
+    "INVALID_TOKEN": AuthenticationError,
+    "INVALID_URL_PATTERN": InvalidRequestError,
+    "INTERNAL_ERROR": ServerError,
+    "INTERNAL_SERVER_ERROR": ServerError,
+    "REQUIRED_PARAM_MISSING": InvalidRequestError,
+    "ID_ALREADY_CONVERTED": RecordStateError,
+    "NOT_APPROVED": RecordStateError,
+    "NOT_REVIEWED": RecordStateError,
+    "DUPLICATE_DATA": RecordStateError,
+    "AUTHORIZATION_FAILED": PermissionDeniedError,
+    "RECORD_LOCKED": RecordStateError,
+    "TOO_MANY_REQUESTS": RateLimitError,
+    "LIMIT_REACHED": RateLimitError,
+    "MAPPING_MISMATCH": InvalidRequestError,
+    "NOT_ALLOWED": InvalidRequestError,
+    "REQUIRED_DATA_NOT_FOUND": InvalidRequestError,
+    "API_NOT_SUPPORTED": InvalidRequestError,
+}
 
-# Zoho error code -> (error class, the documentation's resolution). Built from the four seed
-# pages, plus INVALID_TOKEN / TOO_MANY_REQUESTS and the two codes the official SDK adds.
 ERROR_CODES: dict[str, tuple[type[APIError], str]] = {
-    "MANDATORY_NOT_FOUND": (
-        InvalidRequestError,
-        "specify all the mandatory fields in the input body (ids, convert_to, carry_over_tags, "
-        "module)",
-    ),
-    "INVALID_DATA": (
-        InvalidRequestError,
-        "check the record ids, the job id, the data types and the module names in the request",
-    ),
-    "NO_PERMISSION": (
-        PermissionDeniedError,
-        "enable permission for the parent and child modules in Organize Modules and in the "
-        "profile's Convert / Mass Convert permissions",
-    ),
-    "AMBIGUITY_DURING_PROCESSING": (
-        InvalidRequestError,
-        "the module id given in convert_to does not belong to that module; pass the target "
-        "module's own id from the Modules API",
-    ),
-    "LIMIT_EXCEEDED": (
-        InvalidRequestError,
-        "send at most 50 record ids in one mass convert call",
-    ),
-    "EXPECTED_FIELD_MISSING": (
-        InvalidRequestError,
-        "the convert_to array must be present and not empty",
-    ),
-    "INVALID_REQUEST_METHOD": (
-        InvalidRequestError,
-        "use the HTTP method the endpoint documents",
-    ),
-    "INVALID_MODULE": (
-        InvalidRequestError,
-        "specify a valid module API name (Quotes, Sales_Orders, Leads)",
-    ),
-    "OAUTH_SCOPE_MISMATCH": (
-        AuthenticationError,
-        "generate a token with the required scopes, e.g. ZohoCRM.mass_convert.Quotes.CREATE and "
-        "ZohoCRM.mass_convert.Quotes.READ",
-    ),
-    "AUTHENTICATION_FAILURE": (
-        AuthenticationError,
-        "pass a valid access token in the Authorization header",
-    ),
-    "INVALID_TOKEN": (
-        AuthenticationError,
-        "the access token is expired or revoked; refresh it with the refresh token",
-    ),
-    "INVALID_URL_PATTERN": (
-        InvalidRequestError,
-        "the request URL is incorrect; check the API domain, version and path",
-    ),
-    "INTERNAL_ERROR": (
-        ServerError,
-        "unexpected error on Zoho's side; retry later or contact Zoho support",
-    ),
-    "INTERNAL_SERVER_ERROR": (
-        ServerError,
-        "unexpected error on Zoho's side; retry later or contact Zoho support",
-    ),
-    "REQUIRED_PARAM_MISSING": (
-        InvalidRequestError,
-        "the job_id parameter is missing; specify a valid job id",
-    ),
-    "ID_ALREADY_CONVERTED": (
-        RecordStateError,
-        "the record has already been converted; leave it out",
-    ),
-    "NOT_APPROVED": (
-        RecordStateError,
-        "the record is still in an approval process; convert it once it is approved",
-    ),
-    "NOT_REVIEWED": (
-        RecordStateError,
-        "the record is still in a review process; convert it once it is reviewed",
-    ),
-    "DUPLICATE_DATA": (
-        RecordStateError,
-        "a record with the same unique field value already exists in the target module",
-    ),
-    "AUTHORIZATION_FAILED": (
-        PermissionDeniedError,
-        "the user lacks the privilege to create records; ask your Zoho administrator",
-    ),
-    "RECORD_LOCKED": (
-        RecordStateError,
-        "the record is locked; wait until it is unlocked and try again",
-    ),
-    "TOO_MANY_REQUESTS": (
-        RateLimitError,
-        "too many requests in flight for your edition; back off and retry",
-    ),
-    "LIMIT_REACHED": (
-        RateLimitError,
-        "the API credit or mass-convert limit is reached; wait and retry later",
-    ),
-    # Codes Zoho's OpenAPI v8 specs add for these endpoints.
-    "MAPPING_MISMATCH": (
-        InvalidRequestError,
-        "the Deals Stage does not belong to the given Pipeline; pass a Stage of that Pipeline",
-    ),
-    "NOT_ALLOWED": (
-        InvalidRequestError,
-        "the operation is not allowed on this record or module; see the details for the reason",
-    ),
-    "REQUIRED_DATA_NOT_FOUND": (
-        InvalidRequestError,
-        "a value the request depends on is missing; see the details for the field",
-    ),
-    "API_NOT_SUPPORTED": (
-        InvalidRequestError,
-        "this API version does not support the call; use the supported_version in the details",
-    ),
+    code: (cls, HINTS[code]) for code, cls in _CLASSES.items()
 }
 
 
@@ -413,9 +316,7 @@ def error_for(
     Returns:
         An instance of the matching APIError subclass.
     """
-    cls = ERROR_CODES.get(code, _UNKNOWN)[0]
-    if cls is APIError:
-        cls = _class_for_status(status)
+    cls = _CLASSES.get(code) or _class_for_status(status)
     if issubclass(cls, RateLimitError):
         return cls(
             status,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import attrs
 
-from zoho_convert.checks import at_least, finite_positive
+from zoho_convert.api.checks import at_least, finite_positive
 
 __all__ = ["SettlePolicy"]
 
@@ -31,8 +31,12 @@ class SettlePolicy:
             after it.
         min_wait: seconds a lost job is given to finish before its ids are resubmitted, at
             least (the run waits for the longest job duration it has seen, when longer).
+        unknown_wait: seconds a lost job is given when no job of the run has finished yet, so
+            nothing is known of how long jobs take (resubmitting while the lost job still runs
+            could convert its records twice).
     """
 
     max_rounds: int = attrs.field(default=6, validator=at_least(1))
     deadline: float = attrs.field(default=900.0, validator=finite_positive)
     min_wait: float = attrs.field(default=1.0, validator=finite_positive)
+    unknown_wait: float = attrs.field(default=60.0, validator=finite_positive)

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-__all__ = ["MAX_ID_DIGITS", "InvalidIdError", "id_problem", "normalize_id", "normalize_ids"]
+__all__ = [
+    "MAX_IDS_PER_CALL",
+    "MAX_ID_DIGITS",
+    "InvalidIdError",
+    "id_problem",
+    "normalize_id",
+    "normalize_ids",
+]
+
+#: Zoho converts at most 50 records per mass-convert call (the one place this number lives).
+MAX_IDS_PER_CALL = 50
 
 # Zoho record ids are 64-bit longs written in decimal: at most 19 digits.
 MAX_ID_DIGITS = 19
 _MAX_LONG = 2**63 - 1
+_MAX_LONG_TEXT = str(_MAX_LONG)
 
 
 class InvalidIdError(ValueError):
     """A record id that Zoho would refuse: empty, non-numeric, negative or too long."""
-
-
-class CheckedIds(list[str]):
-    """Canonical id strings checked one by one already: ``normalize_ids`` does not redo it.
-
-    Internal, not part of the public API: ``convert_many`` checks each id as it reads it and
-    sends its batches as ``CheckedIds`` through the public ``mass_convert`` calls (so that
-    subclasses and mocks see every batch), which would otherwise check every id again.
-    """
-
-    __slots__ = ()
 
 
 def id_problem(value: object) -> str | None:
@@ -87,7 +87,16 @@ def normalize_ids(values: object, *, limit: int, what: str = "record id") -> lis
             f"{len(items)} {what}s given; at most {limit} per call "
             "(use convert_many to convert more in batches)"
         )
-    if type(values) is CheckedIds:
-        checked: list[str] = items  # each id was checked as convert_many read it
+    # The common case (what convert_many sends) in one pass, without a call per id: canonical
+    # digit strings; 19-digit ones compared as text with the largest long (same length).
+    if all(
+        type(v) is str
+        and v.isascii()
+        and v.isdigit()
+        and v[0] != "0"
+        and (len(v) < MAX_ID_DIGITS or (len(v) == MAX_ID_DIGITS and v <= _MAX_LONG_TEXT))
+        for v in items
+    ):
+        checked: list[str] = items
         return checked
     return [normalize_id(item, what=what) for item in items]

@@ -13,14 +13,11 @@ from typing import Any
 
 import cattrs
 
-from zoho_convert.errors import ResponseValidationError
-from zoho_convert.models import (
-    CarryOverTags,
+from zoho_convert.api.errors import ResponseValidationError
+from zoho_convert.api.models import (
     ConvertedRecord,
-    DealDetails,
     JobState,
     JobStatus,
-    LeadConversion,
     LeadConversionResult,
     ModuleRef,
 )
@@ -28,11 +25,7 @@ from zoho_convert.models import (
 __all__ = [
     "ErrorBody",
     "converter",
-    "deal_to_wire",
     "error_in_reply",
-    "lead_conversion_from_wire",
-    "lead_conversion_to_wire",
-    "module_ref_to_wire",
     "parse_converted_record",
     "parse_job_id",
     "parse_job_status",
@@ -108,12 +101,21 @@ def _structure_job_status(row: object, _: type) -> JobStatus:
     # Keys are matched case-insensitively: the inventory API writes total_count (and one page
     # not_converted_Count); the Leads API writes Total_Count and Status.
     lowered = {str(key).lower(): value for key, value in _expect_mapping(row, "<row>").items()}
+    if "status" not in lowered and "state" in lowered:
+        lowered["status"] = lowered["state"]  # our own JSON (journal, report) names it state
     if "status" not in lowered:
         raise ResponseValidationError("missing job status", field="status")
     counts = {name: _optional_count(lowered.get(name), name) for name in _COUNT_FIELDS}
     # Counts that are missing or do not add up are kept as reported (JobStatus.counts_consistent
     # says so): refusing them would make the poller ask again for a reply that will not change.
-    return JobStatus(state=JobState.parse(lowered["status"]), **counts)
+    return JobStatus(state=_state(lowered["status"]), **counts)
+
+
+def _state(text: object) -> JobState:
+    state = JobState.from_wire(text)
+    if state is None:
+        raise ResponseValidationError(f"unknown job status {text!r}", field="status")
+    return state
 
 
 def _structure_converted(value: object, module: str, field: str) -> ConvertedRecord:
@@ -126,176 +128,12 @@ def _structure_converted(value: object, module: str, field: str) -> ConvertedRec
     )
 
 
-def deal_to_wire(deal: DealDetails) -> dict[str, Any]:
-    """Write a deal as Zoho's Deals object (mandatory keys plus any extra fields)."""
-    wire: dict[str, Any] = dict(deal.extra)
-    wire.update(
-        Deal_Name=deal.deal_name,
-        Closing_Date=deal.closing_date,
-        Stage=deal.stage,
-        Pipeline=deal.pipeline if isinstance(deal.pipeline, str) else dict(deal.pipeline),
-    )
-    if deal.amount is not None:
-        wire["Amount"] = deal.amount
-    if deal.contact_role is not None:
-        wire["Contact_Role"] = deal.contact_role
-    return wire
-
-
-def module_ref_to_wire(api_name: str, module_ids: Mapping[str, str]) -> dict[str, str]:
-    """``{"api_name": ...}`` plus the module's ``id`` when it is known.
-
-    The Convert Lead page shows ``move_attachments_to`` as ``{"api_name"}``; Zoho's OpenAPI v8
-    spec gives ``{api_name, id}`` (id required in one spec): send the id whenever the Modules API
-    cache has it, so the body satisfies both.
-    """
-    ref = {"api_name": api_name}
-    module_id = module_ids.get(api_name)
-    if module_id is not None:
-        ref["id"] = module_id
-    return ref
-
-
-def _unstructure_tags(tags: CarryOverTags) -> dict[str, list[str]]:
-    wire: dict[str, list[str]] = {}
-    for module, names in (
-        ("Contacts", tags.contacts),
-        ("Accounts", tags.accounts),
-        ("Deals", tags.deals),
-    ):
-        if names:
-            wire[module] = list(names)
-    return wire
-
-
-def _unstructure_lead_conversion(
-    options: LeadConversion, module_ids: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    wire: dict[str, Any] = {}
-    for key in ("overwrite", "notify_lead_owner", "notify_new_entity_owner"):
-        value = getattr(options, key)
-        if value is not None:
-            wire[key] = value
-    if options.move_attachments_to is not None:
-        wire["move_attachments_to"] = module_ref_to_wire(
-            options.move_attachments_to, module_ids or {}
-        )
-    if options.accounts is not None:
-        wire["Accounts"] = {"id": options.accounts}
-    if options.contacts is not None:
-        wire["Contacts"] = {"id": options.contacts}
-    if options.assign_to is not None:
-        wire["assign_to"] = {"id": options.assign_to}
-    if options.deals is not None:
-        wire["Deals"] = deal_to_wire(options.deals)
-    if options.carry_over_tags is not None:
-        wire["carry_over_tags"] = _unstructure_tags(options.carry_over_tags)
-    if options.add_to_existing_record is not None:
-        wire["add_to_existing_record"] = options.add_to_existing_record
-    return wire
-
-
-def _input_error(message: str, key: str) -> ValueError:
-    return ValueError(f"lead conversion options: {key}: {message}")
-
-
-def _input_id(value: object, key: str) -> str:
-    if isinstance(value, Mapping):
-        value = value.get("id")
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise _input_error("expected an object with an 'id'", key)
-    return str(value)
-
-
-def _input_bool(value: object, key: str) -> bool:
-    if not isinstance(value, bool):
-        raise _input_error(f"expected true or false, got {value!r}", key)
-    return value
-
-
-def _input_deal(value: object) -> DealDetails:
-    try:
-        return DealDetails.from_json(value)
-    except ValueError as error:
-        raise ValueError(f"lead conversion options: {error}") from None
-
-
-def _input_tags(value: object) -> CarryOverTags:
-    if not isinstance(value, Mapping):
-        raise _input_error("expected an object", "carry_over_tags")
-    tags: dict[str, tuple[str, ...]] = {}
-    for module in _LEAD_MODULES:
-        names = value.get(module, [])
-        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise _input_error("expected a list of tag names", f"carry_over_tags.{module}")
-        tags[module.lower()] = tuple(names)
-    return CarryOverTags(**tags)
-
-
-def lead_conversion_from_wire(payload: object) -> LeadConversion:
-    """Read lead-conversion options written in Zoho's own JSON (the Convert Lead page's input).
-
-    Accepts the bare object or the ``{"data": [ {...} ]}`` envelope.
-
-    Raises:
-        ValueError: the options are malformed; the message names the key.
-    """
-    if isinstance(payload, Mapping) and "data" in payload:
-        rows = payload["data"]
-        if not isinstance(rows, list) or len(rows) != 1:
-            raise _input_error("expected exactly one object", "data")
-        payload = rows[0]
-    if not isinstance(payload, Mapping):
-        raise _input_error("expected a JSON object", "<options>")
-    known = {
-        "overwrite",
-        "notify_lead_owner",
-        "notify_new_entity_owner",
-        "move_attachments_to",
-        "Accounts",
-        "Contacts",
-        "assign_to",
-        "Deals",
-        "carry_over_tags",
-        "add_to_existing_record",
-    }
-    unknown = sorted(set(payload) - known)
-    if unknown:
-        raise _input_error(f"unknown key(s); expected some of {sorted(known)}", ", ".join(unknown))
-    move = payload.get("move_attachments_to")
-    if isinstance(move, Mapping):
-        move = move.get("api_name")
-    if move is not None and move not in _LEAD_MODULES:
-        raise _input_error(f"expected one of {', '.join(_LEAD_MODULES)}", "move_attachments_to")
-    flags = {
-        key: _input_bool(payload[key], key)
-        for key in (
-            "overwrite",
-            "notify_lead_owner",
-            "notify_new_entity_owner",
-            "add_to_existing_record",
-        )
-        if key in payload
-    }
-    return LeadConversion(
-        **flags,
-        move_attachments_to=move,
-        accounts=_input_id(payload["Accounts"], "Accounts") if "Accounts" in payload else None,
-        contacts=_input_id(payload["Contacts"], "Contacts") if "Contacts" in payload else None,
-        assign_to=_input_id(payload["assign_to"], "assign_to") if "assign_to" in payload else None,
-        deals=_input_deal(payload["Deals"]) if "Deals" in payload else None,
-        carry_over_tags=(
-            _input_tags(payload["carry_over_tags"]) if "carry_over_tags" in payload else None
-        ),
-    )
-
-
 def _make_converter() -> cattrs.Converter:
-    conv = cattrs.Converter()
-    conv.register_structure_hook(JobState, lambda value, _: JobState.parse(value))
+    # Tuples become JSON arrays (lists), so outputs compare equal to what json.loads gives.
+    conv = cattrs.Converter(unstruct_collection_overrides={tuple: list})
+    conv.register_structure_hook(JobState, lambda value, _: _state(value))
     conv.register_unstructure_hook(JobState, lambda state: state.value)
     conv.register_structure_hook(JobStatus, _structure_job_status)
-    conv.register_unstructure_hook(LeadConversion, _unstructure_lead_conversion)
     return conv
 
 
@@ -377,19 +215,6 @@ def parse_modules(payload: object) -> list[ModuleRef]:
             )
         refs.append(ModuleRef(api_name=name, id=_id(module.get("id"), f"modules[{index}].id")))
     return refs
-
-
-def lead_conversion_to_wire(
-    options: LeadConversion | None, module_ids: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """Write lead-conversion options as the body of a Convert Lead request.
-
-    Args:
-        options: the options (None: Zoho's defaults).
-        module_ids: module ids known from the Modules API, added to module references.
-    """
-    row = {} if options is None else _unstructure_lead_conversion(options, module_ids)
-    return {"data": [row]}
 
 
 class ErrorBody:

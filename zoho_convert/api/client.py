@@ -1,0 +1,478 @@
+"""``EndpointClient``: one async method per conversion endpoint of Zoho CRM.
+
+It checks the caller's input before anything is sent (``requests.py`` builds the bodies),
+sends one request per call through the transport (retries, authentication, request slots) and
+reads the reply into models. It knows nothing of runs: ``zoho_convert.ZohoConvertClient`` adds
+``convert_many`` and ``resume`` on top of it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Any, TypeVar
+
+import aiohttp
+
+from zoho_convert.api.auth import RefreshTokenAuth, StaticToken
+from zoho_convert.api.datacenters import DataCenter
+from zoho_convert.api.errors import InvalidRequestError, JobNotFoundError
+from zoho_convert.api.ids import normalize_id
+from zoho_convert.api.lead_wire import lead_conversion_to_wire
+from zoho_convert.api.limits import LocalLimiter, RequestKind, RequestLimiter
+from zoho_convert.api.models import (
+    ConvertedRecord,
+    DealDetails,
+    JobStatus,
+    LeadConversion,
+    LeadConversionResult,
+    ModuleRef,
+    check_inventory_conversion,
+)
+from zoho_convert.api.polling import PollPolicy, poll_job
+from zoho_convert.api.requests import (
+    check_lead_options,
+    convert_to,
+    inventory_mass_body,
+    leads_mass_body,
+    processed_if_unreadable,
+)
+from zoho_convert.api.retry import RetryPolicy
+from zoho_convert.api.timing import Clock, Sleep, Timing
+from zoho_convert.api.transport import HttpTransport
+from zoho_convert.api.urls import check_secure_url, redact_url
+from zoho_convert.api.wire import (
+    parse_converted_record,
+    parse_job_id,
+    parse_job_status,
+    parse_lead_result,
+    parse_modules,
+)
+
+__all__ = ["MASS_CONVERT_SOURCES", "Auth", "EndpointClient"]
+
+Auth = StaticToken | RefreshTokenAuth
+Self = TypeVar("Self", bound="EndpointClient")
+
+#: Modules with a mass-convert API (and jobs to poll): inventory sources, and Leads.
+MASS_CONVERT_SOURCES = ("Quotes", "Sales_Orders", "Leads")
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+class EndpointClient:
+    """An async client for Zoho CRM's conversion endpoints: one request per call.
+
+    Args:
+        auth: a ``StaticToken`` or a ``RefreshTokenAuth``.
+        data_center: the account's data center (decides the default API domain).
+        api_domain: overrides the API domain, e.g. ``http://127.0.0.1:8000`` for the simulator.
+            When None, the domain named by the token reply is used, then the data center's.
+        api_version: the CRM API version, ``v8`` (default) or ``v7``.
+        session: an ``aiohttp.ClientSession`` to use; the client never closes a session it
+            did not create.
+        retry: the request retry policy (default ``RetryPolicy()``).
+        max_concurrency: requests in flight at most, across every task using this client
+            (Zoho's limit is 10 on the Standard edition).
+        lead_convert_concurrency: Convert Lead calls in flight at most, inside
+            ``max_concurrency`` (Zoho's sub-limit: 3 on Professional, 4 on Enterprise, 5 on
+            Ultimate).
+        request_timeout: seconds one request attempt may take.
+        sleep: the coroutine used to wait between retries and polls (inject one in tests).
+        clock: a monotonic clock for deadlines (inject one in tests).
+        allow_insecure_http: send credentials over plain http:// to a non-loopback host.
+        limiter: grants request slots instead of this client's own (a fleet's, shared by many
+            processes); ``max_concurrency`` then only sizes the connection pool.
+        on_headers: called with the headers of every API reply (rate and credit headers).
+
+    Raises:
+        ValueError: an argument is out of range, or a URL would expose credentials.
+    """
+
+    def __init__(
+        self,
+        auth: Auth,
+        *,
+        data_center: DataCenter = DataCenter.US,
+        api_domain: str | None = None,
+        api_version: str = "v8",
+        session: aiohttp.ClientSession | None = None,
+        retry: RetryPolicy | None = None,
+        max_concurrency: int = 10,
+        lead_convert_concurrency: int = 3,
+        request_timeout: float = 30.0,
+        sleep: Sleep | None = None,
+        clock: Clock | None = None,
+        allow_insecure_http: bool = False,
+        limiter: RequestLimiter | None = None,
+        on_headers: Callable[[Mapping[str, str]], None] | None = None,
+    ) -> None:
+        if not isinstance(auth, (StaticToken, RefreshTokenAuth)):
+            raise TypeError("auth must be a StaticToken or a RefreshTokenAuth")
+        _positive_int("max_concurrency", max_concurrency)
+        _positive_int("lead_convert_concurrency", lead_convert_concurrency)
+        if api_version not in ("v7", "v8"):
+            raise ValueError(f"api_version must be 'v7' or 'v8', got {api_version!r}")
+        if request_timeout <= 0:
+            raise ValueError(f"request_timeout must be positive, got {request_timeout}")
+        if api_domain is not None:
+            check_secure_url(api_domain, allow_insecure=allow_insecure_http, what="api_domain")
+        if isinstance(auth, RefreshTokenAuth):
+            check_secure_url(
+                auth.token_url, allow_insecure=allow_insecure_http, what="the accounts URL"
+            )
+        self._auth = auth
+        self._data_center = data_center
+        self._api_domain = api_domain
+        self._api_version = api_version
+        self._retry = retry or RetryPolicy()
+        self._max_concurrency = max_concurrency
+        self._limiter = limiter or LocalLimiter(max_concurrency, lead_convert_concurrency)
+        self._on_headers = on_headers
+        self._request_timeout = request_timeout
+        self._allow_insecure_http = allow_insecure_http
+        self._timing = Timing(sleep or asyncio.sleep, clock or Timing().clock)
+        self._session = session
+        self._owns_session = session is None
+        self._transport: HttpTransport | None = None
+        self._module_ids: dict[str, str] = {}
+        self._module_lock: asyncio.Lock | None = None
+
+    def __repr__(self) -> str:
+        domain = None if self._api_domain is None else redact_url(self._api_domain)
+        return (
+            f"{type(self).__name__}(auth={self._auth!r}, api_domain={domain!r}, "
+            f"data_center={self._data_center.name}, max_concurrency={self._max_concurrency})"
+        )
+
+    async def __aenter__(self: Self) -> Self:
+        self._http()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the HTTP session if this client created it."""
+        if self._owns_session and self._session is not None:
+            await self._session.close()
+            self._session = None
+            self._transport = None
+
+    @property
+    def max_concurrency(self) -> int:
+        """Requests this client keeps in flight at most."""
+        return self._max_concurrency
+
+    @property
+    def request_count(self) -> int:
+        """HTTP requests (attempts, retries included) sent so far to the CRM API."""
+        return self._transport.requests_sent if self._transport else 0
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The request retry policy."""
+        return self._retry
+
+    @property
+    def timing(self) -> Timing:
+        """How this client waits and tells time (the ``sleep`` and ``clock`` passed in)."""
+        return self._timing
+
+    def _http(self) -> HttpTransport:
+        if self._transport is None:
+            if self._session is None:
+                self._session = aiohttp.ClientSession(
+                    connector=aiohttp.TCPConnector(limit=self._max_concurrency + 2)
+                )
+            self._transport = HttpTransport(
+                self._session,
+                self._auth,
+                api_domain=self._api_domain,
+                default_domain=self._data_center.api_domain(),
+                api_version=self._api_version,
+                retry=self._retry,
+                limiter=self._limiter,
+                request_timeout=self._request_timeout,
+                sleep=self._timing.sleep,
+                clock=self._timing.clock,
+                allow_insecure_http=self._allow_insecure_http,
+                on_headers=self._on_headers,
+            )
+        return self._transport
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        body: Any = None,
+        kind: RequestKind = "api",
+    ) -> Any:
+        return await self._http().request(method, path, params=params, body=body, kind=kind)
+
+    async def module_id(self, api_name: str) -> str:
+        """The id of a module (needed in ``convert_to``), from the Modules API; cached.
+
+        Raises:
+            ValueError: the module does not exist in this org.
+            APIError: Zoho refused the request.
+        """
+        if api_name in self._module_ids:
+            return self._module_ids[api_name]
+        if self._module_lock is None:
+            self._module_lock = asyncio.Lock()
+        async with self._module_lock:  # one lookup for many concurrent callers
+            if api_name not in self._module_ids:
+                reply = await self._request("GET", f"settings/modules/{api_name}")
+                # 204 No Content is how the OpenAPI v8 spec answers an unknown module.
+                for ref in parse_modules(reply) if reply is not None else ():
+                    self._module_ids.setdefault(ref.api_name, ref.id)
+                if api_name not in self._module_ids:
+                    raise ValueError(f"module {api_name!r} does not exist in this Zoho org")
+            return self._module_ids[api_name]
+
+    async def _target(self, to: str | ModuleRef) -> ModuleRef:
+        if isinstance(to, ModuleRef):
+            # A caller-made ModuleRef skips the lookup, so its id is checked like any other.
+            return ModuleRef(to.api_name, normalize_id(to.id, what="target module id"))
+        return ModuleRef(api_name=to, id=await self.module_id(to))
+
+    async def mass_convert(
+        self,
+        module: str,
+        ids: Iterable[str | int],
+        *,
+        to: str | ModuleRef,
+        carry_over_tags: bool = False,
+        assign_to: str | int | None = None,
+        related_modules: Sequence[ModuleRef] = (),
+    ) -> str:
+        """Schedule one mass-convert job of at most 50 inventory records.
+
+        Args:
+            module: the source module, ``Quotes`` or ``Sales_Orders``.
+            ids: 1 to 50 record ids.
+            to: the target module, by API name or as a ``ModuleRef``.
+            carry_over_tags: carry the records' tags over to the new records.
+            assign_to: the user id to own the new records (default: the source's owner).
+            related_modules: related lists (Calls, Tasks, Events) to convert along.
+
+        Returns:
+            The job id, to poll with ``mass_convert_status`` or ``wait_for_job``.
+
+        Raises:
+            ValueError: a bad module pair, no ids, more than 50, or an invalid id.
+            TypeError: ids or options of the wrong type.
+            APIError: Zoho refused the call; ``maybe_processed`` says if it may have run.
+            TransportError: the call failed in transit; ``sent`` says if it may have run.
+        """
+        check_inventory_conversion(module, to.api_name if isinstance(to, ModuleRef) else to)
+        body = inventory_mass_body(
+            ids,
+            carry_over_tags=carry_over_tags,
+            assign_to=assign_to,
+            related_modules=related_modules,
+        )
+        body["convert_to"] = convert_to(await self._target(to), carry_over_tags)
+        return await self._schedule(f"{module}/actions/mass_convert", body)
+
+    async def mass_convert_leads(
+        self,
+        ids: Iterable[str | int],
+        *,
+        deals: DealDetails | Mapping[str, Any] | None = None,
+        assign_to: str | int | None = None,
+        carry_over_tags: Sequence[str] = (),
+        related_modules: Sequence[ModuleRef] = (),
+        move_attachments_to: str | None = None,
+    ) -> str:
+        """Schedule one mass conversion of at most 50 leads (Zoho's Leads mass-convert API).
+
+        Args:
+            ids: 1 to 50 lead ids.
+            deals: a deal to create for each converted lead (a ``DealDetails``, or Zoho's
+                ``Deals`` JSON object).
+            assign_to: the user id to own the new records.
+            carry_over_tags: the modules (Contacts, Accounts, Deals) that get the lead's tags.
+            related_modules: related lists to carry over.
+            move_attachments_to: the module (Contacts, Accounts, Deals) that gets attachments.
+
+        Returns:
+            The job id, to poll with ``mass_convert_leads_status``.
+
+        Raises:
+            ValueError: no ids, more than 50, an invalid id, or an unknown module name.
+            TypeError: ``deals`` is neither a ``DealDetails`` nor a JSON object.
+        """
+        body = leads_mass_body(
+            ids,
+            deals=deals,
+            assign_to=assign_to,
+            carry_over_tags=carry_over_tags,
+            related_modules=related_modules,
+            move_attachments_to=move_attachments_to,
+            module_ids=self._module_ids,
+        )
+        return await self._schedule("Leads/actions/mass_convert", body)
+
+    async def job_status(self, module: str, job_id: str | int) -> JobStatus:
+        """The status of a mass-convert job of ``Quotes``, ``Sales_Orders`` or ``Leads``.
+
+        Raises:
+            ValueError: ``module`` has no mass-convert jobs, or the job id is invalid.
+            JobNotFoundError: Zoho no longer knows the job (HTTP 204, "The job_id is invalid").
+            ResponseValidationError: the reply is malformed (the message names the field).
+        """
+        if module not in MASS_CONVERT_SOURCES:
+            raise ValueError(
+                f"{module!r} has no mass-convert jobs; use one of {', '.join(MASS_CONVERT_SOURCES)}"
+            )
+        job = normalize_id(job_id, what="job id")
+        try:
+            reply = await self._request(
+                "GET", f"{module}/actions/mass_convert", params={"job_id": job}
+            )
+        except InvalidRequestError as error:
+            if error.code == "INVALID_DATA":  # "The job_id is invalid": the id was well formed
+                raise JobNotFoundError(
+                    job,
+                    error.status,
+                    error.code,
+                    error.message,
+                    error.details,
+                    request_id=error.request_id,
+                ) from None
+            raise
+        if reply is None:
+            # 204 No Content, as the official SDK's samples show for an unknown or expired job.
+            raise JobNotFoundError(job, 204, "NO_CONTENT", "Zoho has no status for this job")
+        return parse_job_status(reply)
+
+    async def mass_convert_status(self, module: str, job_id: str | int) -> JobStatus:
+        """The status of a mass-convert job of ``Quotes`` or ``Sales_Orders`` (one request).
+
+        Raises:
+            ValueError: an unknown module or an invalid job id, before any request.
+            JobNotFoundError: Zoho no longer knows the job.
+            ResponseValidationError: the reply is malformed (the message names the field).
+        """
+        if module not in ("Quotes", "Sales_Orders"):
+            raise ValueError(
+                f"{module!r} has no mass inventory convert; use Quotes or Sales_Orders"
+            )
+        return await self.job_status(module, job_id)
+
+    async def mass_convert_leads_status(self, job_id: str | int) -> JobStatus:
+        """The status of a Leads mass-convert job (one request).
+
+        Raises:
+            ValueError: an invalid job id, before any request.
+            JobNotFoundError: Zoho no longer knows the job.
+        """
+        return await self.job_status("Leads", job_id)
+
+    async def wait_for_job(
+        self, module: str, job_id: str | int, *, poll: PollPolicy | None = None
+    ) -> JobStatus:
+        """Poll one mass-convert job (``Quotes``, ``Sales_Orders`` or ``Leads``) until it ends.
+
+        Args:
+            module: the job's source module.
+            job_id: the job's id.
+            poll: the schedule and deadline (default ``PollPolicy()``).
+
+        Returns:
+            The final status (COMPLETED or FAILED).
+
+        Raises:
+            ValueError: ``module`` has no mass-convert jobs, or the job id is invalid.
+            JobNotFoundError: Zoho no longer knows the job.
+            PollTimeoutError: the job was still running at ``poll.timeout``.
+        """
+        if module not in MASS_CONVERT_SOURCES:
+            raise ValueError(f"{module!r} has no mass-convert jobs: Quotes, Sales_Orders, Leads")
+        job = normalize_id(job_id, what="job id")
+        return await poll_job(
+            lambda: self.job_status(module, job),
+            job,
+            poll or PollPolicy(),
+            sleep=self._timing.sleep,
+            clock=self._timing.clock,
+        )
+
+    async def convert(
+        self, module: str, record_id: str | int, *, to: str | ModuleRef
+    ) -> ConvertedRecord:
+        """Convert one inventory record now (Quotes -> Sales_Orders/Invoices, Sales_Orders ->
+        Invoices).
+
+        Args:
+            module: the source module, ``Quotes`` or ``Sales_Orders``.
+            record_id: the record to convert.
+            to: the target module, by API name or as a ``ModuleRef``.
+
+        Returns:
+            The record created in the target module.
+
+        Raises:
+            ValueError: a bad module pair or record id, before any request.
+            RecordStateError: the record is already converted, locked, not approved, ...
+            ResponseValidationError: the success reply could not be read; its
+                ``maybe_processed`` is True (the record may be converted).
+        """
+        check_inventory_conversion(module, to.api_name if isinstance(to, ModuleRef) else to)
+        record = normalize_id(record_id)
+        target = await self._target(to)
+        body = {"data": [{"convert_to": convert_to(target)}]}
+        reply = await self._request("POST", f"{module}/{record}/actions/convert", body=body)
+        with processed_if_unreadable():
+            return parse_converted_record(reply, target.api_name)
+
+    async def convert_lead(
+        self, lead_id: str | int, options: LeadConversion | None = None
+    ) -> LeadConversionResult:
+        """Convert one lead into a contact, an account and optionally a deal.
+
+        Holds one of the client's Convert Lead slots (Zoho's sub-limit) while it runs.
+
+        Args:
+            lead_id: the lead to convert.
+            options: the Convert Lead options (existing account/contact, deal, owner, tags...).
+
+        Returns:
+            The records created or linked.
+
+        Raises:
+            ValueError: an invalid lead id or option, before any request.
+            RecordStateError: the lead is already converted, locked, not approved, ...
+            ResponseValidationError: the success reply could not be read; its
+                ``maybe_processed`` is True (the lead may be converted).
+        """
+        lead = normalize_id(lead_id, what="lead id")
+        if options is not None:
+            check_lead_options(options)
+        reply = await self._request(
+            "POST",
+            f"Leads/{lead}/actions/convert",
+            body=lead_conversion_to_wire(options, self._module_ids),
+            kind="lead_convert",
+        )
+        with processed_if_unreadable():
+            return parse_lead_result(reply)
+
+    async def _schedule(self, path: str, body: dict[str, Any]) -> str:
+        reply = await self._request("POST", path, body=body)
+        with processed_if_unreadable():
+            return parse_job_id(reply)

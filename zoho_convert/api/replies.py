@@ -1,0 +1,80 @@
+"""Reading Zoho's replies: JSON, or the error a reply carries (the matching ``APIError``).
+
+Pure functions of a status, headers and body; ``transport.py`` applies them to each reply.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from zoho_convert.api.errors import APIError, ResponseValidationError, error_for
+from zoho_convert.api.retry import parse_retry_after
+from zoho_convert.api.wire import error_in_reply
+
+__all__ = ["decode_reply", "host_of", "path_of", "short_error"]
+
+
+def decode_reply(status: int, headers: Mapping[str, str], raw: bytes, is_post: bool) -> Any:
+    """Turn a reply into JSON (None for 204 No Content or an empty 2xx), or raise the error
+    it carries: the ``APIError`` subclass its code (or status) calls for."""
+    request_id = headers.get("X-REQUEST-ID") or headers.get("x-request-id")
+    maybe_processed = is_post and status >= 500
+    if status == 204 or (not raw.strip() and status < 300):
+        return None  # No Content: the caller decides what an empty answer means
+    try:
+        payload = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        payload = None
+        if status < 400:
+            raise ResponseValidationError(
+                f"HTTP {status} reply is not JSON ({_snippet(raw)})",
+                field="<body>",
+                maybe_processed=is_post,
+            ) from None
+    found = error_in_reply(payload)
+    if status >= 400 or found is not None:
+        retry_after = parse_retry_after(headers.get("Retry-After"))
+        if found is None:
+            code = "TOO_MANY_REQUESTS" if status == 429 else f"HTTP_{status}"
+            raise error_for(
+                status,
+                code,
+                f"HTTP {status} without a Zoho error body ({_snippet(raw)})",
+                request_id=request_id,
+                maybe_processed=maybe_processed,
+                retry_after=retry_after,
+            )
+        raise error_for(
+            status,
+            found.code,
+            found.message,
+            found.details,
+            request_id=request_id,
+            maybe_processed=maybe_processed,
+            retry_after=retry_after,
+        )
+    return payload
+
+
+def _snippet(raw: bytes) -> str:
+    text = raw[:80].decode("utf-8", "replace").replace("\n", " ")
+    return repr(text) if raw else "empty body"
+
+
+def short_error(error: BaseException) -> str:
+    if isinstance(error, APIError):
+        return f"{error.status} {error.code}"
+    return type(error).__name__
+
+
+def host_of(url: str) -> str:
+    # hostname, not netloc: a user:password written into a URL never reaches an error text.
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
+
+
+def path_of(url: str) -> str:
+    return urlsplit(url).path

@@ -1,0 +1,295 @@
+"""The HTTP layer: one request to Zoho, retried under ``RetryPolicy``, within a request slot.
+
+The only module that touches aiohttp's client. It sends what it is given and reports the
+reply; authentication is the auth flow's business (``auth.py``): the transport asks it for the
+token to send, tells it which token worked, and hands it a 401 to decide whether the request
+is repeated with a new token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Protocol, TypeVar
+
+import aiohttp
+
+from zoho_convert.api.errors import (
+    AuthenticationError,
+    RateLimitError,
+    TransportError,
+    ZohoConvertError,
+)
+from zoho_convert.api.limits import RequestKind, RequestLimiter
+from zoho_convert.api.replies import decode_reply, host_of, path_of, short_error
+from zoho_convert.api.retry import RetryPolicy, should_retry
+from zoho_convert.api.timing import Clock, Sleep
+from zoho_convert.api.urls import check_secure_url
+
+__all__ = ["AuthFlow", "HttpTransport", "RequestAuth"]
+
+logger = logging.getLogger("zoho_convert.api.transport")
+
+T = TypeVar("T")
+
+_NOT_SENT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+_JSON_HEADERS = {"Content-Type": "application/json"}
+_NO_HEADERS: dict[str, str] = {}
+
+
+class AuthFlow(Protocol):
+    """One request's authentication (httpx's auth flow, azure-core's bearer policy in spirit)."""
+
+    async def token(self, transport: HttpTransport) -> str:
+        """The access token to send (minting or refreshing one first if needed)."""
+
+    def accepted(self, token: str) -> None:
+        """Zoho accepted a request sent with ``token``."""
+
+    async def refused(
+        self, transport: HttpTransport, token: str, error: AuthenticationError
+    ) -> bool:
+        """Zoho answered 401 to ``token``: True to repeat the request with a new token."""
+
+
+class RequestAuth(Protocol):
+    """What the transport needs from an auth object (``StaticToken``, ``RefreshTokenAuth``)."""
+
+    @property
+    def api_domain(self) -> str | None:
+        """The API domain learnt from the token reply, if any."""
+
+    def flow(self) -> AuthFlow:
+        """A new flow for one request."""
+
+
+class HttpTransport:
+    """Sends requests to one Zoho API domain, each attempt within a request slot.
+
+    Args:
+        session: the aiohttp session to use (owned by the caller of this class).
+        auth: where access tokens come from.
+        api_domain: a fixed API domain (``https://www.zohoapis.com``); None to take the one the
+            token reply names, falling back to ``default_domain``.
+        default_domain: the data center's API domain.
+        api_version: ``v8`` (or ``v7``).
+        retry: the retry policy.
+        limiter: grants request slots (the concurrency limit and the Convert Lead sub-limit).
+        request_timeout: seconds one attempt may take.
+        sleep: how to wait between tries (injectable so tests never sleep).
+        clock: a monotonic clock, for the retry deadline.
+        allow_insecure_http: allow credentials over http:// to non-loopback hosts.
+        on_headers: called with the headers of every API reply (rate and credit headers).
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        auth: RequestAuth,
+        *,
+        api_domain: str | None,
+        default_domain: str,
+        api_version: str,
+        retry: RetryPolicy,
+        limiter: RequestLimiter,
+        request_timeout: float,
+        sleep: Sleep,
+        clock: Clock,
+        allow_insecure_http: bool = False,
+        on_headers: Callable[[Mapping[str, str]], None] | None = None,
+    ) -> None:
+        self._session = session
+        self._auth = auth
+        self._api_domain = api_domain
+        self._default_domain = default_domain
+        self._api_version = api_version
+        self.retry = retry
+        self._limiter = limiter
+        self._timeout = aiohttp.ClientTimeout(total=request_timeout)
+        self.sleep = sleep
+        self.clock = clock
+        self._allow_insecure = allow_insecure_http
+        self._on_headers = on_headers
+        self._rand = random.Random()
+        self.requests_sent = 0
+        # The domain base_url last checked, and its URL: the domain rarely changes (a token
+        # reply may name another), so each new one is checked once, not on every request.
+        self._checked_domain: str | None = None
+        self._base_url = ""
+
+    def base_url(self) -> str:
+        """``{api_domain}/crm/{version}``, using the token reply's domain when none was set."""
+        domain = self._api_domain or self._auth.api_domain or self._default_domain
+        if domain != self._checked_domain:
+            check_secure_url(domain, allow_insecure=self._allow_insecure, what="the API domain")
+            self._base_url = f"{domain.rstrip('/')}/crm/{self._api_version}"
+            self._checked_domain = domain
+        return self._base_url
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        body: Any = None,
+        kind: RequestKind = "api",
+    ) -> Any:
+        """Send one API request and return its decoded JSON (None for an empty reply or 204).
+
+        Retries what ``should_retry`` allows, within the policy's tries and deadline (a GET is
+        repeatable, a POST only when it surely never arrived). A 401 goes to the auth flow,
+        which may refresh the token; the request is then sent again (Zoho did nothing).
+
+        Raises:
+            APIError: Zoho answered with an error (the matching subclass).
+            TransportError: no usable response arrived.
+            ResponseValidationError: the reply was not the JSON Zoho promises.
+        """
+        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        headers = _JSON_HEADERS if data is not None else _NO_HEADERS
+        flow = self._auth.flow()
+        while True:
+            # The token first: its reply may name the API domain the URL must use. A failed
+            # token call raises here, after its own retries: repeating this request would not
+            # mend it.
+            token = await flow.token(self)
+            authorized = {**headers, "Authorization": f"Zoho-oauthtoken {token}"}
+            try:
+                reply = await self._retrying(
+                    self._attempt,
+                    method,
+                    f"{self.base_url()}/{path}",
+                    authorized,
+                    params,
+                    data,
+                    kind,
+                    repeatable=method == "GET",
+                    label=path,
+                )
+            except AuthenticationError as error:
+                if await flow.refused(self, token, error):
+                    continue
+                raise
+            flow.accepted(token)
+            if logger.isEnabledFor(logging.DEBUG):  # the hot path formats nothing
+                logger.debug("%s %s ok", method, path)
+            return reply
+
+    async def _attempt(
+        self,
+        method: str,
+        url: str,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None,
+        data: bytes | None,
+        kind: RequestKind,
+    ) -> Any:
+        async with self._limiter.slot(kind):
+            self.requests_sent += 1
+            status, reply_headers, raw = await self._exchange(
+                method, url, headers=headers, params=params, data=data, timeout=self._timeout
+            )
+        if self._on_headers is not None:
+            self._on_headers(reply_headers)
+        return decode_reply(status, reply_headers, raw, method == "POST")
+
+    async def post_form(
+        self,
+        url: str,
+        form: Mapping[str, str],
+        *,
+        timeout: float,
+        interpret: Callable[[int, Any, bytes], T],
+    ) -> T:
+        """POST a form (the OAuth token call) and return what ``interpret`` makes of the reply.
+
+        ``interpret(status, json_or_None, raw_body)`` reads the reply and raises to refuse it.
+        The call is repeatable (a token minted twice is only a token), so a ``RateLimitError``,
+        ``ServerError``, ``TransportError`` or unreadable reply is retried under the retry
+        policy; anything else is final. Sends no Authorization header, never logs the form.
+        """
+        check_secure_url(url, allow_insecure=self._allow_insecure, what="the accounts URL")
+        client_timeout = aiohttp.ClientTimeout(total=timeout)
+
+        async def attempt() -> T:
+            status, _, raw = await self._exchange(
+                "POST", url, headers={}, params=None, data=form, timeout=client_timeout
+            )
+            try:
+                payload = json.loads(raw) if raw.strip() else None
+            except (ValueError, UnicodeDecodeError):
+                payload = None
+            return interpret(status, payload, raw)
+
+        result: T = await self._retrying(attempt, repeatable=True, label="the token call")
+        return result
+
+    async def _retrying(
+        self,
+        attempt: Callable[..., Awaitable[Any]],
+        *args: Any,
+        repeatable: bool,
+        label: str,
+    ) -> Any:
+        """Run ``attempt(*args)`` until it succeeds or ``should_retry`` says stop, within the
+        policy's tries and total deadline (no sleep may end past it).
+
+        ``args`` rather than a closure: API requests pass a bound method and their arguments,
+        so the hot path makes no function object per request.
+        """
+        started = self.clock()
+        tries = 0
+        while True:
+            tries += 1
+            try:
+                return await attempt(*args)
+            except ZohoConvertError as error:
+                if not should_retry(error, repeatable=repeatable) or tries >= self.retry.max_tries:
+                    raise
+                retry_after = error.retry_after if isinstance(error, RateLimitError) else None
+                delay = self.retry.delay(tries, retry_after, self._rand.random)
+                if self.clock() + delay - started > self.retry.deadline:
+                    raise
+                logger.debug(
+                    "%s failed (%s); retry %d in %.2fs", label, short_error(error), tries, delay
+                )
+                await self.sleep(delay)
+
+    async def _exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        params: Mapping[str, str] | None,
+        data: bytes | Mapping[str, str] | None,
+        timeout: aiohttp.ClientTimeout,
+    ) -> tuple[int, Mapping[str, str], bytes]:
+        """One HTTP exchange: the status, headers and raw body, or ``TransportError``."""
+        try:
+            async with self._session.request(
+                method,
+                url,
+                headers=headers,
+                params=params,
+                data=data,
+                timeout=timeout,
+                allow_redirects=False,
+            ) as response:
+                raw = await response.read()
+                return response.status, response.headers, raw
+        except _NOT_SENT_ERRORS as error:
+            raise TransportError(
+                f"could not connect to {host_of(url)}: {type(error).__name__}", sent=False
+            ) from None
+        # On Python 3.10 asyncio.TimeoutError is not the built-in TimeoutError: catch both.
+        except (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError) as error:
+            raise TransportError(
+                f"{method} {path_of(url)} failed after the request was sent "
+                f"({type(error).__name__}); the request may have been processed",
+                sent=True,
+            ) from None

@@ -1,0 +1,230 @@
+"""``convert_many`` and ``resume``: any number of records, in batches of 50, all accounted for.
+
+These two functions are the one declaration of the bulk call: ``ZohoConvertClient`` has them
+as its methods (``client.convert_many(...)`` is ``convert_many(client, ...)``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
+from typing import Any
+
+from zoho_convert.api.ids import MAX_IDS_PER_CALL
+from zoho_convert.api.models import DealDetails, ModuleRef
+from zoho_convert.api.polling import PollPolicy
+from zoho_convert.bulk.arguments import check_limits, check_run
+from zoho_convert.bulk.binding import MassConvertAPI, bind
+from zoho_convert.bulk.driver import Run, drive
+from zoho_convert.bulk.events import BatchRead, ProgressCallback
+from zoho_convert.bulk.idset import IdSet
+from zoho_convert.bulk.journal import Journal
+from zoho_convert.bulk.machine import RunMachine
+from zoho_convert.bulk.reader import Reader
+from zoho_convert.bulk.report import ConversionReport
+from zoho_convert.bulk.settling import SettlePolicy
+from zoho_convert.bulk.spec import RunParams
+
+__all__ = ["convert_many", "resume"]
+
+_DEFAULT_POLL = PollPolicy()
+
+
+async def convert_many(
+    api: MassConvertAPI,
+    module: str,
+    ids: Iterable[str | int] | AsyncIterable[str | int],
+    *,
+    to: str | ModuleRef | None = None,
+    carry_over_tags: bool | Sequence[str] = False,
+    assign_to: str | int | None = None,
+    related_modules: Sequence[ModuleRef] = (),
+    batch_size: int = MAX_IDS_PER_CALL,
+    concurrency: int | None = None,
+    poll: PollPolicy = _DEFAULT_POLL,
+    progress: ProgressCallback | None = None,
+    journal: str | None = None,
+    deals: DealDetails | Mapping[str, Any] | None = None,
+    move_attachments_to: str | None = None,
+    max_pending_jobs: int | None = None,
+    settle: SettlePolicy | None = None,
+) -> ConversionReport:
+    """Convert any number of records through the mass-convert API and account for every id.
+
+    The run reads ``ids`` lazily (refusing invalid values locally as ``INVALID_ID`` and
+    dropping repeats), submits batches of ``batch_size`` concurrently under the client's limit,
+    polls each job until it ends (the first poll timed from the jobs already finished, so a
+    steady run needs about one poll per job), isolates the ids Zoho refuses (by the error's
+    details, else by halving the batch), and settles batches whose outcome is unknown (a lost
+    reply, a job Zoho forgot) by resubmitting them once a lost job has had time to finish: Zoho
+    refuses to convert a record twice, so nothing is converted twice. Until one submission is
+    accepted, batches are sent one at a time, so a request-level mistake costs one call.
+
+    Args:
+        module: ``Quotes``, ``Sales_Orders`` or ``Leads``.
+        ids: the record ids, as an iterable or async iterable of str/int, read lazily.
+        to: the target module (``Sales_Orders``/``Invoices``, or a ``ModuleRef``); required
+            for Quotes and Sales_Orders, not used for Leads.
+        carry_over_tags: inventory: carry tags over to the new records. Leads: True carries
+            them to Contacts and Accounts (and Deals when ``deals`` is given), or name the
+            modules. Default False everywhere.
+        assign_to: the user id to own the new records.
+        related_modules: related lists (Calls, Tasks, Events) to convert along.
+        batch_size: ids per call, 1 to 50.
+        concurrency: requests in flight at most (submissions and polls together); default
+            and maximum: the client's limit.
+        poll: how jobs are polled (see ``PollPolicy``).
+        progress: called with every event of the run (``zoho_convert.bulk.events``), on the
+            event loop: it should return quickly.
+        journal: a path for a new SQLite journal, so the run can be resumed with ``resume``;
+            the journal is held (locked) by this process while the run lasts.
+        deals: Leads only: a deal to create for each converted lead.
+        move_attachments_to: Leads only: the module that gets the leads' attachments.
+        max_pending_jobs: batches in flight (submitted, not finished) at most; the default
+            (50 per allowed request, at least 100) keeps the request pipe full.
+        settle: how batches whose outcome is unknown are settled (default ``SettlePolicy()``).
+
+    Returns:
+        The run's ``ConversionReport``: every id read is in a job, ``rejected``,
+        ``uncertain`` or ``already_converted_ids``.
+
+    Raises:
+        ValueError: bad arguments (module pair, batch_size, concurrency, a journal path that
+            is empty or a directory), before any request.
+        TypeError: ``ids`` is a single str/int or not iterable; an option of the wrong type.
+        FileExistsError: the journal path exists already (resume that run instead).
+        JournalInUseError: another process is running a journal at that path.
+        AuthenticationError, PermissionDeniedError, InvalidRequestError: an error that
+            concerns the whole run (a refused token, a wrong module id, ...), raised once the
+            work in flight has settled; the exception carries the report so far as
+            ``partial_report`` (so does the ``CancelledError`` of a cancelled run).
+    """
+    check_limits(concurrency, poll, max_pending_jobs, settle)
+    target, tags, deal = check_run(
+        module,
+        ids,
+        to=to,
+        carry_over_tags=carry_over_tags,
+        assign_to=assign_to,
+        related_modules=related_modules,
+        batch_size=batch_size,
+        journal=journal,
+        deals=deals,
+        move_attachments_to=move_attachments_to,
+    )
+    if isinstance(target, str):
+        # Resolve the target's id once for the whole run (and fail early if it is unknown).
+        target = ModuleRef(target, await api.module_id(target))
+    params = RunParams(
+        module=module,
+        to=target,
+        carry_over_tags=tags,
+        assign_to=None if assign_to is None else str(assign_to),
+        related_modules=tuple(related_modules),
+        batch_size=batch_size,
+        deals=deal,
+        move_attachments_to=move_attachments_to,
+    )
+    opened = await Journal.create(journal, params) if journal is not None else None
+    run = Run(
+        bind(api, params),
+        params,
+        RunMachine(settle or SettlePolicy()),
+        concurrency=concurrency,
+        poll=poll,
+        progress=progress,
+        journal=opened,
+        max_pending_jobs=max_pending_jobs,
+    )
+    return await drive(run, run.read(Reader(batch_size), ids))
+
+
+async def resume(
+    api: MassConvertAPI,
+    journal: str,
+    *,
+    ids: Iterable[str | int] | AsyncIterable[str | int] | None = None,
+    concurrency: int | None = None,
+    poll: PollPolicy = _DEFAULT_POLL,
+    progress: ProgressCallback | None = None,
+    max_pending_jobs: int | None = None,
+    settle: SettlePolicy | None = None,
+) -> ConversionReport:
+    """Continue an interrupted ``convert_many`` run from its journal.
+
+    The journal's events are replayed into a fresh run. Jobs that have a job id are polled,
+    never resubmitted. Batches never sent are submitted. Batches caught mid-submission (or
+    whose outcome was unknown) are settled: resubmitted once a lost job has had time to
+    finish; ids the lost submission did convert are counted as ``already_converted``. The
+    report covers the whole run. The journal is held (locked) by this process until the run
+    ends.
+
+    Args:
+        journal: the journal path given to ``convert_many``.
+        ids: when the interrupted run had not read all its input, the same ids again: the
+            part already journaled is skipped and the rest is read. Without them, such a
+            report has ``input_complete=False``.
+        concurrency: as for ``convert_many``.
+        poll: as for ``convert_many``.
+        progress: as for ``convert_many`` (this session's events).
+        max_pending_jobs: as for ``convert_many``.
+        settle: as for ``convert_many``.
+
+    Returns:
+        The report of the whole run.
+
+    Raises:
+        FileNotFoundError: there is no journal at ``journal``.
+        ValueError: the file is not a (complete) zoho_convert journal.
+        JournalInUseError: another process is running this journal.
+    """
+    check_limits(concurrency, poll, max_pending_jobs, settle)
+    opened = await Journal.open(journal)
+    try:
+        params, events = await opened.load()
+    except BaseException:
+        await opened.close()
+        raise
+    run = Run(
+        bind(api, params),
+        params,
+        RunMachine(settle or SettlePolicy()),
+        concurrency=concurrency,
+        poll=poll,
+        progress=progress,
+        journal=opened,
+        max_pending_jobs=max_pending_jobs,
+    )
+    for event in events:  # what earlier sessions did: into the state and the tally only
+        run.machine(event)
+        run.tally(event)
+    reader: Reader | None = None
+    if ids is not None and not run.machine.input_ended:
+        seen = IdSet()
+        for event in events:
+            if isinstance(event, BatchRead):
+                for value in event.ids:
+                    seen.add(int(value))
+        reader = Reader(
+            params.batch_size,
+            seen=seen,
+            skip=run.machine.position,
+            total=run.tally.total,
+            duplicates=run.machine.duplicates,
+        )
+    return await drive(run, _restart(run, reader, ids))
+
+
+async def _restart(
+    run: Run, reader: Reader | None, ids: Iterable[Any] | AsyncIterable[Any] | None
+) -> None:
+    """Restart the journal's unfinished batches, then read the rest of the input (if given)."""
+    to_submit, to_poll, parked = run.machine.to_restart(run.clock())
+    run.publish_all(parked)
+    for batch in to_poll:
+        await run.slots.acquire()
+        run.spawn(run.run_batch(batch.seq, submit=False))
+    for batch in to_submit:
+        await run.slots.acquire()
+        run.spawn(run.run_batch(batch.seq, submit=True))
+    if reader is not None and ids is not None:
+        await run.read(reader, ids)

@@ -1,0 +1,354 @@
+"""The driver of a run: it performs the I/O the state machine's decisions call for.
+
+It reads the input into batches, submits them (each through the gate until one is accepted),
+polls their jobs, settles uncertain batches in rounds, and publishes every outcome as an event
+to the run's subscribers: the state machine first, then the tally (the report), the journal
+and the caller's progress callback. What an outcome *means* is the machine's business.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterable, Awaitable, Iterable
+from typing import Any
+
+from zoho_convert.api.errors import JobNotFoundError, PollTimeoutError
+from zoho_convert.api.polling import PollPolicy, poll_job
+from zoho_convert.bulk.adaptive import AdaptiveSchedule, DurationEstimator
+from zoho_convert.bulk.binding import Endpoints
+from zoho_convert.bulk.events import (
+    BatchSubmitted,
+    Event,
+    IdsRefused,
+    InputEnded,
+    ProgressCallback,
+    RequestsCounted,
+    SubmitStarted,
+)
+from zoho_convert.bulk.isolation import error_text
+from zoho_convert.bulk.journal import Journal
+from zoho_convert.bulk.machine import RunMachine
+from zoho_convert.bulk.reader import Reader
+from zoho_convert.bulk.report import ConversionReport
+from zoho_convert.bulk.spec import RunParams
+from zoho_convert.bulk.tally import Tally
+
+__all__ = ["Run", "drive"]
+
+logger = logging.getLogger("zoho_convert.bulk")
+
+
+class _Stopped(Exception):
+    """The run stopped while a batch waited to be submitted: it was not sent."""
+
+
+class Run:
+    """One run (one ``convert_many`` or ``resume`` session): its subscribers and its I/O."""
+
+    def __init__(
+        self,
+        endpoints: Endpoints,
+        spec: RunParams,
+        machine: RunMachine,
+        *,
+        concurrency: int | None,
+        poll: PollPolicy,
+        progress: ProgressCallback | None,
+        journal: Journal | None,
+        max_pending_jobs: int | None,
+    ) -> None:
+        limit = endpoints.max_concurrency
+        if concurrency is None:
+            concurrency = limit
+        self.endpoints = endpoints
+        self.spec = spec
+        self.machine = machine
+        self.tally = Tally()
+        self.poll = poll
+        self.progress = progress
+        self.journal = journal
+        self.sleep = endpoints.timing.sleep
+        self.clock = endpoints.timing.clock
+        # The client bounds its requests in flight already; a run adds its own bound only when
+        # the caller asked for fewer. A journaled run always holds its own slot before
+        # journaling a batch as "submitting", so a batch queued for a slot is not mistaken,
+        # after a crash, for one that was sent.
+        bounded = concurrency < limit or journal is not None
+        self.requests = asyncio.Semaphore(concurrency) if bounded else None
+        pending = max_pending_jobs or max(100, 50 * min(concurrency, limit))
+        self.slots = asyncio.Semaphore(pending)
+        self.estimator = DurationEstimator()
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.fatal: BaseException | None = None
+        self.started = self.clock()
+        self.requests_before = endpoints.request_count()
+        self._gate = asyncio.Lock()
+
+    # -- events ---------------------------------------------------------------------------
+
+    def publish(self, event: Event) -> None:
+        """Hand one event to every subscriber (the machine first: the others may ask it)."""
+        self.machine(event)
+        self.tally(event)
+        if self.journal is not None:
+            self.journal.record(event)
+        if self.progress is not None:
+            try:
+                self.progress(event)
+            except Exception:  # a broken progress bar must not break a conversion run
+                logger.exception("progress callback raised; ignoring")
+
+    def publish_all(self, events: Iterable[Event]) -> None:
+        for event in events:
+            self.publish(event)
+
+    # -- reading ----------------------------------------------------------------------------
+
+    async def read(self, reader: Reader, ids: Iterable[Any] | AsyncIterable[Any]) -> None:
+        """Read the input into batches and start each; stop reading when the run stops."""
+
+        async def dispatch(batch: tuple[str, ...]) -> None:
+            if reader.refused:
+                self.publish(IdsRefused(reader.take_refused()))
+            seq = self.machine.new_seq()
+            self.publish(reader.batch_read(seq, batch))
+            await self.slots.acquire()
+            self.spawn(self.run_batch(seq, submit=True))
+            await asyncio.sleep(0)  # let the batch start now, not after the whole input
+
+        try:
+            await reader.read(ids, dispatch, lambda: self.fatal is not None)
+        except Exception as error:
+            # The caller's iterable failed midway: stop reading, settle what was sent.
+            if self.fatal is None:
+                self.fatal = error
+        last = reader.take_partial()
+        if self.fatal is not None:
+            # Read but not sent: journaled and reported as not submitted (resume sends them).
+            if reader.refused:
+                self.publish(IdsRefused(reader.take_refused()))
+            if last:
+                self.publish(reader.batch_read(self.machine.new_seq(), last))
+            return
+        if last:
+            await dispatch(last)
+        if reader.refused:
+            self.publish(IdsRefused(reader.take_refused()))
+        self.publish(InputEnded(reader.position, reader.duplicates))
+
+    def spawn(self, coro: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    # -- one batch --------------------------------------------------------------------------
+
+    async def run_batch(self, seq: int, *, submit: bool) -> None:
+        """Submit a batch (isolating ids Zoho refuses) and wait for its jobs; or, ``submit``
+        False, wait for the job it has."""
+        try:
+            accepted = await self.submit_isolating(seq) if submit else [seq]
+            if len(accepted) == 1:
+                await self.await_job(accepted[0])
+            elif accepted:
+                # Every part's poller runs to its end (each records its outcome) before an
+                # error of one stops the run: a plain gather would leave the others running.
+                outcomes = await asyncio.gather(
+                    *(self.await_job(part) for part in accepted), return_exceptions=True
+                )
+                for outcome in outcomes:
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+        except asyncio.CancelledError:
+            raise
+        except BaseException as error:  # a run-wide error, or a bug: stop the run with it
+            if self.fatal is None:
+                self.fatal = error
+        finally:
+            self.slots.release()
+
+    async def submit_isolating(self, seq: int) -> list[int]:
+        """Submit a batch; split out ids Zoho refuses until the rest is accepted. The parts
+        of a split batch are submitted side by side. Returns the parts with a job."""
+        accepted: list[int] = []
+
+        async def attempt(part: int) -> None:
+            parts = await self.submit_part(part, accepted)
+            if len(parts) == 1:
+                await attempt(parts[0])
+            elif parts:
+                outcomes = await asyncio.gather(*map(attempt, parts), return_exceptions=True)
+                for outcome in outcomes:
+                    if isinstance(outcome, BaseException):
+                        raise outcome
+
+        await attempt(seq)
+        return accepted
+
+    async def submit_part(self, seq: int, accepted: list[int]) -> list[int]:
+        """Submit one part; return the parts to submit next when Zoho refused some ids."""
+        batch = self.machine.batches[seq]
+        if self.fatal is not None:
+            return []  # not sent: the machine still holds it (not submitted, or parked)
+        sent_at = self.clock()
+        settling = batch.settling
+        try:
+            job_id = await self.send(seq, batch.ids)
+        except asyncio.CancelledError:
+            raise
+        except _Stopped:
+            return []
+        except Exception as error:
+            verdict = self.machine.refused(
+                seq, batch.ids, error, settling=settling, sent_at=sent_at
+            )
+            if verdict is None:
+                raise  # the same request would fail for every batch: stop the run
+            events, parts = verdict
+            self.publish_all(events)
+            return [part for part, _ in parts]
+        event = self.machine.accepted(seq, batch.ids, job_id, settling=settling, sent_at=sent_at)
+        self.publish(event)
+        if isinstance(event, BatchSubmitted):
+            accepted.append(seq)
+        return []
+
+    async def send(self, seq: int, ids: tuple[str, ...]) -> str:
+        """Submit one part, through the gate while no submission has been accepted yet."""
+        if self.machine.gate_open:
+            return await self._post(seq, ids)
+        async with self._gate:
+            if self.fatal is not None:
+                raise _Stopped()
+            if not self.machine.gate_open:
+                return await self._post(seq, ids)
+        return await self._post(seq, ids)
+
+    async def _post(self, seq: int, ids: tuple[str, ...]) -> str:
+        if self.requests is None:
+            self.publish(SubmitStarted(seq))
+            return await self.endpoints.submit(list(ids))
+        async with self.requests:
+            self.publish(SubmitStarted(seq))
+            if self.journal is not None:
+                await self.journal.flush()  # on disk before the POST leaves
+            return await self.endpoints.submit(list(ids))
+
+    async def await_job(self, seq: int) -> None:
+        """Poll one job to its end and publish what became of it."""
+        batch = self.machine.batches[seq]
+        job_id = batch.job_id
+        assert job_id is not None
+        status_call = self.endpoints.status
+        requests = self.requests
+
+        async def fetch() -> Any:
+            if requests is None:
+                return await status_call(job_id)
+            async with requests:
+                return await status_call(job_id)
+
+        estimator = self.estimator
+        schedule = AdaptiveSchedule(self.poll, estimator) if self.poll.adaptive else None
+        estimator.pending += 1
+        try:
+            status = await poll_job(
+                fetch, job_id, self.poll, sleep=self.sleep, clock=self.clock, schedule=schedule
+            )
+        except PollTimeoutError as timeout:
+            self.publish(self.machine.unfinished(seq, job_id, timeout.last_status))
+            return
+        except JobNotFoundError as lost:
+            self.publish_all(
+                self.machine.lost(
+                    seq, job_id, f"Zoho no longer knows the job ({lost.status} {lost.code})"
+                )
+            )
+            return
+        except BaseException:
+            # Could not learn its fate (the run is stopping): it is still unfinished for us.
+            self.publish(self.machine.unfinished(seq, job_id, None))
+            raise
+        finally:
+            estimator.pending -= 1
+        took = max(estimator.max_seen, self.clock() - batch.since)
+        self.publish_all(self.machine.finished(seq, job_id, status, took=took))
+
+    # -- the whole run ----------------------------------------------------------------------
+
+    async def wait_idle(self) -> None:
+        while self.tasks:
+            await asyncio.wait(set(self.tasks))
+
+    async def settle(self) -> None:
+        """Resubmit, in rounds, the batches whose outcome is unknown (see ``SettlePolicy``)."""
+        while self.fatal is None:
+            plan = self.machine.settle_round(self.clock())
+            if plan is None:
+                break
+            delay = plan.due - self.clock()
+            if delay > 0:
+                await self.sleep(delay)
+            for batch in plan.batches:
+                await self.slots.acquire()
+                self.spawn(self.run_batch(batch.seq, submit=True))
+            await self.wait_idle()
+        if self.fatal is None:
+            self.publish_all(self.machine.give_up())
+
+    async def execute(self, reading: Awaitable[None] | None) -> None:
+        if reading is not None:
+            await reading
+        await self.wait_idle()
+        await self.settle()
+
+    async def abort(self) -> None:
+        """Cancel everything in flight and wait until it is gone."""
+        for task in self.tasks:
+            task.cancel()
+        while self.tasks:
+            await asyncio.wait(set(self.tasks))
+
+    def report(self) -> ConversionReport:
+        """The report of the run as it stands."""
+        return self.tally.report(
+            module=self.spec.module,
+            to=None if self.spec.to is None else self.spec.to.api_name,
+            requests=self.endpoints.request_count() - self.requests_before,
+            elapsed=self.clock() - self.started,
+        )
+
+
+async def drive(run: Run, work: Awaitable[None]) -> ConversionReport:
+    """Run to the end and return, or raise, its outcome.
+
+    Raises:
+        BaseException: the run-wide error that stopped the run (or the cancellation), with the
+            report so far as ``partial_report``.
+    """
+    journal = run.journal
+    stopped: BaseException | None = None
+    try:
+        try:
+            await run.execute(work)
+        except BaseException as error:
+            # Cancelled (or a bug): stop every request and poller before leaving. The journal
+            # keeps each batch's last state, so the run can be resumed.
+            stopped = error
+            await run.abort()
+        outcome = stopped or run.fatal
+        run.publish_all(run.machine.stopped("" if outcome is None else error_text(outcome)))
+        report = run.report()
+        if journal is not None:
+            journal.record(RequestsCounted(report.requests - run.tally.requests_earlier))
+    finally:
+        if journal is not None:
+            await journal.close()
+    if outcome is not None:
+        with contextlib.suppress(AttributeError):  # an exception type with __slots__
+            outcome.partial_report = report  # type: ignore[attr-defined]
+        raise outcome
+    return report
+

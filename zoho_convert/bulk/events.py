@@ -1,0 +1,237 @@
+"""The events of a run: the single source of truth of what happened.
+
+Every change of a run's state is one event, published once; the run's state machine, its
+report, its journal and the caller's ``progress`` callback all fold the same stream
+(``resume`` replays a journal's events into a fresh run). Events are frozen attrs objects,
+made JSON by the one converter (``zoho_convert.api.wire``). The ``progress`` callback gets
+every event; it runs on the event loop, so it should return quickly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import attrs
+
+from zoho_convert.api.models import JobStatus
+from zoho_convert.bulk.report import RejectedId
+
+__all__ = [
+    "BatchGaveUp",
+    "BatchRead",
+    "BatchSplit",
+    "BatchSubmitted",
+    "BatchUncertain",
+    "Event",
+    "IdsAlreadyConverted",
+    "IdsRefused",
+    "IdsRejected",
+    "InputEnded",
+    "JobFinished",
+    "JobLost",
+    "JobUnfinished",
+    "LongestJob",
+    "ProgressCallback",
+    "RequestsCounted",
+    "RunStopped",
+    "SubmitStarted",
+]
+
+
+@attrs.frozen
+class IdsRefused:
+    """Values of the input refused before anything was sent (``INVALID_ID``)."""
+
+    rejected: tuple[RejectedId, ...]
+
+
+@attrs.frozen
+class BatchRead:
+    """A batch was formed from the input; it waits to be submitted.
+
+    Attributes:
+        batch: the batch's number in the run.
+        ids: its ids (canonical, distinct in the run).
+        read: distinct ids read so far, refused ones included (a growing total).
+        position: input items consumed so far (duplicates and refused values included).
+        duplicates: repeated ids read so far.
+    """
+
+    batch: int
+    ids: tuple[str, ...]
+    read: int
+    position: int
+    duplicates: int
+
+
+@attrs.frozen
+class InputEnded:
+    """The whole input was read."""
+
+    position: int
+    duplicates: int
+
+
+@attrs.frozen
+class SubmitStarted:
+    """A batch is about to be sent: once journaled, a crash leaves it possibly submitted."""
+
+    batch: int
+
+
+@attrs.frozen
+class BatchSubmitted:
+    """Zoho accepted a batch and scheduled a job for it.
+
+    Attributes:
+        settling: the batch resubmits ids an earlier submission may have converted.
+        at: when it was sent (the run's clock).
+    """
+
+    batch: int
+    size: int
+    job_id: str
+    settling: bool = False
+    at: float = 0.0
+
+
+@attrs.frozen
+class BatchSplit:
+    """Failure isolation replaced a refused batch by smaller parts, to submit instead."""
+
+    batch: int
+    parts: tuple[tuple[int, tuple[str, ...]], ...]
+    settling: bool = False
+
+
+@attrs.frozen
+class IdsRejected:
+    """Ids this run will not convert, each with Zoho's code (or ``NOT_SUBMITTED``)."""
+
+    batch: int
+    rejected: tuple[RejectedId, ...]
+
+
+@attrs.frozen
+class IdsAlreadyConverted:
+    """Ids of a settling resubmission refused as converted: converted by the run's own earlier
+    submission, whose reply was lost."""
+
+    batch: int
+    ids: tuple[str, ...]
+
+
+@attrs.frozen
+class BatchUncertain:
+    """A batch whose outcome is unknown (a lost reply, a lost job, a shared job id), or whose
+    submission failed: it is parked, to be settled by resubmission.
+
+    Attributes:
+        since: when the submission or job that left it unsettled started (a lost job is
+            given time to finish from then on).
+        maybe_sent: whether an earlier submission of these ids may have reached Zoho.
+        reason: the error, without any credential.
+    """
+
+    batch: int
+    ids: tuple[str, ...]
+    since: float
+    maybe_sent: bool
+    reason: str
+
+
+@attrs.frozen
+class BatchGaveUp:
+    """Settling gave up on a batch that may have been converted: its ids are uncertain."""
+
+    batch: int
+    ids: tuple[str, ...]
+    reason: str
+
+
+@attrs.frozen
+class JobFinished:
+    """A job reached COMPLETED or FAILED with counts that add up."""
+
+    batch: int
+    job_id: str
+    size: int
+    status: JobStatus
+    ids: tuple[str, ...] = ()
+    settling: bool = False
+
+
+@attrs.frozen
+class JobUnfinished:
+    """A job was still running when the poll timeout passed (or the run stopped first)."""
+
+    batch: int
+    job_id: str
+    size: int
+    last_status: JobStatus | None
+    ids: tuple[str, ...] = ()
+    settling: bool = False
+
+
+@attrs.frozen
+class JobLost:
+    """A job's outcome cannot be read (Zoho forgot it, or its final counts don't add up); its
+    batch is settled by resubmission (a ``BatchUncertain`` follows)."""
+
+    batch: int
+    job_id: str
+    size: int
+    reason: str
+    last_status: JobStatus | None = None
+
+
+@attrs.frozen
+class LongestJob:
+    """The longest a job of the run has taken so far, in seconds (settling waits for it)."""
+
+    seconds: float
+
+
+@attrs.frozen
+class RequestsCounted:
+    """Requests a session sent, counted when it ended."""
+
+    requests: int
+
+
+@attrs.frozen
+class RunStopped:
+    """The session ended (not journaled: a resumed run goes on from the batches' states).
+
+    Attributes:
+        not_submitted: ids never sent (the run stopped first).
+        uncertain: ids left parked that may have been converted.
+        reason: why the run stopped early, if it did.
+    """
+
+    not_submitted: tuple[str, ...] = ()
+    uncertain: tuple[str, ...] = ()
+    reason: str = ""
+
+
+Event = (
+    IdsRefused
+    | BatchRead
+    | InputEnded
+    | SubmitStarted
+    | BatchSubmitted
+    | BatchSplit
+    | IdsRejected
+    | IdsAlreadyConverted
+    | BatchUncertain
+    | BatchGaveUp
+    | JobFinished
+    | JobUnfinished
+    | JobLost
+    | LongestJob
+    | RequestsCounted
+    | RunStopped
+)
+
+#: What ``convert_many(progress=...)`` takes: called with every event of the run.
+ProgressCallback = Callable[[Event], None]

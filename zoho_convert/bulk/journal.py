@@ -1,0 +1,246 @@
+"""A crash-safe SQLite journal of a run, so an interrupted run can resume.
+
+The journal is a subscriber of the run's events: each event updates the run's parameters and,
+per batch, its ids and its state:
+
+``pending`` (formed, not sent) -> ``submitting`` (about to be sent; durable before the POST
+leaves) -> ``submitted`` (with its job id) -> ``finished`` (with the final status). A batch can
+also end ``rejected`` (every id refused, see the ``rejected`` table), ``split`` (failure
+isolation replaced it by smaller child batches), ``uncertain`` (parked, to be settled by
+resubmission) or ``uncertain_final`` (settling gave up). A batch's ``settling`` flag says an
+earlier submission of its ids may have reached Zoho. Ids found converted by such a submission
+are in the ``already`` table, jobs whose outcome was lost in the ``lost`` table.
+
+``resume`` replays a journal's rows as events into a fresh run (``journal_replay``). The file
+is held by one process at a time and created atomically (``journal_file``); one thread writes
+it (``journal_writer``). It is private to its owner (0600) and never holds a credential.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from zoho_convert.api.wire import converter
+from zoho_convert.bulk.events import (
+    BatchGaveUp,
+    BatchRead,
+    BatchSplit,
+    BatchSubmitted,
+    BatchUncertain,
+    Event,
+    IdsAlreadyConverted,
+    IdsRefused,
+    IdsRejected,
+    InputEnded,
+    JobFinished,
+    JobLost,
+    LongestJob,
+    RequestsCounted,
+    SubmitStarted,
+)
+from zoho_convert.bulk.journal_file import (
+    JournalInUseError,
+    check_format,
+    check_journal_path,
+    create_locked,
+    open_locked,
+)
+from zoho_convert.bulk.journal_replay import replay
+from zoho_convert.bulk.journal_writer import Writer, finish_even_if_cancelled
+from zoho_convert.bulk.spec import RunParams
+
+__all__ = ["Journal", "JournalInUseError"]
+
+_Sql = Callable[[sqlite3.Connection], object]
+
+
+class Journal:
+    """The journal of one run, backed by a SQLite file and a writer thread.
+
+    Create one with ``await Journal.create(path, params)`` for a new run or
+    ``await Journal.open(path)`` to resume; ``await journal.close()`` when done. Either holds
+    the file's lock until ``close``.
+    """
+
+    def __init__(self, path: Path, lock_fd: int) -> None:
+        self.path = path
+        self._lock_fd = lock_fd
+        self._writer = Writer(path)
+        self._closed = False
+
+    @classmethod
+    async def create(cls, path: str | os.PathLike[str], params: RunParams) -> Journal:
+        """Start the journal of a new run (complete on disk, and locked, when this returns).
+
+        Raises:
+            FileExistsError: ``path`` exists already (resume that run, or pick a new path).
+            ValueError: ``path`` is empty or a directory.
+        """
+        where = check_journal_path(path)
+        text = params.to_json()
+        fd = await finish_even_if_cancelled(
+            lambda: create_locked(where, lambda db: _put(db, {"params": text})),
+            undo=lambda fd: _discard(where, fd),
+        )
+        journal = cls(where, fd)
+        journal._writer.start()
+        return journal
+
+    @classmethod
+    async def open(cls, path: str | os.PathLike[str]) -> Journal:
+        """Open the journal of an earlier run, to resume it.
+
+        Raises:
+            FileNotFoundError: there is no journal at ``path``.
+            ValueError: the file is not a (complete) zoho_convert journal.
+            JournalInUseError: another process holds the journal.
+        """
+        where = check_journal_path(path)
+        fd = await finish_even_if_cancelled(lambda: open_locked(where), undo=os.close)
+        journal = cls(where, fd)
+        journal._writer.start()
+        try:
+            await journal._writer.call(check_format)
+        except BaseException:
+            await journal.close()
+            raise
+        return journal
+
+    async def close(self) -> None:
+        """Commit what is queued, stop the writer thread and release the lock."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            await self._writer.stop()
+        finally:
+            if not self._writer.alive:
+                os.close(self._lock_fd)
+
+    async def flush(self) -> None:
+        """Wait until everything recorded so far is on disk."""
+        await self._writer.flush()
+
+    async def load(self) -> tuple[RunParams, list[Event]]:
+        """The run's parameters, and the events that rebuild what earlier sessions did."""
+        return await self._writer.call(replay)
+
+    def record(self, event: Event) -> None:
+        """Write one event of the run (queued; ``flush`` waits for it to be on disk)."""
+        write = _WRITERS.get(type(event))
+        if write is not None:
+            self._writer.post(write(event))
+
+
+def _discard(path: Path, fd: int) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    os.close(fd)
+
+
+def _put(db: sqlite3.Connection, values: dict[str, str]) -> None:
+    db.executemany("INSERT OR REPLACE INTO run VALUES (?, ?)", list(values.items()))
+
+
+def _state(seq: int, state: str, **columns: Any) -> _Sql:
+    names = "".join(f", {name}=?" for name in columns)
+    values = (state, *columns.values(), seq)
+    return lambda db: db.execute(f"UPDATE batch SET state=?{names} WHERE seq=?", values)
+
+
+def _status(event: JobFinished) -> _Sql:
+    return _state(event.batch, "finished", status=json.dumps(converter.unstructure(event.status)))
+
+
+def _rows(batch: int | None, rejected: Any, *, already: tuple[str, ...] = ()) -> Iterator[Any]:
+    yield "INSERT INTO rejected VALUES (?, ?, ?, ?)", [
+        (batch, r.id, r.code, r.message) for r in rejected
+    ]
+    yield "INSERT INTO already VALUES (?, ?)", [(batch, value) for value in already]
+
+
+def _inserts(*statements: Any) -> _Sql:
+    def job(db: sqlite3.Connection) -> None:
+        for sql, rows in statements:
+            if isinstance(rows, list):
+                db.executemany(sql, rows)
+            else:
+                db.execute(sql, rows)
+
+    return job
+
+
+def _batch_read(event: BatchRead) -> _Sql:
+    return _inserts(
+        (
+            "INSERT INTO batch (seq, parent, ids, size, state, position, duplicates)"
+            " VALUES (?, NULL, ?, ?, 'pending', ?, ?)",
+            (event.batch, ",".join(event.ids), len(event.ids), event.position, event.duplicates),
+        )
+    )
+
+
+def _split(event: BatchSplit) -> _Sql:
+    flag = int(event.settling)
+    rows = [(seq, event.batch, ",".join(ids), len(ids), flag) for seq, ids in event.parts]
+    return _inserts(
+        ("UPDATE batch SET state='split' WHERE seq=?", (event.batch,)),
+        (
+            "INSERT INTO batch (seq, parent, ids, size, state, settling)"
+            " VALUES (?, ?, ?, ?, 'pending', ?)",
+            rows,
+        ),
+    )
+
+
+def _refused(event: IdsRejected | IdsAlreadyConverted) -> _Sql:
+    if isinstance(event, IdsRejected):
+        statements = list(_rows(event.batch, event.rejected))
+    else:
+        statements = list(_rows(event.batch, (), already=event.ids))
+    return _inserts(("UPDATE batch SET state='rejected' WHERE seq=?", (event.batch,)), *statements)
+
+
+def _lost(event: JobLost) -> _Sql:
+    status = None if event.last_status is None else converter.unstructure(event.last_status)
+    row = (event.batch, event.job_id, event.size, event.reason, status and json.dumps(status))
+    return _inserts(("INSERT INTO lost VALUES (?, ?, ?, ?, ?)", row))
+
+
+def _requests(event: RequestsCounted) -> _Sql:
+    def job(db: sqlite3.Connection) -> None:
+        row = db.execute("SELECT value FROM run WHERE key='requests'").fetchone()
+        _put(db, {"requests": str(int(row[0]) + event.requests if row else event.requests)})
+
+    return job
+
+
+_WRITERS: dict[type, Callable[[Any], _Sql]] = {
+    IdsRefused: lambda e: _inserts(*_rows(None, e.rejected)),
+    BatchRead: _batch_read,
+    InputEnded: lambda e: lambda db: _put(
+        db, {"input_complete": "1", "position": str(e.position), "duplicates": str(e.duplicates)}
+    ),
+    SubmitStarted: lambda e: _state(e.batch, "submitting"),
+    BatchSubmitted: lambda e: _state(
+        e.batch, "submitted", job_id=e.job_id, settling=int(e.settling)
+    ),
+    BatchSplit: _split,
+    IdsRejected: _refused,
+    IdsAlreadyConverted: _refused,
+    BatchUncertain: lambda e: lambda db: db.execute(
+        "UPDATE batch SET state='uncertain', settling=MAX(settling, ?) WHERE seq=?",
+        (int(e.maybe_sent), e.batch),
+    ),
+    BatchGaveUp: lambda e: _state(e.batch, "uncertain_final"),
+    JobFinished: _status,
+    JobLost: _lost,
+    LongestJob: lambda e: lambda db: _put(db, {"longest_job": repr(float(e.seconds))}),
+    RequestsCounted: _requests,
+}

@@ -1,0 +1,136 @@
+"""Reading a journal back as the events that rebuild its run (``resume`` replays them).
+
+Rows are read in batch order; each batch's row yields the events that brought it to its state,
+as the run published them: a top-level batch's ``BatchRead``, a split's ``BatchSplit`` (whose
+parts are the child rows), then what became of it. Runs on the journal's writer thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sqlite3
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
+
+from zoho_convert.api.models import JobStatus
+from zoho_convert.api.wire import converter
+from zoho_convert.bulk.events import (
+    BatchGaveUp,
+    BatchRead,
+    BatchSplit,
+    BatchSubmitted,
+    BatchUncertain,
+    Event,
+    IdsAlreadyConverted,
+    IdsRefused,
+    IdsRejected,
+    InputEnded,
+    JobFinished,
+    JobLost,
+    LongestJob,
+    RequestsCounted,
+    SubmitStarted,
+)
+from zoho_convert.bulk.report import RejectedId
+from zoho_convert.bulk.spec import RunParams
+
+__all__ = ["replay"]
+
+
+def _rows(db: sqlite3.Connection, sql: str) -> Iterator[tuple[Any, ...]]:
+    with contextlib.closing(db.execute(sql)) as cursor:
+        yield from cursor
+
+
+def _status(text: str | None) -> JobStatus | None:
+    return None if not text else converter.structure(json.loads(text), JobStatus)
+
+
+def replay(db: sqlite3.Connection) -> tuple[RunParams, list[Event]]:
+    """The run's parameters and its events, from a journal's rows."""
+    run = dict(db.execute("SELECT key, value FROM run").fetchall())
+    rejected: dict[int | None, list[RejectedId]] = defaultdict(list)
+    for seq, id_, code, message in _rows(db, "SELECT seq, id, code, message FROM rejected"):
+        rejected[seq].append(RejectedId(id_, code, message))
+    already: dict[int, list[str]] = defaultdict(list)
+    for seq, id_ in _rows(db, "SELECT seq, id FROM already ORDER BY rowid"):
+        already[seq].append(id_)
+    rows = list(
+        _rows(
+            db,
+            "SELECT seq, parent, ids, state, job_id, status, position, duplicates, settling"
+            " FROM batch ORDER BY seq",
+        )
+    )
+    children: dict[int, list[tuple[int, tuple[str, ...]]]] = defaultdict(list)
+    settling_parts: set[int] = set()  # parents whose parts resubmit possibly converted ids
+    for seq, parent, ids, *_, settling in rows:
+        if parent is not None:
+            children[parent].append((seq, tuple(ids.split(",")) if ids else ()))
+            if settling:
+                settling_parts.add(parent)
+    events: list[Event] = []
+    if rejected.get(None):
+        events.append(IdsRefused(tuple(rejected[None])))
+    total = len(rejected.get(None, ()))
+    for seq, parent, ids, state, job_id, status, position, duplicates, settling in rows:
+        batch_ids = tuple(ids.split(",")) if ids else ()
+        if parent is None:
+            total += len(batch_ids)
+            events.append(BatchRead(seq, batch_ids, total, position or 0, duplicates or 0))
+        events.extend(
+            _outcome(
+                seq,
+                batch_ids,
+                state,
+                job_id,
+                _status(status),
+                bool(settling) or (state == "split" and seq in settling_parts),
+                rejected.get(seq, []),
+                already.get(seq, []),
+                children.get(seq, []),
+            )
+        )
+    for seq, job_id, size, reason, status in _rows(
+        db, "SELECT seq, job_id, size, reason, status FROM lost ORDER BY rowid"
+    ):
+        events.append(JobLost(seq, job_id, size, reason, _status(status)))
+    if "longest_job" in run:
+        events.append(LongestJob(float(run["longest_job"])))
+    if "requests" in run:
+        events.append(RequestsCounted(int(run["requests"])))
+    if run.get("input_complete") == "1":
+        events.append(InputEnded(int(run.get("position", 0)), int(run.get("duplicates", 0))))
+    return RunParams.from_json(run["params"]), events
+
+
+def _outcome(
+    seq: int,
+    ids: tuple[str, ...],
+    state: str,
+    job_id: str | None,
+    status: JobStatus | None,
+    settling: bool,
+    rejected: list[RejectedId],
+    already: list[str],
+    parts: list[tuple[int, tuple[str, ...]]],
+) -> Iterator[Event]:
+    """The events after a batch was read (or split off) that brought it to ``state``."""
+    if rejected:
+        yield IdsRejected(seq, tuple(rejected))
+    if already:
+        yield IdsAlreadyConverted(seq, tuple(already))
+    if state == "split":
+        yield BatchSplit(seq, tuple(parts), settling)
+    elif state == "submitting":
+        yield SubmitStarted(seq)
+    elif state in ("submitted", "finished") and job_id is not None:
+        yield BatchSubmitted(seq, len(ids), job_id, settling)
+        if state == "finished" and status is not None:
+            yield JobFinished(seq, job_id, len(ids), status, ids, settling)
+    elif state == "uncertain":
+        yield BatchUncertain(seq, ids, 0.0, settling, "parked by an earlier session")
+    elif state == "uncertain_final":
+        yield BatchGaveUp(seq, ids, "settling gave up in an earlier session")

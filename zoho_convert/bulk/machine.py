@@ -1,0 +1,324 @@
+"""The run's state machine: what each batch is doing, and what to do next. No I/O.
+
+``RunMachine`` folds the run's events (like every subscriber) into the state of each active
+batch, and answers the driver's questions with events to publish: what a refused submission
+means (isolate offenders, settle later, or stop the run), whether an accepted one can be
+trusted (a job id given twice cannot), what a final status says, when to settle which batches,
+and what is left when the run stops. A unit test can drive it event by event.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+
+import attrs
+
+from zoho_convert.api.errors import APIError
+from zoho_convert.api.models import JobStatus
+from zoho_convert.bulk.events import (
+    BatchGaveUp,
+    BatchRead,
+    BatchSplit,
+    BatchSubmitted,
+    BatchUncertain,
+    Event,
+    IdsAlreadyConverted,
+    IdsRejected,
+    InputEnded,
+    JobFinished,
+    JobLost,
+    JobUnfinished,
+    LongestJob,
+    RunStopped,
+    SubmitStarted,
+)
+from zoho_convert.bulk.isolation import (
+    REQUEST_LEVEL,
+    error_text,
+    is_isolatable,
+    locate_offenders,
+    maybe_processed,
+    retry_later,
+)
+from zoho_convert.bulk.report import RejectedId
+from zoho_convert.bulk.settling import SettlePolicy
+
+__all__ = ["Batch", "BatchState", "RunMachine", "SettleRound"]
+
+logger = logging.getLogger("zoho_convert.bulk")
+
+Parts = list[tuple[int, tuple[str, ...]]]
+
+
+class BatchState(enum.Enum):
+    """Where an active batch stands (finished, refused and split batches are forgotten)."""
+
+    READ = "read"  # formed, not sent
+    SUBMITTING = "submitting"  # being sent: it may have reached Zoho
+    SUBMITTED = "submitted"  # Zoho gave it a job, being polled
+    PARKED = "parked"  # outcome unknown (or send failed): to be settled by resubmission
+
+
+@attrs.define
+class Batch:
+    """An active batch: its ids, its state, and what settling needs to know."""
+
+    seq: int
+    ids: tuple[str, ...]
+    state: BatchState = BatchState.READ
+    settling: bool = False  # an earlier submission of these ids may have reached Zoho
+    job_id: str | None = None
+    since: float = 0.0  # sent at (SUBMITTED); settle from (PARKED)
+    reason: str = ""
+
+
+@attrs.frozen
+class SettleRound:
+    """The batches to resubmit in a settling round, not before ``due`` (the run's clock)."""
+
+    due: float
+    batches: tuple[Batch, ...]
+
+
+class RunMachine:
+    """The state and the decisions of one run (see the module docstring).
+
+    Args:
+        settle: how settling rounds are bounded.
+    """
+
+    def __init__(self, settle: SettlePolicy) -> None:
+        self.settle = settle
+        self.batches: dict[int, Batch] = {}
+        self.job_ids: set[str] = set()
+        self.next_seq = 0
+        # Until one submission proves the request acceptable, batches go one at a time: a
+        # request-level mistake (a wrong module id) then costs one call, not one per batch.
+        self.gate_open = False
+        self.longest_job = 0.0
+        self.position = 0
+        self.duplicates = 0
+        self.input_ended = False
+        self.rounds = 0
+        self.settle_started: float | None = None
+
+    # -- folding events -------------------------------------------------------------------
+
+    def __call__(self, event: Event) -> None:
+        """Fold one event into the batches' state."""
+        batches = self.batches
+        if isinstance(event, BatchRead):
+            batches[event.batch] = Batch(event.batch, event.ids)
+            self.next_seq = max(self.next_seq, event.batch + 1)
+            self.position, self.duplicates = event.position, event.duplicates
+        elif isinstance(event, SubmitStarted):
+            batches[event.batch].state = BatchState.SUBMITTING
+        elif isinstance(event, BatchSubmitted):
+            batch = batches[event.batch]
+            batch.state, batch.job_id, batch.since = BatchState.SUBMITTED, event.job_id, event.at
+            batch.settling = event.settling
+            self.job_ids.add(event.job_id)
+            self.gate_open = True
+        elif isinstance(event, BatchSplit):
+            batches.pop(event.batch, None)
+            for seq, ids in event.parts:
+                batches[seq] = Batch(seq, ids, settling=event.settling)
+                self.next_seq = max(self.next_seq, seq + 1)
+        elif isinstance(event, (IdsRejected, IdsAlreadyConverted)):
+            batches.pop(event.batch, None)  # a split, if any, brings its parts next
+            self.gate_open = True  # a refusal of ids shows the request itself is acceptable
+        elif isinstance(event, BatchUncertain):
+            batch = batches.setdefault(event.batch, Batch(event.batch, event.ids))
+            batch.state, batch.since, batch.reason = BatchState.PARKED, event.since, event.reason
+            batch.settling = batch.settling or event.maybe_sent
+        elif isinstance(event, (JobFinished, JobUnfinished, BatchGaveUp)):
+            batches.pop(event.batch, None)
+        elif isinstance(event, JobLost):
+            self.job_ids.add(event.job_id)
+        elif isinstance(event, LongestJob):
+            self.longest_job = max(self.longest_job, event.seconds)
+        elif isinstance(event, InputEnded):
+            self.position, self.duplicates = event.position, event.duplicates
+            self.input_ended = True
+
+    def new_seq(self) -> int:
+        """A fresh batch number."""
+        seq = self.next_seq
+        self.next_seq += 1
+        return seq
+
+    # -- decisions --------------------------------------------------------------------------
+
+    def refused(
+        self, seq: int, part: tuple[str, ...], error: Exception, *, settling: bool, sent_at: float
+    ) -> tuple[list[Event], Parts] | None:
+        """What a failed submission means: events to publish and parts to submit next; None
+        for an error that concerns the whole run (authentication, a wrong module id, ...)."""
+        if is_isolatable(error, part):
+            assert isinstance(error, APIError)
+            return self._isolate(seq, part, error, settling)
+        if maybe_processed(error) or retry_later(error):
+            maybe_sent = settling or maybe_processed(error)
+            return [BatchUncertain(seq, part, sent_at, maybe_sent, error_text(error))], []
+        return None
+
+    def _isolate(
+        self, seq: int, part: tuple[str, ...], error: APIError, settling: bool
+    ) -> tuple[list[Event], Parts]:
+        located = locate_offenders(error, part)
+        if len(part) == 1:
+            return [self._refusal(seq, part, error, settling)], []
+        parts: Parts
+        if isinstance(located, frozenset):
+            refused = tuple(value for index, value in enumerate(part) if index in located)
+            rest = tuple(value for index, value in enumerate(part) if index not in located)
+            events: list[Event] = [self._refusal(seq, refused, error, settling)]
+            if settling and error.code == "ID_ALREADY_CONVERTED":
+                # The lost submission was processed, so most of the rest is converted too, and
+                # Zoho names one converted id per refusal: try the rest one by one, side by
+                # side (as many calls as a chain of refusals, but in one round trip).
+                parts = [(self.new_seq(), (value,)) for value in rest]
+            else:
+                parts = [(self.new_seq(), rest)] if rest else []
+        else:
+            assert located != REQUEST_LEVEL  # is_isolatable said so
+            events = []
+            half = len(part) // 2
+            parts = [(self.new_seq(), part[half:]), (self.new_seq(), part[:half])]
+        if parts:
+            events.append(BatchSplit(seq, tuple(parts), settling))
+        return events, parts
+
+    @staticmethod
+    def _refusal(seq: int, ids: tuple[str, ...], error: APIError, settling: bool) -> Event:
+        if settling and error.code == "ID_ALREADY_CONVERTED":
+            # Resubmitted because an earlier submission's reply was lost: that submission
+            # converted them. Converted by this run, so neither rejected nor failed.
+            return IdsAlreadyConverted(seq, ids)
+        return IdsRejected(seq, tuple(RejectedId(i, error.code, error.message) for i in ids))
+
+    def accepted(
+        self, seq: int, part: tuple[str, ...], job_id: str, *, settling: bool, sent_at: float
+    ) -> Event:
+        """A submission Zoho answered with a job id."""
+        if job_id in self.job_ids:
+            # A job id the run already holds for another batch: its status would be the other
+            # batch's. What became of this one is unknown: settle it.
+            reason = f"Zoho answered with job id {job_id}, already given to another batch"
+            return BatchUncertain(seq, part, sent_at, True, reason)
+        return BatchSubmitted(seq, len(part), job_id, settling, sent_at)
+
+    def finished(
+        self, seq: int, job_id: str, status: JobStatus, *, took: float
+    ) -> list[Event]:
+        """A job reached a final status after ``took`` seconds."""
+        batch = self.batches[seq]
+        events: list[Event] = []
+        if took > self.longest_job:
+            events.append(LongestJob(took))
+        if not status.counts_consistent:
+            # A final status that cannot be counted ends the job with what it says (kept on the
+            # lost job); which of its records converted is settled by resubmission.
+            reason = "its final status has counts that are missing or do not add up"
+            events.extend(self.lost(seq, job_id, reason, status))
+            return events
+        if status.total_count != len(batch.ids):
+            logger.warning(
+                "job %s reports %d records but %d were submitted; its ids are kept in the report",
+                job_id,
+                status.total_count,
+                len(batch.ids),
+            )
+        events.append(JobFinished(seq, job_id, len(batch.ids), status, batch.ids, batch.settling))
+        return events
+
+    def lost(
+        self, seq: int, job_id: str, reason: str, last: JobStatus | None = None
+    ) -> list[Event]:
+        """A job whose outcome cannot be read: record it, and settle its ids."""
+        batch = self.batches[seq]
+        return [
+            JobLost(seq, job_id, len(batch.ids), reason, last),
+            BatchUncertain(seq, batch.ids, batch.since, True, f"job {job_id} lost: {reason}"),
+        ]
+
+    def unfinished(self, seq: int, job_id: str, last: JobStatus | None) -> Event:
+        """A job still running at the poll timeout (or when the run stopped)."""
+        batch = self.batches[seq]
+        return JobUnfinished(seq, job_id, len(batch.ids), last, batch.ids, batch.settling)
+
+    def settle_round(self, now: float) -> SettleRound | None:
+        """The next settling round: the parked batches, due once a lost job has had the
+        longest duration seen to finish; None when nothing is parked, or rounds or time are
+        used up (``SettlePolicy``)."""
+        parked = tuple(b for b in self.batches.values() if b.state is BatchState.PARKED)
+        if not parked or self.rounds >= self.settle.max_rounds:
+            return None
+        if self.settle_started is None:
+            self.settle_started = now
+        known = self.longest_job or self.settle.unknown_wait  # no job has finished yet
+        wait = max(known, self.settle.min_wait)
+        due = max(batch.since for batch in parked) + wait
+        if due - self.settle_started > self.settle.deadline:
+            return None
+        self.rounds += 1
+        return SettleRound(due, parked)
+
+    def give_up(self) -> list[Event]:
+        """Settling is over: what is still parked ends uncertain (or, if none of its
+        submissions can have reached Zoho, rejected with the last error)."""
+        events: list[Event] = []
+        for batch in list(self.batches.values()):
+            if batch.state is not BatchState.PARKED:
+                continue
+            if batch.settling:
+                events.append(BatchGaveUp(batch.seq, batch.ids, batch.reason))
+            else:
+                code = batch.reason.split(":", 1)[0]
+                items = tuple(RejectedId(value, code, batch.reason) for value in batch.ids)
+                events.append(IdsRejected(batch.seq, items))
+        return events
+
+    def stopped(self, reason: str) -> list[Event]:
+        """The run stops with batches still active: which ids were never sent, and which may
+        have been (a journal keeps them, so ``resume`` goes on from there)."""
+        events: list[Event] = []
+        not_submitted: list[str] = []
+        uncertain: list[str] = []
+        for batch in list(self.batches.values()):
+            if batch.state is BatchState.SUBMITTED:
+                assert batch.job_id is not None
+                events.append(self.unfinished(batch.seq, batch.job_id, None))
+            elif batch.state is BatchState.SUBMITTING or batch.settling:
+                uncertain.extend(batch.ids)  # it, or an earlier submission, may have landed
+            else:
+                not_submitted.extend(batch.ids)
+        events.append(RunStopped(tuple(not_submitted), tuple(uncertain), reason))
+        return events
+
+    def to_restart(self, now: float) -> tuple[list[Batch], list[Batch], list[Event]]:
+        """A resumed run: the batches to submit and to poll, and events parking the batches
+        an earlier session was sending when it stopped (they may have reached Zoho)."""
+        to_submit: list[Batch] = []
+        to_poll: list[Batch] = []
+        events: list[Event] = []
+        for batch in self.batches.values():
+            if batch.state is BatchState.READ:
+                to_submit.append(batch)
+            elif batch.state is BatchState.SUBMITTED:
+                # Its job's duration counts from this session's clock (an earlier session's
+                # clock means nothing here): at least this long, it will seem.
+                batch.since = now
+                to_poll.append(batch)
+            else:  # caught mid-submission, or parked: wait for a lost job, from now on
+                events.append(
+                    BatchUncertain(
+                        batch.seq,
+                        batch.ids,
+                        now,
+                        batch.state is BatchState.SUBMITTING or batch.settling,
+                        batch.reason or "parked by an earlier session",
+                    )
+                )
+        return to_submit, to_poll, events

@@ -1,0 +1,160 @@
+"""``Tally``: the report of a run, folded from its events.
+
+A subscriber of the run's event stream like the journal and the progress callback: each event
+moves a count or lists an id; ``report`` turns the tally into a ``ConversionReport``. Replaying
+a journal's events into a fresh tally rebuilds what earlier sessions did.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from zoho_convert.api.models import JobStatus
+from zoho_convert.bulk.events import (
+    BatchGaveUp,
+    BatchRead,
+    Event,
+    IdsAlreadyConverted,
+    IdsRefused,
+    IdsRejected,
+    InputEnded,
+    JobFinished,
+    JobLost,
+    JobUnfinished,
+    RequestsCounted,
+    RunStopped,
+)
+from zoho_convert.bulk.report import ConversionReport, JobOutcome, LostJob, RejectedId
+
+__all__ = ["Tally"]
+
+
+class Tally:
+    """Counts and ids of one run, as its events tell them."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.duplicates = 0
+        self.converted = 0
+        self.failed = 0
+        self.not_converted = 0
+        self.already_in_jobs = 0
+        self.already_ids: list[str] = []
+        self.rejected: list[RejectedId] = []
+        self.uncertain: list[str] = []
+        self.unfinished: list[str] = []
+        self.jobs: list[JobOutcome] = []
+        self.lost_jobs: list[LostJob] = []
+        self.input_complete = False
+        self.requests_earlier = 0
+
+    def __call__(self, event: Event) -> None:
+        """Fold one event."""
+        kind = type(event)
+        if kind is BatchRead:
+            assert isinstance(event, BatchRead)
+            self.total += len(event.ids)
+            self.duplicates = event.duplicates
+        elif kind is IdsRefused:
+            assert isinstance(event, IdsRefused)
+            self.total += len(event.rejected)
+            self.rejected.extend(event.rejected)
+        elif kind is JobFinished:
+            assert isinstance(event, JobFinished)
+            self._finished(event)
+        elif kind is IdsRejected:
+            assert isinstance(event, IdsRejected)
+            self.rejected.extend(event.rejected)
+        elif kind is IdsAlreadyConverted:
+            assert isinstance(event, IdsAlreadyConverted)
+            self.already_ids.extend(event.ids)
+        elif kind is InputEnded:
+            assert isinstance(event, InputEnded)
+            self.duplicates = event.duplicates
+            self.input_complete = True
+        elif kind is JobUnfinished:
+            assert isinstance(event, JobUnfinished)
+            self.unfinished.extend(event.ids)
+            self.jobs.append(
+                JobOutcome(event.job_id, event.size, event.last_status, event.ids, event.settling)
+            )
+        elif kind is JobLost:
+            assert isinstance(event, JobLost)
+            self.lost_jobs.append(
+                LostJob(event.job_id, event.size, event.reason, event.last_status)
+            )
+        elif kind is BatchGaveUp:
+            assert isinstance(event, BatchGaveUp)
+            self.uncertain.extend(event.ids)
+        elif kind is RequestsCounted:
+            assert isinstance(event, RequestsCounted)
+            self.requests_earlier += event.requests
+        elif kind is RunStopped:
+            assert isinstance(event, RunStopped)
+            self._stopped(event)
+
+    def _finished(self, event: JobFinished) -> None:
+        status = event.status
+        counted = status if status.total_count == event.size else _fit(status, event.size)
+        self.converted += counted.converted_count or 0
+        self.not_converted += counted.not_converted_count or 0
+        if event.settling:
+            # Failed inside the job of a settling resubmission: converted by the lost one.
+            self.already_in_jobs += counted.failed_count or 0
+        else:
+            self.failed += counted.failed_count or 0
+        outcome = JobOutcome(event.job_id, event.size, status, settling=event.settling)
+        if not outcome.fully_converted:
+            outcome = attrs.evolve(outcome, ids=event.ids)
+        self.jobs.append(outcome)
+
+    def _stopped(self, event: RunStopped) -> None:
+        reason = event.reason or "the run stopped"
+        self.rejected.extend(
+            RejectedId(value, "NOT_SUBMITTED", reason) for value in event.not_submitted
+        )
+        self.uncertain.extend(event.uncertain)
+
+    def report(
+        self,
+        *,
+        module: str,
+        to: str | None,
+        requests: int,
+        elapsed: float,
+    ) -> ConversionReport:
+        """The report of the run so far (``requests``: this session's)."""
+        return ConversionReport(
+            module=module,
+            to=to,
+            total=self.total,
+            converted=self.converted,
+            failed=self.failed,
+            not_converted=self.not_converted,
+            rejected=tuple(self.rejected),
+            unfinished=tuple(self.unfinished),
+            uncertain=tuple(self.uncertain),
+            duplicates=self.duplicates,
+            jobs=tuple(self.jobs),
+            requests=self.requests_earlier + requests,
+            elapsed=elapsed,
+            input_complete=self.input_complete,
+            already_converted=len(self.already_ids) + self.already_in_jobs,
+            already_converted_ids=tuple(self.already_ids),
+            lost_jobs=tuple(self.lost_jobs),
+        )
+
+
+def _fit(status: JobStatus, size: int) -> JobStatus:
+    """Counts that add up for a job whose total is not the number of ids sent: Zoho's counts
+    cannot be trusted then, so none may count more than ``size`` (the job's outcome keeps its
+    ids, as it is not fully converted, so someone can check them)."""
+    converted = min(status.converted_count or 0, size)
+    failed = min(status.failed_count or 0, size - converted)
+    return attrs.evolve(
+        status,
+        total_count=size,
+        converted_count=converted,
+        failed_count=failed,
+        not_converted_count=size - converted - failed,
+    )
