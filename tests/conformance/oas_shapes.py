@@ -643,27 +643,28 @@ class Env:
 
 
 @contextlib.asynccontextmanager
-async def running(config: SimulatorConfig, **client: Any) -> AsyncIterator[Env]:
+async def running(
+    config: SimulatorConfig, *, time: VirtualTime | None = None, **client: Any
+) -> AsyncIterator[Env]:
     """Serve ``config`` (on the virtual clock) and a client with a recording session.
 
     Args:
         config: the simulator's configuration; its clock is replaced by the virtual one.
-        client: ``ZohoConvertClient`` keyword arguments (``retry`` defaults to ``RETRY``).
+        time: the virtual time to share (default: a new one).
+        client: ``ZohoConvertClient`` keyword arguments (``retry`` defaults to ``RETRY``,
+            ``sleep`` and ``clock`` to the virtual time's).
     """
-    time = VirtualTime()
+    time = time or VirtualTime()
     wire = WireRecorder()
     config = attrs.evolve(config, clock=time.clock)
+    client.setdefault("retry", RETRY)
+    client.setdefault("sleep", time.sleep)
+    client.setdefault("clock", time.clock)
     async with Simulator(config) as sim, aiohttp.ClientSession(
         trace_configs=[wire.trace_config]
     ) as session:
-        client.setdefault("retry", RETRY)
         api = ZohoConvertClient(
-            StaticToken(sim.access_token),
-            api_domain=sim.url,
-            session=session,
-            sleep=time.sleep,
-            clock=time.clock,
-            **client,
+            StaticToken(sim.access_token), api_domain=sim.url, session=session, **client
         )
         async with api:
             yield Env(sim=sim, client=api, wire=wire, time=time)

@@ -53,7 +53,8 @@ def _config(shape: str, details: str, **overrides: object) -> SimulatorConfig:
 
 async def _related(e: Env) -> list[ModuleRef]:
     """Tasks, Calls and Events with their Modules API ids, as a caller would look them up."""
-    return [ModuleRef(name, await e.client.module_id(name)) for name in ("Tasks", "Calls", "Events")]
+    names = ("Tasks", "Calls", "Events")
+    return [ModuleRef(name, await e.client.module_id(name)) for name in names]
 
 
 def _each_converted_once(e: Env, module: str, ids: list[str]) -> None:
