@@ -124,9 +124,10 @@ async def test_settling_job_failures_are_already_converted_never_failed(
     assert_ledger(api, set(IDS), set())
 
 
-async def test_settling_job_with_mixed_outcome_counts_each_record_once() -> None:
-    """A lost reply whose job FAILED: the settling resubmission converts those records, so
-    they are converted (not already converted, not failed), and the ledger agrees."""
+async def test_lost_job_that_failed_is_converted_by_the_settling_job() -> None:
+    """A lost reply whose job FAILED: the settling resubmission (after that job ended)
+    converts those records, so they count as converted, neither already converted nor
+    failed, and the ledger agrees."""
     api = FakeAPI(
         submit_faults_after={2: lost_reply()},
         failed_jobs={2},
