@@ -210,6 +210,10 @@ class FakeAPI:
         self.forget_jobs = set(forget_jobs)
         self.on_send = on_send
         self.on_processed = on_processed
+        # While True no job finishes: Zoho is slow. A test that kills a run with jobs surely
+        # still running sets it (virtual time may jump while the run waits on its journal's
+        # thread, far enough to end any job).
+        self.paused = False
         self.jobs: dict[str, FakeJob] = {}
         self.calls: list[SubmitCall] = []
         self.pending: Counter[str] = Counter()  # ids held by jobs that have not finished
@@ -342,6 +346,8 @@ class FakeAPI:
 
     def _advance(self, until: float | None = None) -> None:
         """Finish every job whose time has come (by ``until``, default now)."""
+        if self.paused:
+            return
         limit = self.now if until is None else until
         for job in self.jobs.values():
             if not job.finished and job.ends_at <= limit:

@@ -159,11 +159,12 @@ async def test_resume_keeps_failed_records_of_finished_jobs(
         "failed_jobs": {1}
     }
     # later-submit: one batch at a time, so jobs 0 and 1 are finished and journaled when
-    # submit 2 dies. while-polling: three batches in flight and long jobs, so the crash on
-    # submit 2 finds jobs 0 and 1 still running (the resumed run polls them).
+    # submit 2 dies. while-polling: three batches in flight and no job finishing, so the
+    # crash on submit 2 finds jobs 0 and 1 still running (the resumed run polls them).
     pending = 1 if crash_at == "later-submit" else 3
     crash = Crash(lambda call: call.number == 2)
     api = FakeAPI(on_processed=crash, duration=20.0, **faults)
+    api.paused = crash_at == "while-polling"
     await crash.run(
         convert_many(
             api, "Quotes", IDS, to="Sales_Orders", journal=path, max_pending_jobs=pending
@@ -171,6 +172,7 @@ async def test_resume_keeps_failed_records_of_finished_jobs(
     )
     finished_before = sum(job.finished for job in api.jobs.values())
     assert finished_before == (2 if crash_at == "later-submit" else 0)
+    api.paused = False
     if kind == "failed_count-5":
         failed_batch, failed_ids = api.calls[0].ids, api.calls[0].ids[-5:]
     else:
