@@ -393,12 +393,6 @@ class FakeAPI:
     def converted_twice(self) -> list[str]:
         return [i for i, c in self.ledger.items() if c > 1]
 
-    def resubmissions(self, ids: Collection[str]) -> list[SubmitCall]:
-        """The submit calls after the first that sent any of ``ids``, in order."""
-        wanted = set(ids)
-        calls = [call for call in self.calls if wanted & set(call.ids)]
-        return calls[1:]
-
 
 class Crash:
     """An ``on_processed`` hook that plays a process killed while a POST was in flight.
