@@ -234,11 +234,6 @@ async def test_convert_lead_with_every_option(shape: str, details: str, ids_know
         assert ("id" in sent["move_attachments_to"]) is ids_known
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the client sends add_to_existing_record: false; the OAS enum is [true] only "
-    "(wire.py should leave the key out unless it is True)",
-)
 async def test_convert_lead_never_sends_add_to_existing_record_false() -> None:
     """add_to_existing_record=False is sent as no key at all: the OAS enum has true only."""
     async with deadline(30), running(_config("wrapped", "oas")) as e:
