@@ -132,7 +132,10 @@ class ConversionLedger(Protocol):
     ) -> tuple[list[str], list[str]]:
         """Claim ``ids`` for ``ttl`` seconds: ``(claimed, held_by_others)``, in input order.
 
-        Two callers never both hold an id; claiming an id this caller already holds renews it.
+        Two claims never hold one id at once, even two of the same process: an id already
+        claimed and unexpired is held by others. So is an id recorded converted since the
+        caller's ``filter_known`` (checked atomically with the claim): look at the held ids
+        again later, with ``filter_known`` first.
         """
         ...
 

@@ -184,8 +184,9 @@ class MemoryLedger:
         claims = self._claims.setdefault(module, {})
         claimed: list[str] = []
         held: list[str] = []
+        known = self._converted.get(module, set())
         for record_id in ids:
-            if claims.get(record_id, now) > now:
+            if claims.get(record_id, now) > now or record_id in known:
                 held.append(record_id)
             else:
                 claims[record_id] = now + ttl

@@ -84,13 +84,13 @@ class RedisLedger:
         if self._link.degraded:
             return await self.local.claim(module, ids, ttl)
         assert self._claim is not None
-        _, claims, owners = self._keys(module)
+        converted, claims, owners = self._keys(module)
         claimed: list[str] = []
         held: list[str] = []
         try:
             for chunk in _chunks(ids):
                 reply: Any = await self._claim(
-                    keys=[claims, owners],
+                    keys=[claims, owners, converted],
                     args=[self._link.process, max(1, round(ttl * 1000)), *chunk],
                 )
                 claimed.extend(reply[0])

@@ -157,8 +157,10 @@ end
 return 0
 """
 
-#: Claim ids. KEYS: claims (zset id -> claim end), owners (hash id -> owner).
-#: ARGV: owner, ttl ms, ids... Returns {claimed, held}.
+#: Claim ids. KEYS: claims (zset id -> claim end), owners (hash id -> owner), converted set.
+#: ARGV: owner, ttl ms, ids... Returns {claimed, held}: an id already converted is never
+#: claimed (it goes with the held ones), so a worker that checked the ledger just before
+#: another finished the id still does not submit it again.
 CLAIM = (
     _NOW
     + """
@@ -172,7 +174,7 @@ local claimed = {}
 local held = {}
 for i = 3, #ARGV do
   local ends = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if ends and tonumber(ends) > now then
+  if (ends and tonumber(ends) > now) or redis.call('SISMEMBER', KEYS[3], ARGV[i]) == 1 then
     held[#held + 1] = ARGV[i]
   else
     redis.call('ZADD', KEYS[1], now + ttl, ARGV[i])
