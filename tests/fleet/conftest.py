@@ -17,7 +17,7 @@ from zoho_convert.fleet.localserver import RedisServerProcess, find_redis_server
 
 pytest.importorskip("redis", reason="the fleet tests need redis-py (the dev extra installs it)")
 
-from zoho_convert.fleet import RedisFleet  # noqa: E402
+from zoho_convert.fleet import RedisFleet
 
 
 def _need_redis_server() -> None:

@@ -24,12 +24,15 @@ from urllib.parse import urlsplit
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 
 from zoho_convert.fleet.errors import FleetUnavailableError
 
-__all__ = ["REDIS_LOST", "OnRedisLoss", "RedisLink", "describe_url"]
+__all__ = ["REDIS_LOST", "OnRedisLoss", "RedisLink", "bound", "describe_url"]
 
 logger = logging.getLogger("zoho_convert.fleet")
+
+_NOT_STARTED = "the fleet is not started: use `async with fleet` or `await fleet.start()`"
 
 OnRedisLoss = Literal["fallback", "fail"]
 
@@ -118,9 +121,7 @@ class RedisLink:
     def redis(self) -> Redis:
         """The client (after ``connect``)."""
         if self._redis is None:
-            raise RuntimeError(
-                "the fleet is not started: use `async with fleet` or `await fleet.start()`"
-            )
+            raise RuntimeError(_NOT_STARTED)
         return self._redis
 
     async def connect(self) -> None:
@@ -190,6 +191,13 @@ class RedisLink:
         raise FleetUnavailableError(
             f"lost Redis at {self.where}: {_reason(error, self._url)}", where=self.where
         ) from None
+
+
+def bound(script: AsyncScript | None) -> AsyncScript:
+    """``script`` once the fleet started; the not-started error before."""
+    if script is None:
+        raise RuntimeError(_NOT_STARTED)
+    return script
 
 
 def _host() -> str:

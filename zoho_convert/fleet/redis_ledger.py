@@ -16,7 +16,7 @@ from redis.commands.core import AsyncScript
 
 from zoho_convert.fleet import scripts
 from zoho_convert.fleet.base import Credits, parse_credits
-from zoho_convert.fleet.link import REDIS_LOST, RedisLink
+from zoho_convert.fleet.link import REDIS_LOST, RedisLink, bound
 from zoho_convert.fleet.local import LocalCredits, MemoryLedger
 
 __all__ = ["RedisCredits", "RedisLedger"]
@@ -83,13 +83,12 @@ class RedisLedger:
         """See ``ConversionLedger.claim``."""
         if self._link.degraded:
             return await self.local.claim(module, ids, ttl)
-        assert self._claim is not None
         converted, claims, owners = self._keys(module)
         claimed: list[str] = []
         held: list[str] = []
         try:
             for chunk in _chunks(ids):
-                reply: Any = await self._claim(
+                reply: Any = await bound(self._claim)(
                     keys=[claims, owners, converted],
                     args=[self._link.process, max(1, round(ttl * 1000)), *chunk],
                 )
@@ -106,11 +105,10 @@ class RedisLedger:
         if self._link.degraded:
             await self.local.release(module, ids)
             return
-        assert self._release is not None
         _, claims, owners = self._keys(module)
         try:
             for chunk in _chunks(ids):
-                await self._release(keys=[claims, owners], args=[self._link.process, *chunk])
+                await bound(self._release)(keys=[claims, owners], args=[self._link.process, *chunk])
         except REDIS_LOST as error:
             self._link.lost(error)
 
@@ -119,11 +117,10 @@ class RedisLedger:
         if self._link.degraded:
             await self.local.mark_converted(module, ids)
             return
-        assert self._mark is not None
         converted, claims, owners = self._keys(module)
         try:
             for chunk in _chunks(ids):
-                await self._mark(
+                await bound(self._mark)(
                     keys=[converted, claims, owners, self._link.key("ledger", "modules")],
                     args=[module, *chunk],
                 )

@@ -24,7 +24,7 @@ from redis.commands.core import AsyncScript
 
 from zoho_convert.fleet import scripts
 from zoho_convert.fleet.base import Kind
-from zoho_convert.fleet.link import REDIS_LOST, RedisLink
+from zoho_convert.fleet.link import REDIS_LOST, RedisLink, bound
 from zoho_convert.fleet.local import LocalLimiter, check_kind
 
 __all__ = ["RedisLimiter"]
@@ -65,8 +65,7 @@ class _Semaphore:
             self._queue[0][2].set()
 
     async def _try(self, member: str) -> tuple[bool, int]:
-        assert self._acquire is not None
-        reply: Any = await self._acquire(
+        reply: Any = await bound(self._acquire)(
             keys=self.keys,
             args=[self.limit, member, self.lease_ms, self.link.key("slots"), self.name],
         )

@@ -20,7 +20,7 @@ from redis.commands.core import AsyncScript
 
 from zoho_convert.fleet import scripts
 from zoho_convert.fleet.base import Mint, StoredToken, minted
-from zoho_convert.fleet.link import REDIS_LOST, RedisLink
+from zoho_convert.fleet.link import REDIS_LOST, RedisLink, bound
 from zoho_convert.fleet.local import MemoryTokenStore
 from zoho_convert.timing import Sleep
 
@@ -118,11 +118,10 @@ class RedisTokenStore:
                 return await self.local.refresh(stale, mint)
 
     async def _refresh(self, stale: str | None, mint: Mint) -> StoredToken:
-        assert self._begin is not None
         owner = f"{self._link.process}|{id(asyncio.current_task())}"
         delay = _POLL_FIRST
         while True:
-            reply: Any = await self._begin(
+            reply: Any = await bound(self._begin)(
                 keys=[self._key, self._lock_key],
                 args=[stale or "", owner, self._lock_ms, repr(self._clock())],
             )
@@ -138,7 +137,6 @@ class RedisTokenStore:
             delay = min(delay * 2, _POLL_MAX)
 
     async def _mint(self, mint: Mint, owner: str) -> StoredToken:
-        assert self._abort is not None
         try:
             self.mints += 1
             token, expires_in, api_domain = await mint()
@@ -149,7 +147,7 @@ class RedisTokenStore:
             self._finished += 1
             # If Redis is gone, the lock ends by itself after lock_timeout.
             with contextlib.suppress(*REDIS_LOST):
-                await self._abort(keys=[self._lock_key], args=[owner])
+                await bound(self._abort)(keys=[self._lock_key], args=[owner])
             raise
         self._failure = None
         self._finished += 1
@@ -158,9 +156,8 @@ class RedisTokenStore:
         return fresh
 
     async def _store(self, token: StoredToken, owner: str) -> None:
-        assert self._commit is not None
         ttl_ms = max(1, round(token.expires_in(self._clock()) * 1000))
-        await self._commit(
+        await bound(self._commit)(
             keys=[self._key, self._lock_key],
             args=[owner, token.token, repr(token.expires_at), token.api_domain or "", ttl_ms],
         )
