@@ -67,7 +67,7 @@ async def test_slots_of_a_killed_process_come_back_within_the_lease(
             assert {h.process for h in status.slots["api"].holders} == {holder["process"]}
 
             os.kill(holder["pid"], signal.SIGKILL)
-            proc.wait()
+            proc.communicate(timeout=30)
             killed_at = time.monotonic()
 
             async def take_all() -> None:
@@ -81,7 +81,7 @@ async def test_slots_of_a_killed_process_come_back_within_the_lease(
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait()
+        proc.communicate(timeout=30)  # reaps it and closes its pipes
 
 
 def test_one_token_refresh_for_many_processes(
