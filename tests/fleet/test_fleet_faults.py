@@ -142,12 +142,12 @@ async def test_lost_redis_with_fail_policy_raises(own_redis: StartRedis) -> None
     operations = [
         lambda: fleet.limiter.slot().__aenter__(),
         lambda: fleet.tokens.refresh(None, mint),
-        lambda: fleet.tokens.get(),
+        fleet.tokens.get,
         lambda: fleet.ledger.filter_known("Quotes", ["1"]),
         lambda: fleet.ledger.claim("Quotes", ["1"], 30),
         lambda: fleet.ledger.mark_converted("Quotes", ["1"]),
         lambda: fleet.credits.record({"X-API-CREDITS-REMAINING": "5"}),
-        lambda: fleet.status(),
+        fleet.status,
     ]
     for operation in operations:
         with pytest.raises(FleetUnavailableError) as caught:
