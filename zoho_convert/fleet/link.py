@@ -118,8 +118,12 @@ class RedisLink:
         return ":".join((self.namespace, *parts))
 
     @property
-    def redis(self) -> Redis:
-        """The client (after ``connect``)."""
+    def redis(self) -> Any:
+        """The client (after ``connect``).
+
+        Typed ``Any`` on purpose: redis-py before 6 types every command as "awaitable or
+        result" (one class serves both clients), which mypy refuses to await.
+        """
         if self._redis is None:
             raise RuntimeError(_NOT_STARTED)
         return self._redis

@@ -226,7 +226,8 @@ class RedisLimiter:
             if lost:
                 logger.warning(
                     "%d %s slot lease(s) of this process ended before renewal (the process "
-                    "stalled longer than the lease): the fleet may briefly exceed its limit",
+                    "stalled longer than the lease, or Redis lost its data): the fleet may "
+                    "briefly exceed its limit",
                     len(lost),
                     semaphore.name,
                 )
