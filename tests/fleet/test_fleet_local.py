@@ -6,6 +6,14 @@ import asyncio
 
 import pytest
 
+from zoho_convert.errors import (
+    AuthenticationError,
+    RateLimitError,
+    ResponseValidationError,
+    ServerError,
+    TransportError,
+    ZohoConvertError,
+)
 from zoho_convert.fleet import (
     ConversionLedger,
     CreditsBook,
@@ -20,6 +28,7 @@ from zoho_convert.fleet import (
     parse_credits,
 )
 from zoho_convert.fleet.base import minted
+from zoho_convert.fleet.shared_errors import describe_failure, rebuild_failure
 
 
 class FakeClock:
@@ -260,3 +269,32 @@ async def test_local_credits_keep_the_last_seen() -> None:
     last = await book.last()
     assert last is not None
     assert last.seen_at == 9.0
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        AuthenticationError(200, "invalid_code", "Zoho refused the refresh token"),
+        RateLimitError(429, "TOO_MANY_REQUESTS", "slow down"),
+        ServerError(500, "INTERNAL_ERROR", "oops"),
+        TransportError("cannot reach accounts.zoho.com:443", sent=True),
+        ResponseValidationError("token reply has no access token"),
+    ],
+)
+def test_failed_refresh_travels_as_the_same_error(error: ZohoConvertError) -> None:
+    """Zoho errors of a failed refresh are rebuilt in another process with class and fields."""
+    rebuilt = rebuild_failure(describe_failure(error))
+    assert type(rebuilt) is type(error)
+    assert str(rebuilt) == str(error)
+    if isinstance(error, TransportError):
+        assert isinstance(rebuilt, TransportError)
+        assert rebuilt.sent is error.sent
+
+
+def test_foreign_failure_travels_as_its_class_name_only() -> None:
+    """An error not written by zoho_convert may hold anything: only its class name travels."""
+    fields = describe_failure(KeyError("1000.maybe-a-secret"))
+    assert "secret" not in repr(fields)
+    rebuilt = rebuild_failure(fields)
+    assert type(rebuilt) is ZohoConvertError
+    assert "KeyError" in str(rebuilt)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 import pytest
 from redis.asyncio import Redis
 
+from zoho_convert.errors import AuthenticationError, ZohoConvertError
 from zoho_convert.fleet import (
     ConversionLedger,
     CreditsBook,
@@ -237,9 +238,10 @@ async def test_token_single_flight_and_reuse(make_fleet: MakeFleet) -> None:
 
 
 async def test_token_expiry_and_failed_mint(make_fleet: MakeFleet) -> None:
-    """An expired shared token is minted anew; a failed mint stores nothing, frees the lock
-    and is shared with the tasks of the process that waited for it."""
-    fleet = make_fleet()
+    """An expired shared token is minted anew; a failed mint stores nothing, is shared with
+    the tasks that waited for it, and only its class name travels for a foreign error; once
+    the failure hold passes, a refresh mints again."""
+    fleet = make_fleet(token_failure_hold=0.2)
     await fleet.start()
     await fleet.tokens.put(StoredToken("old", time.time() - 1, None))
     assert await fleet.tokens.get() is None
@@ -260,7 +262,34 @@ async def test_token_expiry_and_failed_mint(make_fleet: MakeFleet) -> None:
     async def works() -> tuple[str, float, str | None]:
         return "new", 60.0, None
 
+    with pytest.raises(ZohoConvertError, match=r"failed \(RuntimeError\)") as caught:
+        await fleet.tokens.refresh(None, works)  # within the hold: the failure is served
+    assert "refused" not in str(caught.value)
+    await asyncio.sleep(0.3)  # the hold (measured by Redis) passes
     assert (await fleet.tokens.refresh(None, works)).token == "new"
+
+
+async def test_failed_mint_is_shared_across_the_fleet(make_fleet: MakeFleet) -> None:
+    """A refresh token Zoho refuses in one process is not tried again by the others: they
+    raise the same AuthenticationError (status, code, message) without minting."""
+    first, second = make_fleet(), make_fleet()
+    await first.start()
+    await second.start()
+
+    async def refused() -> tuple[str, float, str | None]:
+        raise AuthenticationError(200, "invalid_code", "Zoho refused the refresh token")
+
+    with pytest.raises(AuthenticationError):
+        await first.tokens.refresh(None, refused)
+
+    async def never() -> tuple[str, float, str | None]:
+        raise AssertionError("the fleet already knows this refresh fails")
+
+    with pytest.raises(AuthenticationError) as caught:
+        await second.tokens.refresh(None, never)
+    assert (caught.value.status, caught.value.code) == (200, "invalid_code")
+    assert caught.value.message == "Zoho refused the refresh token"
+    assert first.tokens.mints + second.tokens.mints == 1
 
 
 async def test_token_never_leaves_the_token_hash(

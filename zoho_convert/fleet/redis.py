@@ -56,6 +56,8 @@ class RedisFleet:
         poll_interval: how often a waiting process retries even without a release notice
             (default ``min(lease / 3, 1)``); it is how the slots of dead processes are noticed.
         token_lock_timeout: seconds a process may take to mint a token before another may.
+        token_failure_hold: seconds a failed mint's error is served to the whole fleet before
+            any process tries to mint again.
         on_redis_loss: ``"fallback"`` (in-process limits and a warning) or ``"fail"``
             (``FleetUnavailableError``) when Redis is lost mid-run.
         connect_timeout: seconds to connect to Redis.
@@ -78,6 +80,7 @@ class RedisFleet:
         lease: float = 30.0,
         poll_interval: float | None = None,
         token_lock_timeout: float = 60.0,
+        token_failure_hold: float = 10.0,
         on_redis_loss: OnRedisLoss = "fallback",
         connect_timeout: float = 5.0,
         command_timeout: float = 5.0,
@@ -103,7 +106,9 @@ class RedisFleet:
             poll_interval=self.poll_interval,
         )
         self.tokens = RedisTokenStore(
-            self._link, lock_timeout=_positive("token_lock_timeout", token_lock_timeout)
+            self._link,
+            lock_timeout=_positive("token_lock_timeout", token_lock_timeout),
+            failure_hold=_positive("token_failure_hold", token_failure_hold),
         )
         self.ledger = RedisLedger(self._link)
         self.credits = RedisCredits(self._link)

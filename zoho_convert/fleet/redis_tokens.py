@@ -2,9 +2,12 @@
 
 The token, its expiry and API domain live in a Redis hash that expires with the token. A
 refresh takes a Redis lock (``SET NX PX``): the process holding it mints, the others poll
-until the lock is gone and then find the new token. Inside a process, tasks queue on an
-asyncio lock first, so only one of them talks to Redis and a failed mint is shared with the
-tasks that waited for it. If the minting process dies, its lock ends after ``lock_timeout``.
+until the lock is gone and then find the new token. A mint that fails is described in Redis
+for ``failure_hold`` seconds: processes that need a token meanwhile raise the same error
+instead of minting (a refresh token may mint only ten tokens per ten minutes). Inside a
+process, tasks queue on an asyncio lock first, so only one of them talks to Redis and a failed
+mint is shared with the tasks that waited for it. If the minting process dies, its lock ends
+after ``lock_timeout``.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from zoho_convert.fleet import scripts
 from zoho_convert.fleet.base import Mint, StoredToken, minted
 from zoho_convert.fleet.link import REDIS_LOST, RedisLink, bound
 from zoho_convert.fleet.local import MemoryTokenStore
+from zoho_convert.fleet.shared_errors import describe_failure, rebuild_failure
 from zoho_convert.timing import Sleep
 
 __all__ = ["RedisTokenStore"]
@@ -44,16 +48,19 @@ class RedisTokenStore:
         link: RedisLink,
         *,
         lock_timeout: float,
+        failure_hold: float,
         clock: Callable[[], float] = time.time,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self._link = link
         self._lock_ms = max(1, round(lock_timeout * 1000))
+        self._hold_ms = max(1, round(failure_hold * 1000))
         self._clock = clock
         self._sleep = sleep
         self.local = MemoryTokenStore(clock=clock)
         self._key = link.key("token")
         self._lock_key = link.key("token", "lock")
+        self._failure_key = link.key("token", "failure")
         self._single = asyncio.Lock()
         self._finished = 0
         self._failure: BaseException | None = None
@@ -122,7 +129,7 @@ class RedisTokenStore:
         delay = _POLL_FIRST
         while True:
             reply: Any = await bound(self._begin)(
-                keys=[self._key, self._lock_key],
+                keys=[self._key, self._lock_key, self._failure_key],
                 args=[stale or "", owner, self._lock_ms, repr(self._clock())],
             )
             if reply[0] == "current":
@@ -130,6 +137,10 @@ class RedisTokenStore:
                 assert token is not None
                 await self.local.put(token)
                 return token
+            if reply[0] == "failed":
+                # Another process's mint failed moments ago: share its error, do not retry.
+                fields = dict(zip(reply[1::2], reply[2::2], strict=True))
+                raise rebuild_failure(fields)
             if reply[0] == "mint":
                 return await self._mint(mint, owner)
             # Another process is minting: its token will be there once its lock is gone.
@@ -142,12 +153,18 @@ class RedisTokenStore:
             token, expires_in, api_domain = await mint()
             fresh = minted(token, expires_in, api_domain, self._clock())
         except BaseException as error:
+            described: list[str] = []
             if isinstance(error, Exception):
                 self._failure = error
+                for field, value in describe_failure(error).items():
+                    described += [field, value]
             self._finished += 1
             # If Redis is gone, the lock ends by itself after lock_timeout.
             with contextlib.suppress(*REDIS_LOST):
-                await bound(self._abort)(keys=[self._lock_key], args=[owner])
+                await bound(self._abort)(
+                    keys=[self._lock_key, self._failure_key],
+                    args=[owner, self._hold_ms, *described],
+                )
             raise
         self._failure = None
         self._finished += 1
@@ -158,7 +175,7 @@ class RedisTokenStore:
     async def _store(self, token: StoredToken, owner: str) -> None:
         ttl_ms = max(1, round(token.expires_in(self._clock()) * 1000))
         await bound(self._commit)(
-            keys=[self._key, self._lock_key],
+            keys=[self._key, self._lock_key, self._failure_key],
             args=[owner, token.token, repr(token.expires_at), token.api_domain or "", ttl_ms],
         )
 

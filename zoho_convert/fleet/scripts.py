@@ -123,14 +123,21 @@ return lost
 """
 )
 
-#: Start a token refresh. KEYS: token hash, lock. ARGV: stale token ('' for none), owner,
-#: lock ms, now (epoch seconds, the caller's clock).
+#: Start a token refresh. KEYS: token hash, lock, failure hash. ARGV: stale token ('' for
+#: none), owner, lock ms, now (epoch seconds, the caller's clock).
 #: Returns {'current', token, expires_at, api_domain} when an unexpired token other than the
-#: stale one exists, {'mint'} when the caller took the lock, {'wait'} when another holds it.
+#: stale one exists; {'failed', field, value, ...} while the last mint's failure is held (so
+#: a failing refresh is tried once per hold by the whole fleet, not once per process);
+#: {'mint'} when the caller took the lock; {'wait'} when another process holds it.
 TOKEN_BEGIN = """
 local cur = redis.call('HMGET', KEYS[1], 'token', 'expires_at', 'api_domain')
 if cur[1] and cur[1] ~= ARGV[1] and tonumber(cur[2]) > tonumber(ARGV[4]) then
   return {'current', cur[1], cur[2], cur[3] or ''}
+end
+local failed = redis.call('HGETALL', KEYS[3])
+if #failed > 0 then
+  table.insert(failed, 1, 'failed')
+  return failed
 end
 if redis.call('SET', KEYS[2], ARGV[2], 'NX', 'PX', ARGV[3]) then
   return {'mint'}
@@ -138,19 +145,26 @@ end
 return {'wait'}
 """
 
-#: Store a minted token and drop the lock if still ours. KEYS: token hash, lock.
-#: ARGV: owner, token, expires_at, api_domain, ms until expiry.
+#: Store a minted token, forget any failure, and drop the lock if still ours.
+#: KEYS: token hash, lock, failure hash. ARGV: owner, token, expires_at, api_domain, ms left.
 TOKEN_COMMIT = """
 redis.call('HSET', KEYS[1], 'token', ARGV[2], 'expires_at', ARGV[3], 'api_domain', ARGV[4])
 redis.call('PEXPIRE', KEYS[1], ARGV[5])
+redis.call('DEL', KEYS[3])
 if redis.call('GET', KEYS[2]) == ARGV[1] then
   redis.call('DEL', KEYS[2])
 end
 return 1
 """
 
-#: Drop the lock if still ours (a mint failed). KEYS: lock. ARGV: owner.
+#: A mint failed: hold its description for a while, and drop the lock if still ours.
+#: KEYS: lock, failure hash. ARGV: owner, hold ms, field, value, field, value...
 TOKEN_ABORT = """
+if #ARGV > 2 then
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[2], unpack(ARGV, 3))
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('DEL', KEYS[1])
 end
