@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import random
 import sys
 import time
 from typing import Any
@@ -65,6 +66,57 @@ async def slots(params: dict[str, Any]) -> dict[str, Any]:
         await asyncio.gather(*(task() for _ in range(params["tasks"])))
         await probe.aclose()
     return {"peak": peak, "grants": grants}
+
+
+async def chaos(params: dict[str, Any]) -> dict[str, Any]:
+    """Tasks that give up waiting (timeouts) or are cancelled while holding, at random."""
+    counter = f"{params['namespace']}:test:in_flight"
+    rng = random.Random(params["seed"])
+    async with _fleet(params) as fleet:
+        probe = Redis.from_url(params["url"], decode_responses=True)
+        timeouts = cancelled = done = 0
+        peaks: list[int] = [0]
+
+        async def use_slot() -> None:
+            async with fleet.limiter.slot():
+                # INCR and DECR must both land while the slot is held, cancelled or not, or
+                # the counter would drift from the true number of holders.
+                try:
+                    await _landed(probe.incr(counter), then=lambda now: peaks.append(int(now)))
+                    await asyncio.sleep(rng.uniform(0, 0.004))
+                finally:
+                    await _landed(probe.decr(counter))
+
+        async def task() -> None:
+            nonlocal timeouts, cancelled, done
+            for _ in range(params["rounds"]):
+                attempt = asyncio.ensure_future(use_slot())
+                try:
+                    await asyncio.wait_for(attempt, rng.uniform(0.0005, 0.006))
+                    done += 1
+                except asyncio.TimeoutError:
+                    timeouts += 1  # cancelled while waiting or while holding
+                except asyncio.CancelledError:
+                    cancelled += 1
+
+        await _go(params)
+        await asyncio.gather(*(task() for _ in range(params["tasks"])))
+        await probe.aclose()
+    return {"peak": max(peaks), "timeouts": timeouts, "done": done}
+
+
+async def _landed(command: Any, then: Any = None) -> None:
+    """Await a Redis command to the end even if cancelled meanwhile (then re-raise)."""
+    work = asyncio.ensure_future(command)
+    try:
+        result = await asyncio.shield(work)
+    except asyncio.CancelledError:
+        result = await work
+        if then is not None:
+            then(result)
+        raise
+    if then is not None:
+        then(result)
 
 
 async def hold(params: dict[str, Any]) -> dict[str, Any]:
@@ -134,7 +186,14 @@ async def ledger(params: dict[str, Any]) -> dict[str, Any]:
     return {"submitted": mine}
 
 
-MODES = {"slots": slots, "hold": hold, "token": token, "filetoken": filetoken, "ledger": ledger}
+MODES = {
+    "chaos": chaos,
+    "slots": slots,
+    "hold": hold,
+    "token": token,
+    "filetoken": filetoken,
+    "ledger": ledger,
+}
 
 
 def main() -> None:

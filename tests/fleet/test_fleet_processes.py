@@ -33,6 +33,28 @@ def test_org_cap_is_never_exceeded_across_four_processes(
     client.close()
 
 
+def test_timeouts_and_cancellations_leak_no_slot_across_processes(
+    redis_server: RedisServerProcess, namespace: str, tmp_path: Path
+) -> None:
+    """3 processes whose tasks time out at random while waiting or holding: the cap holds
+    throughout, and once they are done no slot is held and no place is queued."""
+    params = {"url": redis_server.url, "namespace": namespace, "limit": 3}
+    work = {"tasks": 8, "rounds": 25}
+    results = run_together(
+        "chaos", [{**params, **work, "seed": k} for k in range(3)], tmp_path / "go"
+    )
+
+    assert max(r["peak"] for r in results) <= 3
+    assert sum(r["timeouts"] for r in results) > 0  # the chaos did happen
+    assert sum(r["done"] for r in results) > 0
+    client = redis.Redis.from_url(redis_server.url, decode_responses=True)
+    assert client.zcard(f"{namespace}:slots:api:holders") == 0
+    assert client.zcard(f"{namespace}:slots:api:waiters") == 0
+    assert client.zcard(f"{namespace}:slots:api:waiter_leases") == 0
+    assert client.get(f"{namespace}:test:in_flight") == "0"  # the measurement did not drift
+    client.close()
+
+
 def test_lead_convert_sub_limit_is_fleet_wide(
     redis_server: RedisServerProcess, namespace: str, tmp_path: Path
 ) -> None:
