@@ -17,7 +17,9 @@ from zoho_convert.errors import (
 from zoho_convert.fleet import (
     ConversionLedger,
     CreditsBook,
+    Fleet,
     LocalCredits,
+    LocalFleet,
     LocalLimiter,
     MemoryLedger,
     MemoryTokenStore,
@@ -42,7 +44,12 @@ class FakeClock:
 
 
 def test_local_parts_satisfy_the_protocols() -> None:
-    """The defaults are what the client will accept as limiter, store, ledger and credits."""
+    """The defaults are what the client will accept as limiter, store, ledger and credits,
+    and LocalFleet bundles them as a Fleet."""
+    local = LocalFleet(4, 2)
+    assert isinstance(local, Fleet)
+    assert local.limiter.max_concurrency == 4
+    assert isinstance(local.ledger, NullLedger)
     assert isinstance(LocalLimiter(), RequestLimiter)
     assert isinstance(MemoryTokenStore(), TokenStore)
     assert isinstance(NullLedger(), ConversionLedger)

@@ -14,6 +14,7 @@ from zoho_convert.errors import AuthenticationError, ZohoConvertError
 from zoho_convert.fleet import (
     ConversionLedger,
     CreditsBook,
+    Fleet,
     RedisFleet,
     RequestLimiter,
     StoredToken,
@@ -36,6 +37,7 @@ async def _eventually(check: Callable[[], object], timeout: float = 5.0) -> None
 async def test_parts_satisfy_the_protocols(make_fleet: MakeFleet) -> None:
     """The fleet's four parts are what the client accepts; repr shows no secret."""
     fleet = make_fleet()
+    assert isinstance(fleet, Fleet)
     assert isinstance(fleet.limiter, RequestLimiter)
     assert isinstance(fleet.tokens, TokenStore)
     assert isinstance(fleet.ledger, ConversionLedger)

@@ -19,6 +19,7 @@ from zoho_convert.fleet.base import (
     ConversionLedger,
     Credits,
     CreditsBook,
+    Fleet,
     Kind,
     Mint,
     RequestLimiter,
@@ -30,6 +31,7 @@ from zoho_convert.fleet.errors import FleetUnavailableError
 from zoho_convert.fleet.filestore import FileTokenStore
 from zoho_convert.fleet.local import (
     LocalCredits,
+    LocalFleet,
     LocalLimiter,
     MemoryLedger,
     MemoryTokenStore,
@@ -45,10 +47,12 @@ __all__ = [
     "Credits",
     "CreditsBook",
     "FileTokenStore",
+    "Fleet",
     "FleetStatus",
     "FleetUnavailableError",
     "Kind",
     "LocalCredits",
+    "LocalFleet",
     "LocalLimiter",
     "MemoryLedger",
     "MemoryTokenStore",

@@ -20,6 +20,7 @@ __all__ = [
     "ConversionLedger",
     "Credits",
     "CreditsBook",
+    "Fleet",
     "Kind",
     "Mint",
     "RequestLimiter",
@@ -180,6 +181,34 @@ class CreditsBook(Protocol):
 
     async def last(self) -> Credits | None:
         """Everything last seen, or None."""
+        ...
+
+
+@runtime_checkable
+class Fleet(Protocol):
+    """The four shared parts together: what ``ZohoConvertClient(..., fleet=...)`` takes.
+
+    ``RedisFleet`` shares them across processes; ``LocalFleet`` keeps them in one process.
+    """
+
+    @property
+    def limiter(self) -> RequestLimiter:
+        """Bounds the requests in flight."""
+        ...
+
+    @property
+    def tokens(self) -> TokenStore:
+        """Holds the access token."""
+        ...
+
+    @property
+    def ledger(self) -> ConversionLedger:
+        """Knows the converted ids."""
+        ...
+
+    @property
+    def credits(self) -> CreditsBook:
+        """Knows the credits left."""
         ...
 
 

@@ -11,9 +11,25 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 
-from zoho_convert.fleet.base import Credits, Kind, Mint, StoredToken, minted, parse_credits
+from zoho_convert.fleet.base import (
+    ConversionLedger,
+    Credits,
+    Kind,
+    Mint,
+    StoredToken,
+    TokenStore,
+    minted,
+    parse_credits,
+)
 
-__all__ = ["LocalCredits", "LocalLimiter", "MemoryLedger", "MemoryTokenStore", "NullLedger"]
+__all__ = [
+    "LocalCredits",
+    "LocalFleet",
+    "LocalLimiter",
+    "MemoryLedger",
+    "MemoryTokenStore",
+    "NullLedger",
+]
 
 
 def _positive_int(name: str, value: object) -> int:
@@ -232,3 +248,31 @@ class LocalCredits:
     async def last(self) -> Credits | None:
         """See ``CreditsBook.last``."""
         return self._last
+
+
+class LocalFleet:
+    """The four parts for one process: what a client without a fleet uses (today's behaviour).
+
+    Args:
+        max_concurrency: API calls in flight at most.
+        lead_convert_concurrency: Convert Lead calls in flight at most.
+        tokens: where the token lives (default: memory; ``FileTokenStore`` to share it with
+            the other processes of the machine).
+        ledger: the conversion ledger (default: ``NullLedger``, which remembers nothing).
+    """
+
+    def __init__(
+        self,
+        max_concurrency: int = 10,
+        lead_convert_concurrency: int = 3,
+        *,
+        tokens: TokenStore | None = None,
+        ledger: ConversionLedger | None = None,
+    ) -> None:
+        self.limiter = LocalLimiter(max_concurrency, lead_convert_concurrency)
+        self.tokens: TokenStore = tokens if tokens is not None else MemoryTokenStore()
+        self.ledger: ConversionLedger = ledger if ledger is not None else NullLedger()
+        self.credits = LocalCredits()
+
+    def __repr__(self) -> str:
+        return f"LocalFleet({self.limiter!r}, tokens={self.tokens!r}, ledger={self.ledger!r})"
