@@ -36,7 +36,9 @@ import attrs
 
 from zoho_convert.api.errors import InvalidRequestError, JobNotFoundError, RecordStateError
 from zoho_convert.api.models import DealDetails, JobState, JobStatus, ModuleRef
+from zoho_convert.api.credits import LocalCredits
 from zoho_convert.api.timing import Timing
+from zoho_convert.bulk.ledger import ConversionLedger, NullLedger
 
 
 class VirtualTime:
@@ -196,7 +198,7 @@ class FakeAPI:
         self.duration = duration
         self.latency = latency
         self.invalid = set(invalid)
-        self.ledger: Counter[str] = Counter({i: 1 for i in converted})
+        self.records: Counter[str] = Counter({i: 1 for i in converted})
         self.preconverted = set(converted)
         self.hint = hint
         self.never_finish = never_finish
@@ -276,7 +278,7 @@ class FakeAPI:
 
     def _is_converted(self, value: str) -> bool:
         """Whether Zoho counts ``value`` as converted for a new submit."""
-        return bool(self.ledger[value] or (self.reserve_ids and self.pending[value]))
+        return bool(self.records[value] or (self.reserve_ids and self.pending[value]))
 
     async def _schedule(self, ids: list[str]) -> str:
         assert 1 <= len(ids) <= 50
@@ -342,7 +344,7 @@ class FakeAPI:
         self.submitted_batches.append(ids)
         self.pending.update(ids)
         if self.reserve_ids:
-            self.ledger.update(converts)
+            self.records.update(converts)
         return job_id
 
     def _advance(self, until: float | None = None) -> None:
@@ -359,7 +361,7 @@ class FakeAPI:
         self.pending.subtract(job.ids)
         self.pending += Counter()  # drop the ids no job holds any more
         if not self.reserve_ids:
-            self.ledger.update(job.converts)
+            self.records.update(job.converts)
 
     def finish_jobs(self) -> None:
         """Let every job that can finish do so, as if time ran on (before judging the ledger)."""
@@ -372,6 +374,9 @@ class FakeAPI:
     @property
     def timing(self) -> Timing:
         return Timing(self.sleep, self.clock)
+
+    credits = LocalCredits()
+    ledger: ConversionLedger = NullLedger()
 
     async def job_status(self, module: str, job_id: str | int) -> JobStatus:
         return await self._status(str(job_id))
@@ -399,7 +404,7 @@ class FakeAPI:
         return job.final_status()
 
     def converted_twice(self) -> list[str]:
-        return [i for i, c in self.ledger.items() if c > 1]
+        return [i for i, c in self.records.items() if c > 1]
 
 
 class Crash:

@@ -60,8 +60,8 @@ def assert_ledger(api: FakeAPI, converted: set[str], failed: set[str]) -> None:
     """The fake's ledger: ``converted`` once each, ``failed`` never."""
     api.finish_jobs()
     assert not api.converted_twice()
-    assert {i for i, n in api.ledger.items() if n} == converted
-    assert not failed & set(api.ledger.elements())
+    assert {i for i, n in api.records.items() if n} == converted
+    assert not failed & set(api.records.elements())
 
 
 # -- FAILED jobs and failed counts in a live run (point 8) --------------------------------------

@@ -62,7 +62,7 @@ def assert_once(api: FakeAPI, converted: set[str]) -> None:
     api.finish_jobs()
     twice = api.converted_twice()
     assert not twice, f"{len(twice)} records converted twice, e.g. {twice[:3]}"
-    assert {i for i, n in api.ledger.items() if n} == converted
+    assert {i for i, n in api.records.items() if n} == converted
 
 
 def assert_settled(report: ConversionReport, *, already: int) -> None:

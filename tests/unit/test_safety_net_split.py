@@ -26,7 +26,7 @@ def assert_once(api: FakeAPI, ids: set[str]) -> None:
     """The fake's ledger holds exactly ``ids``, each converted once."""
     api.finish_jobs()
     assert not api.converted_twice()
-    assert {i for i, n in api.ledger.items() if n} == ids
+    assert {i for i, n in api.records.items() if n} == ids
 
 
 def assert_whole(report: ConversionReport) -> None:

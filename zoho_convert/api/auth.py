@@ -158,6 +158,13 @@ class RefreshTokenAuth:
         """One request's flow: a fresh token; on INVALID_TOKEN a shared refresh and a repeat."""
         return _RefreshFlow(self)
 
+    def share_tokens(self, store: TokenStore) -> None:
+        """Keep the access token in ``store`` from now on (a fleet's: one token for every
+        process); the client does this when it is given a fleet."""
+        self._store = store
+        self._current = None
+        self._refresh_at = 0.0
+
     async def access_token(self, transport: HttpTransport) -> str:
         """The current access token, refreshed first when missing or about to expire.
 

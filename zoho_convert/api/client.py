@@ -9,13 +9,14 @@ reads the reply into models. It knows nothing of runs: ``zoho_convert.ZohoConver
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
 import aiohttp
 
 from zoho_convert.api.auth import RefreshTokenAuth, StaticToken
+from zoho_convert.api.credits import CreditsBook, LocalCredits
 from zoho_convert.api.datacenters import DataCenter
 from zoho_convert.api.errors import InvalidRequestError, JobNotFoundError
 from zoho_convert.api.ids import normalize_id
@@ -88,7 +89,8 @@ class EndpointClient:
         allow_insecure_http: send credentials over plain http:// to a non-loopback host.
         limiter: grants request slots instead of this client's own (a fleet's, shared by many
             processes); ``max_concurrency`` then only sizes the connection pool.
-        on_headers: called with the headers of every API reply (rate and credit headers).
+        credits: records the rate headers of every reply (default: this client's own
+            ``LocalCredits``; a fleet's is shared by many processes).
 
     Raises:
         ValueError: an argument is out of range, or a URL would expose credentials.
@@ -110,7 +112,7 @@ class EndpointClient:
         clock: Clock | None = None,
         allow_insecure_http: bool = False,
         limiter: RequestLimiter | None = None,
-        on_headers: Callable[[Mapping[str, str]], None] | None = None,
+        credits: CreditsBook | None = None,
     ) -> None:
         if not isinstance(auth, (StaticToken, RefreshTokenAuth)):
             raise TypeError("auth must be a StaticToken or a RefreshTokenAuth")
@@ -133,7 +135,7 @@ class EndpointClient:
         self._retry = retry or RetryPolicy()
         self._max_concurrency = max_concurrency
         self._limiter = limiter or LocalLimiter(max_concurrency, lead_convert_concurrency)
-        self._on_headers = on_headers
+        self._credits: CreditsBook = credits or LocalCredits()
         self._request_timeout = request_timeout
         self._allow_insecure_http = allow_insecure_http
         self._timing = Timing(sleep or asyncio.sleep, clock or Timing().clock)
@@ -185,6 +187,11 @@ class EndpointClient:
         return self._retry
 
     @property
+    def credits(self) -> CreditsBook:
+        """The API credits Zoho last said remain (``X-API-CREDITS-REMAINING`` and kin)."""
+        return self._credits
+
+    @property
     def timing(self) -> Timing:
         """How this client waits and tells time (the ``sleep`` and ``clock`` passed in)."""
         return self._timing
@@ -207,7 +214,7 @@ class EndpointClient:
                 sleep=self._timing.sleep,
                 clock=self._timing.clock,
                 allow_insecure_http=self._allow_insecure_http,
-                on_headers=self._on_headers,
+                on_headers=self._credits.record,
             )
         return self._transport
 

@@ -7,43 +7,86 @@ of processes sharing one org plugs in its own ``RequestLimiter`` (``zoho_convert
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
-from typing import Literal, Protocol
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Literal, Protocol, runtime_checkable
 
-__all__ = ["LocalLimiter", "RequestKind", "RequestLimiter"]
+__all__ = ["LocalLimiter", "RequestKind", "RequestLimiter", "check_kind"]
 
-#: ``"lead_convert"``: a single Convert Lead call, which Zoho also counts against a sub-limit.
+#: What a request needs a slot for: any API call, or a Convert Lead call, which holds both a
+#: Convert Lead sub-slot and an API slot (Zoho counts it against both limits).
 RequestKind = Literal["api", "lead_convert"]
 
 
+@runtime_checkable
 class RequestLimiter(Protocol):
-    """Grants request slots: ``async with limiter.slot(kind): ...send one request...``."""
+    """Bounds the requests in flight: per process, or across a fleet."""
 
-    def slot(self, kind: RequestKind) -> contextlib.AbstractAsyncContextManager[None]:
-        """Hold one slot (for ``lead_convert``, a Convert Lead slot and a general one)."""
+    def slot(self, kind: RequestKind = "api") -> AbstractAsyncContextManager[None]:
+        """Hold one slot of ``kind`` for the duration of an ``async with`` block.
+
+        A task cancelled while it waits for a slot, or while it holds one, never leaks it.
+        """
+        ...
+
+
+def _positive_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def check_kind(kind: object) -> RequestKind:
+    """``kind`` if it names a slot kind; ValueError otherwise."""
+    if kind == "api":
+        return "api"
+    if kind == "lead_convert":
+        return "lead_convert"
+    raise ValueError(f"slot kind must be 'api' or 'lead_convert', got {kind!r}")
 
 
 class LocalLimiter:
-    """Slots of one process: ``max_concurrency`` requests, of which ``lead_convert`` Convert
-    Lead calls.
+    """Bounds requests in flight within one process, with asyncio semaphores.
 
     Args:
-        max_concurrency: requests in flight at most.
-        lead_convert: Convert Lead calls in flight at most (within ``max_concurrency``).
+        max_concurrency: API calls in flight at most.
+        lead_convert_concurrency: Convert Lead calls in flight at most (each also holds an
+            API slot).
     """
 
-    def __init__(self, max_concurrency: int, lead_convert: int) -> None:
-        self._general = asyncio.Semaphore(max_concurrency)
-        self._lead = asyncio.Semaphore(min(lead_convert, max_concurrency))
+    def __init__(self, max_concurrency: int = 10, lead_convert_concurrency: int = 3) -> None:
+        self.max_concurrency = _positive_int("max_concurrency", max_concurrency)
+        self.lead_convert_concurrency = _positive_int(
+            "lead_convert_concurrency", lead_convert_concurrency
+        )
+        # asyncio.Semaphore binds to the running loop on first use, not here (Python >= 3.10).
+        self._api = asyncio.Semaphore(max_concurrency)
+        self._lead = asyncio.Semaphore(lead_convert_concurrency)
 
-    @contextlib.asynccontextmanager
-    async def slot(self, kind: RequestKind) -> AsyncIterator[None]:
-        """Hold a slot while the block runs (the sub-slot first: waiting for it must not hold
-        one of the general slots)."""
-        if kind == "lead_convert":
-            async with self._lead, self._general:
+    def __repr__(self) -> str:
+        return (
+            f"LocalLimiter(max_concurrency={self.max_concurrency}, "
+            f"lead_convert_concurrency={self.lead_convert_concurrency})"
+        )
+
+    def in_use(self) -> dict[str, int]:
+        """Slots held right now, per limit."""
+        return {
+            "api": self.max_concurrency - self._api._value,
+            "lead_convert": self.lead_convert_concurrency - self._lead._value,
+        }
+
+    @asynccontextmanager
+    async def slot(self, kind: RequestKind = "api") -> AsyncIterator[None]:
+        """Hold a slot of ``kind`` (``"lead_convert"`` holds a sub-slot and an API slot).
+
+        The Convert Lead sub-slot is taken first, so a call waiting for it holds no API slot.
+        """
+        if check_kind(kind) == "lead_convert":
+            async with self._lead, self._api:
                 yield
         else:
-            async with self._general:
+            async with self._api:
                 yield
+
+

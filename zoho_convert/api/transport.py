@@ -82,7 +82,7 @@ class HttpTransport:
         sleep: how to wait between tries (injectable so tests never sleep).
         clock: a monotonic clock, for the retry deadline.
         allow_insecure_http: allow credentials over http:// to non-loopback hosts.
-        on_headers: called with the headers of every API reply (rate and credit headers).
+        on_headers: awaited with the headers of every API reply (rate and credit headers).
     """
 
     def __init__(
@@ -99,7 +99,7 @@ class HttpTransport:
         sleep: Sleep,
         clock: Clock,
         allow_insecure_http: bool = False,
-        on_headers: Callable[[Mapping[str, str]], None] | None = None,
+        on_headers: Callable[[Mapping[str, str]], Awaitable[None]] | None = None,
     ) -> None:
         self._session = session
         self._auth = auth
@@ -194,7 +194,7 @@ class HttpTransport:
                 method, url, headers=headers, params=params, data=data, timeout=self._timeout
             )
         if self._on_headers is not None:
-            self._on_headers(reply_headers)
+            await self._on_headers(reply_headers)
         return decode_reply(status, reply_headers, raw, method == "POST")
 
     async def post_form(

@@ -22,9 +22,17 @@ __all__ = ["check_limits", "check_run"]
 
 
 def check_limits(
-    concurrency: object, poll: object, max_pending_jobs: object, settle: object
+    concurrency: object,
+    poll: object,
+    max_pending_jobs: object,
+    settle: object,
+    min_credits: object = None,
 ) -> None:
     """Refuse bad limits of a run (shared by ``convert_many`` and ``resume``)."""
+    if min_credits is not None and (
+        isinstance(min_credits, bool) or not isinstance(min_credits, int) or min_credits < 0
+    ):
+        raise ValueError(f"min_credits must be a non-negative int or None, got {min_credits!r}")
     if settle is not None and not isinstance(settle, SettlePolicy):
         raise TypeError(f"settle must be a SettlePolicy, not {type(settle).__name__}")
     if concurrency is not None and (

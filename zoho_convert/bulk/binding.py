@@ -11,8 +11,10 @@ from typing import Any, Protocol
 
 import attrs
 
+from zoho_convert.api.credits import CreditsBook
 from zoho_convert.api.models import DealDetails, JobStatus, ModuleRef
 from zoho_convert.api.timing import Timing
+from zoho_convert.bulk.ledger import ConversionLedger, NullLedger
 from zoho_convert.bulk.spec import RunParams
 
 __all__ = ["LEAD_TAG_MODULES", "Endpoints", "MassConvertAPI", "bind"]
@@ -36,6 +38,14 @@ class MassConvertAPI(Protocol):
     @property
     def request_count(self) -> int:
         """HTTP requests sent so far."""
+
+    @property
+    def credits(self) -> CreditsBook:
+        """The API credits Zoho last said remain."""
+
+    @property
+    def ledger(self) -> ConversionLedger:
+        """The ids known converted (a ``NullLedger`` remembers nothing)."""
 
     async def module_id(self, api_name: str) -> str:
         """The id of a module."""
@@ -70,13 +80,20 @@ class MassConvertAPI(Protocol):
 
 @attrs.frozen
 class Endpoints:
-    """A run's calls, bound to its parameters once (not per batch)."""
+    """A run's calls, bound to its parameters once (not per batch).
+
+    Attributes:
+        ledger: the ids known converted, or None when the client's ledger remembers nothing
+            (then a run does no ledger work at all).
+    """
 
     submit: Callable[[list[str]], Awaitable[str]]
     status: Callable[[str], Awaitable[JobStatus]]
     max_concurrency: int
     timing: Timing
     request_count: Callable[[], int]
+    credits: CreditsBook
+    ledger: ConversionLedger | None
 
 
 def bind(api: MassConvertAPI, params: RunParams) -> Endpoints:
@@ -123,4 +140,7 @@ def bind(api: MassConvertAPI, params: RunParams) -> Endpoints:
         count: Any = api.request_count
         return int(count)
 
-    return Endpoints(submit, status, api.max_concurrency, api.timing, request_count)
+    ledger = None if isinstance(api.ledger, NullLedger) else api.ledger
+    return Endpoints(
+        submit, status, api.max_concurrency, api.timing, request_count, api.credits, ledger
+    )

@@ -47,6 +47,7 @@ async def convert_many(
     move_attachments_to: str | None = None,
     max_pending_jobs: int | None = None,
     settle: SettlePolicy | None = None,
+    min_credits: int | None = None,
 ) -> ConversionReport:
     """Convert any number of records through the mass-convert API and account for every id.
 
@@ -82,6 +83,13 @@ async def convert_many(
         max_pending_jobs: batches in flight (submitted, not finished) at most; the default
             (50 per allowed request, at least 100) keeps the request pipe full.
         settle: how batches whose outcome is unknown are settled (default ``SettlePolicy()``).
+        min_credits: stop submitting once Zoho says fewer API credits than this remain
+            (``X-API-CREDITS-REMAINING``; with a fleet, as last seen by any process): the run
+            returns with the rest reported ``NOT_SUBMITTED`` (resume it later).
+
+    With a fleet (``ZohoConvertClient(..., fleet=...)``), ids the fleet's ledger knows
+    converted are not sent again (they count as ``already_converted``), and ids are claimed
+    while their job runs, so two workers given overlapping lists never submit one id at once.
 
     Returns:
         The run's ``ConversionReport``: every id read is in a job, ``rejected``,
@@ -98,7 +106,7 @@ async def convert_many(
             work in flight has settled; the exception carries the report so far as
             ``partial_report`` (so does the ``CancelledError`` of a cancelled run).
     """
-    check_limits(concurrency, poll, max_pending_jobs, settle)
+    check_limits(concurrency, poll, max_pending_jobs, settle, min_credits)
     target, tags, deal = check_run(
         module,
         ids,
@@ -134,6 +142,7 @@ async def convert_many(
         progress=progress,
         journal=opened,
         max_pending_jobs=max_pending_jobs,
+        min_credits=min_credits,
     )
     return await drive(run, run.read(Reader(batch_size), ids))
 
@@ -148,6 +157,7 @@ async def resume(
     progress: ProgressCallback | None = None,
     max_pending_jobs: int | None = None,
     settle: SettlePolicy | None = None,
+    min_credits: int | None = None,
 ) -> ConversionReport:
     """Continue an interrupted ``convert_many`` run from its journal.
 
@@ -168,6 +178,7 @@ async def resume(
         progress: as for ``convert_many`` (this session's events).
         max_pending_jobs: as for ``convert_many``.
         settle: as for ``convert_many``.
+        min_credits: as for ``convert_many``.
 
     Returns:
         The report of the whole run.
@@ -177,7 +188,7 @@ async def resume(
         ValueError: the file is not a (complete) zoho_convert journal.
         JournalInUseError: another process is running this journal.
     """
-    check_limits(concurrency, poll, max_pending_jobs, settle)
+    check_limits(concurrency, poll, max_pending_jobs, settle, min_credits)
     opened = await Journal.open(journal)
     try:
         params, events = await opened.load()
@@ -193,6 +204,7 @@ async def resume(
         progress=progress,
         journal=opened,
         max_pending_jobs=max_pending_jobs,
+        min_credits=min_credits,
     )
     for event in events:  # what earlier sessions did: into the state and the tally only
         run.machine(event)

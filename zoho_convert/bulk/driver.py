@@ -29,6 +29,7 @@ from zoho_convert.bulk.events import (
 )
 from zoho_convert.bulk.isolation import error_text
 from zoho_convert.bulk.journal import Journal
+from zoho_convert.bulk.keeper import LedgerKeeper
 from zoho_convert.bulk.machine import RunMachine
 from zoho_convert.bulk.reader import Reader
 from zoho_convert.bulk.report import ConversionReport
@@ -58,6 +59,7 @@ class Run:
         progress: ProgressCallback | None,
         journal: Journal | None,
         max_pending_jobs: int | None,
+        min_credits: int | None = None,
     ) -> None:
         limit = endpoints.max_concurrency
         if concurrency is None:
@@ -85,6 +87,12 @@ class Run:
         self.started = self.clock()
         self.requests_before = endpoints.request_count()
         self._gate = asyncio.Lock()
+        self.min_credits = min_credits
+        self.halted = ""  # why the run stopped submitting on purpose (credits ran low)
+        ledger = endpoints.ledger
+        self.keeper = None if ledger is None else LedgerKeeper(ledger, spec.module)
+        # A claim outlives the job it covers: the longest a job is polled, and a margin.
+        self.claim_ttl = poll.timeout + 120.0
 
     # -- events ---------------------------------------------------------------------------
 
@@ -94,6 +102,8 @@ class Run:
         self.tally(event)
         if self.journal is not None:
             self.journal.record(event)
+        if self.keeper is not None:
+            self.keeper(event)
         if self.progress is not None:
             try:
                 self.progress(event)
@@ -119,13 +129,13 @@ class Run:
             await asyncio.sleep(0)  # let the batch start now, not after the whole input
 
         try:
-            await reader.read(ids, dispatch, lambda: self.fatal is not None)
+            await reader.read(ids, dispatch, self.stopping)
         except Exception as error:
             # The caller's iterable failed midway: stop reading, settle what was sent.
             if self.fatal is None:
                 self.fatal = error
         last = reader.take_partial()
-        if self.fatal is not None:
+        if self.stopping():
             # Read but not sent: journaled and reported as not submitted (resume sends them).
             if reader.refused:
                 self.publish(IdsRefused(reader.take_refused()))
@@ -138,6 +148,10 @@ class Run:
             self.publish(IdsRefused(reader.take_refused()))
         self.publish(InputEnded(reader.position, reader.duplicates))
 
+    def stopping(self) -> bool:
+        """Whether the run stopped (an error) or stopped submitting (credits ran low)."""
+        return self.fatal is not None or bool(self.halted)
+
     def spawn(self, coro: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coro)
         self.tasks.add(task)
@@ -149,7 +163,11 @@ class Run:
         """Submit a batch (isolating ids Zoho refuses) and wait for its jobs; or, ``submit``
         False, wait for the job it has."""
         try:
-            accepted = await self.submit_isolating(seq) if submit else [seq]
+            if not submit:
+                accepted = [seq]
+            else:
+                part = seq if self.keeper is None else await self.through_ledger(seq)
+                accepted = await self.submit_isolating(part) if part >= 0 else []
             if len(accepted) == 1:
                 await self.await_job(accepted[0])
             elif accepted:
@@ -168,6 +186,20 @@ class Run:
                 self.fatal = error
         finally:
             self.slots.release()
+            if self.keeper is not None:
+                with contextlib.suppress(Exception):  # an optimisation: never fatal
+                    await self.keeper.flush()
+
+    async def through_ledger(self, seq: int) -> int:
+        """Screen a batch through the fleet's ledger (``LedgerKeeper.screen``); returns the
+        part to submit, or -1 when nothing is left to submit."""
+        assert self.keeper is not None
+        batch = self.machine.batches[seq]
+        events, part = await self.keeper.screen(
+            seq, batch.ids, batch.settling, self.machine.new_seq, self.clock(), self.claim_ttl
+        )
+        self.publish_all(events)
+        return part
 
     async def submit_isolating(self, seq: int) -> list[int]:
         """Submit a batch; split out ids Zoho refuses until the rest is accepted. The parts
@@ -190,7 +222,14 @@ class Run:
     async def submit_part(self, seq: int, accepted: list[int]) -> list[int]:
         """Submit one part; return the parts to submit next when Zoho refused some ids."""
         batch = self.machine.batches[seq]
-        if self.fatal is not None:
+        if self.min_credits is not None and not self.stopping():
+            remaining = await self.endpoints.credits.remaining()
+            if remaining is not None and remaining < self.min_credits:
+                self.halted = (
+                    f"API credits remaining ({remaining:,}) fell below min_credits "
+                    f"({self.min_credits:,})"
+                )
+        if self.stopping():
             return []  # not sent: the machine still holds it (not submitted, or parked)
         sent_at = self.clock()
         settling = batch.settling
@@ -220,7 +259,7 @@ class Run:
         if self.machine.gate_open:
             return await self._post(seq, ids)
         async with self._gate:
-            if self.fatal is not None:
+            if self.stopping():
                 raise _Stopped()
             if not self.machine.gate_open:
                 return await self._post(seq, ids)
@@ -284,7 +323,7 @@ class Run:
 
     async def settle(self) -> None:
         """Resubmit, in rounds, the batches whose outcome is unknown (see ``SettlePolicy``)."""
-        while self.fatal is None:
+        while not self.stopping():
             plan = self.machine.settle_round(self.clock())
             if plan is None:
                 break
@@ -295,7 +334,7 @@ class Run:
                 await self.slots.acquire()
                 self.spawn(self.run_batch(batch.seq, submit=True))
             await self.wait_idle()
-        if self.fatal is None:
+        if not self.stopping():
             self.publish_all(self.machine.give_up())
 
     async def execute(self, reading: Awaitable[None] | None) -> None:
@@ -339,7 +378,11 @@ async def drive(run: Run, work: Awaitable[None]) -> ConversionReport:
             stopped = error
             await run.abort()
         outcome = stopped or run.fatal
-        run.publish_all(run.machine.stopped("" if outcome is None else error_text(outcome)))
+        reason = run.halted if outcome is None else error_text(outcome)
+        run.publish_all(run.machine.stopped(reason))
+        if run.keeper is not None:
+            with contextlib.suppress(Exception):
+                await run.keeper.flush()
         report = run.report()
         if journal is not None:
             journal.record(RequestsCounted(report.requests - run.tally.requests_earlier))

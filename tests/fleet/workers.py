@@ -1,0 +1,53 @@
+"""Run ``fleet_worker.py`` in several real processes and collect what each reports."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+
+def spawn(mode: str, params: dict[str, Any]) -> subprocess.Popen[str]:
+    """Start one worker process (this worktree's package first on its path)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return subprocess.Popen(
+        [sys.executable, str(HERE / "fleet_worker.py"), mode, json.dumps(params)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def run_together(
+    mode: str, params: list[dict[str, Any]], go: Path, timeout: float = 60.0
+) -> list[dict[str, Any]]:
+    """Start one worker per params, release them at once, and return their results."""
+    procs = [spawn(mode, {**p, "go": str(go)}) for p in params]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            line = proc.stdout.readline().strip()
+            if line != "ready":
+                _, err = proc.communicate(timeout=timeout)
+                raise AssertionError(f"worker did not start: {line!r} {err[-2000:]}")
+        go.touch()
+        results = []
+        for proc in procs:
+            out, err = proc.communicate(timeout=timeout)
+            assert proc.returncode == 0, err[-2000:]
+            results.append(json.loads(out.strip().splitlines()[-1]))
+        return results
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()

@@ -1,0 +1,113 @@
+"""API credits: the rate headers Zoho sends, and how many credits remain.
+
+Zoho counts API credits per org over a rolling 24 hours and says how many remain
+(``X-API-CREDITS-REMAINING``, once half are used; ``X-RATELIMIT-*`` where present). The
+transport hands every reply's headers to a ``CreditsBook``: ``LocalCredits`` for one process,
+or a fleet's, shared by many.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Protocol, runtime_checkable
+
+from attrs import frozen
+
+__all__ = ["Credits", "CreditsBook", "LocalCredits", "parse_credits"]
+
+
+@frozen
+class Credits:
+    """The last rate headers Zoho sent.
+
+    Attributes:
+        remaining: API credits left (``X-API-CREDITS-REMAINING``, else
+            ``X-RATELIMIT-REMAINING``), None when not sent.
+        limit: ``X-RATELIMIT-LIMIT`` when sent.
+        reset: ``X-RATELIMIT-RESET`` as sent (Zoho does not document its unit).
+        seen_at: when they were seen, wall-clock epoch seconds.
+    """
+
+    remaining: int | None
+    limit: int | None
+    reset: float | None
+    seen_at: float
+
+
+@runtime_checkable
+class CreditsBook(Protocol):
+    """Records the rate headers of every reply, and says how many credits remain."""
+
+    async def record(self, headers: Mapping[str, str]) -> None:
+        """Note the rate headers in ``headers`` (a reply without any changes nothing)."""
+        ...
+
+    async def remaining(self) -> int | None:
+        """Credits left as last seen, or None when Zoho has not said."""
+        ...
+
+    async def last(self) -> Credits | None:
+        """Everything last seen, or None."""
+        ...
+
+
+class LocalCredits:
+    """Keeps the last rate headers this process saw.
+
+    Args:
+        clock: wall-clock epoch seconds (injectable for tests).
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self._last: Credits | None = None
+
+    def __repr__(self) -> str:
+        return f"LocalCredits(last={self._last!r})"
+
+    async def record(self, headers: Mapping[str, str]) -> None:
+        """See ``CreditsBook.record``."""
+        credits = parse_credits(headers, self._clock())
+        if credits is not None:
+            self._last = credits
+
+    async def remaining(self) -> int | None:
+        """See ``CreditsBook.remaining``."""
+        return None if self._last is None else self._last.remaining
+
+    async def last(self) -> Credits | None:
+        """See ``CreditsBook.last``."""
+        return self._last
+
+
+_REMAINING = ("x-api-credits-remaining", "x-ratelimit-remaining")
+
+
+def parse_credits(headers: Mapping[str, str], now: float) -> Credits | None:
+    """The rate headers in ``headers`` (any case), or None when there are none."""
+    lowered = {str(k).lower(): v for k, v in headers.items()}
+    remaining = next(
+        (n for n in (_int(lowered.get(name)) for name in _REMAINING) if n is not None), None
+    )
+    limit = _int(lowered.get("x-ratelimit-limit"))
+    reset = _float(lowered.get("x-ratelimit-reset"))
+    if remaining is None and limit is None and reset is None:
+        return None
+    return Credits(remaining, limit, reset, now)
+
+
+def _int(value: object) -> int | None:
+    number = _float(value)
+    return None if number is None else int(number)
+
+
+def _float(value: object) -> float | None:
+    if value is None:
+        return None
+    try:
+        number = float(str(value).strip())
+    except ValueError:
+        return None  # a header we cannot read is a header we did not get
+    return number if math.isfinite(number) else None

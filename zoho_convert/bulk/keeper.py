@@ -1,0 +1,99 @@
+"""``LedgerKeeper``: keeps a fleet's conversion ledger up to date from a run's events.
+
+A subscriber like the tally and the journal: records ids known converted (a fully converted
+job, ids refused or found as already converted) and gives back the claims on ids whose
+outcome is anything else, so another worker may take them. The ledger's calls are I/O, so
+the keeper queues them and the driver flushes the queue (after each batch, and at the end).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from zoho_convert.bulk.events import (
+    BatchGaveUp,
+    BatchSplit,
+    BatchUncertain,
+    Event,
+    IdsAlreadyConverted,
+    IdsRejected,
+    JobFinished,
+    JobUnfinished,
+    RunStopped,
+)
+from zoho_convert.bulk.ledger import ConversionLedger
+from zoho_convert.bulk.report import JobOutcome
+
+__all__ = ["LedgerKeeper"]
+
+
+class LedgerKeeper:
+    """Queues ledger updates from events; ``flush`` sends them.
+
+    Args:
+        ledger: the fleet's ledger.
+        module: the ledger's key for this run (the source module).
+    """
+
+    def __init__(self, ledger: ConversionLedger, module: str) -> None:
+        self.ledger = ledger
+        self.module = module
+        self._converted: list[str] = []
+        self._released: list[str] = []
+
+    def __call__(self, event: Event) -> None:
+        """Note what an event says of the ids' fate."""
+        if isinstance(event, JobFinished):
+            outcome = JobOutcome(event.job_id, event.size, event.status)
+            (self._converted if outcome.fully_converted else self._released).extend(event.ids)
+        elif isinstance(event, IdsAlreadyConverted):
+            self._converted.extend(event.ids)
+        elif isinstance(event, IdsRejected):
+            for item in event.rejected:
+                # Refused as converted: converted, by someone; anything else: free to retry.
+                target = self._converted if item.code == "ID_ALREADY_CONVERTED" else self._released
+                target.append(item.id)
+        elif isinstance(event, (JobUnfinished, BatchUncertain, BatchGaveUp)):
+            self._released.extend(event.ids)
+        elif isinstance(event, RunStopped):
+            self._released.extend((*event.not_submitted, *event.uncertain))
+
+    async def screen(
+        self,
+        seq: int,
+        ids: tuple[str, ...],
+        settling: bool,
+        new_seq: Callable[[], int],
+        now: float,
+        ttl: float,
+    ) -> tuple[list[Event], int]:
+        """Before a batch is sent: the ids the ledger knows converted are already converted,
+        those another worker holds are parked (looked at again when settling), the rest is
+        claimed for ``ttl`` seconds.
+
+        Returns:
+            the events saying so, and the part to submit (a batch number; -1 for none).
+        """
+        new, known = await self.ledger.filter_known(self.module, ids)
+        claimed, held = await self.ledger.claim(self.module, new, ttl) if new else ([], [])
+        if not known and not held:
+            return [], seq
+        parts = [(new_seq(), tuple(part)) for part in (claimed, held) if part]
+        events: list[Event] = []
+        if known:
+            events.append(IdsAlreadyConverted(seq, tuple(known)))
+        if parts:
+            events.append(BatchSplit(seq, tuple(parts), settling))
+        if held:
+            reason = "CLAIMED_ELSEWHERE: another worker of the fleet holds these ids"
+            events.append(BatchUncertain(parts[-1][0], tuple(held), now, settling, reason))
+        return events, parts[0][0] if claimed else -1
+
+    async def flush(self) -> None:
+        """Send what is queued to the ledger."""
+        converted, self._converted = self._converted, []
+        released, self._released = self._released, []
+        if converted:
+            await self.ledger.mark_converted(self.module, converted)
+        if released:
+            await self.ledger.release(self.module, released)

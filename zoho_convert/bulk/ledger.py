@@ -1,0 +1,128 @@
+"""The conversion ledger: which ids are known converted, and which are being converted now.
+
+``convert_many`` skips ids the ledger knows converted (reporting them as already converted)
+and claims the others while their job runs, so two workers given overlapping lists never
+submit an id at the same time. An optimisation, never what exactly-once rests on: Zoho
+refuses a second conversion. ``NullLedger`` (no fleet) remembers nothing; ``MemoryLedger``
+serves the runs of one process; a fleet shares one through Redis.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
+
+__all__ = ["ConversionLedger", "MemoryLedger", "NullLedger"]
+
+
+@runtime_checkable
+class ConversionLedger(Protocol):
+    """Which ids are known converted, and which are being converted right now.
+
+    An optimisation, never what exactly-once rests on: Zoho refuses a second conversion, so
+    a ledger that forgot everything costs requests, not correctness. ``module`` is an opaque
+    key, e.g. the source module's API name.
+    """
+
+    async def filter_known(self, module: str, ids: Sequence[str]) -> tuple[list[str], list[str]]:
+        """Split ``ids`` into ``(new_ids, already_converted_ids)``, each in input order."""
+        ...
+
+    async def claim(
+        self, module: str, ids: Sequence[str], ttl: float
+    ) -> tuple[list[str], list[str]]:
+        """Claim ``ids`` for ``ttl`` seconds: ``(claimed, held_by_others)``, in input order.
+
+        Two claims never hold one id at once, even two of the same process: an id already
+        claimed and unexpired is held by others. So is an id recorded converted since the
+        caller's ``filter_known`` (checked atomically with the claim): look at the held ids
+        again later, with ``filter_known`` first.
+        """
+        ...
+
+    async def release(self, module: str, ids: Sequence[str]) -> None:
+        """Give back this caller's claims on ``ids`` (others' claims are left alone)."""
+        ...
+
+    async def mark_converted(self, module: str, ids: Sequence[str]) -> None:
+        """Record ``ids`` as converted (and drop any claim on them)."""
+        ...
+
+
+class NullLedger:
+    """Remembers nothing: every id is new and every claim succeeds (a client without a fleet)."""
+
+    def __repr__(self) -> str:
+        return "NullLedger()"
+
+    async def filter_known(self, module: str, ids: Sequence[str]) -> tuple[list[str], list[str]]:
+        """All ids are new."""
+        return list(ids), []
+
+    async def claim(
+        self, module: str, ids: Sequence[str], ttl: float
+    ) -> tuple[list[str], list[str]]:
+        """Every id is claimed."""
+        return list(ids), []
+
+    async def release(self, module: str, ids: Sequence[str]) -> None:
+        """Nothing to release."""
+
+    async def mark_converted(self, module: str, ids: Sequence[str]) -> None:
+        """Nothing is recorded."""
+
+
+class MemoryLedger:
+    """A ledger for the runs of one process, kept in memory (lost when the process ends).
+
+    Args:
+        clock: a monotonic clock for claim expiry (injectable for tests).
+    """
+
+    def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._converted: dict[str, set[str]] = {}
+        self._claims: dict[str, dict[str, float]] = {}
+
+    def __repr__(self) -> str:
+        return f"MemoryLedger(modules={sorted(self._converted)})"
+
+    def size(self) -> dict[str, int]:
+        """Converted ids known, per module."""
+        return {module: len(ids) for module, ids in self._converted.items()}
+
+    async def filter_known(self, module: str, ids: Sequence[str]) -> tuple[list[str], list[str]]:
+        """See ``ConversionLedger.filter_known``."""
+        known = self._converted.get(module, set())
+        return [i for i in ids if i not in known], [i for i in ids if i in known]
+
+    async def claim(
+        self, module: str, ids: Sequence[str], ttl: float
+    ) -> tuple[list[str], list[str]]:
+        """See ``ConversionLedger.claim``."""
+        now = self._clock()
+        claims = self._claims.setdefault(module, {})
+        claimed: list[str] = []
+        held: list[str] = []
+        known = self._converted.get(module, set())
+        for record_id in ids:
+            if claims.get(record_id, now) > now or record_id in known:
+                held.append(record_id)
+            else:
+                claims[record_id] = now + ttl
+                claimed.append(record_id)
+        return claimed, held
+
+    async def release(self, module: str, ids: Sequence[str]) -> None:
+        """See ``ConversionLedger.release``."""
+        claims = self._claims.get(module, {})
+        for record_id in ids:
+            claims.pop(record_id, None)
+
+    async def mark_converted(self, module: str, ids: Sequence[str]) -> None:
+        """See ``ConversionLedger.mark_converted``."""
+        self._converted.setdefault(module, set()).update(ids)
+        await self.release(module, ids)
+
+

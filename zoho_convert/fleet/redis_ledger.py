@@ -1,0 +1,201 @@
+"""The fleet's conversion ledger and credits book in Redis.
+
+Ledger keys, per module: a set of converted ids, a sorted set of claims scored by their end,
+and a hash of who holds each claim (so a process releases only its own). Ids travel in
+chunks, so a million-id call is many bounded script calls rather than one huge one.
+Credits: one hash holding the last rate headers any process saw.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from redis.commands.core import AsyncScript
+
+from zoho_convert.fleet import scripts
+from zoho_convert.fleet.base import Credits, parse_credits
+from zoho_convert.fleet.link import REDIS_LOST, RedisLink, bound
+from zoho_convert.fleet.local import LocalCredits, MemoryLedger
+
+__all__ = ["RedisCredits", "RedisLedger"]
+
+_CHUNK = 500
+
+
+def _chunks(ids: Sequence[str]) -> list[list[str]]:
+    return [[str(i) for i in ids[start : start + _CHUNK]] for start in range(0, len(ids), _CHUNK)]
+
+
+class RedisLedger:
+    """``ConversionLedger`` over Redis (use through ``RedisFleet.ledger``).
+
+    Falls back to a ``MemoryLedger`` when Redis is lost (``on_redis_loss="fallback"``): this
+    process then neither sees nor records other processes' conversions, which costs requests
+    (Zoho refuses a second conversion), not correctness.
+    """
+
+    def __init__(self, link: RedisLink) -> None:
+        self._link = link
+        self.local = MemoryLedger()
+        self._claim: AsyncScript | None = None
+        self._release: AsyncScript | None = None
+        self._mark: AsyncScript | None = None
+
+    def __repr__(self) -> str:
+        return f"RedisLedger(namespace={self._link.namespace!r})"
+
+    def bind(self) -> None:
+        """Prepare the scripts (after the link connected)."""
+        redis = self._link.redis
+        self._claim = redis.register_script(scripts.CLAIM)
+        self._release = redis.register_script(scripts.RELEASE_CLAIMS)
+        self._mark = redis.register_script(scripts.MARK_CONVERTED)
+
+    def _keys(self, module: str) -> tuple[str, str, str]:
+        return (
+            self._link.key("ledger", module, "converted"),
+            self._link.key("ledger", module, "claims"),
+            self._link.key("ledger", module, "owners"),
+        )
+
+    async def filter_known(self, module: str, ids: Sequence[str]) -> tuple[list[str], list[str]]:
+        """See ``ConversionLedger.filter_known``."""
+        if self._link.degraded:
+            return await self.local.filter_known(module, ids)
+        converted, _, _ = self._keys(module)
+        new: list[str] = []
+        known: list[str] = []
+        try:
+            for chunk in _chunks(ids):
+                flags: Any = await self._link.redis.smismember(converted, chunk)
+                for record_id, flag in zip(chunk, flags, strict=True):
+                    (known if int(flag) else new).append(record_id)
+        except REDIS_LOST as error:
+            self._link.lost(error)
+            return await self.local.filter_known(module, ids)
+        return new, known
+
+    async def claim(
+        self, module: str, ids: Sequence[str], ttl: float
+    ) -> tuple[list[str], list[str]]:
+        """See ``ConversionLedger.claim``."""
+        if self._link.degraded:
+            return await self.local.claim(module, ids, ttl)
+        converted, claims, owners = self._keys(module)
+        claimed: list[str] = []
+        held: list[str] = []
+        try:
+            for chunk in _chunks(ids):
+                reply: Any = await bound(self._claim)(
+                    keys=[claims, owners, converted],
+                    args=[self._link.process, max(1, round(ttl * 1000)), *chunk],
+                )
+                claimed.extend(reply[0])
+                held.extend(reply[1])
+        except REDIS_LOST as error:
+            self._link.lost(error)
+            # Ids claimed in Redis before the loss stay claimed there until their ttl ends.
+            return await self.local.claim(module, ids, ttl)
+        return claimed, held
+
+    async def release(self, module: str, ids: Sequence[str]) -> None:
+        """See ``ConversionLedger.release``."""
+        if self._link.degraded:
+            await self.local.release(module, ids)
+            return
+        _, claims, owners = self._keys(module)
+        try:
+            for chunk in _chunks(ids):
+                await bound(self._release)(keys=[claims, owners], args=[self._link.process, *chunk])
+        except REDIS_LOST as error:
+            self._link.lost(error)
+
+    async def mark_converted(self, module: str, ids: Sequence[str]) -> None:
+        """See ``ConversionLedger.mark_converted``."""
+        if self._link.degraded:
+            await self.local.mark_converted(module, ids)
+            return
+        converted, claims, owners = self._keys(module)
+        try:
+            for chunk in _chunks(ids):
+                await bound(self._mark)(
+                    keys=[converted, claims, owners, self._link.key("ledger", "modules")],
+                    args=[module, *chunk],
+                )
+        except REDIS_LOST as error:
+            self._link.lost(error)
+            await self.local.mark_converted(module, ids)
+
+    async def sizes(self) -> dict[str, int]:
+        """Converted ids recorded, per module (for status)."""
+        redis = self._link.redis
+        modules: Any = await redis.smembers(self._link.key("ledger", "modules"))
+        sizes: dict[str, int] = {}
+        for module in sorted(modules):
+            sizes[module] = int(await redis.scard(self._keys(module)[0]))
+        return sizes
+
+
+class RedisCredits:
+    """``CreditsBook`` over Redis: the last rate headers any process of the fleet saw.
+
+    A reply without rate headers costs no round trip. Falls back to ``LocalCredits`` when
+    Redis is lost (``on_redis_loss="fallback"``).
+    """
+
+    def __init__(self, link: RedisLink, *, clock: Callable[[], float] = time.time) -> None:
+        self._link = link
+        self._clock = clock
+        self.local = LocalCredits(clock=clock)
+        self._key = link.key("credits")
+
+    def __repr__(self) -> str:
+        return f"RedisCredits(namespace={self._link.namespace!r})"
+
+    async def record(self, headers: Mapping[str, str]) -> None:
+        """See ``CreditsBook.record``."""
+        credits = parse_credits(headers, self._clock())
+        if credits is None:
+            return
+        await self.local.record(headers)
+        if self._link.degraded:
+            return
+        fields: dict[Any, Any] = {
+            "remaining": "" if credits.remaining is None else str(credits.remaining),
+            "limit": "" if credits.limit is None else str(credits.limit),
+            "reset": "" if credits.reset is None else repr(credits.reset),
+            "seen_at": repr(credits.seen_at),
+        }
+        try:
+            await self._link.redis.hset(self._key, mapping=fields)
+        except REDIS_LOST as error:
+            self._link.lost(error)
+
+    async def remaining(self) -> int | None:
+        """See ``CreditsBook.remaining``."""
+        last = await self.last()
+        return None if last is None else last.remaining
+
+    async def last(self) -> Credits | None:
+        """See ``CreditsBook.last``."""
+        if self._link.degraded:
+            return await self.local.last()
+        try:
+            values: Any = await self._link.redis.hgetall(self._key)
+        except REDIS_LOST as error:
+            self._link.lost(error)
+            return await self.local.last()
+        if not values or not values.get("seen_at"):
+            return None
+        return Credits(
+            _opt(values.get("remaining"), int),
+            _opt(values.get("limit"), int),
+            _opt(values.get("reset"), float),
+            float(values["seen_at"]),
+        )
+
+
+def _opt(value: str | None, kind: Callable[[str], Any]) -> Any:
+    return kind(value) if value else None
