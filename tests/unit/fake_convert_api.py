@@ -34,9 +34,9 @@ from typing import Any, Literal
 
 import attrs
 
+from zoho_convert.api.credits import LocalCredits
 from zoho_convert.api.errors import InvalidRequestError, JobNotFoundError, RecordStateError
 from zoho_convert.api.models import DealDetails, JobState, JobStatus, ModuleRef
-from zoho_convert.api.credits import LocalCredits
 from zoho_convert.api.timing import Timing
 from zoho_convert.bulk.ledger import ConversionLedger, NullLedger
 
