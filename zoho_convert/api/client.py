@@ -1,8 +1,8 @@
 """``EndpointClient``: one async method per conversion endpoint of Zoho CRM.
 
 It checks the caller's input before anything is sent (``requests.py`` builds the bodies),
-sends one request per call through the transport (retries, authentication, request slots) and
-reads the reply into models. It knows nothing of runs: ``zoho_convert.ZohoConvertClient`` adds
+sends one request per call (``Connection``: session, transport, auth, request slots) and reads
+the reply into models. It knows nothing of runs: ``zoho_convert.ZohoConvertClient`` adds
 ``convert_many`` and ``resume`` on top of it.
 """
 
@@ -10,18 +10,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping, Sequence
-from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
-import aiohttp
-
-from zoho_convert.api.auth import RefreshTokenAuth, StaticToken
-from zoho_convert.api.credits import CreditsBook, LocalCredits
-from zoho_convert.api.datacenters import DataCenter
+from zoho_convert.api.connection import Auth, Connection
 from zoho_convert.api.errors import InvalidRequestError, JobNotFoundError
 from zoho_convert.api.ids import normalize_id
 from zoho_convert.api.lead_wire import lead_conversion_to_wire
-from zoho_convert.api.limits import LocalLimiter, RequestKind, RequestLimiter
 from zoho_convert.api.models import (
     ConvertedRecord,
     DealDetails,
@@ -39,10 +33,6 @@ from zoho_convert.api.requests import (
     leads_mass_body,
     processed_if_unreadable,
 )
-from zoho_convert.api.retry import RetryPolicy
-from zoho_convert.api.timing import Clock, Sleep, Timing
-from zoho_convert.api.transport import HttpTransport
-from zoho_convert.api.urls import check_secure_url, redact_url
 from zoho_convert.api.wire import (
     parse_converted_record,
     parse_job_id,
@@ -53,181 +43,17 @@ from zoho_convert.api.wire import (
 
 __all__ = ["MASS_CONVERT_SOURCES", "Auth", "EndpointClient"]
 
-Auth = StaticToken | RefreshTokenAuth
-Self = TypeVar("Self", bound="EndpointClient")
-
 #: Modules with a mass-convert API (and jobs to poll): inventory sources, and Leads.
 MASS_CONVERT_SOURCES = ("Quotes", "Sales_Orders", "Leads")
 
 
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
-
-
-class EndpointClient:
+class EndpointClient(Connection):
     """An async client for Zoho CRM's conversion endpoints: one request per call.
 
-    Args:
-        auth: a ``StaticToken`` or a ``RefreshTokenAuth``.
-        data_center: the account's data center (decides the default API domain).
-        api_domain: overrides the API domain, e.g. ``http://127.0.0.1:8000`` for the simulator.
-            When None, the domain named by the token reply is used, then the data center's.
-        api_version: the CRM API version, ``v8`` (default) or ``v7``.
-        session: an ``aiohttp.ClientSession`` to use; the client never closes a session it
-            did not create.
-        retry: the request retry policy (default ``RetryPolicy()``).
-        max_concurrency: requests in flight at most, across every task using this client
-            (Zoho's limit is 10 on the Standard edition).
-        lead_convert_concurrency: Convert Lead calls in flight at most, inside
-            ``max_concurrency`` (Zoho's sub-limit: 3 on Professional, 4 on Enterprise, 5 on
-            Ultimate).
-        request_timeout: seconds one request attempt may take.
-        sleep: the coroutine used to wait between retries and polls (inject one in tests).
-        clock: a monotonic clock for deadlines (inject one in tests).
-        allow_insecure_http: send credentials over plain http:// to a non-loopback host.
-        limiter: grants request slots instead of this client's own (a fleet's, shared by many
-            processes); ``max_concurrency`` then only sizes the connection pool.
-        credits: records the rate headers of every reply (default: this client's own
-            ``LocalCredits``; a fleet's is shared by many processes).
-
-    Raises:
-        ValueError: an argument is out of range, or a URL would expose credentials.
+    Use it as an async context manager; share one client (and its session) between tasks.
+    Its arguments are ``Connection``'s: auth, data center, API domain, session, retry policy,
+    concurrency limits, and a sleep and clock for tests.
     """
-
-    def __init__(
-        self,
-        auth: Auth,
-        *,
-        data_center: DataCenter = DataCenter.US,
-        api_domain: str | None = None,
-        api_version: str = "v8",
-        session: aiohttp.ClientSession | None = None,
-        retry: RetryPolicy | None = None,
-        max_concurrency: int = 10,
-        lead_convert_concurrency: int = 3,
-        request_timeout: float = 30.0,
-        sleep: Sleep | None = None,
-        clock: Clock | None = None,
-        allow_insecure_http: bool = False,
-        limiter: RequestLimiter | None = None,
-        credits: CreditsBook | None = None,
-    ) -> None:
-        if not isinstance(auth, (StaticToken, RefreshTokenAuth)):
-            raise TypeError("auth must be a StaticToken or a RefreshTokenAuth")
-        _positive_int("max_concurrency", max_concurrency)
-        _positive_int("lead_convert_concurrency", lead_convert_concurrency)
-        if api_version not in ("v7", "v8"):
-            raise ValueError(f"api_version must be 'v7' or 'v8', got {api_version!r}")
-        if request_timeout <= 0:
-            raise ValueError(f"request_timeout must be positive, got {request_timeout}")
-        if api_domain is not None:
-            check_secure_url(api_domain, allow_insecure=allow_insecure_http, what="api_domain")
-        if isinstance(auth, RefreshTokenAuth):
-            check_secure_url(
-                auth.token_url, allow_insecure=allow_insecure_http, what="the accounts URL"
-            )
-        self._auth = auth
-        self._data_center = data_center
-        self._api_domain = api_domain
-        self._api_version = api_version
-        self._retry = retry or RetryPolicy()
-        self._max_concurrency = max_concurrency
-        self._limiter = limiter or LocalLimiter(max_concurrency, lead_convert_concurrency)
-        self._credits: CreditsBook = credits or LocalCredits()
-        self._request_timeout = request_timeout
-        self._allow_insecure_http = allow_insecure_http
-        self._timing = Timing(sleep or asyncio.sleep, clock or Timing().clock)
-        self._session = session
-        self._owns_session = session is None
-        self._transport: HttpTransport | None = None
-        self._module_ids: dict[str, str] = {}
-        self._module_lock: asyncio.Lock | None = None
-
-    def __repr__(self) -> str:
-        domain = None if self._api_domain is None else redact_url(self._api_domain)
-        return (
-            f"{type(self).__name__}(auth={self._auth!r}, api_domain={domain!r}, "
-            f"data_center={self._data_center.name}, max_concurrency={self._max_concurrency})"
-        )
-
-    async def __aenter__(self: Self) -> Self:
-        self._http()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
-
-    async def close(self) -> None:
-        """Close the HTTP session if this client created it."""
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-            self._session = None
-            self._transport = None
-
-    @property
-    def max_concurrency(self) -> int:
-        """Requests this client keeps in flight at most."""
-        return self._max_concurrency
-
-    @property
-    def request_count(self) -> int:
-        """HTTP requests (attempts, retries included) sent so far to the CRM API."""
-        return self._transport.requests_sent if self._transport else 0
-
-    @property
-    def retry(self) -> RetryPolicy:
-        """The request retry policy."""
-        return self._retry
-
-    @property
-    def credits(self) -> CreditsBook:
-        """The API credits Zoho last said remain (``X-API-CREDITS-REMAINING`` and kin)."""
-        return self._credits
-
-    @property
-    def timing(self) -> Timing:
-        """How this client waits and tells time (the ``sleep`` and ``clock`` passed in)."""
-        return self._timing
-
-    def _http(self) -> HttpTransport:
-        if self._transport is None:
-            if self._session is None:
-                self._session = aiohttp.ClientSession(
-                    connector=aiohttp.TCPConnector(limit=self._max_concurrency + 2)
-                )
-            self._transport = HttpTransport(
-                self._session,
-                self._auth,
-                api_domain=self._api_domain,
-                default_domain=self._data_center.api_domain(),
-                api_version=self._api_version,
-                retry=self._retry,
-                limiter=self._limiter,
-                request_timeout=self._request_timeout,
-                sleep=self._timing.sleep,
-                clock=self._timing.clock,
-                allow_insecure_http=self._allow_insecure_http,
-                on_headers=self._credits.record,
-            )
-        return self._transport
-
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, str] | None = None,
-        body: Any = None,
-        kind: RequestKind = "api",
-    ) -> Any:
-        return await self._http().request(method, path, params=params, body=body, kind=kind)
 
     async def module_id(self, api_name: str) -> str:
         """The id of a module (needed in ``convert_to``), from the Modules API; cached.

@@ -1,10 +1,10 @@
 """The ``zoho-convert`` command line (also ``python -m zoho_convert``).
 
-It needs no third-party package beyond the library's. It imports the public API
-(``zoho_convert``), ``zoho_convert.settings`` and ``zoho_convert.simulator``; until the library
-exports them, also the progress events (``zoho_convert.bulk.progress``), ``normalize_id``, the
-module pairs (``models``), the journal's ``input_complete`` (``journal``) and the Convert Lead
-JSON reader (``wire``). The parts:
+It needs no third-party package beyond the library's.
+
+May import: the public surface (``zoho_convert``), ``zoho_convert.fleet`` and
+``zoho_convert.simulator``; nothing else of the library. Nothing imports the CLI but
+``python -m zoho_convert`` and the ``zoho-convert`` entry point. The parts:
 
 - ``parser``: the commands and their flags (argparse); ``completion``: bash/zsh scripts of it;
 - ``runner``: the event loop, SIGTERM, and the exit code of every outcome (``errors``);

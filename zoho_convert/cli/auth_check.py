@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping
 
 from zoho_convert import RefreshTokenAuth
-from zoho_convert.cli.commands import make_client
+from zoho_convert.cli.clients import make_client
 from zoho_convert.cli.errors import EXIT_OK
 from zoho_convert.cli.settings import connection
 

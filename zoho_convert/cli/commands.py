@@ -10,27 +10,24 @@ import argparse
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
 
 from zoho_convert import (
     ConversionReport,
-    EnvSettings,
     JournalInUseError,
-    ModuleRef,
     PollPolicy,
     ZohoConvertClient,
     ZohoConvertError,
     journal_input_complete,
     normalize_id,
 )
+from zoho_convert.cli.clients import display_for, make_client, related_modules, resolve_related
 from zoho_convert.cli.errors import EXIT_FAILURES, EXIT_OK, InputError, UsageError
 from zoho_convert.cli.inputs import open_id_source, read_lead_options
 from zoho_convert.cli.modules import MASS_SOURCES, canonical_module, check_pair
 from zoho_convert.cli.output import print_report, print_row, write_failed_ids
-from zoho_convert.cli.progress import ProgressDisplay, resolve_mode
-from zoho_convert.cli.settings import connection
+from zoho_convert.cli.progress import ProgressDisplay
 
 __all__ = [
     "check_new_journal",
@@ -40,8 +37,6 @@ __all__ = [
     "cmd_convert_record",
     "cmd_resume",
     "cmd_status",
-    "make_client",
-    "related_modules",
 ]
 
 
@@ -51,41 +46,6 @@ def _report_exit(report: ConversionReport) -> int:
 
 def _poll(args: argparse.Namespace) -> PollPolicy:
     return PollPolicy(initial=args.poll_interval)
-
-
-def display_for(args: argparse.Namespace, expected_total: int | None = None) -> ProgressDisplay:
-    """The progress display ``--progress``, ``--quiet`` and stderr call for."""
-    mode = resolve_mode(args.progress, sys.stderr, quiet=args.quiet)
-    return ProgressDisplay(
-        mode, expected_total=expected_total, interval=args.progress_interval
-    )
-
-
-def make_client(
-    args: argparse.Namespace,
-    env: Mapping[str, str],
-    *,
-    settings: EnvSettings | None = None,
-    **extra: Any,
-) -> ZohoConvertClient:
-    """The client the flags and the environment (or ``settings`` read from them) describe.
-
-    Raises:
-        UsageError: missing credentials or a setting the client refuses.
-    """
-    settings = settings if settings is not None else connection(args, env)
-    try:
-        return ZohoConvertClient(
-            **settings.client_kwargs(),
-            api_version=args.api_version,
-            allow_insecure_http=args.allow_insecure_http,
-            **extra,
-        )
-    except ValueError as error:
-        # The library speaks to Python callers; name the flag a CLI user would pass.
-        raise UsageError(
-            str(error).replace("pass allow_insecure_http=True", "pass --allow-insecure-http")
-        ) from None
 
 
 def check_new_journal(path: str | None) -> None:
@@ -131,39 +91,6 @@ def check_output_file(path: str | None, flag: str) -> None:
         raise UsageError(f"cannot write {flag} {path}: {error.strerror or error}") from None
     if not existed:
         os.unlink(path)
-
-
-def related_modules(values: Iterable[str]) -> list[tuple[str, str | None]]:
-    """``--related`` values as ``(module, id or None)``: ``Calls`` or ``Calls:4150868000000225``.
-
-    Raises:
-        UsageError: an empty module name or an invalid id.
-    """
-    refs: list[tuple[str, str | None]] = []
-    for value in values:
-        name, sep, module_id = value.partition(":")
-        name = name.strip()
-        if not name:
-            raise UsageError(f"--related takes MODULE or MODULE:ID, got {value!r}")
-        if not sep:
-            refs.append((name, None))
-            continue
-        try:
-            refs.append((name, normalize_id(module_id.strip(), what="module id")))
-        except (TypeError, ValueError) as error:
-            raise UsageError(f"--related {value}: {error}") from None
-    return refs
-
-
-async def resolve_related(
-    client: ZohoConvertClient, refs: Iterable[tuple[str, str | None]]
-) -> tuple[ModuleRef, ...]:
-    """``ModuleRef`` for each ``--related`` value, looking up the ids not given (cached)."""
-    resolved = []
-    for name, given in refs:
-        module_id = given if given is not None else await client.module_id(name)
-        resolved.append(ModuleRef(api_name=name, id=module_id))
-    return tuple(resolved)
 
 
 def _check_run_options(args: argparse.Namespace) -> None:

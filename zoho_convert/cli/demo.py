@@ -11,7 +11,7 @@ import sys
 from collections.abc import Mapping
 
 from zoho_convert import RefreshTokenAuth, ZohoConvertClient
-from zoho_convert.cli.commands import display_for
+from zoho_convert.cli.clients import display_for
 from zoho_convert.cli.errors import EXIT_FAILURES, EXIT_OK, UsageError
 from zoho_convert.cli.output import print_report
 from zoho_convert.simulator import Faults, Simulator, SimulatorConfig

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import Any
 
 from zoho_convert import normalize_id
-from zoho_convert.cli.commands import make_client, resolve_related
+from zoho_convert.cli.clients import make_client, resolve_related
 from zoho_convert.cli.errors import EXIT_OK
 from zoho_convert.cli.inputs import open_id_source
 
