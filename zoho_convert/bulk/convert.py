@@ -133,16 +133,8 @@ async def convert_many(
         move_attachments_to=move_attachments_to,
     )
     opened = await Journal.create(journal, params) if journal is not None else None
-    run = Run(
-        bind(api, params),
-        params,
-        RunMachine(settle or SettlePolicy()),
-        concurrency=concurrency,
-        poll=poll,
-        progress=progress,
-        journal=opened,
-        max_pending_jobs=max_pending_jobs,
-        min_credits=min_credits,
+    run = _run(
+        api, params, opened, concurrency, poll, progress, max_pending_jobs, settle, min_credits
     )
     return await drive(run, run.read(Reader(batch_size), ids))
 
@@ -195,16 +187,8 @@ async def resume(
     except BaseException:
         await opened.close()
         raise
-    run = Run(
-        bind(api, params),
-        params,
-        RunMachine(settle or SettlePolicy()),
-        concurrency=concurrency,
-        poll=poll,
-        progress=progress,
-        journal=opened,
-        max_pending_jobs=max_pending_jobs,
-        min_credits=min_credits,
+    run = _run(
+        api, params, opened, concurrency, poll, progress, max_pending_jobs, settle, min_credits
     )
     for event in events:  # what earlier sessions did: into the state and the tally only
         run.machine(event)
@@ -224,6 +208,31 @@ async def resume(
             duplicates=run.machine.duplicates,
         )
     return await drive(run, _restart(run, reader, ids))
+
+
+def _run(
+    api: MassConvertAPI,
+    params: RunParams,
+    journal: Journal | None,
+    concurrency: int | None,
+    poll: PollPolicy,
+    progress: ProgressCallback | None,
+    max_pending_jobs: int | None,
+    settle: SettlePolicy | None,
+    min_credits: int | None,
+) -> Run:
+    """A run of ``params`` on ``api`` (its limits as ``convert_many`` and ``resume`` take)."""
+    return Run(
+        bind(api, params),
+        params,
+        RunMachine(settle or SettlePolicy()),
+        concurrency=concurrency,
+        poll=poll,
+        progress=progress,
+        journal=journal,
+        max_pending_jobs=max_pending_jobs,
+        min_credits=min_credits,
+    )
 
 
 async def _restart(
