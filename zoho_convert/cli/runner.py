@@ -16,7 +16,12 @@ import signal
 import sys
 from collections.abc import Mapping
 
-from zoho_convert import AuthenticationError, PermissionDeniedError, ZohoConvertError
+from zoho_convert import (
+    AuthenticationError,
+    JournalInUseError,
+    PermissionDeniedError,
+    ZohoConvertError,
+)
 from zoho_convert.cli.errors import (
     EXIT_AUTH,
     EXIT_FAILURES,
@@ -42,8 +47,9 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     except UsageError as error:
         _error(f"error: {error}")
         return EXIT_USAGE
-    except (ValueError, TypeError) as error:
-        # Local checks raise these before anything is sent: bad input, not a failed run.
+    except (ValueError, TypeError, JournalInUseError) as error:
+        # Local checks raise these before anything is sent: bad input (or a journal another
+        # process is running), not a failed run.
         _error(f"error: {error}")
         return EXIT_USAGE
     except InputError as error:
