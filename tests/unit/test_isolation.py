@@ -6,8 +6,14 @@ from typing import Any
 
 import pytest
 
-from zoho_convert.api.errors import error_for
-from zoho_convert.bulk.isolation import REQUEST_LEVEL, is_isolatable, locate_offenders
+from zoho_convert.api.errors import TransportError, error_for
+from zoho_convert.bulk.isolation import (
+    REQUEST_LEVEL,
+    error_text,
+    is_isolatable,
+    locate_offenders,
+    maybe_processed,
+)
 
 PART = [str(1000 + n) for n in range(50)]
 
@@ -32,6 +38,7 @@ def refusal(code: str, details: dict[str, Any], status: int = 400) -> Any:
         ("INVALID_DATA", {}, None),
         ("ID_ALREADY_CONVERTED", {"resource_path_index": 50}, None),
         ("INVALID_DATA", {"json_path": "$.ids"}, None),
+        ("INVALID_DATA", {"json_path": "$.ids[50]"}, None),  # one past the last id
         # About the request, not an id (nested details read too).
         (
             "AMBIGUITY_DURING_PROCESSING",
@@ -80,3 +87,17 @@ def test_only_id_level_refusals_are_isolated(
 ) -> None:
     """A refusal is isolated only when it concerns ids; a request-level one stops the run."""
     assert is_isolatable(refusal(code, details, status), PART) is isolatable
+
+
+def test_the_reason_names_the_error_class() -> None:
+    """The report's reason says which kind of error kept the ids from converting."""
+    reason = error_text(refusal("INVALID_DATA", {}))
+    assert reason.startswith("InvalidRequestError: ")
+
+
+def test_only_a_reply_we_lost_may_have_been_processed() -> None:
+    """A transport error after sending may have converted; one before sending did not, nor
+    did an error that is not Zoho's (a bug of ours stops the run; it is not a lost reply)."""
+    assert maybe_processed(TransportError("reset", sent=True)) is True
+    assert maybe_processed(TransportError("refused", sent=False)) is False
+    assert maybe_processed(ValueError("ours")) is False
