@@ -8,7 +8,7 @@ the client from the outside, without touching ``zoho_convert``:
 - every progress event of ``convert_many`` (a batch queued, submitted, parked as uncertain,
   its job finished...);
 - every retry sleep the transport schedules and every token refresh, from the library's own
-  log records (``zoho_convert.http`` at DEBUG, ``zoho_convert.auth`` at INFO).
+  log records (the transport's logger at DEBUG, auth's at INFO; both package layouts).
 
 ``analyze`` turns a recording into what a reader needs: requests in flight over time (as an
 occupancy profile of the C request slots), how the wall time splits between "slots busy",
@@ -141,7 +141,13 @@ class Recorder:
 
 
 class _Tapped:
-    _NAMES = (("zoho_convert.http", logging.DEBUG), ("zoho_convert.auth", logging.INFO))
+    # The transport's and auth's loggers, before and after the package moved into api/.
+    _NAMES = (
+        ("zoho_convert.http", logging.DEBUG),
+        ("zoho_convert.api.transport", logging.DEBUG),
+        ("zoho_convert.auth", logging.INFO),
+        ("zoho_convert.api.auth", logging.INFO),
+    )
 
     def __init__(self, recorder: Recorder) -> None:
         self.handler = _LogTap(recorder)
@@ -182,6 +188,8 @@ def _intervals_of_batches(events: list[dict[str, Any]], end: float
             start = running.pop(ev["job_id"], None)
             if start is not None:
                 jobs.append((start, t))
+        elif kind == "BatchGaveUp" and ev["batch"] in parked_since:
+            parked.append((parked_since.pop(ev["batch"]), t))
         elif kind == "BatchUncertain":
             if ev.get("final"):
                 if ev["batch"] in parked_since:
