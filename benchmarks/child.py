@@ -64,8 +64,17 @@ def _usage() -> tuple[float, float]:
 def run_zc(args: argparse.Namespace) -> dict[str, Any]:
     """Convert N ids with ``convert_many``; measure the run."""
     import asyncio
+    import contextlib
 
-    from zoho_convert import PollPolicy, RefreshTokenAuth, StaticToken, ZohoConvertClient
+    import aiohttp
+
+    from zoho_convert import (
+        PollPolicy,
+        RefreshTokenAuth,
+        RetryPolicy,
+        StaticToken,
+        ZohoConvertClient,
+    )
 
     rss_base = current_rss_mb()
     if args.refresh:
@@ -75,16 +84,43 @@ def run_zc(args: argparse.Namespace) -> dict[str, Any]:
     else:
         auth = StaticToken(args.token)
     poll = PollPolicy() if args.poll_initial is None else PollPolicy(initial=args.poll_initial)
+    recorder = None
+    if args.timeline:
+        from benchmarks.timeline import Recorder
+
+        recorder = Recorder()
 
     async def main() -> dict[str, Any]:
+        if recorder is None:
+            return await convert(None)
+        # The client's own connector settings, plus the tracing hooks (closed here: the client
+        # never closes a session it did not create).
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=args.concurrency + 2),
+            trace_configs=[recorder.trace_config()],
+        ) as session:
+            return await convert(session)
+
+    async def convert(session: Any) -> dict[str, Any]:
+        retry = None if args.retry_initial is None else RetryPolicy(initial=args.retry_initial)
         async with ZohoConvertClient(
-            auth, api_domain=args.url, max_concurrency=args.concurrency
+            auth, api_domain=args.url, max_concurrency=args.concurrency, session=session,
+            retry=retry,
         ) as client:
             ids = id_stream(args.n)
+            progress = recorder.progress if recorder is not None else None
+            tap = recorder.logging() if recorder is not None else contextlib.nullcontext()
             u0, s0 = _usage()
             c0 = time.process_time()
             t0 = time.perf_counter()
-            report = await client.convert_many("Quotes", ids, to="Sales_Orders", poll=poll)
+            with tap:
+                if recorder is not None:
+                    recorder.start()
+                report = await client.convert_many(
+                    "Quotes", ids, to="Sales_Orders", poll=poll, progress=progress
+                )
+                if recorder is not None:
+                    recorder.stop()
             wall = time.perf_counter() - t0
             cpu = time.process_time() - c0
             u1, s1 = _usage()
@@ -115,6 +151,9 @@ def run_zc(args: argparse.Namespace) -> dict[str, Any]:
             }
 
     result = asyncio.run(main())
+    if recorder is not None:
+        with open(args.timeline, "w") as f:
+            json.dump(recorder.to_json(), f)
     result["rss_base_mb"] = rss_base
     result["rss_peak_mb"] = peak_rss_mb()
     return result
@@ -292,11 +331,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--poll-initial", type=float, default=None)
     parser.add_argument("--sdk-poll-interval", type=float, default=1.0)
+    parser.add_argument("--retry-initial", type=float, default=None,
+                        help="zc: RetryPolicy.initial (default: the library's)")
     parser.add_argument("--refresh", action="store_true", help="zc: use RefreshTokenAuth")
     parser.add_argument("--client-id", default="")
     parser.add_argument("--client-secret", default="")
     parser.add_argument("--refresh-token", default="")
     parser.add_argument("--result", required=True)
+    parser.add_argument("--timeline", default=None,
+                        help="zc: record every request, event and retry sleep to this JSON file")
     args = parser.parse_args(argv)
     result = run_zc(args) if args.client == "zc" else run_sdk(args)
     result["client"] = args.client

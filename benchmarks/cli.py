@@ -7,7 +7,13 @@ Scenarios (issue 6):
   ``--skip-sdk-large`` extrapolates it from S1 instead, and says so).
 - S3: 1,000,000 ids from a generator, L = 0, instant jobs: client CPU per id and peak RSS.
 - S4: 10,000 quotes under faults (5% 429, 2% 500, access token expiring every 200 uses, so
-  ``RefreshTokenAuth`` must refresh): wall time and correctness.
+  ``RefreshTokenAuth`` must refresh): wall time and correctness, next to its fault-free twin
+  (the same quotes, L, D and ``RefreshTokenAuth``, no faults), run just before it so both see
+  the same machine load: the table prints the ratio S4 / twin (issue 11: <= 1.3).
+
+``--timeline`` records, for S4 and its twin, every request, progress event and retry sleep of
+the client and writes where the time went to ``results/timeline_s4*.txt`` (see
+``benchmarks.timeline``).
 
 ``--quick`` runs every scenario at small N (under a minute) to check that the harness works;
 it asserts no timing, but exits 1 when a run is not correct (an id lost or converted twice).
@@ -16,6 +22,7 @@ it asserts no timing, but exits 1 when a run is not correct (an id lost or conve
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import os
 import shlex
@@ -50,6 +57,8 @@ def plan(quick: bool, skip_sdk_large: bool, only: set[str] | None) -> list[Run]:
         job_duration_jitter=steady.job_duration_jitter,
         rate_429=0.05, rate_500=0.02, token_max_uses=200,
     )
+    runs.append(Run("s4", "zc", n4, steady, refresh=True, role="twin",
+                    note="S4's fault-free twin: RefreshTokenAuth, no faults"))
     runs.append(Run("s4", "zc", n4, faults, refresh=True,
                     note="RefreshTokenAuth; 500s answered before processing"))
     if only:
@@ -127,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated scenarios to run (s1,s2,s3,s4)")
     parser.add_argument("--profile", action="store_true",
                         help="also profile zoho_convert in S1 and S3 with py-spy")
+    parser.add_argument("--timeline", action="store_true",
+                        help="record where the time goes in S4 and its twin "
+                             "(results/timeline_s4*.txt)")
     parser.add_argument("--out", default=None,
                         help="results directory (default benchmarks/results)")
     args = parser.parse_args(argv)
@@ -138,14 +150,25 @@ def main(argv: list[str] | None = None) -> int:
     started = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     t0 = time.perf_counter()
     rows: list[dict[str, Any]] = []
+    if args.timeline or args.quick:
+        # --quick always records (cheap at its N) so CI runs the timeline code too.
+        os.makedirs(out_dir, exist_ok=True)
+        runs = [
+            dataclasses.replace(run, timeline=os.path.join(
+                out_dir, f"{stem}_timeline_s4{'_' + run.role if run.role else ''}.txt"))
+            if run.scenario == "s4" else run
+            for run in runs
+        ]
     for run in runs:
-        print(f"{run.scenario} {run.client:>3} n={run.n:>9,} ...", end=" ", file=sys.stderr,
+        label = run.scenario + (f" {run.role}" if run.role else "")
+        print(f"{label:<7} {run.client:>3} n={run.n:>9,} ...", end=" ", file=sys.stderr,
               flush=True)
         row = execute(run)
         rows.append(row)
         server = row["server"]
         print(
             f"wall {row['wall_s']:7.2f} s  T_min {row['t_min_s']:6.2f} s  "
+            f"uncertain {row['client_report'].get('uncertain', 0):>4}  "
             f"cpu {row['cpu_s']:6.2f} s  rss {row['rss_peak_mb']:5.0f} MB  "
             f"polls/job {server['polls_per_job'] or 0:.2f}  429s {server['rate_limited']}  "
             f"{'ok' if row['correct'] else 'NOT CORRECT'}",
@@ -170,9 +193,17 @@ def main(argv: list[str] | None = None) -> int:
         "zoho_convert runs `convert_many('Quotes', ids, to='Sales_Orders')` with the default "
         "PollPolicy and max_concurrency=10; ids come from a generator in every scenario."
     )
+    timelines = [r for r in rows if r.get("timeline")]
+    if timelines:
+        notes.append(
+            "Timelines of S4 and its twin (requests in flight, retry sleeps, parked batches; "
+            "recorded during the measured runs, at the cost of one callback per request and "
+            "event): " + ", ".join(
+                f"`{stem}_timeline_s4{'_' + r['role'] if r['role'] else ''}.txt`"
+                for r in timelines) + ".")
     if args.profile:
         notes += profile(runs, out_dir)
-    rows.sort(key=lambda r: (r["scenario"], r["n"], r["client"] != "zc"))
+    rows.sort(key=lambda r: (r["scenario"], r["n"], r["client"] != "zc", r.get("role") != "twin"))
     cmd = "python -m benchmarks" + (" " + shlex.join(sys.argv[1:]) if argv is None and
                                     sys.argv[1:] else "")
     results = {

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchmarks import profiling
+from benchmarks import output, profiling, timeline
 from benchmarks.child import ID_BASE
 from benchmarks.sim import (
     CLIENT_ID,
@@ -61,9 +61,14 @@ class Run:
         sim: the simulator's settings.
         concurrency: the client's concurrency (C).
         poll_initial: zc: ``PollPolicy.initial`` (None: the default policy).
+        retry_initial: zc: ``RetryPolicy.initial`` (None: the default policy).
         refresh: zc: authenticate with ``RefreshTokenAuth`` (token expiry scenarios).
         profile: profile the client with py-spy; write the summary to this path (and the
             collapsed stacks to ``<path>.raw``).
+        role: ``twin`` for the fault-free twin of a fault scenario (same N, L, D and auth,
+            no faults), whose makespan the fault row is compared with; else empty.
+        timeline: record every request, progress event and retry sleep of the client and
+            write their analysis to this path (the raw recording to ``<path>.raw``).
     """
 
     scenario: str
@@ -76,6 +81,9 @@ class Run:
     profile: str | None = None
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    role: str = ""
+    timeline: str | None = None
+    retry_initial: float | None = None
 
     @property
     def t_min(self) -> float:
@@ -97,6 +105,11 @@ def execute(run: Run, timeout: float = 900.0) -> dict[str, Any]:
         ]
         if run.poll_initial is not None:
             cmd += ["--poll-initial", repr(run.poll_initial)]
+        if run.retry_initial is not None:
+            cmd += ["--retry-initial", repr(run.retry_initial)]
+        raw_timeline = os.path.join(tmp, "timeline.json")
+        if run.timeline:
+            cmd += ["--timeline", raw_timeline]
         if run.refresh:
             cmd += ["--refresh", "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET,
                     "--refresh-token", REFRESH_TOKEN]
@@ -121,6 +134,16 @@ def execute(run: Run, timeout: float = 900.0) -> dict[str, Any]:
                      f"{run.sim.describe()}")
             with open(run.profile, "w") as f:
                 f.write(profiling.summarize(raw, title))
+        slots = None
+        if run.timeline:
+            with open(raw_timeline) as f:
+                recorded = json.load(f)
+            title = (f"Timeline of {run.scenario.upper()}{' ' + run.role if run.role else ''} "
+                     f"(zoho_convert, N={run.n:,}; "
+                     f"{output.settings_text(run.sim.describe())}, seed {run.sim.seed})")
+            slots = timeline.write(recorded, run.timeline, title, run.concurrency)
+            slots.pop("occupancy_100ms", None)
+            slots.pop("last_job_history", None)
         sim_cpu_after = sim.cpu_seconds()
         server = summarize(sim.state(jobs=False))
         if run.n <= LEDGER_CHECK_MAX:
@@ -152,7 +175,10 @@ def execute(run: Run, timeout: float = 900.0) -> dict[str, Any]:
         "client_report": child["report"],
         "server": server,
         "poll_initial": run.poll_initial,
+        "retry_initial": run.retry_initial,
         "note": run.note,
+        "role": run.role,
+        "timeline": slots,
     }
     row["correct"] = _correct(row)
     row["all_converted"] = server["ledger_converted"] == run.n
