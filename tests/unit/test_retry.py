@@ -113,6 +113,7 @@ NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
         (format_datetime(NOW + timedelta(seconds=30), usegmt=True), 30.0),
         (format_datetime(NOW - timedelta(hours=2), usegmt=True), 0.0),
         ("Sat, 01 Mar 2025 12:01:00 GMT", 60.0),
+        ("Sat, 01 Mar 2025 12:01:30 -0000", 90.0),  # no zone: read as UTC
         (None, None),
         ("", None),
         ("   ", None),
@@ -127,6 +128,14 @@ NOW = datetime(2025, 3, 1, 12, 0, 0, tzinfo=timezone.utc)
 def test_parse_retry_after(header: str | None, expected: float | None) -> None:
     """Retry-After: seconds, float, HTTP date (future/past), absent, empty, garbage, huge."""
     assert parse_retry_after(header, now=NOW) == expected
+
+
+def test_an_http_date_is_read_against_the_current_utc_time() -> None:
+    """Without an explicit ``now``, a date two minutes ahead waits about two minutes."""
+    header = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=120), usegmt=True)
+    delay = parse_retry_after(header)
+    assert delay is not None
+    assert 100.0 <= delay <= 120.0
 
 
 def test_policy_caps_retry_after() -> None:
