@@ -67,6 +67,7 @@ from zoho_convert.bulk.events import (
 from zoho_convert.bulk.journal_file import JournalInUseError, journal_input_complete
 from zoho_convert.bulk.report import ConversionReport, JobOutcome, LostJob, RejectedId
 from zoho_convert.bulk.settling import SettlePolicy
+from zoho_convert.bulk.tally import Tally
 from zoho_convert.client import ZohoConvertClient
 from zoho_convert.settings import EnvSettings, client_kwargs_from_env, settings_from_env
 
@@ -129,6 +130,7 @@ __all__ = [
     "StaticToken",
     "StoredToken",
     "SubmitStarted",
+    "Tally",
     "TokenStore",
     "TransportError",
     "ZohoConvertClient",

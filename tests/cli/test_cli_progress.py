@@ -13,17 +13,18 @@ from zoho_convert import (
     BatchRead,
     BatchSubmitted,
     BatchUncertain,
+    IdsAlreadyConverted,
     IdsRefused,
     JobFinished,
     JobState,
     JobStatus,
     JobUnfinished,
     RejectedId,
+    Tally,
 )
 from zoho_convert.cli.progress import (
     ProgressDisplay,
     Snapshot,
-    Tally,
     format_duration,
     render_bar,
     render_line,
@@ -109,7 +110,11 @@ def test_tally_counts_events() -> None:
     assert (tally.read, tally.converted, tally.failed, tally.settled) == (101, 48, 2, 51)
     tally(JobUnfinished(2, "12", 50, None))
     tally(BatchGaveUp(3, ids(50, 100), "HTTP 500"))
-    assert tally.uncertain == 50 and tally.jobs_done == 1
+    tally(IdsAlreadyConverted(4, ids(2, 150)))
+    assert len(tally.uncertain) == 50 and tally.jobs_done == 1
+    snapshot = Snapshot.of(tally, 1.0, expected=None, done=False)
+    assert (snapshot.converted, snapshot.uncertain, snapshot.rejected) == (50, 50, 1)
+    assert (snapshot.settled, snapshot.total) == (103, 103)
 
 
 def ids(n: int, start: int) -> tuple[str, ...]:

@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 from readme import README, Block, block_under, blocks
 
+from zoho_convert import ZohoConvertClient
 from zoho_convert.cli.parser import build_parser
-from zoho_convert.settings import ENV_VARIABLES
+from zoho_convert.settings import ENV_VARIABLES, client_kwargs_from_env
 from zoho_convert.simulator import SimulatorConfig, SimulatorThread
 from zoho_convert.simulator import cli as simulator_cli
 
@@ -61,6 +62,7 @@ def zoho_env(sim: SimulatorThread, monkeypatch: pytest.MonkeyPatch) -> Simulator
 EXAMPLES = {
     "service": "async def convert_quotes(",
     "worker": "async def worker(",
+    "progress": "async def convert_with_progress(",
     "pytest": "@pytest.mark.zoho_simulator(",
     "process": "SimulatorProcess(",
 }
@@ -111,6 +113,21 @@ async def test_worker_example_converts_every_batch(zoho_env: SimulatorThread) ->
     await _main(batches)
 
     assert zoho_env.state.converted_ids("Sales_Orders") == set(orders)
+
+
+async def test_progress_example_follows_the_run_to_the_reports_counts(
+    zoho_env: SimulatorThread, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The live tally ends where the report does: every id settled, each converted once."""
+    convert_with_progress = _run(_example("progress"))["convert_with_progress"]
+    quotes = zoho_env.state.create_records("Quotes", 120)
+    async with ZohoConvertClient(**client_kwargs_from_env()) as client:
+        tally = await convert_with_progress(client, quotes)
+
+    assert (tally.settled, tally.read, tally.converted) == (120, 120, 120)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1] == "120/120 settled, 120 converted"
+    assert zoho_env.state.converted_ids("Quotes") == set(quotes)
 
 
 async def test_worker_example_survives_refused_credentials_and_bad_input(

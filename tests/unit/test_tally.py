@@ -161,3 +161,18 @@ def test_requests_of_earlier_sessions_add_to_this_sessions() -> None:
     tally(RequestsCounted(7))
     tally(RequestsCounted(5))
     assert report_of(tally, requests=3).requests == 15
+
+
+def test_live_counts_follow_the_run_for_a_progress_display() -> None:
+    """``read`` is the reader's growing total, ``jobs_done`` the finished jobs, ``settled``
+    every id whose outcome is known (already converted ones included)."""
+    tally = Tally()
+    tally(BatchRead(0, ids(1, 50), read=50, position=50, duplicates=0))
+    tally(BatchRead(1, ids(51, 50), read=101, position=102, duplicates=1))
+    tally(JobFinished(0, "j0", 50, status(50, 45, 3, 2), ids(1, 50)))
+    tally(JobUnfinished(1, "j1", 50, None, ids(51, 50)))
+    tally(IdsAlreadyConverted(2, ("200",)))
+    tally(IdsRejected(3, (RejectedId("201", "NOT_APPROVED", "no"),)))
+    tally(BatchGaveUp(4, ("202", "203"), "lost"))
+    assert (tally.read, tally.jobs_done, tally.already_converted) == (101, 1, 1)
+    assert tally.settled == 45 + 3 + 2 + 1 + 1 + 2

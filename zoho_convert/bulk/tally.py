@@ -30,10 +30,16 @@ __all__ = ["Tally"]
 
 
 class Tally:
-    """Counts and ids of one run, as its events tell them."""
+    """Counts and ids of one run, as its events tell them.
+
+    ``convert_many`` folds its own events into one to make its report; pass one as (or call it
+    from) ``on_event`` to follow a run's counts live, as the CLI's progress display does.
+    """
 
     def __init__(self) -> None:
         self.total = 0
+        self.read = 0
+        self.jobs_done = 0
         self.duplicates = 0
         self.converted = 0
         self.failed = 0
@@ -54,6 +60,7 @@ class Tally:
         if kind is BatchRead:
             assert isinstance(event, BatchRead)
             self.total += len(event.ids)
+            self.read = max(self.read, event.read)
             self.duplicates = event.duplicates
         elif kind is IdsRefused:
             assert isinstance(event, IdsRefused)
@@ -93,7 +100,26 @@ class Tally:
             assert isinstance(event, RunStopped)
             self._stopped(event)
 
+    @property
+    def already_converted(self) -> int:
+        """Ids found converted by an earlier run, or by a lost submission of this one."""
+        return len(self.already_ids) + self.already_in_jobs
+
+    @property
+    def settled(self) -> int:
+        """Ids whose outcome is known so far: converted (already or now), failed, not
+        converted, rejected or uncertain."""
+        return (
+            self.converted
+            + self.already_converted
+            + self.failed
+            + self.not_converted
+            + len(self.rejected)
+            + len(self.uncertain)
+        )
+
     def _finished(self, event: JobFinished) -> None:
+        self.jobs_done += 1
         status = event.status
         counted = status if status.total_count == event.size else _fit(status, event.size)
         self.converted += counted.converted_count or 0
@@ -139,7 +165,7 @@ class Tally:
             requests=self.requests_earlier + requests,
             elapsed=elapsed,
             input_complete=self.input_complete,
-            already_converted=len(self.already_ids) + self.already_in_jobs,
+            already_converted=self.already_converted,
             already_converted_ids=tuple(self.already_ids),
             lost_jobs=tuple(self.lost_jobs),
         )

@@ -19,21 +19,12 @@ from typing import TextIO
 
 import attrs
 
-from zoho_convert import (
-    BatchGaveUp,
-    BatchRead,
-    Event,
-    IdsAlreadyConverted,
-    IdsRefused,
-    IdsRejected,
-    JobFinished,
-)
+from zoho_convert import Event, Tally
 
 __all__ = [
     "MODES",
     "ProgressDisplay",
     "Snapshot",
-    "Tally",
     "format_duration",
     "render_bar",
     "render_line",
@@ -46,45 +37,6 @@ _BAR_MAX = 40
 _BAR_MIN = 10
 _REDRAW = 0.1  # seconds between two redraws of the bar at most
 _TICK = 1.0  # seconds between redraws when no event comes (the clock and the eta move on)
-
-
-class Tally:
-    """Folds ``convert_many``'s events into the counts a progress display shows."""
-
-    def __init__(self) -> None:
-        self.read = 0
-        self.converted = 0
-        self.failed = 0
-        self.not_converted = 0
-        self.uncertain = 0
-        self.rejected = 0
-        self.jobs_done = 0
-
-    def __call__(self, event: Event) -> None:
-        """Take one event."""
-        if isinstance(event, BatchRead):
-            self.read = max(self.read, event.read)
-        elif isinstance(event, JobFinished):
-            status = event.status
-            self.jobs_done += 1
-            self.converted += status.converted_count or 0
-            failed = status.failed_count or 0
-            if event.settling:  # failures of a settling job were converted by its predecessor
-                self.converted += failed
-            else:
-                self.failed += failed
-            self.not_converted += status.not_converted_count or 0
-        elif isinstance(event, IdsAlreadyConverted):
-            self.converted += len(event.ids)
-        elif isinstance(event, (IdsRejected, IdsRefused)):
-            self.rejected += len(event.rejected)
-        elif isinstance(event, BatchGaveUp):
-            self.uncertain += len(event.ids)
-
-    @property
-    def settled(self) -> int:
-        """Ids whose outcome is known: converted, failed, not converted, rejected, uncertain."""
-        return self.converted + self.failed + self.not_converted + self.rejected + self.uncertain
 
 
 @attrs.frozen
@@ -107,10 +59,10 @@ class Snapshot:
         return cls(
             settled=settled,
             total=max(expected or 0, tally.read, settled),
-            converted=tally.converted,
+            converted=tally.converted + tally.already_converted,
             failed=tally.failed + tally.not_converted,
-            rejected=tally.rejected,
-            uncertain=tally.uncertain,
+            rejected=len(tally.rejected),
+            uncertain=len(tally.uncertain),
             elapsed=elapsed,
             done=done,
         )
