@@ -70,12 +70,14 @@ def test_a_finished_job_adds_its_counts_and_keeps_ids_only_when_not_fully_conver
     tally = Tally()
     tally(JobFinished(0, "j0", 50, status(50, 50, 0, 0), ids(1, 50)))
     tally(JobFinished(1, "j1", 10, status(10, 6, 3, 1), ids(100, 10)))
+    tally(JobFinished(2, "j2", 10, status(10, 6, 2, 2), ids(200, 10)))
     report = report_of(tally)
-    assert (report.converted, report.not_converted, report.failed) == (56, 3, 1)
+    assert (report.converted, report.not_converted, report.failed) == (62, 5, 3)
     assert report.already_converted == 0
     assert report.jobs == (
         JobOutcome("j0", 50, status(50, 50, 0, 0)),
         JobOutcome("j1", 10, status(10, 6, 3, 1), ids(100, 10)),
+        JobOutcome("j2", 10, status(10, 6, 2, 2), ids(200, 10)),
     )
 
 
@@ -109,6 +111,11 @@ def test_counts_of_a_job_whose_total_is_not_its_size_are_fitted_to_its_size() ->
     tally(JobFinished(0, "j0", 50, JobStatus(COMPLETED, 40, 20, None, 5), ids(1, 50)))
     report = report_of(tally)
     assert (report.converted, report.failed, report.not_converted) == (20, 5, 25)
+
+    tally = Tally()
+    tally(JobFinished(0, "j0", 50, JobStatus(COMPLETED, 40), ids(1, 50)))
+    report = report_of(tally)
+    assert (report.converted, report.failed, report.not_converted) == (0, 0, 50)
 
 
 def test_a_job_with_every_count_missing_counts_nothing_converted() -> None:

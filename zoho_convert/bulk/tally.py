@@ -121,14 +121,14 @@ class Tally:
     def _finished(self, event: JobFinished) -> None:
         self.jobs_done += 1
         status = event.status
-        counted = status if status.total_count == event.size else _fit(status, event.size)
-        self.converted += counted.converted_count or 0
-        self.not_converted += counted.not_converted_count or 0
+        converted, not_converted, failed = _counts(status, event.size)
+        self.converted += converted
+        self.not_converted += not_converted
         if event.settling:
             # Failed inside the job of a settling resubmission: converted by the lost one.
-            self.already_in_jobs += counted.failed_count or 0
+            self.already_in_jobs += failed
         else:
-            self.failed += counted.failed_count or 0
+            self.failed += failed
         outcome = JobOutcome(event.job_id, event.size, status, settling=event.settling)
         if not outcome.fully_converted:
             outcome = attrs.evolve(outcome, ids=event.ids)
@@ -171,16 +171,18 @@ class Tally:
         )
 
 
-def _fit(status: JobStatus, size: int) -> JobStatus:
-    """Counts that add up for a job whose total is not the number of ids sent: Zoho's counts
-    cannot be trusted then, so none may count more than ``size`` (the job's outcome keeps its
-    ids, as it is not fully converted, so someone can check them)."""
-    converted = min(status.converted_count or 0, size)
-    failed = min(status.failed_count or 0, size - converted)
-    return attrs.evolve(
-        status,
-        total_count=size,
-        converted_count=converted,
-        failed_count=failed,
-        not_converted_count=size - converted - failed,
-    )
+def _counts(status: JobStatus, size: int) -> tuple[int, int, int]:
+    """Converted, not converted and failed records of a finished job of ``size`` ids.
+
+    A missing count is 0. When the total is not the number of ids sent, Zoho's counts cannot be
+    trusted, so none may count more than ``size`` and the rest is not converted (the job's
+    outcome keeps its ids, as it is not fully converted, so someone can check them).
+    """
+    converted = status.converted_count or 0
+    not_converted = status.not_converted_count or 0
+    failed = status.failed_count or 0
+    if status.total_count == size:
+        return converted, not_converted, failed
+    converted = min(converted, size)
+    failed = min(failed, size - converted)
+    return converted, size - converted - failed, failed
