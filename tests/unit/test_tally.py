@@ -36,7 +36,9 @@ def report_of(tally: Tally, requests: int = 0) -> ConversionReport:
 
 def test_a_fresh_tally_reports_nothing() -> None:
     """No event: every count is zero, every list empty, and the input is not known complete."""
-    report = report_of(Tally())
+    tally = Tally()
+    assert (tally.read, tally.jobs_done, tally.settled) == (0, 0, 0)
+    report = report_of(tally)
     assert (report.total, report.converted, report.failed, report.not_converted) == (0, 0, 0, 0)
     assert report.duplicates == 0
     assert report.already_converted == 0
@@ -176,10 +178,11 @@ def test_live_counts_follow_the_run_for_a_progress_display() -> None:
     tally = Tally()
     tally(BatchRead(0, ids(1, 50), read=50, position=50, duplicates=0))
     tally(BatchRead(1, ids(51, 50), read=101, position=102, duplicates=1))
-    tally(JobFinished(0, "j0", 50, status(50, 45, 3, 2), ids(1, 50)))
-    tally(JobUnfinished(1, "j1", 50, None, ids(51, 50)))
+    tally(JobFinished(0, "j0", 40, status(40, 35, 3, 2), ids(1, 40)))
+    tally(JobFinished(1, "j1", 10, status(10, 10, 0, 0), ids(41, 10)))
+    tally(JobUnfinished(2, "j2", 50, None, ids(51, 50)))
     tally(IdsAlreadyConverted(2, ("200",)))
     tally(IdsRejected(3, (RejectedId("201", "NOT_APPROVED", "no"),)))
     tally(BatchGaveUp(4, ("202", "203"), "lost"))
-    assert (tally.read, tally.jobs_done, tally.already_converted) == (101, 1, 1)
+    assert (tally.read, tally.jobs_done, tally.already_converted) == (101, 2, 1)
     assert tally.settled == 45 + 3 + 2 + 1 + 1 + 2
