@@ -1,7 +1,8 @@
 """The ``zoho-convert`` command line (also ``python -m zoho_convert``).
 
-It needs no third-party package beyond the library's. It imports the public API
-(``zoho_convert``), ``zoho_convert.settings`` and ``zoho_convert.simulator``; until the library
+It needs no third-party package beyond the library's (``--fleet`` needs the ``redis`` extra).
+It imports the public API (``zoho_convert``), ``zoho_convert.settings``,
+``zoho_convert.fleet`` and ``zoho_convert.simulator``; until the library
 exports them, also the progress events (``zoho_convert.bulk.progress``), ``normalize_id``, the
 module pairs (``models``), the journal's ``input_complete`` (``journal``) and the Convert Lead
 JSON reader (``wire``). The parts:
@@ -11,6 +12,8 @@ JSON reader (``wire``). The parts:
 - ``settings``: credentials and location from flags and ``ZOHO_*`` variables;
 - ``inputs``: ids from a file, a CSV column or stdin; ``modules``: module names;
 - ``commands``, ``plan`` (``--dry-run``), ``auth_check``, ``demo``: the commands;
+- ``fleet``: ``--fleet`` (``zoho_convert.fleet.RedisFleet``), ``--token-file`` and
+  ``fleet status``;
 - ``progress`` (the bar and progress lines) and ``output`` (the report, ``--failed-ids``).
 """
 

@@ -20,17 +20,20 @@ from zoho_convert import (
     JournalInUseError,
     ModuleRef,
     PollPolicy,
+    RefreshTokenAuth,
     ZohoConvertClient,
     ZohoConvertError,
     journal_input_complete,
     normalize_id,
 )
 from zoho_convert.cli.errors import EXIT_FAILURES, EXIT_OK, InputError, UsageError
+from zoho_convert.cli.fleet import new_fleet, token_store
 from zoho_convert.cli.inputs import open_id_source, read_lead_options
 from zoho_convert.cli.modules import MASS_SOURCES, canonical_module, check_pair
 from zoho_convert.cli.output import print_report, print_row, write_failed_ids
 from zoho_convert.cli.progress import ProgressDisplay, resolve_mode
 from zoho_convert.cli.settings import connection
+from zoho_convert.fleet import Fleet
 
 __all__ = [
     "check_new_journal",
@@ -41,6 +44,7 @@ __all__ = [
     "cmd_resume",
     "cmd_status",
     "make_client",
+    "open_client",
     "related_modules",
 ]
 
@@ -66,19 +70,26 @@ def make_client(
     env: Mapping[str, str],
     *,
     settings: EnvSettings | None = None,
+    fleet: Fleet | None = None,
     **extra: Any,
 ) -> ZohoConvertClient:
-    """The client the flags and the environment (or ``settings`` read from them) describe.
+    """The client the flags and the environment (or ``settings`` read from them) describe,
+    in ``fleet`` when given, keeping its token in ``--token-file`` when given.
 
     Raises:
         UsageError: missing credentials or a setting the client refuses.
     """
     settings = settings if settings is not None else connection(args, env)
+    store = token_store(args, settings, in_fleet=fleet is not None)
+    if store is not None:
+        assert isinstance(settings.auth, RefreshTokenAuth)  # token_store checked it
+        settings.auth.share_tokens(store)
     try:
         return ZohoConvertClient(
             **settings.client_kwargs(),
             api_version=args.api_version,
             allow_insecure_http=args.allow_insecure_http,
+            fleet=fleet,
             **extra,
         )
     except ValueError as error:
@@ -86,6 +97,35 @@ def make_client(
         raise UsageError(
             str(error).replace("pass allow_insecure_http=True", "pass --allow-insecure-http")
         ) from None
+
+
+@asynccontextmanager
+async def open_client(
+    args: argparse.Namespace,
+    env: Mapping[str, str],
+    *,
+    settings: EnvSettings | None = None,
+    **extra: Any,
+) -> AsyncIterator[ZohoConvertClient]:
+    """``make_client``'s client, open; with ``--fleet`` (or ``ZOHO_FLEET_URL``), in that fleet,
+    joined once every local check passed and left when the client is closed.
+
+    Raises:
+        UsageError: as ``make_client``; a fleet URL that is not a Redis URL.
+        FleetUnavailableError: the fleet's Redis cannot be reached.
+    """
+    fleet = new_fleet(args, env, max_concurrency=extra.get("max_concurrency", 10))
+    client = make_client(args, env, settings=settings, fleet=fleet, **extra)
+    if fleet is None:
+        async with client:
+            yield client
+        return
+    await fleet.start()
+    try:
+        async with client:
+            yield client
+    finally:
+        await fleet.close()
 
 
 def check_new_journal(path: str | None) -> None:
@@ -221,8 +261,7 @@ async def cmd_convert(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
         return await dry_run(args, env, module, to, related)
     ids = await open_id_source(args.ids_file, args.column)
-    client = make_client(args, env, max_concurrency=args.concurrency or 10)
-    async with client:
+    async with open_client(args, env, max_concurrency=args.concurrency or 10) as client:
         refs = await resolve_related(client, related)
         display = display_for(args)
         async with _reporting_stops(args, client, display, (module, to)), display:
@@ -277,8 +316,7 @@ async def cmd_resume(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                 f"journaled are skipped"
             )
         ids = await open_id_source(args.ids_file, args.column)
-    client = make_client(args, env)
-    async with client:
+    async with open_client(args, env) as client:
         display = display_for(args)
         async with _reporting_stops(args, client, display, None), display:
             report = await client.resume(
@@ -295,7 +333,7 @@ async def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         job_id = normalize_id(args.job_id, what="job id")
     except ValueError as error:
         raise UsageError(str(error)) from None
-    async with make_client(args, env) as client:
+    async with open_client(args, env) as client:
         if args.wait:
             status = await client.wait_for_job(
                 module,
@@ -329,7 +367,7 @@ async def cmd_convert_record(args: argparse.Namespace, env: Mapping[str, str]) -
         record_id = normalize_id(args.record_id)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    async with make_client(args, env) as client:
+    async with open_client(args, env) as client:
         record = await client.convert(module, record_id, to=to)
     print_row({"module": record.module, "id": record.id, "name": record.name}, args.json)
     return EXIT_OK
@@ -342,7 +380,7 @@ async def cmd_convert_lead(args: argparse.Namespace, env: Mapping[str, str]) -> 
     except ValueError as error:
         raise UsageError(str(error)) from None
     options = read_lead_options(args.options_file)
-    async with make_client(args, env) as client:
+    async with open_client(args, env) as client:
         result = await client.convert_lead(lead_id, options)
     records = (
         ("Contacts", result.contacts), ("Accounts", result.accounts), ("Deals", result.deals)
