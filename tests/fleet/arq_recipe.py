@@ -69,16 +69,11 @@ class WorkerSettings:
 async def enqueue(ids: list[str], module: str = "Quotes", to: str = "Sales_Orders",
                   batch: int = 500) -> list[str]:  # fmt: skip
     """The producer: one job per ``batch`` ids; returns the job ids."""
-    pool = await create_pool(RedisSettings.from_dsn(FLEET_URL), default_queue_name=QUEUE)
-    try:
-        jobs = []
-        for start in range(0, len(ids), batch):
-            job = await pool.enqueue_job("convert_batch", module, ids[start : start + batch], to)
-            assert job is not None  # None only for a repeated explicit job id
-            jobs.append(job.job_id)
-        return jobs
-    finally:
-        await pool.aclose()
+    redis = RedisSettings.from_dsn(FLEET_URL)
+    async with await create_pool(redis, default_queue_name=QUEUE) as pool:
+        jobs = [await pool.enqueue_job("convert_batch", module, ids[i : i + batch], to)
+                for i in range(0, len(ids), batch)]  # fmt: skip
+    return [job.job_id for job in jobs if job is not None]  # None: a repeated explicit job id
 
 
 def main(argv: list[str]) -> int:
