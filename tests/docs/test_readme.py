@@ -65,6 +65,8 @@ EXAMPLES = {
     "progress": "async def convert_with_progress(",
     "pytest": "@pytest.mark.zoho_simulator(",
     "process": "SimulatorProcess(",
+    "fleet": "async def convert_in_fleet(",
+    "arq": "class WorkerSettings",
 }
 
 
@@ -182,6 +184,69 @@ def test_simulator_process_example_runs(capsys: pytest.CaptureFixture[str]) -> N
     _run(_example("process"))
 
     assert capsys.readouterr().out.strip().isdigit()
+
+
+# -- fleet mode: the example against a real redis-server, the arq excerpt against its recipe --
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A throwaway redis-server (skipped without the binary, except in CI)."""
+    pytest.importorskip("redis", reason="fleet mode needs redis-py (the dev extra has it)")
+    from zoho_convert.fleet.localserver import RedisServerProcess, find_redis_server  # noqa: PLC0415
+
+    if find_redis_server() is None:
+        reason = "redis-server is not installed (apt-get install redis-server)"
+        if os.environ.get("CI"):
+            pytest.fail(f"{reason}: CI must run the fleet examples")
+        pytest.skip(reason)
+    with RedisServerProcess() as server:
+        yield server.url
+
+
+async def test_fleet_example_converts_then_skips_what_the_fleet_knows(
+    zoho_env: SimulatorThread,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """convert_in_fleet converts 120 quotes; run again, it submits nothing and says they were
+    already converted; both runs share one token through Redis."""
+    monkeypatch.setenv("ZOHO_FLEET_URL", redis_url)
+    convert_in_fleet = _run(_example("fleet"))["convert_in_fleet"]
+    quotes = zoho_env.state.create_records("Quotes", 120)
+
+    await convert_in_fleet(quotes)
+    assert capsys.readouterr().out == "120 converted; 0 already converted\n"
+    submits = zoho_env.state.stats.requests_by_endpoint["mass_convert"]
+
+    await convert_in_fleet(quotes)
+    assert capsys.readouterr().out == "0 converted; 120 already converted\n"
+    assert zoho_env.state.stats.requests_by_endpoint["mass_convert"] == submits
+    assert zoho_env.state.converted_ids("Quotes") == set(quotes)
+    assert zoho_env.state.stats.token_refreshes == 1
+
+
+def _code_lines(text: str) -> list[str]:
+    """The code of each line: comments, blank lines and ``...`` dropped, spaces collapsed."""
+    lines = []
+    for line in text.splitlines():
+        code = line.split("  #", 1)[0].strip()
+        if code and not code.startswith("#") and code != "...":
+            lines.append(" ".join(code.split()))
+    return lines
+
+
+def test_arq_excerpt_is_the_recipes_own_code() -> None:
+    """Every line of the README's arq excerpt is a line of tests/fleet/arq_recipe.py (the
+    recipe its test runs with worker processes), in the recipe's order."""
+    recipe = _code_lines((README.parent / "tests" / "fleet" / "arq_recipe.py").read_text())
+    excerpt = _code_lines(_example("arq").code)
+    assert len(excerpt) >= 20
+    position = 0
+    for line in excerpt:
+        assert line in recipe[position:], f"not in arq_recipe.py (or out of order): {line}"
+        position = recipe.index(line, position) + 1
 
 
 # -- the shell examples ---------------------------------------------------------------------

@@ -6,7 +6,8 @@ Prints ``ready`` once its fleet is started, waits until the file ``params["go"]`
 every worker starts at once), does its part, and prints one JSON line with its results.
 Modes: ``slots`` (count peak requests in flight across the fleet), ``hold`` (take slots and
 hang until killed), ``token`` (refresh the shared token from many tasks), ``filetoken`` (the
-same through a FileTokenStore), ``ledger`` (convert overlapping ids through claims).
+same through a FileTokenStore), ``ledger`` (convert overlapping ids through claims), ``convert``
+(a ``ZohoConvertClient`` converting ids against a simulator, with a fleet or without).
 """
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from zoho_convert import (
+    PollPolicy,
+    RefreshTokenAuth,
+    SettlePolicy,
+    StaticToken,
+    ZohoConvertClient,
+)
 from zoho_convert.fleet import FileTokenStore, RedisFleet
 
 
@@ -186,6 +194,49 @@ async def ledger(params: dict[str, Any]) -> dict[str, Any]:
     return {"submitted": mine}
 
 
+async def convert(params: dict[str, Any]) -> dict[str, Any]:
+    """``convert_many`` of ``params["ids"]`` through a client with the fleet at ``url`` (none
+    when ``url`` is null), authenticated by the refresh-token flow against the simulator
+    (``params["token"]``: a static access token instead)."""
+    sim = params["sim"]
+    auth: StaticToken | RefreshTokenAuth
+    if params.get("token"):
+        auth = StaticToken(params["token"])
+    else:
+        auth = RefreshTokenAuth("sim-client", "sim-secret", "sim-refresh", accounts_url=sim)
+    fleet = _fleet(params) if params.get("url") else None
+    if fleet is not None:
+        await fleet.start()
+    options: dict[str, Any] = {} if fleet is None else {"fleet": fleet}
+    try:
+        async with ZohoConvertClient(
+            auth, api_domain=sim, max_concurrency=params.get("limit", 10), **options
+        ) as client:
+            await _go(params)
+            report = await client.convert_many(
+                "Quotes",
+                params["ids"],
+                to="Sales_Orders",
+                poll=PollPolicy(initial=params.get("poll", 0.05)),
+                min_credits=params.get("min_credits"),
+                settle=SettlePolicy(unknown_wait=params.get("unknown_wait", 60.0)),
+            )
+    finally:
+        if fleet is not None:
+            await fleet.close()
+    return {
+        "total": report.total,
+        "converted": report.converted,
+        "submitted": report.submitted,
+        "already_converted_ids": list(report.already_converted_ids),
+        "rejected": [[item.id, item.code] for item in report.rejected],
+        "uncertain": list(report.uncertain),
+        "ok": report.ok,
+        "accounted_for": report.accounted_for,
+        "mints": auth.refresh_count if isinstance(auth, RefreshTokenAuth) else 0,
+    }
+
+
 MODES = {
     "chaos": chaos,
     "slots": slots,
@@ -193,6 +244,7 @@ MODES = {
     "token": token,
     "filetoken": filetoken,
     "ledger": ledger,
+    "convert": convert,
 }
 
 

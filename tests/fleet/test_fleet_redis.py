@@ -15,6 +15,7 @@ from zoho_convert.fleet import (
     ConversionLedger,
     CreditsBook,
     Fleet,
+    FleetUnavailableError,
     RedisFleet,
     RequestLimiter,
     StoredToken,
@@ -368,3 +369,27 @@ def test_fleet_refuses_bad_settings(redis_server: RedisServerProcess) -> None:
         RedisFleet(redis_server.url, max_concurrency=0)
     with pytest.raises(ValueError):
         RedisFleet(redis_server.url, namespace="")
+
+
+async def test_status_of_a_fleet_not_started_only_reads(make_fleet: MakeFleet) -> None:
+    """A monitor's status (a fleet never started) shows the members' limits and slots without
+    overwriting the limit they configured; starting it afterwards still works."""
+    member = make_fleet(max_concurrency=7)
+    await member.start()
+    monitor = make_fleet()  # max_concurrency 10 by default: must not become the fleet's
+    async with member.limiter.slot():
+        status = await monitor.status()
+    assert status.slots["api"].limit == 7
+    assert status.slots["api"].in_use == 1
+    assert [h.process for h in status.slots["api"].holders] == [member.process]
+    assert (await member.status()).slots["api"].limit == 7
+    await monitor.start()  # connected by status() already: start() reuses the connection
+    assert (await monitor.status()).slots["api"].limit == 10
+
+
+async def test_status_of_an_unreachable_redis_names_host_and_port() -> None:
+    """status() of a fleet not started raises FleetUnavailableError when Redis is not there."""
+    fleet = RedisFleet("redis://:pw-secret@127.0.0.1:1/0", connect_timeout=1.0)
+    with pytest.raises(FleetUnavailableError) as caught:
+        await fleet.status()
+    assert "127.0.0.1:1" in str(caught.value) and "pw-secret" not in str(caught.value)

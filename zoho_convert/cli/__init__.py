@@ -1,6 +1,6 @@
 """The ``zoho-convert`` command line (also ``python -m zoho_convert``).
 
-It needs no third-party package beyond the library's.
+It needs no third-party package beyond the library's (``--fleet`` needs the ``redis`` extra).
 
 May import: the public surface (``zoho_convert``), ``zoho_convert.fleet`` and
 ``zoho_convert.simulator``; nothing else of the library. Nothing imports the CLI but
@@ -11,6 +11,8 @@ May import: the public surface (``zoho_convert``), ``zoho_convert.fleet`` and
 - ``settings``: credentials and location from flags and ``ZOHO_*`` variables;
 - ``inputs``: ids from a file, a CSV column or stdin; ``modules``: module names;
 - ``commands``, ``plan`` (``--dry-run``), ``auth_check``, ``demo``: the commands;
+- ``fleet``: ``--fleet`` (``zoho_convert.fleet.RedisFleet``), ``--token-file`` and
+  ``fleet status``;
 - ``progress`` (the bar and progress lines) and ``output`` (the report, ``--failed-ids``).
 """
 

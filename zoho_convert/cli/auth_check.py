@@ -13,7 +13,7 @@ import sys
 from collections.abc import Mapping
 
 from zoho_convert import RefreshTokenAuth
-from zoho_convert.cli.clients import make_client
+from zoho_convert.cli.clients import open_client
 from zoho_convert.cli.errors import EXIT_OK
 from zoho_convert.cli.settings import connection
 
@@ -25,8 +25,7 @@ _PROBE = "Leads"  # a module every Zoho CRM org has
 async def cmd_auth_check(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """Refresh a token if needed, call the Modules API once, and say what answered."""
     settings = connection(args, env)
-    client = make_client(args, env, settings=settings)
-    async with client:
+    async with open_client(args, env, settings=settings) as client:
         module_id = await client.module_id(_PROBE)
     auth = settings.auth
     refreshing = isinstance(auth, RefreshTokenAuth)

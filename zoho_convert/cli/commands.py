@@ -22,7 +22,7 @@ from zoho_convert import (
     journal_input_complete,
     normalize_id,
 )
-from zoho_convert.cli.clients import display_for, make_client, related_modules, resolve_related
+from zoho_convert.cli.clients import display_for, open_client, related_modules, resolve_related
 from zoho_convert.cli.errors import EXIT_FAILURES, EXIT_OK, InputError, UsageError
 from zoho_convert.cli.inputs import open_id_source, read_lead_options
 from zoho_convert.cli.modules import MASS_SOURCES, canonical_module, check_pair
@@ -148,8 +148,7 @@ async def cmd_convert(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
         return await dry_run(args, env, module, to, related)
     ids = await open_id_source(args.ids_file, args.column)
-    client = make_client(args, env, max_concurrency=args.concurrency or 10)
-    async with client:
+    async with open_client(args, env, max_concurrency=args.concurrency or 10) as client:
         refs = await resolve_related(client, related)
         display = display_for(args)
         async with _reporting_stops(args, client, display, (module, to)), display:
@@ -204,8 +203,7 @@ async def cmd_resume(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                 f"journaled are skipped"
             )
         ids = await open_id_source(args.ids_file, args.column)
-    client = make_client(args, env)
-    async with client:
+    async with open_client(args, env) as client:
         display = display_for(args)
         async with _reporting_stops(args, client, display, None), display:
             report = await client.resume(
@@ -222,7 +220,7 @@ async def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         job_id = normalize_id(args.job_id, what="job id")
     except ValueError as error:
         raise UsageError(str(error)) from None
-    async with make_client(args, env) as client:
+    async with open_client(args, env) as client:
         if args.wait:
             status = await client.wait_for_job(
                 module,
@@ -256,7 +254,7 @@ async def cmd_convert_record(args: argparse.Namespace, env: Mapping[str, str]) -
         record_id = normalize_id(args.record_id)
     except ValueError as error:
         raise UsageError(str(error)) from None
-    async with make_client(args, env) as client:
+    async with open_client(args, env) as client:
         record = await client.convert(module, record_id, to=to)
     print_row({"module": record.module, "id": record.id, "name": record.name}, args.json)
     return EXIT_OK
@@ -269,7 +267,7 @@ async def cmd_convert_lead(args: argparse.Namespace, env: Mapping[str, str]) -> 
     except ValueError as error:
         raise UsageError(str(error)) from None
     options = read_lead_options(args.options_file)
-    async with make_client(args, env) as client:
+    async with open_client(args, env) as client:
         result = await client.convert_lead(lead_id, options)
     records = (
         ("Contacts", result.contacts), ("Accounts", result.accounts), ("Deals", result.deals)

@@ -21,7 +21,7 @@ from zoho_convert.cli.parser import build_parser
 __all__ = ["cmd_completion", "completion_script"]
 
 #: Options whose value is a path.
-_PATH_DESTS = frozenset({"ids_file", "journal", "options_file", "failed_ids"})
+_PATH_DESTS = frozenset({"ids_file", "journal", "options_file", "failed_ids", "token_file"})
 #: Values of options (by dest) and positionals that have no argparse ``choices``.
 _VALUES = {
     "module": MASS_SOURCES,

@@ -76,9 +76,13 @@ def _summary(report: ConversionReport, interrupted: bool, failed_ids: str | None
         ("requests", f"{report.requests:,}"),
         ("elapsed", f"{report.elapsed:.2f} s"),
     ]
+    if report.already_converted:
+        # Skipped (a fleet's ledger knew them) or found converted while settling.
+        rows.insert(2, ("already converted", f"{report.already_converted:,}"))
     width = max(len(value) for _, value in rows)
+    labels = max(16, *(len(label) + 1 for label, _ in rows))
     for label, value in rows:
-        yield f"  {label:<16}{value:>{width}}"
+        yield f"  {label:<{labels}}{value:>{width}}"
     for job in report.jobs:
         if job.finished and not job.fully_converted and job.status is not None:
             status = job.status

@@ -11,6 +11,7 @@ import argparse
 from typing import NoReturn
 
 from zoho_convert import __version__
+from zoho_convert.cli.fleet import add_fleet_arguments
 from zoho_convert.cli.progress import MODES
 from zoho_convert.cli.settings import DATA_CENTERS, add_connection_arguments
 
@@ -32,6 +33,8 @@ environment (flags override it; `zoho-convert auth check` tests it):
   ZOHO_ENVIRONMENT       production, sandbox or developer (default production)
   ZOHO_API_DOMAIN        another API domain (the simulator, a proxy)
   ZOHO_ACCOUNTS_URL      another accounts (OAuth) server
+  ZOHO_FLEET_URL         a Redis URL: share the org's limits, token and ledger (--fleet)
+  ZOHO_FLEET_NAMESPACE   the fleet's key prefix in Redis (default zoho_convert)
 
 shell completion: source <(zoho-convert completion bash)   (or zsh)
 """
@@ -252,6 +255,22 @@ def build_parser() -> argparse.ArgumentParser:
         auth_sub,
     )
     add_connection_arguments(p)
+    _output(p)
+
+    fleet = sub.add_parser(
+        "fleet",
+        help="look at a fleet of processes sharing one org through Redis",
+        description="look at a fleet of processes sharing one org through Redis",
+        epilog=_SUB_FOOTER,
+    )
+    fleet_sub = fleet.add_subparsers(dest="fleet_command", required=True, metavar="COMMAND")
+    p = command(
+        "status",
+        "slots in use and by whom, token expiry (never the token), ledger size, last credits",
+        "fleet:cmd_fleet_status",
+        fleet_sub,
+    )
+    add_fleet_arguments(p, token_file=False)
     _output(p)
 
     p = command("simulate", "run the Zoho simulator on 127.0.0.1 until Ctrl-C",

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterable, Iterable, Mapping
 from typing import Any
 
 from zoho_convert import normalize_id
-from zoho_convert.cli.clients import make_client, resolve_related
+from zoho_convert.cli.clients import open_client, resolve_related
 from zoho_convert.cli.errors import EXIT_OK
 from zoho_convert.cli.inputs import open_id_source
 
@@ -98,8 +98,7 @@ async def dry_run(
     ids = await open_id_source(args.ids_file, args.column)
     counted = await count_ids(ids)
     concurrency = args.concurrency or 10
-    client = make_client(args, env, max_concurrency=concurrency)
-    async with client:
+    async with open_client(args, env, max_concurrency=concurrency) as client:
         modules = {}
         if to is not None:
             modules[to] = await client.module_id(to)

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from zoho_convert import DataCenter, Environment, EnvSettings, settings_from_env
 from zoho_convert.cli.errors import UsageError
+from zoho_convert.cli.fleet import add_fleet_arguments
 
 __all__ = ["add_connection_arguments", "connection"]
 
@@ -58,6 +59,7 @@ def add_connection_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="allow sending credentials over plain http to a non-loopback host",
     )
+    add_fleet_arguments(parser)
 
 
 def connection(args: argparse.Namespace, env: Mapping[str, str]) -> EnvSettings:

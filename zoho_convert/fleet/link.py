@@ -128,6 +128,11 @@ class RedisLink:
             raise RuntimeError(_NOT_STARTED)
         return self._redis
 
+    @property
+    def connected(self) -> bool:
+        """Whether ``connect`` succeeded (and ``close`` has not run since)."""
+        return self._redis is not None
+
     async def connect(self) -> None:
         """Connect and check Redis answers.
 

@@ -152,7 +152,8 @@ class RedisFleet:
         """
         if self._loops:
             return
-        await self._link.connect()
+        if not self._link.connected:  # status() may have connected to read
+            await self._link.connect()
         redis = self._link.redis
         self.limiter.bind()
         self.tokens.bind()
@@ -232,9 +233,15 @@ class RedisFleet:
     async def status(self) -> FleetStatus:
         """Slots in use and by whom, token expiry, ledger size, last credits seen.
 
+        On a fleet not started, this connects and only reads (``close`` disconnects): a
+        monitor (``zoho-convert fleet status``) neither joins the fleet nor overwrites the
+        limits its members configured.
+
         Raises:
             FleetUnavailableError: Redis cannot be reached.
         """
+        if not self._link.connected:
+            await self._link.connect()
         try:
             return await self._status()
         except REDIS_LOST as error:

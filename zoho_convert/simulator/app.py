@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from . import handlers
-from .config import SimulatorConfig
+from .config import API_CREDIT_COSTS, SimulatorConfig
 from .errors import ApiError
 from .faults import FaultDecision, FaultInjector, FaultKind, corrupt_body, retry_after_header
 from .routing import Route, resolve
@@ -120,13 +120,30 @@ class SimulatorApp:
         decision = self.injector.decide(endpoint)
         if decision.kind is FaultKind.RATE_LIMIT:
             return self._too_many()
+        credits = self._charge(endpoint)
         if decision.kind is not FaultKind.NONE and not faults.fault_after_processing:
-            return self._fault_reply(request, decision, None)
+            return self._with_credits(self._fault_reply(request, decision, None), credits)
         raw = await request.read()
         status, body = self._process(request, routed, raw)
         response = _json(status, body)
         if decision.kind is not FaultKind.NONE:
-            return self._fault_reply(request, decision, response)
+            response = self._fault_reply(request, decision, response)
+        return self._with_credits(response, credits)
+
+    def _charge(self, endpoint: str) -> int | None:
+        """Count a served request's API credits; what remains, once Zoho would say it."""
+        total = self.state.config.api_credits
+        if total is None:
+            return None
+        stats = self.state.stats
+        stats.credits_used += API_CREDIT_COSTS.get(endpoint, 1)
+        # Zoho sends X-API-CREDITS-REMAINING only once half the credits are used.
+        return max(0, total - stats.credits_used) if stats.credits_used * 2 >= total else None
+
+    @staticmethod
+    def _with_credits(response: web.Response, remaining: int | None) -> web.Response:
+        if remaining is not None:
+            response.headers["X-API-CREDITS-REMAINING"] = str(remaining)
         return response
 
     def _process(

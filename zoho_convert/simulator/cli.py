@@ -87,6 +87,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              'HTTP 200 {"error":"access_denied"} or HTTP 429')
     limits.add_argument("--lead-convert-concurrency", type=int, default=None, metavar="N",
                         help="more than N Convert Lead calls in flight -> 429")
+    limits.add_argument("--api-credits", type=int, default=None, metavar="N",
+                        help="the org's API credits: each request costs 1 (Convert Lead 5); "
+                             "once half are used, replies carry X-API-CREDITS-REMAINING")
     faults = parser.add_argument_group("faults")
     faults.add_argument("--concurrency-cap", type=int, default=None,
                         help="more than this many API requests in flight -> 429")
@@ -177,6 +180,7 @@ def config_from_args(ns: argparse.Namespace) -> SimulatorConfig:
         token_mint_window=ns.token_mint_window,
         token_throttle_reply=ns.token_throttle_reply,
         lead_convert_concurrency=ns.lead_convert_concurrency,
+        api_credits=ns.api_credits,
         faults=faults,
     )
 

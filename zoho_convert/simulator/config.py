@@ -12,6 +12,9 @@ import attrs
 
 from .catalog import MODULES_BY_NAME
 
+#: API credits one request costs, per endpoint (Zoho: Convert Lead 5); any other costs 1.
+API_CREDIT_COSTS: dict[str, int] = {"lead_convert": 5}
+
 #: Endpoint names that ``Faults.fault_endpoints`` may list.
 ENDPOINT_NAMES: frozenset[str] = frozenset(
     {
@@ -221,6 +224,11 @@ class SimulatorConfig:
             HTTP 429 TOO_MANY_REQUESTS (Zoho's sub-concurrency limit, 3 to 5 by edition).
         unknown_module_reply: ``settings/modules/{unknown}`` answers HTTP 204 (``"204"``, the
             OAS) or 400 INVALID_MODULE (``"invalid_module"``).
+        api_credits: The org's API credits (Zoho: per rolling 24 h): every API request served
+            costs ``API_CREDIT_COSTS`` (1; Convert Lead 5; a 429 costs nothing) and, once half
+            are used, every reply says what remains in ``X-API-CREDITS-REMAINING`` (as Zoho
+            does). None: no credits counted, no header. The window never rolls (a simulator
+            lives less than a day) and running out is only reported (0), never refused.
         faults: Fault injection settings.
         clock: Seconds source for job progress and token TTL (default ``time.monotonic``).
         sleep: Awaitable used for ``Faults.latency`` (default ``asyncio.sleep``); tests inject
@@ -272,6 +280,7 @@ class SimulatorConfig:
     unknown_module_reply: UnknownModuleReply = attrs.field(
         default="204", validator=attrs.validators.in_(("204", "invalid_module"))
     )
+    api_credits: int | None = attrs.field(default=None, validator=_optional_positive)
     faults: Faults = attrs.field(factory=Faults)
     clock: Callable[[], float] | None = attrs.field(default=None, eq=False)
     sleep: Callable[[float], Awaitable[None]] | None = attrs.field(default=None, eq=False)

@@ -33,6 +33,7 @@ class Stats:
         forgotten_polls: Status polls of forgotten jobs (answered 204 or "job_id is invalid").
         duplicate_job_ids: Submit replies that carried an earlier job's id.
         malformed_statuses: Malformed final status replies sent.
+        credits_used: API credits the requests served cost (``SimulatorConfig.api_credits``).
     """
 
     requests_served: int = 0
@@ -53,6 +54,7 @@ class Stats:
     forgotten_polls: int = 0
     duplicate_job_ids: int = 0
     malformed_statuses: int = 0
+    credits_used: int = 0
 
     def as_json(self) -> dict[str, object]:
         """A JSON-ready copy."""
@@ -75,4 +77,5 @@ class Stats:
             "forgotten_polls": self.forgotten_polls,
             "duplicate_job_ids": self.duplicate_job_ids,
             "malformed_statuses": self.malformed_statuses,
+            "credits_used": self.credits_used,
         }
