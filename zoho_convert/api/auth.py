@@ -162,8 +162,7 @@ class RefreshTokenAuth:
         """Keep the access token in ``store`` from now on (a fleet's: one token for every
         process); the client does this when it is given a fleet."""
         self._store = store
-        self._current = None
-        self._refresh_at = 0.0
+        self._current = None  # the next request reads the store (or refreshes)
 
     async def access_token(self, transport: HttpTransport) -> str:
         """The current access token, refreshed first when missing or about to expire.
@@ -178,7 +177,8 @@ class RefreshTokenAuth:
         if current is not None and self._clock() < self._refresh_at:
             return current.token
         stored = await self._store.get()  # another task or process may have a newer one
-        if stored is not None and stored != current and self._adopt(stored):
+        if stored is not None and stored != current:
+            self._adopt(stored)
             return stored.token
         return await self.refresh(transport, None if current is None else current.token)
 
@@ -195,20 +195,16 @@ class RefreshTokenAuth:
             return await self._mint(transport)
 
         fresh = await self._store.refresh(stale, mint)
-        self._adopt(fresh, force=True)
+        self._adopt(fresh)
         return fresh.token
 
-    def _adopt(self, token: StoredToken, *, force: bool = False) -> bool:
-        """Use ``token``; refresh ahead of its expiry, but never so early that a short-lived
-        token is never used. False (not adopted) for a token inside the refresh margin."""
+    def _adopt(self, token: StoredToken) -> None:
+        """Use ``token`` (unexpired: stores give only those); refresh ahead of its expiry by the
+        margin, but never before half its remaining life, so a short-lived token is used."""
         now = self._clock()
         lifetime = token.expires_in(now)
-        refresh_at = now + lifetime - min(self._margin, lifetime / 2)
-        if not force and refresh_at <= now:
-            return False
         self._current = token
-        self._refresh_at = refresh_at
-        return True
+        self._refresh_at = now + lifetime - min(self._margin, lifetime / 2)
 
     async def _mint(self, transport: HttpTransport) -> tuple[str, float, str | None]:
         if self._fatal is not None:
