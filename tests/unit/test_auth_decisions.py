@@ -232,3 +232,47 @@ async def test_other_auth_errors_are_final_without_a_refresh() -> None:
     assert isinstance(error, AuthenticationError)
     assert await auth.flow().refused(NO_TRANSPORT, "t1", error) is False
     assert auth.refreshed == [None]
+
+
+async def test_a_retried_token_call_is_logged_as_the_token_call(
+    m: aioresponses, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 500 from the token endpoint is retried, and the log names the token call (not a URL
+    with credentials, nor the form)."""
+    caplog.set_level(logging.DEBUG, logger="zoho_convert")
+    m.post(TOKEN_URL, status=500, body="")
+    m.post(TOKEN_URL, payload=token_reply())
+    m.get(STATUS_URL, payload=STATUS_REPLY)
+    async with make_client(refresh_auth()) as client:
+        await client.mass_convert_status("Quotes", "1")
+    retries = [r.getMessage() for r in caplog.records if "retry 1" in r.getMessage()]
+    assert len(retries) == 1 and retries[0].startswith("the token call failed (")
+
+
+async def test_plain_http_accounts_server_allowed_when_the_caller_says_so(
+    m: aioresponses,
+) -> None:
+    """allow_insecure_http=True lets the token call go to a plain-http accounts server."""
+    url = "http://accounts.internal.example/oauth/v2/token"
+    m.post(url, payload=token_reply())
+    m.get(STATUS_URL, payload=STATUS_REPLY)
+    auth = refresh_auth(accounts_url="http://accounts.internal.example")
+    async with make_client(auth, allow_insecure_http=True) as client:
+        await client.mass_convert_status("Quotes", "1")
+    assert len(calls(m, "POST", url)) == 1
+
+
+async def test_a_token_url_changed_to_plain_http_later_is_still_refused(
+    m: aioresponses,
+) -> None:
+    """Credentials never leave over plain http, even to a token URL set after the client was
+    made: the token call itself refuses it, naming the accounts URL."""
+    auth = refresh_auth()
+    async with make_client(auth) as client:
+        auth.token_url = "http://accounts.internal.example/oauth/v2/token"
+        with pytest.raises(ValueError, match=r"^refusing to send credentials over plain http"):
+            await client.mass_convert_status("Quotes", "1")
+        auth.token_url = "ftp://accounts.internal.example/oauth/v2/token"
+        with pytest.raises(ValueError, match=r"^the accounts URL must be an http\(s\) URL"):
+            await client.mass_convert_status("Quotes", "1")
+    assert not m.requests

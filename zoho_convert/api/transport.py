@@ -220,8 +220,8 @@ class HttpTransport:
                 "POST", url, headers={}, params=None, data=form, timeout=client_timeout
             )
             try:
-                payload = json.loads(raw) if raw.strip() else None
-            except (ValueError, UnicodeDecodeError):
+                payload = json.loads(raw)
+            except (ValueError, UnicodeDecodeError):  # an empty or non-JSON body too
                 payload = None
             return interpret(status, payload, raw)
 
