@@ -117,6 +117,7 @@ def test_default_token_url_is_us() -> None:
         ("https://proxy.example/zoho", "https://proxy.example/zoho/oauth/v2/token"),
         ("http://127.0.0.1:8000/oauth/v2/token", "http://127.0.0.1:8000/oauth/v2/token"),
         ("https://proxy.example/oauth/v2/token/", "https://proxy.example/oauth/v2/token"),
+        ("https://proxy.example/X/", "https://proxy.example/X/oauth/v2/token"),
     ],
 )
 async def test_accounts_url_override(m: aioresponses, accounts_url: str, token_url: str) -> None:
