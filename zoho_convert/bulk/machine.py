@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import logging
-import re
+import math
 
 import attrs
 
@@ -50,15 +50,6 @@ __all__ = ["Batch", "BatchState", "RunMachine", "SettleRound"]
 logger = logging.getLogger("zoho_convert.bulk")
 
 Parts = list[tuple[int, tuple[str, ...]]]
-
-_CODE = re.compile(r"[A-Z][A-Z_]+")
-
-
-def _code_in(reason: str) -> str:
-    """The code a reason starts with (``CLAIMED_ELSEWHERE: ...``), else ``NOT_SUBMITTED``."""
-    head = reason.split(":", 1)[0]
-    return head if _CODE.fullmatch(head) else "NOT_SUBMITTED"
-
 
 class BatchState(enum.Enum):
     """Where an active batch stands (finished, refused and split batches are forgotten)."""
@@ -118,6 +109,7 @@ class RunMachine:
         self.duplicates = 0
         self.input_ended = False
         self.settle_started: float | None = None
+        self.parked: dict[int, Batch] = {}  # parked at some point (a superset: checked on use)
 
     # -- folding events -------------------------------------------------------------------
 
@@ -151,6 +143,7 @@ class RunMachine:
             batch.state, batch.since, batch.reason = BatchState.PARKED, event.since, event.reason
             batch.settling = batch.settling or event.maybe_sent
             batch.code, batch.at_once = event.code, event.at_once
+            self.parked[event.batch] = batch
         elif isinstance(event, (JobFinished, JobUnfinished, BatchGaveUp)):
             batches.pop(event.batch, None)
         elif isinstance(event, JobLost):
@@ -226,13 +219,7 @@ class RunMachine:
         return IdsRejected(seq, tuple(RejectedId(i, error.code, error.message) for i in ids))
 
     def accepted(
-        self,
-        seq: int,
-        part: tuple[str, ...],
-        job_id: str,
-        *,
-        settling: bool,
-        sent_at: float,
+        self, seq: int, part: tuple[str, ...], job_id: str, *, settling: bool, sent_at: float,
         answered: float,
     ) -> Event:
         """A submission that left at ``sent_at`` and that Zoho answered with a job id at
@@ -294,8 +281,14 @@ class RunMachine:
         return batch.since if batch.at_once else batch.since + wait
 
     def _parked(self) -> list[Batch]:
-        limit, parked = self.settle.max_rounds, BatchState.PARKED
-        return [b for b in self.batches.values() if b.state is parked and b.rounds < limit]
+        parked, live = BatchState.PARKED, self.batches.get
+        self.parked = {s: b for s, b in self.parked.items() if b.state is parked and live(s) is b}
+        return [b for b in self.parked.values() if b.rounds < self.settle.max_rounds]
+
+    def _oldest_running(self) -> float:
+        """When the oldest job still being polled was sent (infinity: none is)."""
+        running = BatchState.SUBMITTED
+        return min((b.since for b in self.batches.values() if b.state is running), default=math.inf)
 
     def _take(self, batches: list[Batch], now: float) -> tuple[Batch, ...]:
         if batches and self.settle_started is None:
@@ -307,11 +300,20 @@ class RunMachine:
 
     def settle_due(self, now: float) -> tuple[Batch, ...]:
         """The parked batches due by ``now``, taken for resubmission at once, while the run
-        goes on (the driver asks whenever a job ends); none past the settling deadline."""
-        if self.settle_started is not None and now - self.settle_started > self.settle.deadline:
+        goes on (the driver asks whenever a job ends); none past the settling deadline.
+
+        While a job sent no later than a batch's lost submission still runs, that batch is
+        not due either: its lost job, like that job, may still be running (the longest job
+        seen is a small sample early in a run).
+        """
+        parked = self._parked()
+        started = now if self.settle_started is None else self.settle_started
+        if not parked or now - started > self.settle.deadline:
             return ()
         wait = self.settle.wait(self.longest_job_tight or self.longest_job)
-        return self._take([b for b in self._parked() if self._due(b, wait) <= now], now)
+        oldest = self._oldest_running()
+        due = [b for b in parked if self._due(b, wait) <= now and (b.at_once or oldest > b.since)]
+        return self._take(due, now)
 
     def settle_round(self, now: float) -> SettleRound | None:
         """Once no job runs: the parked batches, to resubmit when the last of them is due;
@@ -337,7 +339,8 @@ class RunMachine:
             if batch.settling:
                 events.append(BatchGaveUp(batch.seq, batch.ids, batch.reason))
             else:
-                code = batch.code or _code_in(batch.reason)
+                head = batch.reason.split(":", 1)[0]  # CLAIMED_ELSEWHERE: (the fleet's ledger)
+                code = batch.code or (head if head.isupper() else "NOT_SUBMITTED")
                 items = tuple(RejectedId(value, code, batch.reason) for value in batch.ids)
                 events.append(IdsRejected(batch.seq, items))
         return events
