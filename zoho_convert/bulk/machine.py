@@ -51,6 +51,7 @@ logger = logging.getLogger("zoho_convert.bulk")
 
 Parts = list[tuple[int, tuple[str, ...]]]
 
+
 class BatchState(enum.Enum):
     """Where an active batch stands (finished, refused and split batches are forgotten)."""
 

@@ -8,9 +8,11 @@ it once the lost job has had time to finish: Zoho refuses (or fails inside the j
 conversion of a record, so the resubmission converts exactly what the lost one did not. Zoho
 does not reserve the ids of a running job, so resubmitting earlier could convert them twice.
 
-Each parked batch is resubmitted as soon as it is due, while the rest of the run goes on;
-what is still parked when every job has ended is settled in rounds, until every batch is
-settled, its round limit or the deadline (``SettlePolicy``).
+Each parked batch is resubmitted as soon as it is due, while the rest of the run goes on
+(but not while a job sent no later than its lost submission still runs: early in a run the
+longest job seen is the longest of the fastest few); what is still parked when every job has
+ended is settled in rounds, until every batch is settled, its round limit or the deadline
+(``SettlePolicy``). A batch none of whose submissions can have reached Zoho goes at once.
 
 How long a job takes is measured tightly (``PollTimer``): from when its accepted submission
 left (not from when it began to wait for a request slot) to the poll that found it done, and
@@ -94,6 +96,7 @@ class PollTimer:
         return result
 
     def tight(self, took: float) -> bool:
-        """Whether a job found done after ``took`` seconds by the last poll took about that
-        long (the poll left when asked), rather than at most that long."""
+        """Whether a job found done ``took`` seconds after its submission left, by the last
+        poll, is timed tightly: that poll left when asked (within 20 ms, or 5 % of ``took``),
+        so its lateness does not stretch the job's apparent duration."""
         return self.lag <= max(_PROMPT_SECONDS, _PROMPT_SHARE * took)
