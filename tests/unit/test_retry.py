@@ -191,11 +191,11 @@ def test_policy_is_immutable() -> None:
 
 
 def test_default_policy() -> None:
-    """Defaults: 5 tries, 0.5 s initial, 30 s cap, full jitter, a cap on Retry-After, a deadline."""
+    """Defaults: 8 tries, 0.1 s initial, 30 s cap, full jitter, a cap on Retry-After, a deadline."""
     policy = RetryPolicy()
     assert (policy.max_tries, policy.initial, policy.max_delay, policy.jitter) == (
-        5,
-        0.5,
+        8,
+        0.1,
         30.0,
         True,
     )

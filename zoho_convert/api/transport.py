@@ -26,7 +26,7 @@ from zoho_convert.api.errors import (
 from zoho_convert.api.limits import RequestKind, RequestLimiter
 from zoho_convert.api.replies import decode_reply, host_of, path_of, short_error
 from zoho_convert.api.retry import RetryPolicy, should_retry
-from zoho_convert.api.timing import Clock, Sleep
+from zoho_convert.api.timing import Clock, Sleep, mark_sent
 from zoho_convert.api.urls import check_secure_url
 
 __all__ = ["AuthFlow", "HttpTransport", "RequestAuth"]
@@ -190,6 +190,9 @@ class HttpTransport:
     ) -> Any:
         async with self._limiter.slot(kind):
             self.requests_sent += 1
+            # Leaves now, its slot held: a run times jobs and polls from here (not from
+            # before the wait for a slot or a retry's sleep).
+            mark_sent(self.clock())
             status, reply_headers, raw = await self._exchange(
                 method, url, headers=headers, params=params, data=data, timeout=self._timeout
             )

@@ -1,21 +1,24 @@
 """The driver of a run: it performs the I/O the state machine's decisions call for.
 
 It reads the input into batches, submits them (each through the gate until one is accepted),
-polls their jobs, settles uncertain batches in rounds, and publishes every outcome as an event
-to the run's subscribers: the state machine first, then the tally (the report), the journal
-and the caller's progress callback. What an outcome *means* is the machine's business.
+polls their jobs, resubmits uncertain batches as they fall due (asked whenever a job ends,
+then in rounds once no job runs), and publishes every outcome as an event to the run's
+subscribers: the state machine first, then the tally (the report), the journal and the
+caller's progress callback. What an outcome *means* is the machine's business.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterable, Awaitable, Iterable
 from typing import Any
 
 from zoho_convert.api.errors import JobNotFoundError, PollTimeoutError
 from zoho_convert.api.polling import PollPolicy, poll_job
+from zoho_convert.api.timing import forget_sent, last_sent
 from zoho_convert.bulk.adaptive import AdaptiveSchedule, DurationEstimator
 from zoho_convert.bulk.binding import Endpoints
 from zoho_convert.bulk.events import (
@@ -33,6 +36,7 @@ from zoho_convert.bulk.keeper import LedgerKeeper
 from zoho_convert.bulk.machine import RunMachine
 from zoho_convert.bulk.reader import Reader
 from zoho_convert.bulk.report import ConversionReport
+from zoho_convert.bulk.settling import PollTimer
 from zoho_convert.bulk.spec import RunParams
 from zoho_convert.bulk.tally import Tally
 
@@ -161,24 +165,14 @@ class Run:
 
     async def run_batch(self, seq: int, *, submit: bool) -> None:
         """Submit a batch (isolating ids Zoho refuses) and wait for its jobs; or, ``submit``
-        False, wait for the job it has."""
+        False, wait for the job it has (submitted by an earlier session: not timed)."""
         try:
             if not submit:
                 accepted = [seq]
             else:
                 part = seq if self.keeper is None else await self.through_ledger(seq)
                 accepted = await self.submit_isolating(part) if part >= 0 else []
-            if len(accepted) == 1:
-                await self.await_job(accepted[0])
-            elif accepted:
-                # Every part's poller runs to its end (each records its outcome) before an
-                # error of one stops the run: a plain gather would leave the others running.
-                outcomes = await asyncio.gather(
-                    *(self.await_job(part) for part in accepted), return_exceptions=True
-                )
-                for outcome in outcomes:
-                    if isinstance(outcome, BaseException):
-                        raise outcome
+            await _all(self.await_job(part, timed=submit) for part in accepted)
         except asyncio.CancelledError:
             raise
         except BaseException as error:  # a run-wide error, or a bug: stop the run with it
@@ -207,14 +201,7 @@ class Run:
         accepted: list[int] = []
 
         async def attempt(part: int) -> None:
-            parts = await self.submit_part(part, accepted)
-            if len(parts) == 1:
-                await attempt(parts[0])
-            elif parts:
-                outcomes = await asyncio.gather(*map(attempt, parts), return_exceptions=True)
-                for outcome in outcomes:
-                    if isinstance(outcome, BaseException):
-                        raise outcome
+            await _all(map(attempt, await self.submit_part(part, accepted)))
 
         await attempt(seq)
         return accepted
@@ -231,24 +218,27 @@ class Run:
                 )
         if self.stopping():
             return []  # not sent: the machine still holds it (not submitted, or parked)
-        sent_at = self.clock()
         settling = batch.settling
+        # The job's clock starts when the accepted request left (the transport marks it, its
+        # slot held), not while it waited for a slot or slept between retries.
+        forget_sent()
+        queued_at = self.clock()
         try:
             job_id = await self.send(seq, batch.ids)
-        except asyncio.CancelledError:
-            raise
         except _Stopped:
             return []
         except Exception as error:
-            verdict = self.machine.refused(
-                seq, batch.ids, error, settling=settling, sent_at=sent_at
-            )
+            at = self.clock()
+            verdict = self.machine.refused(seq, batch.ids, error, settling=settling, at=at)
             if verdict is None:
                 raise  # the same request would fail for every batch: stop the run
             events, parts = verdict
             self.publish_all(events)
             return [part for part, _ in parts]
-        event = self.machine.accepted(seq, batch.ids, job_id, settling=settling, sent_at=sent_at)
+        sent_at, answered = last_sent(queued_at), self.clock()
+        event = self.machine.accepted(
+            seq, batch.ids, job_id, settling=settling, sent_at=sent_at, answered=answered
+        )
         self.publish(event)
         if isinstance(event, BatchSubmitted):
             accepted.append(seq)
@@ -266,29 +256,26 @@ class Run:
         return await self._post(seq, ids)
 
     async def _post(self, seq: int, ids: tuple[str, ...]) -> str:
-        if self.requests is None:
+        async with self.requests or contextlib.nullcontext():
             self.publish(SubmitStarted(seq))
-            return await self.endpoints.submit(list(ids))
-        async with self.requests:
-            self.publish(SubmitStarted(seq))
-            if self.journal is not None:
+            if self.journal is not None:  # (a journaled run has its own request slots)
                 await self.journal.flush()  # on disk before the POST leaves
             return await self.endpoints.submit(list(ids))
 
-    async def await_job(self, seq: int) -> None:
-        """Poll one job to its end and publish what became of it."""
+    async def await_job(self, seq: int, *, timed: bool = True) -> None:
+        """Poll one job to its end, publish what became of it, and resubmit the parked
+        batches now due. ``timed``: the job was submitted in this session (its duration can
+        be measured)."""
         batch = self.machine.batches[seq]
         job_id = batch.job_id
         assert job_id is not None
-        status_call = self.endpoints.status
-        requests = self.requests
+        timer = PollTimer(self.clock)
 
-        async def fetch() -> Any:
-            if requests is None:
-                return await status_call(job_id)
-            async with requests:
-                return await status_call(job_id)
+        async def call() -> Any:
+            async with self.requests or contextlib.nullcontext():
+                return await self.endpoints.status(job_id)
 
+        fetch = functools.partial(timer.timed, call)  # a poll, and how late it left
         estimator = self.estimator
         schedule = AdaptiveSchedule(self.poll, estimator) if self.poll.adaptive else None
         estimator.pending += 1
@@ -298,22 +285,23 @@ class Run:
             )
         except PollTimeoutError as timeout:
             self.publish(self.machine.unfinished(seq, job_id, timeout.last_status))
-            return
         except JobNotFoundError as lost:
-            self.publish_all(
-                self.machine.lost(
-                    seq, job_id, f"Zoho no longer knows the job ({lost.status} {lost.code})"
-                )
-            )
-            return
+            reason = f"Zoho no longer knows the job ({lost.status} {lost.code})"
+            self.publish_all(self.machine.lost(seq, job_id, reason))
         except BaseException:
             # Could not learn its fate (the run is stopping): it is still unfinished for us.
             self.publish(self.machine.unfinished(seq, job_id, None))
             raise
+        else:
+            took = self.clock() - batch.since
+            tight = took if timed and timer.tight(took) else None
+            loose = max(estimator.max_seen, took)
+            self.publish_all(self.machine.finished(seq, job_id, status, took=loose, tight=tight))
         finally:
             estimator.pending -= 1
-        took = max(estimator.max_seen, self.clock() - batch.since)
-        self.publish_all(self.machine.finished(seq, job_id, status, took=took))
+        if not self.stopping():
+            for due in self.machine.settle_due(self.clock()):
+                self.spawn(self.resubmit(due.seq))
 
     # -- the whole run ----------------------------------------------------------------------
 
@@ -321,8 +309,14 @@ class Run:
         while self.tasks:
             await asyncio.wait(set(self.tasks))
 
+    async def resubmit(self, seq: int) -> None:
+        """Resubmit a parked batch the machine took for it (spawned: waits for a slot)."""
+        await self.slots.acquire()  # released by run_batch
+        await self.run_batch(seq, submit=True)
+
     async def settle(self) -> None:
-        """Resubmit, in rounds, the batches whose outcome is unknown (see ``SettlePolicy``)."""
+        """Once no job runs, resubmit in rounds what is still parked (see ``SettlePolicy``;
+        a batch that fell due while jobs ran went when the next job ended)."""
         while not self.stopping():
             plan = self.machine.settle_round(self.clock())
             if plan is None:
@@ -331,8 +325,7 @@ class Run:
             if delay > 0:
                 await self.sleep(delay)
             for batch in plan.batches:
-                await self.slots.acquire()
-                self.spawn(self.run_batch(batch.seq, submit=True))
+                self.spawn(self.resubmit(batch.seq))
             await self.wait_idle()
         if not self.stopping():
             self.publish_all(self.machine.give_up())
@@ -347,8 +340,7 @@ class Run:
         """Cancel everything in flight and wait until it is gone."""
         for task in self.tasks:
             task.cancel()
-        while self.tasks:
-            await asyncio.wait(set(self.tasks))
+        await self.wait_idle()
 
     def report(self) -> ConversionReport:
         """The report of the run as it stands."""
@@ -358,6 +350,17 @@ class Run:
             requests=self.endpoints.request_count() - self.requests_before,
             elapsed=self.clock() - self.started,
         )
+
+
+async def _all(work: Iterable[Awaitable[None]]) -> None:
+    """Await each (one in this task; more side by side, each to its end, as each records its
+    outcome), then raise the first error, if any: a plain gather would leave others running."""
+    every = list(work)
+    if len(every) == 1:
+        return await every[0]
+    for outcome in await asyncio.gather(*every, return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            raise outcome
 
 
 async def drive(run: Run, work: Awaitable[None]) -> ConversionReport:

@@ -85,7 +85,9 @@ class BatchSubmitted:
 
     Attributes:
         settling: the batch resubmits ids an earlier submission may have converted.
-        at: when it was sent (the run's clock).
+        at: when the accepted request left (the run's clock): its job started no earlier.
+        answered: when Zoho's acceptance came back (the run's clock): its job started no
+            later. None when not known (``at`` stands in).
     """
 
     batch: int
@@ -93,6 +95,7 @@ class BatchSubmitted:
     job_id: str
     settling: bool = False
     at: float = 0.0
+    answered: float | None = None
 
 
 @attrs.frozen
@@ -127,10 +130,14 @@ class BatchUncertain:
     submission failed: it is parked, to be settled by resubmission.
 
     Attributes:
-        since: when the submission or job that left it unsettled started (a lost job is
-            given time to finish from then on).
+        since: a time by which the submission or job that left it unsettled had surely
+            started (a lost job is given time to finish from then on).
         maybe_sent: whether an earlier submission of these ids may have reached Zoho.
         reason: the error, without any credential.
+        code: Zoho's error code, when Zoho answered the submission with an error (a batch
+            never sent that settling gives up on is rejected with it); else empty.
+        at_once: nothing can be running with these ids (the submission surely did nothing,
+            and none before it can have reached Zoho): resubmit without waiting.
     """
 
     batch: int
@@ -138,6 +145,8 @@ class BatchUncertain:
     since: float
     maybe_sent: bool
     reason: str
+    code: str = ""
+    at_once: bool = False
 
 
 @attrs.frozen

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 
 import attrs
 
@@ -58,6 +59,7 @@ class BatchState(enum.Enum):
     SUBMITTING = "submitting"  # being sent: it may have reached Zoho
     SUBMITTED = "submitted"  # Zoho gave it a job, being polled
     PARKED = "parked"  # outcome unknown (or send failed): to be settled by resubmission
+    RESUBMITTING = "resubmitting"  # parked, now due: waiting for a slot to be resubmitted
 
 
 @attrs.define
@@ -70,7 +72,11 @@ class Batch:
     settling: bool = False  # an earlier submission of these ids may have reached Zoho
     job_id: str | None = None
     since: float = 0.0  # sent at (SUBMITTED); settle from (PARKED)
+    answered: float = 0.0  # Zoho's acceptance came back at (SUBMITTED)
     reason: str = ""
+    code: str = ""  # Zoho's code of the error that parked it, if Zoho answered
+    at_once: bool = False  # parked, but nothing can be running with its ids: no wait
+    rounds: int = 0  # settling resubmissions of these ids so far (split parts inherit them)
 
 
 @attrs.frozen
@@ -96,12 +102,15 @@ class RunMachine:
         # Until one submission proves the request acceptable, batches go one at a time: a
         # request-level mistake (a wrong module id) then costs one call, not one per batch.
         self.gate_open = False
-        self.longest_job = 0.0
+        self.longest_job = 0.0  # journaled: each job's duration bounded loosely
+        # The longest job measured tightly in this session (see ``settling.PollTimer``);
+        # settling waits for it when known.
+        self.longest_job_tight = 0.0
         self.position = 0
         self.duplicates = 0
         self.input_ended = False
-        self.rounds = 0
         self.settle_started: float | None = None
+        self.parked: dict[int, Batch] = {}  # parked at some point (a superset: checked on use)
 
     # -- folding events -------------------------------------------------------------------
 
@@ -117,13 +126,15 @@ class RunMachine:
         elif isinstance(event, BatchSubmitted):
             batch = batches[event.batch]
             batch.state, batch.job_id, batch.since = BatchState.SUBMITTED, event.job_id, event.at
+            batch.answered = event.at if event.answered is None else event.answered
             batch.settling = event.settling
             self.job_ids.add(event.job_id)
             self.gate_open = True
         elif isinstance(event, BatchSplit):
-            batches.pop(event.batch, None)
+            parent = batches.pop(event.batch, None)
+            rounds = 0 if parent is None else parent.rounds
             for seq, ids in event.parts:
-                batches[seq] = Batch(seq, ids, settling=event.settling)
+                batches[seq] = Batch(seq, ids, settling=event.settling, rounds=rounds)
                 self.next_seq = max(self.next_seq, seq + 1)
         elif isinstance(event, (IdsRejected, IdsAlreadyConverted)):
             batches.pop(event.batch, None)  # a split, if any, brings its parts next
@@ -132,6 +143,8 @@ class RunMachine:
             batch = batches.setdefault(event.batch, Batch(event.batch, event.ids))
             batch.state, batch.since, batch.reason = BatchState.PARKED, event.since, event.reason
             batch.settling = batch.settling or event.maybe_sent
+            batch.code, batch.at_once = event.code, event.at_once
+            self.parked[event.batch] = batch
         elif isinstance(event, (JobFinished, JobUnfinished, BatchGaveUp)):
             batches.pop(event.batch, None)
         elif isinstance(event, JobLost):
@@ -151,16 +164,24 @@ class RunMachine:
     # -- decisions --------------------------------------------------------------------------
 
     def refused(
-        self, seq: int, part: tuple[str, ...], error: Exception, *, settling: bool, sent_at: float
+        self, seq: int, part: tuple[str, ...], error: Exception, *, settling: bool, at: float
     ) -> tuple[list[Event], Parts] | None:
-        """What a failed submission means: events to publish and parts to submit next; None
-        for an error that concerns the whole run (authentication, a wrong module id, ...)."""
+        """What a submission that failed ``at`` (when its error came back) means: events to
+        publish and parts to submit next; None for an error that concerns the whole run
+        (authentication, a wrong module id, ...)."""
         if is_isolatable(error, part):
             assert isinstance(error, APIError)
             return self._isolate(seq, part, error, settling)
-        if maybe_processed(error) or retry_later(error):
-            maybe_sent = settling or maybe_processed(error)
-            return [BatchUncertain(seq, part, sent_at, maybe_sent, error_text(error))], []
+        processed = maybe_processed(error)
+        if processed or retry_later(error):
+            # A job this submission may have started began before its error came back. One
+            # that surely did nothing leaves the wait for an earlier lost job where it was;
+            # with no earlier one, the batch may go again at once.
+            since = at if processed or not settling else self.batches[seq].since
+            code = error.code if isinstance(error, APIError) else ""
+            maybe_sent = settling or processed
+            text = error_text(error)
+            return [BatchUncertain(seq, part, since, maybe_sent, text, code, not maybe_sent)], []
         return None
 
     def _isolate(
@@ -199,24 +220,29 @@ class RunMachine:
         return IdsRejected(seq, tuple(RejectedId(i, error.code, error.message) for i in ids))
 
     def accepted(
-        self, seq: int, part: tuple[str, ...], job_id: str, *, settling: bool, sent_at: float
+        self, seq: int, part: tuple[str, ...], job_id: str, *, settling: bool, sent_at: float,
+        answered: float,
     ) -> Event:
-        """A submission Zoho answered with a job id."""
+        """A submission that left at ``sent_at`` and that Zoho answered with a job id at
+        ``answered``."""
         if job_id in self.job_ids:
             # A job id the run already holds for another batch: its status would be the other
             # batch's. What became of this one is unknown: settle it.
             reason = f"Zoho answered with job id {job_id}, already given to another batch"
-            return BatchUncertain(seq, part, sent_at, True, reason)
-        return BatchSubmitted(seq, len(part), job_id, settling, sent_at)
+            return BatchUncertain(seq, part, answered, True, reason)
+        return BatchSubmitted(seq, len(part), job_id, settling, sent_at, answered)
 
     def finished(
-        self, seq: int, job_id: str, status: JobStatus, *, took: float
+        self, seq: int, job_id: str, status: JobStatus, *, took: float, tight: float | None = None
     ) -> list[Event]:
-        """A job reached a final status after ``took`` seconds."""
+        """A job reached a final status, ``took`` seconds at most after it started (``tight``:
+        its duration when measured tightly, see ``settling.PollTimer``)."""
         batch = self.batches[seq]
         events: list[Event] = []
         if took > self.longest_job:
             events.append(LongestJob(took))
+        if tight is not None:
+            self.longest_job_tight = max(self.longest_job_tight, tight)
         if not status.counts_consistent:
             # A final status that cannot be counted ends the job with what it says (kept on the
             # lost job); which of its records converted is settled by resubmission.
@@ -240,7 +266,8 @@ class RunMachine:
         batch = self.batches[seq]
         return [
             JobLost(seq, job_id, len(batch.ids), reason, last),
-            BatchUncertain(seq, batch.ids, batch.since, True, f"job {job_id} lost: {reason}"),
+            # The lost job started before Zoho's acceptance came back.
+            BatchUncertain(seq, batch.ids, batch.answered, True, f"job {job_id} lost: {reason}"),
         ]
 
     def unfinished(self, seq: int, job_id: str, last: JobStatus | None) -> Event:
@@ -248,26 +275,64 @@ class RunMachine:
         batch = self.batches[seq]
         return JobUnfinished(seq, job_id, len(batch.ids), last, batch.ids, batch.settling)
 
-    def settle_round(self, now: float) -> SettleRound | None:
-        """The next settling round: the parked batches, due once a lost job has had the
-        longest duration seen to finish; None when nothing is parked, or rounds or time are
-        used up (``SettlePolicy``)."""
-        parked = tuple(b for b in self.batches.values() if b.state is BatchState.PARKED)
-        if not parked or self.rounds >= self.settle.max_rounds:
-            return None
-        if self.settle_started is None:
+    def _due(self, batch: Batch, wait: float) -> float:
+        # A lost job may still be running: give it the longest duration seen to finish, so
+        # that Zoho knows its records as converted before they are sent again. A batch none
+        # of whose submissions can have reached Zoho has no job: it may go again at once.
+        return batch.since if batch.at_once else batch.since + wait
+
+    def _parked(self) -> list[Batch]:
+        parked, live = BatchState.PARKED, self.batches.get
+        self.parked = {s: b for s, b in self.parked.items() if b.state is parked and live(s) is b}
+        return [b for b in self.parked.values() if b.rounds < self.settle.max_rounds]
+
+    def _oldest_running(self) -> float:
+        """When the oldest job still being polled was sent (infinity: none is)."""
+        running = BatchState.SUBMITTED
+        return min((b.since for b in self.batches.values() if b.state is running), default=math.inf)
+
+    def _take(self, batches: list[Batch], now: float) -> tuple[Batch, ...]:
+        if batches and self.settle_started is None:
             self.settle_started = now
-        known = self.longest_job or self.settle.unknown_wait  # no job has finished yet
-        wait = max(known, self.settle.min_wait)
-        due = max(batch.since for batch in parked) + wait
-        if due - self.settle_started > self.settle.deadline:
+        for batch in batches:
+            batch.state = BatchState.RESUBMITTING
+            batch.rounds += 1
+        return tuple(batches)
+
+    def settle_due(self, now: float) -> tuple[Batch, ...]:
+        """The parked batches due by ``now``, taken for resubmission at once, while the run
+        goes on (the driver asks whenever a job ends); none past the settling deadline.
+
+        While a job sent no later than a batch's lost submission still runs, that batch is
+        not due either: its lost job, like that job, may still be running (the longest job
+        seen is a small sample early in a run).
+        """
+        parked = self._parked()
+        started = now if self.settle_started is None else self.settle_started
+        if not parked or now - started > self.settle.deadline:
+            return ()
+        wait = self.settle.wait(self.longest_job_tight or self.longest_job)
+        oldest = self._oldest_running()
+        due = [b for b in parked if self._due(b, wait) <= now and (b.at_once or oldest > b.since)]
+        return self._take(due, now)
+
+    def settle_round(self, now: float) -> SettleRound | None:
+        """Once no job runs: the parked batches, to resubmit when the last of them is due;
+        None when nothing is left to settle, or rounds or time are used up (``SettlePolicy``)."""
+        parked = self._parked()
+        if not parked:
             return None
-        self.rounds += 1
-        return SettleRound(due, parked)
+        wait = self.settle.wait(self.longest_job_tight or self.longest_job)
+        due = max(self._due(batch, wait) for batch in parked)
+        started = now if self.settle_started is None else self.settle_started
+        if due - started > self.settle.deadline:
+            return None
+        return SettleRound(due, self._take(parked, now))
 
     def give_up(self) -> list[Event]:
         """Settling is over: what is still parked ends uncertain (or, if none of its
-        submissions can have reached Zoho, rejected with the last error)."""
+        submissions can have reached Zoho, rejected with Zoho's code of the last error, or
+        ``NOT_SUBMITTED`` when Zoho never answered)."""
         events: list[Event] = []
         for batch in list(self.batches.values()):
             if batch.state is not BatchState.PARKED:
@@ -275,7 +340,8 @@ class RunMachine:
             if batch.settling:
                 events.append(BatchGaveUp(batch.seq, batch.ids, batch.reason))
             else:
-                code = batch.reason.split(":", 1)[0]
+                head = batch.reason.split(":", 1)[0]  # CLAIMED_ELSEWHERE: (the fleet's ledger)
+                code = batch.code or (head if head.isupper() else "NOT_SUBMITTED")
                 items = tuple(RejectedId(value, code, batch.reason) for value in batch.ids)
                 events.append(IdsRejected(batch.seq, items))
         return events
@@ -309,7 +375,7 @@ class RunMachine:
             elif batch.state is BatchState.SUBMITTED:
                 # Its job's duration counts from this session's clock (an earlier session's
                 # clock means nothing here): at least this long, it will seem.
-                batch.since = now
+                batch.since = batch.answered = now
                 to_poll.append(batch)
             else:  # caught mid-submission, or parked: wait for a lost job, from now on
                 events.append(

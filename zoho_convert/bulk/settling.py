@@ -1,34 +1,57 @@
-"""``SettlePolicy``: how hard a run tries to learn the fate of batches whose submission is unknown.
+"""Settling: how a run learns the fate of batches whose submission is unknown, and how long it
+gives a lost job to finish.
 
 A submission whose reply was lost (a 5xx or a dropped connection after the POST left), a job
 Zoho forgot, a job id Zoho gave two batches, a crash mid-submission: each leaves a batch whose
 records may or may not have converted. ``convert_many`` settles such a batch by resubmitting
 it once the lost job has had time to finish: Zoho refuses (or fails inside the job) a second
-conversion of a record, so the resubmission converts exactly what the lost one did not.
-Settling runs in rounds, until every batch is settled, the round limit or the deadline.
+conversion of a record, so the resubmission converts exactly what the lost one did not. Zoho
+does not reserve the ids of a running job, so resubmitting earlier could convert them twice.
+
+Each parked batch is resubmitted as soon as it is due, while the rest of the run goes on
+(but not while a job sent no later than its lost submission still runs: early in a run the
+longest job seen is the longest of the fastest few); what is still parked when every job has
+ended is settled in rounds, until every batch is settled, its round limit or the deadline
+(``SettlePolicy``). A batch none of whose submissions can have reached Zoho goes at once.
+
+How long a job takes is measured tightly (``PollTimer``): from when its accepted submission
+left (not from when it began to wait for a request slot) to the poll that found it done, and
+only when that poll left as soon as it was asked for (a poll that queued behind other requests
+or slept between retries sees the job done late, and would stretch every settling wait).
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 import attrs
 
 from zoho_convert.api.checks import at_least, finite_positive
+from zoho_convert.api.timing import Clock, forget_sent, last_sent
 
-__all__ = ["SettlePolicy"]
+__all__ = ["PollTimer", "SettlePolicy"]
+
+T = TypeVar("T")
+
+# A poll that left this late after it was asked for (seconds, or this share of the job's
+# duration if more) still times its job tightly; a later one only bounds it loosely.
+_PROMPT_SECONDS = 0.02
+_PROMPT_SHARE = 0.05
 
 
 @attrs.frozen
 class SettlePolicy:
-    """Rounds of resubmission for batches whose outcome is unknown.
+    """Resubmission of batches whose outcome is unknown.
 
     Change a policy with ``attrs.evolve``.
 
     Attributes:
-        max_rounds: resubmission rounds at most; a batch still unsettled after them is
-            reported ``uncertain`` (or, if none of its submissions can have reached Zoho,
-            ``rejected`` with the last error).
-        deadline: seconds settling may take in all (from the first round); no round starts
-            after it.
+        max_rounds: resubmissions of one batch at most; a batch still unsettled after them
+            is reported ``uncertain`` (or, if none of its submissions can have reached Zoho,
+            ``rejected`` with the last error's code).
+        deadline: seconds settling may take in all (from the first resubmission); no
+            resubmission starts after it.
         min_wait: seconds a lost job is given to finish before its ids are resubmitted, at
             least (the run waits for the longest job duration it has seen, when longer).
         unknown_wait: seconds a lost job is given when no job of the run has finished yet, so
@@ -40,3 +63,40 @@ class SettlePolicy:
     deadline: float = attrs.field(default=900.0, validator=finite_positive)
     min_wait: float = attrs.field(default=1.0, validator=finite_positive)
     unknown_wait: float = attrs.field(default=60.0, validator=finite_positive)
+
+    def wait(self, longest_job: float) -> float:
+        """Seconds a lost job is given to finish, from when it surely started, when the
+        longest job seen took ``longest_job`` seconds (0: none finished yet)."""
+        return max(longest_job or self.unknown_wait, self.min_wait)
+
+
+class PollTimer:
+    """Times a job's polls: how late the last one left after it was asked for.
+
+    Queueing for a request slot and sleeping between retries make a poll late; a job found
+    done by a late poll may have ended any time before it, so its duration is known only
+    loosely (see ``tight``).
+
+    Args:
+        clock: the run's clock (the transport's, which marks each request's departure).
+    """
+
+    __slots__ = ("_clock", "lag")
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self.lag = 0.0  # seconds the last answered poll left after it was asked for
+
+    async def timed(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Run ``call`` (one poll, slot and retries included) and note how late it left."""
+        forget_sent()
+        asked = self._clock()
+        result = await call()
+        self.lag = last_sent(asked) - asked
+        return result
+
+    def tight(self, took: float) -> bool:
+        """Whether a job found done ``took`` seconds after its submission left, by the last
+        poll, is timed tightly: that poll left when asked (within 20 ms, or 5 % of ``took``),
+        so its lateness does not stretch the job's apparent duration."""
+        return self.lag <= max(_PROMPT_SECONDS, _PROMPT_SHARE * took)
