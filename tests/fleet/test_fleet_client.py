@@ -226,11 +226,6 @@ def test_redis_flushed_mid_run_loses_no_correctness(
 MIN_CREDITS = 30
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the driver change of issue 14's report: the credits are read before a batch "
-    "queues for a request slot, so every batch of a run passes the check at the start",
-)
 async def test_min_credits_stops_submitting_once_the_header_falls_below(
     make_fleet: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -21,6 +21,7 @@ from zoho_convert.api.polling import PollPolicy, poll_job
 from zoho_convert.api.timing import forget_sent, last_sent
 from zoho_convert.bulk.adaptive import AdaptiveSchedule, DurationEstimator
 from zoho_convert.bulk.binding import Endpoints
+from zoho_convert.bulk.credits_floor import CreditsFloor
 from zoho_convert.bulk.events import (
     BatchSubmitted,
     Event,
@@ -77,11 +78,10 @@ class Run:
         self.journal = journal
         self.sleep = endpoints.timing.sleep
         self.clock = endpoints.timing.clock
-        # The client bounds its requests in flight already; a run adds its own bound only when
-        # the caller asked for fewer. A journaled run always holds its own slot before
-        # journaling a batch as "submitting", so a batch queued for a slot is not mistaken,
-        # after a crash, for one that was sent.
-        bounded = concurrency < limit or journal is not None
+        # A run holds request slots of its own when the caller asked for fewer than the client
+        # has; when journaled (a batch journaled "submitting" holds its slot, so after a crash
+        # it is not mistaken for one queued); with min_credits (read with the slot held).
+        bounded = concurrency < limit or journal is not None or min_credits is not None
         self.requests = asyncio.Semaphore(concurrency) if bounded else None
         pending = max_pending_jobs or max(100, 50 * min(concurrency, limit))
         self.slots = asyncio.Semaphore(pending)
@@ -91,7 +91,7 @@ class Run:
         self.started = self.clock()
         self.requests_before = endpoints.request_count()
         self._gate = asyncio.Lock()
-        self.min_credits = min_credits
+        self.floor = None if min_credits is None else CreditsFloor(endpoints.credits, min_credits)
         self.halted = ""  # why the run stopped submitting on purpose (credits ran low)
         ledger = endpoints.ledger
         self.keeper = None if ledger is None else LedgerKeeper(ledger, spec.module)
@@ -152,6 +152,12 @@ class Run:
             self.publish(IdsRefused(reader.take_refused()))
         self.publish(InputEnded(reader.position, reader.duplicates))
 
+    async def may_submit(self) -> bool:
+        """Whether a batch may go: the run goes on, ``min_credits`` remain (else ``halted``)."""
+        if self.floor is not None and not self.stopping():
+            self.halted = await self.floor.breached()
+        return not self.stopping()
+
     def stopping(self) -> bool:
         """Whether the run stopped (an error) or stopped submitting (credits ran low)."""
         return self.fatal is not None or bool(self.halted)
@@ -185,8 +191,7 @@ class Run:
                     await self.keeper.flush()
 
     async def through_ledger(self, seq: int) -> int:
-        """Screen a batch through the fleet's ledger (``LedgerKeeper.screen``); returns the
-        part to submit, or -1 when nothing is left to submit."""
+        """The part of a batch the fleet's ledger lets through, -1 for none (``screen``)."""
         assert self.keeper is not None
         batch = self.machine.batches[seq]
         events, part = await self.keeper.screen(
@@ -209,14 +214,7 @@ class Run:
     async def submit_part(self, seq: int, accepted: list[int]) -> list[int]:
         """Submit one part; return the parts to submit next when Zoho refused some ids."""
         batch = self.machine.batches[seq]
-        if self.min_credits is not None and not self.stopping():
-            remaining = await self.endpoints.credits.remaining()
-            if remaining is not None and remaining < self.min_credits:
-                self.halted = (
-                    f"API credits remaining ({remaining:,}) fell below min_credits "
-                    f"({self.min_credits:,})"
-                )
-        if self.stopping():
+        if not await self.may_submit():
             return []  # not sent: the machine still holds it (not submitted, or parked)
         settling = batch.settling
         # The job's clock starts when the accepted request left (the transport marks it, its
@@ -257,6 +255,8 @@ class Run:
 
     async def _post(self, seq: int, ids: tuple[str, ...]) -> str:
         async with self.requests or contextlib.nullcontext():
+            if self.floor is not None and not await self.may_submit():
+                raise _Stopped()  # read with the slot held: batches queued behind stop too
             self.publish(SubmitStarted(seq))
             if self.journal is not None:  # (a journaled run has its own request slots)
                 await self.journal.flush()  # on disk before the POST leaves
