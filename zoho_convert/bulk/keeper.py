@@ -8,7 +8,7 @@ the keeper queues them and the driver flushes the queue (after each batch, and a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from zoho_convert.bulk.events import (
     BatchGaveUp,
@@ -40,23 +40,42 @@ class LedgerKeeper:
         self.module = module
         self._converted: list[str] = []
         self._released: list[str] = []
+        self._mine: set[str] = set()  # ids this run claimed and holds
 
     def __call__(self, event: Event) -> None:
         """Note what an event says of the ids' fate."""
         if isinstance(event, JobFinished):
             outcome = JobOutcome(event.job_id, event.size, event.status)
-            (self._converted if outcome.fully_converted else self._released).extend(event.ids)
+            if outcome.fully_converted:
+                self._convert(event.ids)
+            else:
+                self._release(event.ids)
         elif isinstance(event, IdsAlreadyConverted):
-            self._converted.extend(event.ids)
+            self._convert(event.ids)
         elif isinstance(event, IdsRejected):
             for item in event.rejected:
                 # Refused as converted: converted, by someone; anything else: free to retry.
-                target = self._converted if item.code == "ID_ALREADY_CONVERTED" else self._released
-                target.append(item.id)
+                if item.code == "ID_ALREADY_CONVERTED":
+                    self._convert((item.id,))
+                else:
+                    self._release((item.id,))
         elif isinstance(event, (JobUnfinished, BatchUncertain, BatchGaveUp)):
-            self._released.extend(event.ids)
+            self._release(event.ids)
         elif isinstance(event, RunStopped):
-            self._released.extend((*event.not_submitted, *event.uncertain))
+            self._release((*event.not_submitted, *event.uncertain))
+
+    def _convert(self, ids: Iterable[str]) -> None:
+        converted = tuple(ids)
+        self._converted.extend(converted)
+        self._mine.difference_update(converted)
+
+    def _release(self, ids: Iterable[str]) -> None:
+        # Only this run's claims: ids parked because another run holds them (of another
+        # process, or of this one: a ledger's claims are per process) are that run's to give
+        # back; releasing them would let two jobs convert them side by side.
+        mine = [value for value in ids if value in self._mine]
+        self._mine.difference_update(mine)
+        self._released.extend(mine)
 
     async def screen(
         self,
@@ -76,6 +95,7 @@ class LedgerKeeper:
         """
         new, known = await self.ledger.filter_known(self.module, ids)
         claimed, held = await self.ledger.claim(self.module, new, ttl) if new else ([], [])
+        self._mine.update(claimed)
         if not known and not held:
             return [], seq
         parts = [(new_seq(), tuple(part)) for part in (claimed, held) if part]
@@ -86,7 +106,11 @@ class LedgerKeeper:
             events.append(BatchSplit(seq, tuple(parts), settling))
         if held:
             reason = "CLAIMED_ELSEWHERE: another worker of the fleet holds these ids"
-            events.append(BatchUncertain(parts[-1][0], tuple(held), now, settling, reason))
+            events.append(
+                BatchUncertain(
+                    parts[-1][0], tuple(held), now, settling, reason, code="CLAIMED_ELSEWHERE"
+                )
+            )
         return events, parts[0][0] if claimed else -1
 
     async def flush(self) -> None:

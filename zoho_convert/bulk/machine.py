@@ -340,8 +340,7 @@ class RunMachine:
             if batch.settling:
                 events.append(BatchGaveUp(batch.seq, batch.ids, batch.reason))
             else:
-                head = batch.reason.split(":", 1)[0]  # CLAIMED_ELSEWHERE: (the fleet's ledger)
-                code = batch.code or (head if head.isupper() else "NOT_SUBMITTED")
+                code = batch.code or "NOT_SUBMITTED"
                 items = tuple(RejectedId(value, code, batch.reason) for value in batch.ids)
                 events.append(IdsRejected(batch.seq, items))
         return events
