@@ -29,7 +29,9 @@ class RejectedId:
         id: the id as read (``repr`` of the value when it was not a str or int).
         code: Zoho's error code (``ID_ALREADY_CONVERTED``, ``INVALID_DATA``, ...),
             ``INVALID_ID`` for an id refused locally before anything was sent, or
-            ``NOT_SUBMITTED`` for an id the run stopped before sending.
+            ``NOT_SUBMITTED`` for an id the run stopped before sending (or that settling gave
+            up on without Zoho ever answering for it), ``CLAIMED_ELSEWHERE`` for an id another
+            run of the fleet held throughout.
         message: a human-readable reason.
     """
 
