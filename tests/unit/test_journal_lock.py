@@ -126,7 +126,8 @@ async def test_cancelled_creation_leaves_nothing_behind(tmp_path: Path, steps: i
     if path.exists():
         opened = await Journal.open(path)
         try:
-            assert (await opened.load()).params == PARAMS
+            params, _ = await opened.load()
+            assert params == PARAMS
         finally:
             await opened.close()
     assert journal_threads() == []
