@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import random
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol, TypeVar
 
@@ -113,7 +112,6 @@ class HttpTransport:
         self.clock = clock
         self._allow_insecure = allow_insecure_http
         self._on_headers = on_headers
-        self._rand = random.Random()
         self.requests_sent = 0
         # The domain base_url last checked, and its URL: the domain rarely changes (a token
         # reply may name another), so each new one is checked once, not on every request.
@@ -254,7 +252,7 @@ class HttpTransport:
                 if not should_retry(error, repeatable=repeatable) or tries >= self.retry.max_tries:
                     raise
                 retry_after = error.retry_after if isinstance(error, RateLimitError) else None
-                delay = self.retry.delay(tries, retry_after, self._rand.random)
+                delay = self.retry.delay(tries, retry_after)
                 if self.clock() + delay - started > self.retry.deadline:
                     raise
                 logger.debug(
