@@ -8,11 +8,16 @@ Modes: ``slots`` (count peak requests in flight across the fleet), ``hold`` (tak
 hang until killed), ``token`` (refresh the shared token from many tasks), ``filetoken`` (the
 same through a FileTokenStore), ``ledger`` (convert overlapping ids through claims), ``convert``
 (a ``ZohoConvertClient`` converting ids against a simulator, with a fleet or without).
+
+A worker still running after ``params["watchdog"]`` seconds (default 90, under the tests'
+120 s timeout) writes what each of its tasks awaits to stderr, which the test shows when it
+gives up on the worker: a hang names its wait.
 """
 
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import json
 import os
 import random
@@ -248,9 +253,43 @@ MODES = {
 }
 
 
+def _awaits(task: asyncio.Task[Any]) -> list[str]:
+    """Where ``task`` waits: each coroutine of its await chain, innermost last."""
+    lines: list[str] = []
+    link: Any = task.get_coro()
+    while link is not None:
+        frame = getattr(link, "cr_frame", None) or getattr(link, "ag_frame", None)
+        if frame is None:
+            lines.append(f"    on {link!r:.200}")
+            break
+        lines.append(f"    {frame.f_code.co_filename}:{frame.f_lineno} {frame.f_code.co_name}")
+        link = getattr(link, "cr_await", None) or getattr(link, "ag_await", None)
+    return lines
+
+
+async def _watchdog(after: float) -> None:
+    await asyncio.sleep(after)
+    dump = [f"worker {os.getpid()} still running after {after} s; its tasks await:"]
+    for task in asyncio.all_tasks():
+        if task is not asyncio.current_task():
+            dump += [f"  {task.get_name()}", *_awaits(task)]
+    print("\n".join(dump), file=sys.stderr, flush=True)
+
+
+async def _watched(mode: str, params: dict[str, Any]) -> dict[str, Any]:
+    after = float(params.get("watchdog", 90.0))
+    faulthandler.dump_traceback_later(after + 5)  # the threads, if the loop itself is stuck
+    dog = asyncio.ensure_future(_watchdog(after))
+    try:
+        return await MODES[mode](params)
+    finally:
+        dog.cancel()
+        faulthandler.cancel_dump_traceback_later()
+
+
 def main() -> None:
     mode, raw = sys.argv[1], sys.argv[2]
-    result = asyncio.run(MODES[mode](json.loads(raw)))
+    result = asyncio.run(_watched(mode, json.loads(raw)))
     print(json.dumps(result), flush=True)
 
 

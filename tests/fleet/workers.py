@@ -31,7 +31,9 @@ def run_together(
     mode: str, params: list[dict[str, Any]], go: Path, timeout: float = 60.0
 ) -> list[dict[str, Any]]:
     """Start one worker per params, release them at once, and return their results."""
-    procs = [spawn(mode, {**p, "go": str(go)}) for p in params]
+    # Each worker's watchdog writes what it awaits before this gives up on it.
+    watchdog = max(1.0, timeout - 15.0)
+    procs = [spawn(mode, {"watchdog": watchdog, **p, "go": str(go)}) for p in params]
     try:
         for proc in procs:
             assert proc.stdout is not None
@@ -42,7 +44,13 @@ def run_together(
         go.touch()
         results = []
         for proc in procs:
-            out, err = proc.communicate(timeout=timeout)
+            try:
+                out, err = proc.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                _, err = proc.communicate()
+                # The worker's watchdog wrote what each task awaits: show it.
+                raise AssertionError(f"worker hung for {timeout} s:\n{err[-20000:]}") from None
             assert proc.returncode == 0, err[-2000:]
             results.append(json.loads(out.strip().splitlines()[-1]))
         return results

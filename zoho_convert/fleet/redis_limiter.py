@@ -8,6 +8,14 @@ A background heartbeat renews the leases of this process's holders and waiters e
 of a lease, so a slot held for long stays held, and the slots of a process that died (it
 renews nothing) come back when their lease ends; waiters also retry every ``poll_interval``
 so they notice.
+
+The process's queue follows Redis's: each waiter keeps the ticket Redis gave it last. Redis
+hands a waiter a new ticket when its place was lost (a FLUSHALL, which also restarts the
+ticket counter, or a waiter lease that ended while the process stalled); a waiter that kept
+its first ticket could then stand first here while waiters of this process that Redis serves
+first sat waiting for a turn that never came, each side renewing its place for ever. And no
+wait is unbounded: a waiter that is not first still asks again every third of a lease, so a
+lost wake-up costs time, never the run.
 """
 
 from __future__ import annotations
@@ -40,6 +48,8 @@ class _Semaphore:
         self.name = name
         self.limit = limit
         self.lease_ms = max(1, round(lease * 1000))
+        # How long a waiter that is not first waits for its turn before asking anyway.
+        self.recheck = lease / 3
         self.keys = [
             link.key("slots", name, "holders"),
             link.key("slots", name, "waiters"),
@@ -84,14 +94,18 @@ class _Semaphore:
             heapq.heappush(self._queue, entry)
             while True:
                 first = self._queue[0] is entry
-                # Only the first waiter polls: the others are woken one by one behind it.
+                # The first waiter polls; the others are woken one by one behind it, and ask
+                # anyway now and then, in case a wake-up was lost.
+                wait = poll_interval if first else max(poll_interval, self.recheck)
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(entry[2].wait(), poll_interval if first else None)
+                    await asyncio.wait_for(entry[2].wait(), wait)
                 entry[2].clear()
-                granted, _ = await self._try(member)
+                granted, ticket = await self._try(member)
                 if granted:
                     self.held.add(member)
                     return
+                if ticket != entry[0]:
+                    entry = self._requeue(entry, ticket)
         except BaseException:
             # Cancelled or failed mid-call, the script may have given us a slot or a ticket
             # we will never use: remove both, in the background, so the cancel is not delayed.
@@ -104,6 +118,20 @@ class _Semaphore:
                 heapq.heapify(self._queue)
                 # Pass the turn on: the released slot that woke us may be one more than ours.
                 self.wake_first()
+
+    def _requeue(
+        self, entry: tuple[int, int, asyncio.Event], ticket: int
+    ) -> tuple[int, int, asyncio.Event]:
+        """Redis gave this waiter a new ticket (it had lost its place): take the same place
+        here, and if that is no longer first, wake the waiter now first (it may be the one
+        Redis serves first, and it would otherwise wait for a turn)."""
+        self._queue.remove(entry)
+        moved = (ticket, next(self._order), entry[2])
+        self._queue.append(moved)
+        heapq.heapify(self._queue)
+        if self._queue[0] is not moved:
+            self.wake_first()
+        return moved
 
     async def give_back(self, member: str, *, quietly: bool = False) -> None:
         """Release ``member``'s slot (or its place in the queue)."""
