@@ -5,11 +5,13 @@ are not sent, ids another worker holds wait for it, and what it never released e
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from fake_convert_api import FakeAPI
 
-from zoho_convert import SettlePolicy
+from zoho_convert import ServerError, SettlePolicy
 from zoho_convert.bulk.convert import convert_many
 from zoho_convert.bulk.ledger import MemoryLedger
 
@@ -70,3 +72,49 @@ async def test_ids_another_worker_held_are_settled_by_its_outcome(converts: bool
     else:
         assert sorted(sent) == sorted(IDS)  # each once
         assert report.converted == 100
+
+
+async def test_a_lost_reply_is_settled_through_the_ledger_as_this_runs_own() -> None:
+    """A resubmission after a lost reply, screened again by the ledger, still settles: the
+    ids its lost job converted count as already converted, not rejected; nothing twice."""
+    api = FakeAPI(
+        submit_faults_after={1: ServerError(500, "INTERNAL_ERROR", "boom", maybe_processed=True)}
+    )
+    api.ledger = MemoryLedger(clock=api.clock)
+
+    report = await convert_many(api, "Quotes", IDS, to="Sales_Orders")
+
+    assert report.ok and not report.rejected
+    assert report.already_converted == 50 and report.converted == 50
+    assert not api.converted_twice()
+
+
+class TakenMeanwhile(MemoryLedger):
+    """A ledger where another run claims ``taken`` as soon as this run gives them back."""
+
+    def __init__(self, taken: list[str], clock: Any) -> None:
+        super().__init__(clock=clock)
+        self.taken = taken
+
+    async def release(self, module: str, ids: Sequence[str]) -> None:
+        await super().release(module, ids)
+        if set(self.taken) & set(ids):
+            await self.claim(module, self.taken, 2.0)  # the other run: a short job
+
+
+async def test_a_lost_reply_split_by_the_ledger_still_settles_as_this_runs_own() -> None:
+    """After a lost reply, another run takes some of the parked ids: the rest is resubmitted
+    as settling, so what the lost job converted counts as already converted (not rejected),
+    and the taken ids are looked at again once that run gives them back."""
+    lost_batch = IDS[50:]
+    api = FakeAPI(
+        submit_faults_after={1: ServerError(500, "INTERNAL_ERROR", "boom", maybe_processed=True)},
+        already_converted="fail_in_job",  # the resubmission's job fails what was converted
+    )
+    api.ledger = TakenMeanwhile(lost_batch[:10], api.clock)
+
+    report = await convert_many(api, "Quotes", IDS, to="Sales_Orders")
+
+    assert not report.rejected
+    assert report.already_converted == 50 and report.converted == 50 and report.ok
+    assert not api.converted_twice()

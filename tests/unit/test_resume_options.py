@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fake_convert_api import FakeAPI
 
-from zoho_convert import AuthenticationError, BatchSubmitted, Event, SettlePolicy
+from zoho_convert import AuthenticationError, BatchRead, BatchSubmitted, Event, SettlePolicy
 from zoho_convert.api.credits import LocalCredits
 from zoho_convert.bulk.convert import convert_many, resume
 
@@ -57,12 +57,15 @@ async def test_the_rest_of_the_input_is_read_with_the_first_sessions_counts(
     path = tmp_path / "run.db"
     source = ids(1000)
     source[10:10] = ids(5)  # five repeats in the part the first session read
-    source.extend(ids(3, first=1500))  # three repeats in the part it did not
+    source.extend(ids(3))  # three repeats, in the unread part, of ids the first session sent
     api = await interrupted(path, source)
 
-    report = await resume(api, str(path), ids=source)
+    events: list[Event] = []
+    report = await resume(api, str(path), ids=source, progress=events.append)
 
     assert report.total == 1000 and report.converted == 1000 and report.ok
+    reads = [event.read for event in events if isinstance(event, BatchRead)]
+    assert reads[-1] == 1000  # the reader's count goes on from the first session's
     assert report.duplicates == 8
     assert report.input_complete and report.accounted_for
     assert not api.converted_twice()
@@ -79,16 +82,25 @@ async def test_resume_honours_its_run_options(tmp_path: Path) -> None:
     first_job = len(api.jobs)
     events: list[Event] = []
 
-    report = await resume(
-        api, str(path), ids=source, concurrency=1, max_pending_jobs=1, progress=events.append
-    )
+    report = await resume(api, str(path), ids=source, max_pending_jobs=1, progress=events.append)
 
     assert report.ok and report.converted == 1000
-    assert api.peak_in_flight == 1
     jobs = sorted(list(api.jobs.values())[first_job:], key=lambda job: job.created)
     assert all(b.created >= a.created + a.duration for a, b in itertools.pairwise(jobs))
     submitted = [event for event in events if isinstance(event, BatchSubmitted)]
     assert len(submitted) == len(jobs) > 0
+
+
+async def test_resume_honours_its_concurrency(tmp_path: Path) -> None:
+    """concurrency bounds the resumed session's requests in flight (the client allows 10)."""
+    path = tmp_path / "run.db"
+    source = ids(1000)
+    api = await interrupted(path, source)
+    api.peak_in_flight = 0
+
+    report = await resume(api, str(path), ids=source, concurrency=2)
+
+    assert report.ok and api.peak_in_flight == 2
 
 
 async def test_resume_stops_submitting_below_min_credits(tmp_path: Path) -> None:
