@@ -7,6 +7,7 @@ import errno
 import fcntl
 import os
 import sqlite3
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from zoho_convert.api.models import ModuleRef
 from zoho_convert.bulk.convert import convert_many
 from zoho_convert.bulk.events import BatchRead, InputEnded
 from zoho_convert.bulk.journal import Journal
+from zoho_convert.bulk.journal import _discard as discard
 from zoho_convert.bulk.journal_file import create_locked, holder_id, open_locked
 from zoho_convert.bulk.spec import RunParams
 
@@ -238,3 +240,105 @@ async def test_input_complete_refuses_what_is_not_a_journal(
         await journal_input_complete(foreign)
     with pytest.raises(JournalInUseError):
         await journal_input_complete(held_without_holder)
+
+
+def sqlite_file(path: Path, *statements: str) -> Path:
+    with sqlite3.connect(path) as db:
+        for statement in statements:
+            db.execute(statement)
+    db.close()
+    return path
+
+
+RUN_TABLE = "CREATE TABLE run (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+PARAMS_ROW = "INSERT INTO run VALUES ('params', '{}')"
+
+
+@pytest.mark.parametrize(
+    ("statements", "message"),
+    [
+        (["CREATE TABLE notes (text TEXT)"], "not a zoho_convert journal"),
+        ([RUN_TABLE, PARAMS_ROW], "not a zoho_convert journal (or an unsupported format)"),
+        (
+            [RUN_TABLE, PARAMS_ROW, "INSERT INTO run VALUES ('format', 'two')"],
+            "not a zoho_convert journal (or an unsupported format)",
+        ),
+        (
+            [RUN_TABLE, PARAMS_ROW, "INSERT INTO run VALUES ('format', '3')"],
+            "not a zoho_convert journal (or an unsupported format)",
+        ),
+        (
+            [RUN_TABLE, "INSERT INTO run VALUES ('format', '2')"],
+            "an incomplete journal: it holds no run parameters",
+        ),
+    ],
+    ids=["foreign", "no-format", "format-two", "format-3", "no-params"],
+)
+async def test_a_database_that_is_not_a_journal_is_refused_by_name(
+    tmp_path: Path, statements: list[str], message: str
+) -> None:
+    """A SQLite file that is not a journal of a supported format: ValueError saying which, and
+    the file is left as it was and unlocked."""
+    path = sqlite_file(tmp_path / "other.db", *statements)
+    before = path.read_bytes()
+    with pytest.raises(ValueError) as refused:
+        await Journal.open(path)
+    assert str(refused.value) == message
+    assert path.read_bytes() == before
+    os.close(open_locked(path))
+
+
+async def test_a_file_that_is_not_sqlite_is_refused_by_name(tmp_path: Path) -> None:
+    """A file that is not a SQLite database at all: ValueError naming it, nothing opened."""
+    path = tmp_path / "notes.txt"
+    path.write_text("a shopping list\n" * 4)
+    fds = open_fds()
+    with pytest.raises(ValueError) as refused:
+        await Journal.open(path)
+    assert str(refused.value) == f"{path} is not a zoho_convert journal"
+    assert open_fds() == fds
+
+
+async def test_a_lock_the_file_system_refuses_is_reported_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file system without locks (flock fails with ENOLCK): that error, no descriptor kept."""
+    path = tmp_path / "run.db"
+    await (await Journal.create(path, PARAMS)).close()
+
+    def no_locks(fd: int, operation: int) -> None:
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(fcntl, "flock", no_locks)
+    fds = open_fds()
+    with pytest.raises(OSError, match="No locks available"):
+        open_locked(path)
+    assert open_fds() == fds
+
+
+def test_undoing_a_creation_whose_file_is_gone_still_releases_it(tmp_path: Path) -> None:
+    """The undo of a cancelled creation finds the journal removed already: no error, and its
+    descriptor (its lock) is released all the same."""
+    path = tmp_path / "run.db"
+    fd = create_locked(path, lambda db: None)
+    path.unlink()
+    fds = open_fds()
+    discard(path, fd)
+    assert open_fds() == fds - 1
+
+
+def test_creation_never_adopts_a_file_at_its_temporary_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Someone planted a link at the temporary name the creation will use: the creation fails
+    rather than write through it, and the link's target is untouched."""
+    target = tmp_path / "elsewhere.txt"
+    target.write_text("precious")
+    fixed = uuid.UUID(int=7)
+    monkeypatch.setattr(uuid, "uuid4", lambda: fixed)
+    planted = tmp_path / f".run.db.{fixed.hex}.creating"
+    planted.symlink_to(target)
+    with pytest.raises(FileExistsError):
+        create_locked(tmp_path / "run.db", lambda db: None)
+    assert target.read_text() == "precious"
+    assert not (tmp_path / "run.db").exists()

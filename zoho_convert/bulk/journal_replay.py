@@ -49,6 +49,8 @@ _BATCHES = (
     " FROM batch ORDER BY seq"
 )
 _LOST = "SELECT seq, job_id, size, reason, status FROM lost ORDER BY rowid"
+# Why a batch was given up on is in no report (its ids are ``uncertain``).
+_GAVE_UP = "settling gave up in an earlier session"
 
 
 def _rows(db: sqlite3.Connection, sql: str) -> Iterator[tuple[Any, ...]]:
@@ -130,11 +132,12 @@ def _outcome(
         yield BatchSplit(seq, tuple(parts), settling)
     elif state == "submitting":
         yield SubmitStarted(seq)
-    elif state in ("submitted", "finished") and job_id is not None:
+    elif state in ("submitted", "finished"):
+        assert job_id is not None  # written with the state
         yield BatchSubmitted(seq, len(ids), job_id, settling)
-        if state == "finished" and status is not None:
+        if status is not None:  # written with the finished state only
             yield JobFinished(seq, job_id, len(ids), status, ids, settling)
     elif state == "uncertain":
         yield BatchUncertain(seq, ids, 0.0, settling, "parked by an earlier session")
     elif state == "uncertain_final":
-        yield BatchGaveUp(seq, ids, "settling gave up in an earlier session")
+        yield BatchGaveUp(seq, ids, _GAVE_UP)

@@ -64,9 +64,10 @@ class Writer:
             with contextlib.closing(
                 sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             ) as db:
-                db.execute("PRAGMA journal_mode=WAL")
-                # WAL with synchronous=NORMAL survives a killed process (not a power cut) at a
-                # fraction of the cost of FULL.
+                # A journal is in WAL mode from its creation (``create_locked``; not set here,
+                # so a file that turns out not to be a journal is left as it was). WAL with
+                # synchronous=NORMAL survives a killed process (not a power cut) at a fraction
+                # of the cost of FULL.
                 db.execute("PRAGMA synchronous=NORMAL")
                 while None not in group:
                     group = [self._queue.get()]
