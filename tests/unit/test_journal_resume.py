@@ -165,6 +165,7 @@ async def test_a_parked_batch_resumed_waits_for_its_lost_job(
         )
     )
     api.paused = False
+    assert journal_requests(path) == api.request_count  # the dying session's, too
     lost_job = api.jobs[str(5000000000000000000)]
     assert not lost_job.finished and lost_job.ids == lost
     if journal_format == 1:
@@ -182,6 +183,15 @@ async def test_a_parked_batch_resumed_waits_for_its_lost_job(
     assert report.ok and report.accounted_for and report.total == 150
     assert sorted(report.already_converted_ids) == sorted(lost + BATCHES[1])
     assert report.converted == 50 and not report.rejected
+    again = await resume(api, str(path))  # the requests of every session, each once
+    assert again.requests == report.requests == api.request_count
+
+
+def journal_requests(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        (value,) = db.execute("SELECT value FROM run WHERE key='requests'").fetchone()
+    db.close()
+    return int(value)
 
 
 def batch_rows(path: Path) -> dict[int, tuple[str, int, str | None]]:

@@ -37,9 +37,20 @@ def close_connection(db: sqlite3.Connection) -> None:
     db.close()
 
 
-async def test_a_failed_commit_fails_every_waiter_instead_of_hanging(tmp_path: Path) -> None:
+def thread_errors(monkeypatch: pytest.MonkeyPatch) -> list[BaseException | None]:
+    """The errors that end threads from now on (none is expected of the writer's)."""
+    errors: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: errors.append(args.exc_value))
+    return errors
+
+
+async def test_a_failed_commit_fails_every_waiter_instead_of_hanging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """When a group of writes cannot be committed, the waiters of that group and of the
-    writes queued meanwhile all get the error; later writes raise; stop ends the thread."""
+    writes queued meanwhile all get the error; later writes raise; stop ends the thread
+    cleanly."""
+    errors = thread_errors(monkeypatch)
     writer = Writer(tmp_path / "run.db")
     writer.start()
     gate = Gate(close_connection)
@@ -57,7 +68,7 @@ async def test_a_failed_commit_fails_every_waiter_instead_of_hanging(tmp_path: P
         await writer.call(lambda db: None)
     async with deadline(10):
         await writer.stop()
-    assert not writer.alive
+    assert not writer.alive and errors == []
 
 
 async def test_a_writer_that_cannot_open_its_file_fails_its_waiters(tmp_path: Path) -> None:
