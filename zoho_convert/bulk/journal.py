@@ -22,10 +22,11 @@ import contextlib
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from zoho_convert.api.models import JobStatus
 from zoho_convert.api.wire import converter
 from zoho_convert.bulk.events import (
     BatchGaveUp,
@@ -144,8 +145,28 @@ def _discard(path: Path, fd: int) -> None:
     os.close(fd)
 
 
+# The statements, in one place (SQL keywords are not case-sensitive: no mutation of their case
+# could change what is written, so they stay out of the functions mutmut mutates).
+_PUT = "INSERT OR REPLACE INTO run VALUES (?, ?)"
+_REQUESTS = "SELECT value FROM run WHERE key='requests'"
+_READ = (
+    "INSERT INTO batch (seq, parent, ids, size, state, position, duplicates)"
+    " VALUES (?, NULL, ?, ?, 'pending', ?, ?)"
+)
+_PART = (
+    "INSERT INTO batch (seq, parent, ids, size, state, settling)"
+    " VALUES (?, ?, ?, ?, 'pending', ?)"
+)
+_SPLIT = "UPDATE batch SET state='split' WHERE seq=?"
+_REFUSED = "UPDATE batch SET state='rejected' WHERE seq=?"
+_UNCERTAIN = "UPDATE batch SET state='uncertain', settling=MAX(settling, ?) WHERE seq=?"
+_REJECTED = "INSERT INTO rejected VALUES (?, ?, ?, ?)"
+_ALREADY = "INSERT INTO already VALUES (?, ?)"
+_LOST = "INSERT INTO lost VALUES (?, ?, ?, ?, ?)"
+
+
 def _put(db: sqlite3.Connection, values: dict[str, str]) -> None:
-    db.executemany("INSERT OR REPLACE INTO run VALUES (?, ?)", list(values.items()))
+    db.executemany(_PUT, list(values.items()))
 
 
 def _state(seq: int, state: str, **columns: Any) -> _Sql:
@@ -154,18 +175,13 @@ def _state(seq: int, state: str, **columns: Any) -> _Sql:
     return lambda db: db.execute(f"UPDATE batch SET state=?{names} WHERE seq=?", values)
 
 
-def _status(event: JobFinished) -> _Sql:
-    return _state(event.batch, "finished", status=json.dumps(converter.unstructure(event.status)))
+def _json(status: JobStatus) -> str:
+    return json.dumps(converter.unstructure(status))
 
 
-def _rows(batch: int | None, rejected: Any, *, already: tuple[str, ...] = ()) -> Iterator[Any]:
-    yield "INSERT INTO rejected VALUES (?, ?, ?, ?)", [
-        (batch, r.id, r.code, r.message) for r in rejected
-    ]
-    yield "INSERT INTO already VALUES (?, ?)", [(batch, value) for value in already]
+def _inserts(*statements: tuple[str, Any]) -> _Sql:
+    """Run statements in order: one row (a tuple) each, or many (a list)."""
 
-
-def _inserts(*statements: Any) -> _Sql:
     def job(db: sqlite3.Connection) -> None:
         for sql, rows in statements:
             if isinstance(rows, list):
@@ -177,70 +193,86 @@ def _inserts(*statements: Any) -> _Sql:
 
 
 def _batch_read(event: BatchRead) -> _Sql:
-    return _inserts(
-        (
-            "INSERT INTO batch (seq, parent, ids, size, state, position, duplicates)"
-            " VALUES (?, NULL, ?, ?, 'pending', ?, ?)",
-            (event.batch, ",".join(event.ids), len(event.ids), event.position, event.duplicates),
-        )
-    )
+    row = (event.batch, ",".join(event.ids), len(event.ids), event.position, event.duplicates)
+    return _inserts((_READ, row))
 
 
 def _split(event: BatchSplit) -> _Sql:
     flag = int(event.settling)
     rows = [(seq, event.batch, ",".join(ids), len(ids), flag) for seq, ids in event.parts]
-    return _inserts(
-        ("UPDATE batch SET state='split' WHERE seq=?", (event.batch,)),
-        (
-            "INSERT INTO batch (seq, parent, ids, size, state, settling)"
-            " VALUES (?, ?, ?, ?, 'pending', ?)",
-            rows,
-        ),
-    )
+    return _inserts((_SPLIT, (event.batch,)), (_PART, rows))
 
 
 def _refused(event: IdsRejected | IdsAlreadyConverted) -> _Sql:
+    rows: tuple[str, list[tuple[Any, ...]]]
     if isinstance(event, IdsRejected):
-        statements = list(_rows(event.batch, event.rejected))
+        rows = (_REJECTED, [(event.batch, r.id, r.code, r.message) for r in event.rejected])
     else:
-        statements = list(_rows(event.batch, (), already=event.ids))
-    return _inserts(("UPDATE batch SET state='rejected' WHERE seq=?", (event.batch,)), *statements)
+        rows = (_ALREADY, [(event.batch, value) for value in event.ids])
+    return _inserts((_REFUSED, (event.batch,)), rows)
 
 
 def _lost(event: JobLost) -> _Sql:
-    status = None if event.last_status is None else converter.unstructure(event.last_status)
-    row = (event.batch, event.job_id, event.size, event.reason, status and json.dumps(status))
-    return _inserts(("INSERT INTO lost VALUES (?, ?, ?, ?, ?)", row))
+    status = None if event.last_status is None else _json(event.last_status)
+    return _inserts((_LOST, (event.batch, event.job_id, event.size, event.reason, status)))
 
 
 def _requests(event: RequestsCounted) -> _Sql:
     def job(db: sqlite3.Connection) -> None:
-        row = db.execute("SELECT value FROM run WHERE key='requests'").fetchone()
+        row = db.execute(_REQUESTS).fetchone()
         _put(db, {"requests": str(int(row[0]) + event.requests if row else event.requests)})
 
     return job
 
 
+def _refused_at_read(event: IdsRefused) -> _Sql:
+    return _inserts((_REJECTED, [(None, r.id, r.code, r.message) for r in event.rejected]))
+
+
+def _input_ended(event: InputEnded) -> _Sql:
+    position, duplicates = str(event.position), str(event.duplicates)
+    values = {"input_complete": "1", "position": position, "duplicates": duplicates}
+    return lambda db: _put(db, values)
+
+
+def _submit_started(event: SubmitStarted) -> _Sql:
+    return _state(event.batch, "submitting")
+
+
+def _submitted(event: BatchSubmitted) -> _Sql:
+    return _state(event.batch, "submitted", job_id=event.job_id, settling=int(event.settling))
+
+
+def _uncertain(event: BatchUncertain) -> _Sql:
+    return _inserts((_UNCERTAIN, (int(event.maybe_sent), event.batch)))
+
+
+def _gave_up(event: BatchGaveUp) -> _Sql:
+    return _state(event.batch, "uncertain_final")
+
+
+def _finished(event: JobFinished) -> _Sql:
+    return _state(event.batch, "finished", status=_json(event.status))
+
+
+def _longest(event: LongestJob) -> _Sql:
+    values = {"longest_job": repr(float(event.seconds))}
+    return lambda db: _put(db, values)
+
+
 _WRITERS: dict[type, Callable[[Any], _Sql]] = {
-    IdsRefused: lambda e: _inserts(*_rows(None, e.rejected)),
+    IdsRefused: _refused_at_read,
     BatchRead: _batch_read,
-    InputEnded: lambda e: lambda db: _put(
-        db, {"input_complete": "1", "position": str(e.position), "duplicates": str(e.duplicates)}
-    ),
-    SubmitStarted: lambda e: _state(e.batch, "submitting"),
-    BatchSubmitted: lambda e: _state(
-        e.batch, "submitted", job_id=e.job_id, settling=int(e.settling)
-    ),
+    InputEnded: _input_ended,
+    SubmitStarted: _submit_started,
+    BatchSubmitted: _submitted,
     BatchSplit: _split,
     IdsRejected: _refused,
     IdsAlreadyConverted: _refused,
-    BatchUncertain: lambda e: lambda db: db.execute(
-        "UPDATE batch SET state='uncertain', settling=MAX(settling, ?) WHERE seq=?",
-        (int(e.maybe_sent), e.batch),
-    ),
-    BatchGaveUp: lambda e: _state(e.batch, "uncertain_final"),
-    JobFinished: _status,
+    BatchUncertain: _uncertain,
+    BatchGaveUp: _gave_up,
+    JobFinished: _finished,
     JobLost: _lost,
-    LongestJob: lambda e: lambda db: _put(db, {"longest_job": repr(float(e.seconds))}),
+    LongestJob: _longest,
     RequestsCounted: _requests,
 }

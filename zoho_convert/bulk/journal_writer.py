@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import queue
 import sqlite3
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,6 +28,9 @@ _Item = tuple[_Job, "Future[Any] | None"] | None
 
 class Writer:
     """The thread that owns a journal's SQLite connection.
+
+    If the thread cannot write (the file or its disk failed), every waiting and later
+    ``call`` fails with that error and ``post`` raises ``RuntimeError``: nothing hangs.
 
     Args:
         path: the journal file.
@@ -57,59 +59,60 @@ class Writer:
             await asyncio.shield(asyncio.to_thread(self._thread.join))
 
     def _work(self) -> None:
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        group: list[_Item] = []
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            # WAL with synchronous=NORMAL survives a killed process (not a power cut) at a
-            # fraction of the cost of FULL.
-            db.execute("PRAGMA synchronous=NORMAL")
-            stop = False
-            while not stop:
-                items = [self._queue.get()]
-                while True:  # group commit: take everything queued so far
-                    try:
-                        items.append(self._queue.get_nowait())
-                    except queue.Empty:
-                        break
-                done: list[tuple[Future[Any], Any, BaseException | None]] = []
-                db.execute("BEGIN")
-                for item in items:
-                    if item is None:
-                        stop = True
-                        continue
-                    job, future = item
-                    try:
-                        result = job(db)
-                    except BaseException as exc:
-                        if future is None:
-                            self._failure = self._failure or exc
-                        else:
-                            done.append((future, None, exc))
-                        continue
-                    if future is not None:
-                        done.append((future, result, None))
-                db.execute("COMMIT")
-                for future, result, error in done:
-                    if future.cancelled():  # its waiter was cancelled meanwhile
-                        continue
-                    if error is None:
-                        future.set_result(result)
-                    else:
-                        future.set_exception(error)
+            with contextlib.closing(
+                sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            ) as db:
+                # A journal is in WAL mode from its creation (``create_locked``; not set here,
+                # so a file that turns out not to be a journal is left as it was). WAL with
+                # synchronous=NORMAL survives a killed process (not a power cut) at a fraction
+                # of the cost of FULL.
+                db.execute("PRAGMA synchronous=NORMAL")
+                while None not in group:
+                    group = [self._queue.get()]
+                    while True:  # group commit: take everything queued so far
+                        try:
+                            group.append(self._queue.get_nowait())
+                        except queue.Empty:
+                            break
+                    self._commit(db, group)
         except BaseException as exc:  # keep the loop side informed instead of hanging it
             self._failure = exc
-            self._drain(exc)
-        finally:
-            db.close()
+            self._refuse(group, exc)
 
-    def _drain(self, exc: BaseException) -> None:
-        while True:
+    def _commit(self, db: sqlite3.Connection, group: list[_Item]) -> None:
+        """Run a group of jobs in one transaction, then answer their waiters."""
+        done: list[tuple[Future[Any], Any, BaseException | None]] = []
+        db.execute("BEGIN")
+        for item in group:
+            if item is None:
+                continue
+            job, future = item
             try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if item is not None and item[1] is not None:
-                item[1].set_exception(exc)
+                result = job(db)
+            except BaseException as exc:
+                if future is None:
+                    self._failure = self._failure or exc
+                else:
+                    done.append((future, None, exc))
+                continue
+            if future is not None:
+                done.append((future, result, None))
+        db.execute("COMMIT")
+        for future, result, error in done:
+            _settle(future, result, error)
+
+    def _refuse(self, group: list[_Item], exc: BaseException) -> None:
+        """Fail the waiters of the group that failed, then of every later job until ``stop``
+        (a job queued while the failure was not yet seen must not wait forever)."""
+        for item in group:
+            _fail(item, exc)
+        stopping = None in group
+        while not stopping:
+            item = self._queue.get()
+            _fail(item, exc)
+            stopping = item is None
 
     def post(self, job: _Job) -> None:
         """Queue a write; do not wait for it."""
@@ -130,7 +133,6 @@ class Writer:
         await self.call(lambda db: None)
 
 
-
 async def finish_even_if_cancelled(work: Callable[[], int], *, undo: Callable[[int], None]) -> int:
     """Run ``work`` on a thread; if the caller is cancelled meanwhile, wait for the thread and
     ``undo`` its result, so a cancelled creation leaves no file, thread or descriptor behind."""
@@ -146,9 +148,15 @@ async def finish_even_if_cancelled(work: Callable[[], int], *, undo: Callable[[i
         raise
 
 
-def _discard(path: Path, fd: int) -> None:
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
-    os.close(fd)
+def _fail(item: _Item, exc: BaseException) -> None:
+    if item is not None and item[1] is not None:
+        _settle(item[1], None, exc)
 
 
+def _settle(future: Future[Any], result: Any, error: BaseException | None) -> None:
+    # A waiter cancelled meanwhile has cancelled its future: it wants no answer.
+    with contextlib.suppress(InvalidStateError):
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
