@@ -287,7 +287,7 @@ async def test_a_resumed_run_out_of_settling_time_reports_what_may_have_been_sen
     report = await resume(api, str(path), settle=SettlePolicy(deadline=10.0))
 
     assert {(r.id, r.code, r.message) for r in report.rejected} == {
-        (i, "parked by an earlier session", "parked by an earlier session") for i in BATCHES[0]
+        (i, "NOT_SUBMITTED", "parked by an earlier session") for i in BATCHES[0]
     }
     assert sorted(report.uncertain) == sorted(BATCHES[1])
     assert report.accounted_for and not report.ok
