@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = [
     "MAX_IDS_PER_CALL",
     "MAX_ID_DIGITS",
@@ -87,16 +89,27 @@ def normalize_ids(values: object, *, limit: int, what: str = "record id") -> lis
             f"{len(items)} {what}s given; at most {limit} per call "
             "(use convert_many to convert more in batches)"
         )
-    # The common case (what convert_many sends) in one pass, without a call per id: canonical
-    # digit strings; 19-digit ones compared as text with the largest long (same length).
-    if all(
-        type(v) is str
-        and v.isascii()
-        and v.isdigit()
-        and v[0] != "0"
-        and (len(v) < MAX_ID_DIGITS or (len(v) == MAX_ID_DIGITS and v <= _MAX_LONG_TEXT))
-        for v in items
-    ):
+    if _all_canonical(items):
         checked: list[str] = items
         return checked
     return [normalize_id(item, what=what) for item in items]
+
+
+def _all_canonical(items: list[Any]) -> bool:
+    """Whether every item is already a canonical id string (what ``convert_many`` sends).
+
+    One pass of C-level string operations instead of a Python call per id: this runs for
+    every batch of a run. Any doubt returns False, and ``normalize_id`` decides per id.
+    """
+    try:
+        digits = "".join(items)  # TypeError unless every item is a str
+    except TypeError:
+        return False
+    if not (digits.isascii() and digits.isdigit()):
+        return False  # a character other than 0-9 (a space, a sign, a letter) somewhere
+    spaced = " " + " ".join(items)
+    if "  " in spaced or spaced.endswith(" ") or " 0" in spaced:
+        return False  # an empty id, or a leading zero (not canonical, maybe zero)
+    longest = max(map(len, items))
+    # A 19-digit id starting with 1-8 is below the largest long (9223372036854775807).
+    return longest < MAX_ID_DIGITS or (longest == MAX_ID_DIGITS and " 9" not in spaced)

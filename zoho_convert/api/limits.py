@@ -76,17 +76,18 @@ class LocalLimiter:
             "lead_convert": self.lead_convert_concurrency - self._lead._value,
         }
 
-    @asynccontextmanager
-    async def slot(self, kind: RequestKind = "api") -> AsyncIterator[None]:
+    def slot(self, kind: RequestKind = "api") -> AbstractAsyncContextManager[None]:
         """Hold a slot of ``kind`` (``"lead_convert"`` holds a sub-slot and an API slot).
 
         The Convert Lead sub-slot is taken first, so a call waiting for it holds no API slot.
         """
         if check_kind(kind) == "lead_convert":
-            async with self._lead, self._api:
-                yield
-        else:
-            async with self._api:
-                yield
+            return self._lead_and_api()
+        return self._api  # the semaphore itself: no generator per request (the hot path)
+
+    @asynccontextmanager
+    async def _lead_and_api(self) -> AsyncIterator[None]:
+        async with self._lead, self._api:
+            yield
 
 
