@@ -4,6 +4,7 @@ redis-server and the simulator over HTTP, as a fleet runs in production."""
 from __future__ import annotations
 
 import json
+import math
 import threading
 from collections import Counter
 from collections.abc import Iterator
@@ -105,6 +106,28 @@ def test_four_workers_share_the_org_cap_and_one_token(
     assert 1 < stats["peak_in_flight"] <= CAP
     assert stats["token_refreshes"] == 1
     assert sum(r["mints"] for r in results) == 1
+    assert state["conversions"]["Quotes"] == {"converted": 2000, "max_count": 1, "reserved": 0}
+    assert all(r["ok"] and r["converted"] == 500 for r in results)
+
+
+def test_a_dying_token_is_refreshed_once_for_the_whole_fleet(
+    redis_server: RedisServerProcess, namespace: str, tmp_path: Path, start_sim: Any
+) -> None:
+    """Zoho refuses each access token (401 INVALID_TOKEN) after 20 uses while 4 worker
+    processes convert 2,000 quotes: each expiry costs the fleet one refresh, whichever
+    process met it first (the others reuse the new token), and every id converts once."""
+    max_uses = 20
+    sim = start_sim(seed=7, job_duration=0.2, faults=Faults(latency=0.01, token_max_uses=max_uses))
+    ids = _ids(2000)
+    results = _workers(sim, redis_server.url, namespace, _quarters(ids), tmp_path / "go")
+
+    state = _state(sim)
+    stats = state["stats"]
+    refused = stats["responses_by_status"].get("401", 0)
+    served = sum(n for name, n in stats["requests_by_endpoint"].items() if name != "token")
+    expiries = math.ceil((served - refused) / max_uses) - 1
+    assert expiries >= 4 and refused >= expiries
+    assert stats["token_refreshes"] == sum(r["mints"] for r in results) == expiries + 1
     assert state["conversions"]["Quotes"] == {"converted": 2000, "max_count": 1, "reserved": 0}
     assert all(r["ok"] and r["converted"] == 500 for r in results)
 
