@@ -17,6 +17,7 @@ import termios
 import urllib.request
 from pathlib import Path
 
+import pytest
 from cli_helpers import (
     CLI,
     FAST_POLL,
@@ -212,6 +213,24 @@ def test_no_secret_in_any_output_even_verbose(start_sim: StartSim, tmp_path: Pat
         assert_no_secret([run.stdout, run.stderr], secrets, "the CLI output")
         assert_no_secret([run.stdout, run.stderr], minted, "the CLI output", size=8)
     assert "refreshing the Zoho access token" in runs[0].stderr  # --verbose does log
+
+
+@pytest.mark.parametrize("flag", ["-v", "--verbose"])
+def test_short_v_flag_logs_like_verbose(sim: SimulatorThread, tmp_path: Path, flag: str) -> None:
+    """`-v` is `--verbose`: each request is logged on stderr; without it, none is."""
+    ids = write_ids(tmp_path / "ids.txt", ["8801", "8802"])
+    others = write_ids(tmp_path / "others.txt", ["8803", "8804"])
+    convert = ("convert", "Quotes", "--to", "Invoices", *FAST_POLL, "--ids-file")
+
+    verbose = run_cli(*convert, ids, flag, env=sim_env(sim))
+    quiet = run_cli(*convert, others, env=sim_env(sim))
+
+    assert (verbose.returncode, quiet.returncode) == (0, 0), verbose.stderr
+    logged = verbose.stderr.splitlines()
+    for request in ("GET settings/modules/Invoices ok", "POST Quotes/actions/mass_convert ok"):
+        assert any(line.endswith(f"DEBUG {request}") for line in logged), verbose.stderr
+    assert "DEBUG" not in quiet.stderr
+    assert sim.state.converted_ids("Quotes") == {"8801", "8802", "8803", "8804"}
 
 
 def test_demo_json_and_table(tmp_path: Path) -> None:

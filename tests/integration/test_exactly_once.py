@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -25,6 +27,7 @@ from zoho_convert import (
     StaticToken,
     ZohoConvertClient,
 )
+from zoho_convert.bulk.events import BatchSubmitted, Event
 from zoho_convert.simulator import Faults, Simulator, SimulatorConfig
 
 CASE_TIMEOUT = 60.0
@@ -169,3 +172,56 @@ async def test_heavy_faults_leave_almost_nothing_uncertain(start: Start) -> None
     report, ids = await convert(env, 3000)
     assert len(report.uncertain) < 0.005 * len(ids)
     assert_report_true(report, ledger(env.sim, "Quotes", ids))
+
+
+@pytest.mark.parametrize("reply", ["204", "invalid"])
+async def test_resume_settles_a_journaled_job_zoho_has_since_forgotten(
+    start: Start, tmp_path: Path, reply: str
+) -> None:
+    """A run stopped with jobs journaled as submitted; Zoho then forgets them (a poll answers
+    204 or "The job_id is invalid"): the resumed run reports them lost, settles their ids
+    against the ledger (no false success, no false failure) and finishes the rest."""
+    env = await start(job_duration=30.0, faults=Faults(forget_reply=reply))  # type: ignore[arg-type]
+    ids = env.sim.state.create_records("Quotes", 400)
+    journal = str(tmp_path / "run.journal")
+    submitted: list[str] = []
+
+    def stop_after_three_jobs(event: Event) -> None:
+        if isinstance(event, BatchSubmitted) and len(submitted) < 3:
+            submitted.append(event.job_id)
+            if len(submitted) == 3:
+                asyncio.get_running_loop().call_soon(stopping.cancel)
+
+    async def stand_still(delay: float) -> None:
+        await asyncio.Event().wait()  # the first session never sleeps through a job's end
+
+    first = ZohoConvertClient(
+        StaticToken(env.sim.access_token), api_domain=env.sim.url, retry=RETRY,
+        sleep=stand_still, clock=env.time.clock,
+    )
+    async with first, deadline(CASE_TIMEOUT):
+        stopping = asyncio.ensure_future(
+            first.convert_many(
+                "Quotes", ids, to="Sales_Orders", poll=POLL, journal=journal,
+                progress=stop_after_three_jobs, max_pending_jobs=3,
+            )
+        )
+        await asyncio.wait({stopping})
+    assert stopping.cancelled()
+    with contextlib.closing(sqlite3.connect(f"file:{journal}?mode=ro", uri=True)) as db:
+        journaled = db.execute("SELECT job_id FROM batch WHERE state = 'submitted'").fetchall()
+    assert sorted(job_id for (job_id,) in journaled) == sorted(submitted)
+    for job_id in submitted:
+        env.sim.state.forget_job(job_id)
+
+    async with deadline(CASE_TIMEOUT):
+        report = await env.client.resume(journal, ids=ids, poll=POLL)
+    env.time.now += 10_000
+
+    assert sorted(job.job_id for job in report.lost_jobs) == sorted(submitted)
+    assert all(job.reason.startswith("Zoho no longer knows the job") for job in report.lost_jobs)
+    assert env.sim.state.stats.forgotten_polls >= len(submitted)
+    assert_report_true(report, ledger(env.sim, "Quotes", ids))
+    assert report.ok and report.total == len(ids)
+    # The forgotten jobs did convert their records: the settling finds them converted.
+    assert report.already_converted == 150

@@ -267,6 +267,40 @@ async def test_a_batch_parked_after_its_job_was_lost_is_settled_once(tmp_path: P
     assert not api.converted_twice()
 
 
+@pytest.mark.parametrize("outcome", ["converted", "failed"])
+async def test_a_journaled_job_zoho_forgot_before_the_resume_is_settled(
+    tmp_path: Path, outcome: str
+) -> None:
+    """Killed with a job journaled as submitted; Zoho then forgets it (its poll raises
+    JobNotFoundError): the resumed run reports it lost, settles its ids by what the ledger
+    holds (converted by it: already converted; FAILED: converted now, not failed) and goes on."""
+    path = tmp_path / "run.journal"
+    crash = Crash(lambda call: call.ids == BATCHES[1])
+    failed_jobs = {0} if outcome == "failed" else set()
+    api = FakeAPI(duration=DURATION, failed_jobs=failed_jobs, on_processed=crash)
+    api.paused = True  # the job is still running when the run dies
+    await crash.run(
+        convert_many(
+            api, "Quotes", IDS[:150], to="Sales_Orders", journal=str(path), max_pending_jobs=2
+        )
+    )
+    api.paused = False
+    forgotten = api.calls[0].job_id
+    assert forgotten is not None and batch_rows(path)[0] == ("submitted", 0, forgotten)
+    api.jobs[forgotten].forgotten = True
+
+    report = await resume(api, str(path), ids=IDS[:150])
+
+    assert [(job.job_id, job.last_status) for job in report.lost_jobs] == [(forgotten, None)]
+    assert "no longer knows the job" in report.lost_jobs[0].reason
+    settled_as_converted = BATCHES[1] + (BATCHES[0] if outcome == "converted" else [])
+    assert sorted(report.already_converted_ids) == sorted(settled_as_converted)
+    assert report.converted == 150 - len(settled_as_converted)
+    assert report.failed == 0 and report.ok and report.accounted_for
+    api.finish_jobs()
+    assert {i: api.records[i] for i in IDS[:150]} == dict.fromkeys(IDS[:150], 1)
+
+
 async def test_a_resumed_run_out_of_settling_time_reports_what_may_have_been_sent(
     tmp_path: Path,
 ) -> None:

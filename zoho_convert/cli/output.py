@@ -111,7 +111,7 @@ def _summary(report: ConversionReport, interrupted: bool, failed_ids: str | None
 
 def _job_reason(state: JobState | None, converted: int, failed: int, size: int) -> str:
     if state is None:
-        return "job still running"
+        return "still running"  # the row reads "job <id> still running"
     return (
         f"{state.value}: {converted:,} of {size:,} converted, {failed:,} failed; "
         "which ids Zoho does not say"
