@@ -52,8 +52,9 @@ class JobOutcome:
     Attributes:
         job_id: Zoho's job id.
         size: how many ids were submitted in the job.
-        status: the final status; for an unfinished job, the last status seen (None when no
-            poll succeeded).
+        status: the final status; for a job unfinished at the poll timeout, the last status
+            seen (None when no poll succeeded, and for a job still running when the run
+            stopped).
         ids: the job's ids, kept only when someone must act on them (the job failed, left
             records unconverted, or did not finish in time); empty otherwise.
         settling: the job resubmitted ids whose earlier submission may have reached Zoho (a
