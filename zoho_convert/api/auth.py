@@ -168,8 +168,9 @@ class RefreshTokenAuth:
         """The current access token, refreshed first when missing or about to expire.
 
         Raises:
-            AuthenticationError: Zoho refused the credentials (also for every later call: a
-                revoked refresh token is not tried again).
+            AuthenticationError: Zoho refused the credentials (also for every later call that
+                needs a new token: a revoked refresh token is not tried again; a token another
+                client put in the shared store is still used).
             RateLimitError: the token endpoint throttled every try.
             TransportError: the accounts server could not be reached.
         """

@@ -97,7 +97,7 @@ class HttpTransport:
         request_timeout: float,
         sleep: Sleep,
         clock: Clock,
-        allow_insecure_http: bool = False,
+        allow_insecure_http: bool,
         on_headers: Callable[[Mapping[str, str]], Awaitable[None]] | None = None,
     ) -> None:
         self._session = session
@@ -115,17 +115,17 @@ class HttpTransport:
         self.requests_sent = 0
         # The domain base_url last checked, and its URL: the domain rarely changes (a token
         # reply may name another), so each new one is checked once, not on every request.
-        self._checked_domain: str | None = None
-        self._base_url = ""
+        self._checked: tuple[str, str] | None = None
 
     def base_url(self) -> str:
         """``{api_domain}/crm/{version}``, using the token reply's domain when none was set."""
         domain = self._api_domain or self._auth.api_domain or self._default_domain
-        if domain != self._checked_domain:
+        checked = self._checked
+        if checked is None or checked[0] != domain:
             check_secure_url(domain, allow_insecure=self._allow_insecure, what="the API domain")
-            self._base_url = f"{domain.rstrip('/')}/crm/{self._api_version}"
-            self._checked_domain = domain
-        return self._base_url
+            checked = (domain, f"{domain.rstrip('/')}/crm/{self._api_version}")
+            self._checked = checked
+        return checked[1]
 
     async def request(
         self,
@@ -134,13 +134,14 @@ class HttpTransport:
         *,
         params: Mapping[str, str] | None = None,
         body: Any = None,
-        kind: RequestKind = "api",
+        kind: RequestKind,
     ) -> Any:
         """Send one API request and return its decoded JSON (None for an empty reply or 204).
 
         Retries what ``should_retry`` allows, within the policy's tries and deadline (a GET is
         repeatable, a POST only when it surely never arrived). A 401 goes to the auth flow,
         which may refresh the token; the request is then sent again (Zoho did nothing).
+        ``kind`` names the request slot each attempt holds (the caller always knows it).
 
         Raises:
             APIError: Zoho answered with an error (the matching subclass).

@@ -127,7 +127,6 @@ def locate_offenders(
     """
     found: set[int] = set()
     named: set[str] = set()
-    request_level = False
     for details in _detail_objects(error.details):
         position = _index(details.get("resource_path_index"))
         if position is not None and 0 <= position < len(part):
@@ -140,19 +139,17 @@ def locate_offenders(
                 if index < len(part):
                     found.add(index)
             elif path.startswith("$.") and not path.startswith("$.ids"):
-                request_level = True
+                return REQUEST_LEVEL  # whatever else the details name: the request is at fault
         elif details.get("api_name") in _REQUEST_KEYS:
-            request_level = True
+            return REQUEST_LEVEL
         if isinstance(details.get("param_name"), str):
-            request_level = True  # a query parameter, never an id of the body
+            return REQUEST_LEVEL  # a query parameter, never an id of the body
         ident = details.get("id")
-        if isinstance(ident, (str, int)) and not isinstance(ident, bool):
+        if isinstance(ident, (str, int)):  # ids are digit strings: a bool's "True" matches none
             named.add(str(ident))
         listed = details.get("ids")
         if isinstance(listed, list):
             named.update(str(item) for item in listed if isinstance(item, (str, int)))
-    if request_level:
-        return REQUEST_LEVEL
     if named:
         found.update(index for index, value in enumerate(part) if value in named)
     return frozenset(found) if found else None
