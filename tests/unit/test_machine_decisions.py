@@ -72,6 +72,8 @@ def test_the_settling_deadline_counts_from_the_first_resubmission() -> None:
     assert machine.settle_due(1.0) == ()  # nothing due yet: settling has not started
     assert [b.seq for b in machine.settle_due(5.0)] == [0]  # settling starts at 5 s
     assert [b.seq for b in machine.settle_due(14.0)] == [1]  # 9 s later: within the deadline
+    park_again(machine, 0, 10.0)  # due at 15 s: the deadline, the last moment to go
+    assert [b.seq for b in machine.settle_due(15.0)] == [0]
     park_again(machine, 0, 11.0)  # due at 16 s: 11 s after settling started
     assert machine.settle_due(16.0) == ()
 
@@ -296,3 +298,26 @@ def test_folding_keeps_the_numbers_and_the_input_position() -> None:
     assert machine.gate_open and 9 not in machine.batches
     machine(InputEnded(12, 3))
     assert (machine.position, machine.duplicates, machine.input_ended) == (12, 3, True)
+
+
+def test_a_job_accepted_at_an_unknown_time_is_settled_from_when_it_was_sent() -> None:
+    """When Zoho's acceptance time is unknown (an older journal), a lost job is settled from
+    when its request left."""
+    machine = RunMachine(POLICY)
+    machine(BatchRead(0, IDS, 3, 3, 0))
+    machine(BatchSubmitted(0, 3, "5000", False, 4.0))
+    assert machine.lost(0, "5000", "gone")[-1] == BatchUncertain(
+        0, IDS, 4.0, True, "job 5000 lost: gone"
+    )
+
+
+def test_a_job_id_lost_in_an_earlier_session_is_not_trusted_again() -> None:
+    """Replayed from a journal, a lost job's id (its batch parked, no longer submitted) is
+    still known: Zoho giving it to another batch parks that batch."""
+    machine = RunMachine(POLICY)
+    machine(BatchRead(0, IDS, 3, 3, 0))
+    machine(BatchUncertain(0, IDS, 0.0, True, "parked by an earlier session"))
+    machine(JobLost(0, "5000", 3, "Zoho no longer knows the job"))
+    machine(BatchRead(1, ("201",), 4, 4, 0))
+    verdict = machine.accepted(1, ("201",), "5000", settling=False, sent_at=1.0, answered=1.5)
+    assert isinstance(verdict, BatchUncertain) and verdict.maybe_sent

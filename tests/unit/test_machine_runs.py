@@ -8,7 +8,7 @@ batch and a reason a person can read.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -212,3 +212,37 @@ async def test_a_batch_caught_mid_submission_is_parked_then_given_up_on_resume(
     assert recorder.of(BatchGaveUp) == [BatchGaveUp(seq, tuple(SECOND), reason)]
     assert sorted(report.uncertain) == sorted(SECOND) and report.converted == 50
     assert not report.rejected and not report.ok
+
+
+async def test_parts_split_off_a_settling_batch_keep_its_rounds() -> None:
+    """A settling resubmission refused as converted is split into its ids; a part lost again
+    has used the batch's one round (max_rounds=1): it is not resubmitted once more but ends
+    uncertain (splitting never buys more resubmissions)."""
+    api = FakeAPI(submit_faults_after={0: lost_reply()}, submit_faults={2: lost_reply()})
+    report = await convert_many(
+        api, "Quotes", FIRST, to="Sales_Orders", settle=SettlePolicy(max_rounds=1)
+    )
+    (lost,) = api.calls[2].ids
+    assert report.uncertain == (lost,)
+    assert [call.number for call in api.calls if lost in call.ids] == [0, 1, 2]
+    assert sorted(report.already_converted_ids) == sorted(set(FIRST) - {lost})
+    assert report.accounted_for and not report.ok
+
+
+async def test_a_run_whose_input_failed_at_once_resumes_from_its_first_id(
+    tmp_path: Path,
+) -> None:
+    """The input fails before any batch was read: resumed with the input, the run reads it
+    from its first id on, counting no duplicates."""
+    path = str(tmp_path / "run.journal")
+
+    def unreadable() -> Iterator[str]:
+        raise OSError("input unreadable")
+        yield ""  # a generator
+
+    api = FakeAPI()
+    with pytest.raises(OSError, match="input unreadable"):
+        await convert_many(api, "Quotes", unreadable(), to="Sales_Orders", journal=path)
+    report = await resume(api, path, ids=FIRST)
+    assert report.total == 50 and report.converted == 50 and report.duplicates == 0
+    assert report.ok and report.input_complete
