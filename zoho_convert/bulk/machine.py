@@ -134,7 +134,8 @@ class RunMachine:
         elif isinstance(event, BatchSplit):
             # Its refusal, when one came first (isolation, the ledger's screen), took it out.
             parent = batches.pop(event.batch, None) or self.last_refused
-            assert parent is not None and parent.seq == event.batch
+            assert parent is not None
+            assert parent.seq == event.batch
             for seq, ids in event.parts:
                 batches[seq] = Batch(seq, ids, settling=event.settling, rounds=parent.rounds)
                 self.next_seq = max(self.next_seq, seq + 1)
