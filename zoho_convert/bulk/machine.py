@@ -111,6 +111,7 @@ class RunMachine:
         self.input_ended = False
         self.settle_started: float | None = None
         self.parked: dict[int, Batch] = {}  # parked at some point (a superset: checked on use)
+        self.last_refused: Batch | None = None  # the batch of the last refusal of ids
 
     # -- folding events -------------------------------------------------------------------
 
@@ -131,16 +132,19 @@ class RunMachine:
             self.job_ids.add(event.job_id)
             self.gate_open = True
         elif isinstance(event, BatchSplit):
-            parent = batches.pop(event.batch, None)
-            rounds = 0 if parent is None else parent.rounds
+            # Its refusal, when one came first (isolation, the ledger's screen), took it out.
+            parent = batches.pop(event.batch, None) or self.last_refused
+            assert parent is not None
+            assert parent.seq == event.batch
             for seq, ids in event.parts:
-                batches[seq] = Batch(seq, ids, settling=event.settling, rounds=rounds)
+                batches[seq] = Batch(seq, ids, settling=event.settling, rounds=parent.rounds)
                 self.next_seq = max(self.next_seq, seq + 1)
         elif isinstance(event, (IdsRejected, IdsAlreadyConverted)):
-            batches.pop(event.batch, None)  # a split, if any, brings its parts next
+            # A split, if any, brings its parts next: they inherit the rounds this one used.
+            self.last_refused = batches.pop(event.batch, None)
             self.gate_open = True  # a refusal of ids shows the request itself is acceptable
         elif isinstance(event, BatchUncertain):
-            batch = batches.setdefault(event.batch, Batch(event.batch, event.ids))
+            batch = batches[event.batch]
             batch.state, batch.since, batch.reason = BatchState.PARKED, event.since, event.reason
             batch.settling = batch.settling or event.maybe_sent
             batch.code, batch.at_once = event.code, event.at_once

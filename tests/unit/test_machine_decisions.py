@@ -1,0 +1,323 @@
+"""The run's state machine, driven event by event: its settling rounds, deadline and give-up,
+and what it makes of a refusal that names every id of a part.
+
+Each test feeds ``RunMachine`` the events a run would publish and checks the decision it
+answers with (no I/O, no clock: times are plain numbers).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import attrs
+
+from zoho_convert.api.errors import InvalidRequestError
+from zoho_convert.api.models import JobState, JobStatus
+from zoho_convert.bulk.events import (
+    BatchGaveUp,
+    BatchRead,
+    BatchSplit,
+    BatchSubmitted,
+    BatchUncertain,
+    IdsRejected,
+    InputEnded,
+    JobFinished,
+    JobLost,
+    JobUnfinished,
+    LongestJob,
+    RunStopped,
+    SubmitStarted,
+)
+from zoho_convert.bulk.machine import BatchState, RunMachine
+from zoho_convert.bulk.report import RejectedId
+from zoho_convert.bulk.settling import SettlePolicy
+
+IDS = ("101", "102", "103")
+# Every lost job is given 5 s (no job duration known yet); settling may take 10 s in all.
+POLICY = SettlePolicy(deadline=10.0, min_wait=5.0, unknown_wait=5.0)
+
+
+def machine_with(*parked: tuple[int, float]) -> RunMachine:
+    """A machine holding one batch per ``(seq, since)``, each sent and then parked ``since``
+    (its submission's reply was lost)."""
+    machine = RunMachine(POLICY)
+    for seq, since in parked:
+        ids = tuple(f"{seq}{value}" for value in IDS)
+        machine(BatchRead(seq, ids, 3 * (seq + 1), 3 * (seq + 1), 0))
+        machine(SubmitStarted(seq))
+        machine(BatchUncertain(seq, ids, since, True, "reply lost"))
+    return machine
+
+
+def park_again(machine: RunMachine, seq: int, since: float) -> None:
+    """The batch's resubmission was lost too: parked again ``since``."""
+    machine(BatchUncertain(seq, machine.batches[seq].ids, since, True, "lost again"))
+
+
+def test_a_batch_taken_for_resubmission_is_no_longer_parked() -> None:
+    """A due batch is taken once: it is resubmitting (not parked), so it is not taken again
+    before its resubmission's outcome parks it anew."""
+    machine = machine_with((0, 0.0))
+    (taken,) = machine.settle_due(5.0)
+    assert taken.seq == 0 and taken.state is BatchState.RESUBMITTING and taken.rounds == 1
+    assert machine.settle_due(6.0) == () and machine.settle_round(6.0) is None
+
+
+def test_the_settling_deadline_counts_from_the_first_resubmission() -> None:
+    """Asking while a parked batch is not yet due starts no deadline, and later batches taken
+    do not restart it: it counts from the first batch taken (a batch due 9 s after that one
+    still goes; one due 11 s after it does not)."""
+    machine = machine_with((0, 0.0), (1, 9.0))
+    assert machine.settle_due(1.0) == ()  # nothing due yet: settling has not started
+    assert [b.seq for b in machine.settle_due(5.0)] == [0]  # settling starts at 5 s
+    assert [b.seq for b in machine.settle_due(14.0)] == [1]  # 9 s later: within the deadline
+    park_again(machine, 0, 10.0)  # due at 15 s: the deadline, the last moment to go
+    assert [b.seq for b in machine.settle_due(15.0)] == [0]
+    park_again(machine, 0, 11.0)  # due at 16 s: 11 s after settling started
+    assert machine.settle_due(16.0) == ()
+
+
+def test_no_round_starts_past_the_deadline_of_the_first() -> None:
+    """Once settling started (a round planned at 0 s), a later round due past the deadline
+    is not planned: what is still parked is given up."""
+    machine = machine_with((0, 0.0))
+    first = machine.settle_round(0.0)
+    assert first is not None and first.due == 5.0 and [b.seq for b in first.batches] == [0]
+    park_again(machine, 0, 6.0)  # due at 11 s: 11 s after settling started
+    assert machine.settle_round(7.0) is None
+    assert machine.settle_due(11.0) == ()
+    assert machine.give_up() == [BatchGaveUp(0, machine.batches[0].ids, "lost again")]
+
+
+def test_a_round_due_exactly_at_the_deadline_still_goes() -> None:
+    """The deadline is the last moment a resubmission may start: a round due exactly then
+    is planned."""
+    machine = machine_with((0, 0.0))
+    assert machine.settle_round(0.0) is not None
+    park_again(machine, 0, 5.0)  # due at 10 s: the deadline
+    second = machine.settle_round(6.0)
+    assert second is not None and second.due == 10.0 and second.batches[0].rounds == 2
+
+
+def test_give_up_ends_every_parked_batch_and_only_those() -> None:
+    """Settling gives up on each parked batch, wherever it stands among the others (a batch
+    whose job still runs is left to its poller): each ends uncertain with its reason."""
+    machine = RunMachine(POLICY)
+    machine(BatchRead(0, ("901", "902"), 2, 2, 0))  # first in line, its job still running
+    machine(SubmitStarted(0))
+    machine(BatchSubmitted(0, 2, "5000", False, 0.0, 0.1))
+    for seq in (1, 2):
+        ids = (f"{seq}01", f"{seq}02")
+        machine(BatchRead(seq, ids, 2 + 2 * seq, 2 + 2 * seq, 0))
+        machine(SubmitStarted(seq))
+        machine(BatchUncertain(seq, ids, 0.0, True, f"reply {seq} lost"))
+    assert machine.give_up() == [
+        BatchGaveUp(1, ("101", "102"), "reply 1 lost"),
+        BatchGaveUp(2, ("201", "202"), "reply 2 lost"),
+    ]
+
+
+def test_a_refusal_naming_every_id_of_a_part_submits_nothing_more() -> None:
+    """Zoho refuses a part naming each of its ids: they are all rejected with Zoho's code, and
+    no part is left to submit (not even an empty one)."""
+    machine = RunMachine(POLICY)
+    machine(BatchRead(0, IDS[:2], 2, 2, 0))
+    error = InvalidRequestError(400, "INVALID_DATA", "invalid ids", {"ids": list(IDS[:2])})
+    verdict = machine.refused(0, IDS[:2], error, settling=False, at=1.0)
+    assert verdict is not None
+    events, parts = verdict
+    rejected = tuple(RejectedId(value, "INVALID_DATA", "invalid ids") for value in IDS[:2])
+    assert events == [IdsRejected(0, rejected)] and parts == []
+
+
+def sent(machine: RunMachine, seq: int, ids: tuple[str, ...], job: str, at: float) -> None:
+    """Read, sent and accepted at ``at`` (answered 0.5 s later) with job ``job``."""
+    machine(BatchRead(seq, ids, len(ids), len(ids), 0))
+    machine(SubmitStarted(seq))
+    machine(BatchSubmitted(seq, len(ids), job, False, at, at + 0.5))
+
+
+def test_a_job_id_given_twice_parks_the_second_batch() -> None:
+    """Zoho answers a second batch with a job id it gave the first: the second is parked from
+    when that answer came, saying why; a new job id is an ordinary acceptance."""
+    machine = RunMachine(POLICY)
+    sent(machine, 0, IDS, "5000", 1.0)
+    machine(BatchRead(1, ("201",), 4, 4, 0))
+    reason = "Zoho answered with job id 5000, already given to another batch"
+    twice = machine.accepted(1, ("201",), "5000", settling=False, sent_at=2.0, answered=2.5)
+    assert twice == BatchUncertain(1, ("201",), 2.5, True, reason)
+    fresh = machine.accepted(1, ("201",), "5001", settling=True, sent_at=2.0, answered=2.5)
+    assert fresh == BatchSubmitted(1, 1, "5001", True, 2.0, 2.5)
+
+
+def test_a_final_status_with_odd_counts_makes_the_job_lost(caplog: Any) -> None:
+    """A final status whose counts do not add up ends the job as lost (its ids parked from
+    when Zoho accepted it); one that adds up to another total finishes it, with a warning."""
+    machine = RunMachine(POLICY)
+    sent(machine, 0, IDS, "5000", 1.0)
+    odd = JobStatus(JobState.COMPLETED, 3, 3, 0, 1)
+    events = machine.finished(0, "5000", odd, took=4.0, tight=3.0)
+    reason = "its final status has counts that are missing or do not add up"
+    assert events == [
+        LongestJob(4.0),
+        JobLost(0, "5000", 3, reason, odd),
+        BatchUncertain(0, IDS, 1.5, True, f"job 5000 lost: {reason}"),
+    ]
+    assert machine.longest_job_tight == 3.0
+    sent(machine, 1, IDS[:2], "5001", 2.0)
+    machine(LongestJob(4.0))
+    other = JobStatus(JobState.COMPLETED, 3, 3, 0, 0)
+    with caplog.at_level(logging.WARNING, logger="zoho_convert.bulk"):
+        events = machine.finished(1, "5001", other, took=4.0)
+    assert events == [JobFinished(1, "5001", 2, other, IDS[:2], False)]
+    assert machine.longest_job_tight == 3.0  # not measured tightly: kept
+    assert caplog.messages == [
+        "job 5001 reports 3 records but 2 were submitted; its ids are kept in the report"
+    ]
+
+
+def test_a_parked_batch_waits_while_an_older_job_runs() -> None:
+    """A parked batch is not due while a job sent no later than its lost submission still
+    runs; one none of whose submissions can have reached Zoho goes at once regardless."""
+    machine = RunMachine(POLICY)
+    sent(machine, 0, ("901",), "5000", 1.0)  # still running
+    for seq, since, at_once in ((1, 2.0, False), (2, 2.0, True)):
+        machine(BatchRead(seq, (f"{seq}01",), 3, 3, 0))
+        machine(SubmitStarted(seq))
+        machine(BatchUncertain(seq, (f"{seq}01",), since, not at_once, "lost", "", at_once))
+    assert [b.seq for b in machine.settle_due(2.0)] == [2]  # at once: no wait, no cohort
+    assert machine.settle_due(8.0) == ()  # due at 7 s, but the job sent at 1 s still runs
+    machine(JobFinished(0, "5000", 1, JobStatus(JobState.COMPLETED, 1, 1, 0, 0)))
+    assert [b.seq for b in machine.settle_due(8.0)] == [1]
+
+
+def test_a_batch_sent_after_the_lost_one_does_not_hold_it() -> None:
+    """Only a job sent no later than the lost submission holds a parked batch back: one sent
+    after it does not, and the batch goes once its wait is over."""
+    machine = RunMachine(POLICY)
+    machine(BatchRead(1, ("101",), 1, 1, 0))
+    machine(SubmitStarted(1))
+    machine(BatchUncertain(1, ("101",), 2.0, True, "lost"))
+    sent(machine, 2, ("201",), "5000", 2.0)  # sent at the same time: holds it
+    assert machine.settle_due(7.0) == ()
+    machine(JobFinished(2, "5000", 1, JobStatus(JobState.COMPLETED, 1, 1, 0, 0)))
+    sent(machine, 3, ("301",), "5001", 2.5)  # sent later: does not
+    assert machine.settle_due(6.9) == ()  # not yet due: 2 s + the 5 s wait
+    assert [b.seq for b in machine.settle_due(7.0)] == [1]
+
+
+def test_settling_waits_for_the_longest_job_measured_tightly_when_known() -> None:
+    """A lost job is given the longest tightly measured job duration to finish, else the
+    longest loosely bounded one, and never less than min_wait."""
+    machine = machine_with((0, 0.0))
+    machine(LongestJob(8.0))
+    assert machine.settle_due(7.9) == () and machine.settle_round(0.0) is not None
+    assert machine.batches[0].state is BatchState.RESUBMITTING
+    machine = machine_with((0, 0.0))
+    machine(LongestJob(8.0))
+    machine.longest_job_tight = 6.0
+    round_ = machine.settle_round(0.0)
+    assert round_ is not None and round_.due == 6.0
+    machine = machine_with((0, 0.0))
+    machine(LongestJob(0.5))
+    round_ = machine.settle_round(0.0)
+    assert round_ is not None and round_.due == 5.0  # min_wait
+
+
+def test_a_batch_out_of_rounds_is_not_resubmitted_but_given_up() -> None:
+    """A batch resubmitted max_rounds times and parked again is not taken again: settling
+    gives up on it (rejected with Zoho's last code when none of its submissions can have
+    reached Zoho, NOT_SUBMITTED when Zoho never answered)."""
+    machine = RunMachine(attrs.evolve(POLICY, max_rounds=1))
+    for seq, code in ((0, "TOO_MANY_REQUESTS"), (1, "")):
+        machine(BatchRead(seq, (f"{seq}01",), 1, 1, 0))
+        machine(BatchUncertain(seq, (f"{seq}01",), 0.0, False, f"refused {seq}", code, True))
+    round_ = machine.settle_round(0.0)
+    assert round_ is not None and [b.seq for b in round_.batches] == [0, 1]
+    for seq, code in ((0, "TOO_MANY_REQUESTS"), (1, "")):
+        machine(BatchUncertain(seq, (f"{seq}01",), 1.0, False, f"again {seq}", code, True))
+    assert machine.settle_round(1.0) is None and machine.settle_due(1.0) == ()
+    assert machine.give_up() == [
+        IdsRejected(0, (RejectedId("001", "TOO_MANY_REQUESTS", "again 0"),)),
+        IdsRejected(1, (RejectedId("101", "NOT_SUBMITTED", "again 1"),)),
+    ]
+
+
+def test_a_stopped_run_tells_what_was_never_sent_and_what_may_have_been() -> None:
+    """When the run stops: a running job is unfinished, a batch being sent or settling is
+    uncertain, a batch only read (or parked, never sent) is not submitted."""
+    machine = RunMachine(POLICY)
+    sent(machine, 0, ("001",), "5000", 1.0)
+    machine(BatchRead(1, ("101",), 2, 2, 0))
+    machine(SubmitStarted(1))
+    machine(BatchRead(2, ("201",), 3, 3, 0))
+    machine(BatchRead(3, ("301",), 4, 4, 0))
+    machine(BatchUncertain(3, ("301",), 1.0, True, "lost"))
+    machine(BatchRead(4, ("401",), 5, 5, 0))
+    machine(BatchUncertain(4, ("401",), 1.0, False, "refused", "", True))
+    assert machine.stopped("credits ran low") == [
+        JobUnfinished(0, "5000", 1, None, ("001",), False),
+        RunStopped(("201", "401"), ("101", "301"), "credits ran low"),
+    ]
+
+
+def test_a_resumed_run_restarts_each_batch_from_its_state() -> None:
+    """Resumed: read batches are submitted, submitted ones polled (timed from now), and those
+    caught mid-submission or parked are parked from now (maybe sent, or not)."""
+    machine = RunMachine(POLICY)
+    machine(BatchRead(0, ("001",), 1, 1, 0))
+    sent(machine, 1, ("101",), "5000", 1.0)
+    machine(BatchRead(2, ("201",), 3, 3, 0))
+    machine(SubmitStarted(2))
+    machine(BatchRead(3, ("301",), 4, 4, 0))
+    machine(BatchUncertain(3, ("301",), 1.0, False, "refused", "", True))
+    to_submit, to_poll, events = machine.to_restart(50.0)
+    assert [b.seq for b in to_submit] == [0]
+    assert [(b.seq, b.since, b.answered) for b in to_poll] == [(1, 50.0, 50.0)]
+    assert events == [
+        BatchUncertain(2, ("201",), 50.0, True, "parked by an earlier session"),
+        BatchUncertain(3, ("301",), 50.0, False, "refused"),
+    ]
+
+
+def test_folding_keeps_the_numbers_and_the_input_position() -> None:
+    """Folding events keeps the next free batch number past every batch read or split off,
+    the input's position and duplicates, and the gate open once Zoho took or refused ids."""
+    machine = RunMachine(POLICY)
+    machine(BatchRead(4, IDS, 3, 7, 2))
+    assert (machine.next_seq, machine.position, machine.duplicates) == (5, 7, 2)
+    assert not machine.gate_open
+    machine(BatchSplit(4, ((9, IDS[:1]), (6, IDS[1:])), True))
+    assert machine.next_seq == 10 and machine.new_seq() == 10 and machine.next_seq == 11
+    assert {s: (b.ids, b.settling) for s, b in machine.batches.items()} == {
+        9: (IDS[:1], True),
+        6: (IDS[1:], True),
+    }
+    machine(IdsRejected(9, ()))
+    assert machine.gate_open and 9 not in machine.batches
+    machine(InputEnded(12, 3))
+    assert (machine.position, machine.duplicates, machine.input_ended) == (12, 3, True)
+
+
+def test_a_job_accepted_at_an_unknown_time_is_settled_from_when_it_was_sent() -> None:
+    """When Zoho's acceptance time is unknown (an older journal), a lost job is settled from
+    when its request left."""
+    machine = RunMachine(POLICY)
+    machine(BatchRead(0, IDS, 3, 3, 0))
+    machine(BatchSubmitted(0, 3, "5000", False, 4.0))
+    assert machine.lost(0, "5000", "gone")[-1] == BatchUncertain(
+        0, IDS, 4.0, True, "job 5000 lost: gone"
+    )
+
+
+def test_a_job_id_lost_in_an_earlier_session_is_not_trusted_again() -> None:
+    """Replayed from a journal, a lost job's id (its batch parked, no longer submitted) is
+    still known: Zoho giving it to another batch parks that batch."""
+    machine = RunMachine(POLICY)
+    machine(BatchRead(0, IDS, 3, 3, 0))
+    machine(BatchUncertain(0, IDS, 0.0, True, "parked by an earlier session"))
+    machine(JobLost(0, "5000", 3, "Zoho no longer knows the job"))
+    machine(BatchRead(1, ("201",), 4, 4, 0))
+    verdict = machine.accepted(1, ("201",), "5000", settling=False, sent_at=1.0, answered=1.5)
+    assert isinstance(verdict, BatchUncertain) and verdict.maybe_sent
