@@ -71,6 +71,32 @@ async def test_a_failed_commit_fails_every_waiter_instead_of_hanging(
     assert not writer.alive and errors == []
 
 
+async def test_a_commit_that_fails_with_the_stop_queued_still_ends_the_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal is closed while its last writes are queued and their commit fails: the
+    close ends the writer thread instead of waiting forever for more work."""
+    errors = thread_errors(monkeypatch)
+    writer = Writer(tmp_path / "run.db")
+    writer.start()
+    gate = Gate()
+    held = asyncio.ensure_future(writer.call(gate))
+    await gate.reached()  # the failing write and the stop form the next group
+    writer.post(close_connection)
+    stop = asyncio.ensure_future(writer.stop())
+    await asyncio.sleep(0)
+    gate.opened.set()
+    try:
+        async with deadline(10):
+            await held
+            await stop
+    finally:
+        writer._queue.put(None)  # if it still waits, free it: the test fails, not hangs
+    assert not writer.alive and errors == []
+    with pytest.raises(RuntimeError, match="failed: ProgrammingError"):
+        writer.post(lambda db: None)
+
+
 async def test_a_writer_that_cannot_open_its_file_fails_its_waiters(tmp_path: Path) -> None:
     """A journal whose folder vanished: the queued flush fails instead of waiting forever."""
     writer = Writer(tmp_path / "gone" / "run.db")
