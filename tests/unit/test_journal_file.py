@@ -342,3 +342,20 @@ def test_creation_never_adopts_a_file_at_its_temporary_name(
         create_locked(tmp_path / "run.db", lambda db: None)
     assert target.read_text() == "precious"
     assert not (tmp_path / "run.db").exists()
+
+
+async def test_closing_a_journal_twice_releases_its_lock_once(tmp_path: Path) -> None:
+    """A second close (a run closing a journal an error path closed already) does nothing:
+    no error, and no descriptor of anything else is closed in its place."""
+    path = tmp_path / "run.db"
+    journal = await Journal.create(path, PARAMS)
+    await journal.close()
+    fds = open_fds()
+    other = os.open(path, os.O_RDONLY)  # may take the number the lock had
+    try:
+        await journal.close()
+        assert open_fds() == fds + 1
+        os.fstat(other)
+    finally:
+        os.close(other)
+    os.close(open_locked(path))  # released

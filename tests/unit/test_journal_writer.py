@@ -97,6 +97,28 @@ async def test_a_commit_that_fails_with_the_stop_queued_still_ends_the_thread(
         writer.post(lambda db: None)
 
 
+async def test_a_write_queued_while_the_writer_stops_is_still_committed(tmp_path: Path) -> None:
+    """A write queued after the stop was asked for, but before the thread took its last
+    group, is committed with that group, not dropped."""
+    writer = Writer(tmp_path / "run.db")
+    writer.start()
+    await writer.call(lambda db: db.execute("CREATE TABLE t (n INTEGER)"))
+    gate = Gate()
+    held = asyncio.ensure_future(writer.call(gate))
+    await gate.reached()  # the stop and the write form the last group, in that order
+    stop = asyncio.ensure_future(writer.stop())
+    await asyncio.sleep(0)
+    writer.post(lambda db: db.execute("INSERT INTO t VALUES (2)"))
+    gate.opened.set()
+    async with deadline(10):
+        await held
+        await stop
+    assert not writer.alive
+    with sqlite3.connect(tmp_path / "run.db") as db:
+        assert db.execute("SELECT n FROM t").fetchall() == [(2,)]
+    db.close()
+
+
 async def test_a_writer_that_cannot_open_its_file_fails_its_waiters(tmp_path: Path) -> None:
     """A journal whose folder vanished: the queued flush fails instead of waiting forever."""
     writer = Writer(tmp_path / "gone" / "run.db")
