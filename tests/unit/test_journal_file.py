@@ -359,3 +359,25 @@ async def test_closing_a_journal_twice_releases_its_lock_once(tmp_path: Path) ->
     finally:
         os.close(other)
     os.close(open_locked(path))  # released
+
+
+@pytest.mark.parametrize("kind", ["empty", "directory", "not a path"])
+async def test_a_path_that_can_never_be_a_journal_is_refused_by_name(
+    tmp_path: Path, kind: str
+) -> None:
+    """An empty path, a directory or a value that is not a path: resume and
+    journal_input_complete refuse it with a message saying what to give instead."""
+    path: Any = {"empty": "", "directory": tmp_path, "not a path": 7}[kind]
+    error, message = {
+        "empty": (ValueError, "journal path is empty: give a file name such as run.db"),
+        "directory": (
+            ValueError, f"journal path {tmp_path} is a directory: give a file name in it"
+        ),
+        "not a path": (TypeError, "journal must be a path, not int"),
+    }[kind]
+    with pytest.raises(error) as opened:
+        await Journal.open(path)
+    with pytest.raises(error) as asked:
+        await journal_input_complete(path)
+    assert str(opened.value) == str(asked.value) == message
+    assert os.listdir(tmp_path) == []
