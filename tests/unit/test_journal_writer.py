@@ -220,3 +220,18 @@ async def test_uncancelled_work_returns_its_result() -> None:
     undone: list[int] = []
     assert await finish_even_if_cancelled(lambda: 5, undo=undone.append) == 5
     assert undone == []
+
+
+async def test_the_writer_thread_is_named_after_its_journal_and_never_keeps_a_process(
+    tmp_path: Path,
+) -> None:
+    """While it runs, the writer's thread is named after the journal's file (a dump of a hung
+    process says whose it is) and is a daemon (a journal left open never keeps the process
+    alive); it is gone once stopped."""
+    writer = Writer(tmp_path / "run.db")
+    writer.start()
+    await writer.flush()
+    (thread,) = [t for t in threading.enumerate() if t.name == "zoho-convert-journal:run.db"]
+    assert thread.daemon and writer.alive
+    await writer.stop()
+    assert not thread.is_alive() and not writer.alive
