@@ -67,9 +67,9 @@ class Writer:
     def _work(self) -> None:
         group: list[_Item] = []
         try:
-            with contextlib.closing(
-                sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            ) as db:
+            # Autocommit mode: the transactions are the explicit BEGIN ... COMMIT of _commit.
+            # The connection never leaves this thread (Python's same-thread check holds).
+            with contextlib.closing(sqlite3.connect(self.path, isolation_level=None)) as db:
                 # A journal is in WAL mode from its creation (``create_locked``; not set here,
                 # so a file that turns out not to be a journal is left as it was). WAL with
                 # synchronous=NORMAL survives a killed process (not a power cut) at a fraction
