@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import gc
 import os
 import sqlite3
 import uuid
@@ -39,6 +40,9 @@ def exists(path: Path) -> str:
 
 
 def open_fds() -> int:
+    """This process's open descriptors (after collecting garbage: an earlier test's unclosed
+    object must not close its descriptor while a test counts)."""
+    gc.collect()
     return len(os.listdir("/proc/self/fd"))
 
 
