@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import gc
 import os
 import sqlite3
 import uuid
@@ -39,6 +40,9 @@ def exists(path: Path) -> str:
 
 
 def open_fds() -> int:
+    """This process's open descriptors (after collecting garbage: an earlier test's unclosed
+    object must not close its descriptor while a test counts)."""
+    gc.collect()
     return len(os.listdir("/proc/self/fd"))
 
 
@@ -342,3 +346,42 @@ def test_creation_never_adopts_a_file_at_its_temporary_name(
         create_locked(tmp_path / "run.db", lambda db: None)
     assert target.read_text() == "precious"
     assert not (tmp_path / "run.db").exists()
+
+
+async def test_closing_a_journal_twice_releases_its_lock_once(tmp_path: Path) -> None:
+    """A second close (a run closing a journal an error path closed already) does nothing:
+    no error, and no descriptor of anything else is closed in its place."""
+    path = tmp_path / "run.db"
+    journal = await Journal.create(path, PARAMS)
+    await journal.close()
+    fds = open_fds()
+    other = os.open(path, os.O_RDONLY)  # may take the number the lock had
+    try:
+        await journal.close()
+        assert open_fds() == fds + 1
+        os.fstat(other)
+    finally:
+        os.close(other)
+    os.close(open_locked(path))  # released
+
+
+@pytest.mark.parametrize("kind", ["empty", "directory", "not a path"])
+async def test_a_path_that_can_never_be_a_journal_is_refused_by_name(
+    tmp_path: Path, kind: str
+) -> None:
+    """An empty path, a directory or a value that is not a path: resume and
+    journal_input_complete refuse it with a message saying what to give instead."""
+    path: Any = {"empty": "", "directory": tmp_path, "not a path": 7}[kind]
+    error, message = {
+        "empty": (ValueError, "journal path is empty: give a file name such as run.db"),
+        "directory": (
+            ValueError, f"journal path {tmp_path} is a directory: give a file name in it"
+        ),
+        "not a path": (TypeError, "journal must be a path, not int"),
+    }[kind]
+    with pytest.raises(error) as opened:
+        await Journal.open(path)
+    with pytest.raises(error) as asked:
+        await journal_input_complete(path)
+    assert str(opened.value) == str(asked.value) == message
+    assert os.listdir(tmp_path) == []

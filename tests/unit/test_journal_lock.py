@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import sys
@@ -49,6 +50,9 @@ def temporary_files(folder: Path) -> list[str]:
 
 
 def open_fds() -> int:
+    """This process's open descriptors (after collecting garbage: an earlier test's unclosed
+    object must not close its descriptor while a test counts)."""
+    gc.collect()
     return len(os.listdir("/proc/self/fd"))
 
 

@@ -306,7 +306,8 @@ async def test_a_resumed_run_out_of_settling_time_reports_what_may_have_been_sen
 ) -> None:
     """Killed while one batch waits because Zoho was unavailable (never sent) and another's
     POST had landed; resumed with a settling deadline shorter than the wait for a lost job:
-    the first is rejected, saying an earlier session parked it, the second uncertain."""
+    the first is rejected NOT_SUBMITTED, saying an earlier session parked it, the second
+    uncertain."""
     path = tmp_path / "run.journal"
     crash = Crash(lambda call: call.ids == BATCHES[1])
     unavailable = ServerError(503, "SERVICE_UNAVAILABLE", "try later", maybe_processed=False)

@@ -71,6 +71,54 @@ async def test_a_failed_commit_fails_every_waiter_instead_of_hanging(
     assert not writer.alive and errors == []
 
 
+async def test_a_commit_that_fails_with_the_stop_queued_still_ends_the_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The journal is closed while its last writes are queued and their commit fails: the
+    close ends the writer thread instead of waiting forever for more work."""
+    errors = thread_errors(monkeypatch)
+    writer = Writer(tmp_path / "run.db")
+    writer.start()
+    gate = Gate()
+    held = asyncio.ensure_future(writer.call(gate))
+    await gate.reached()  # the failing write and the stop form the next group
+    writer.post(close_connection)
+    stop = asyncio.ensure_future(writer.stop())
+    await asyncio.sleep(0)
+    gate.opened.set()
+    try:
+        async with deadline(10):
+            await held
+            await stop
+    finally:
+        writer._queue.put(None)  # if it still waits, free it: the test fails, not hangs
+    assert not writer.alive and errors == []
+    with pytest.raises(RuntimeError, match="failed: ProgrammingError"):
+        writer.post(lambda db: None)
+
+
+async def test_a_write_queued_while_the_writer_stops_is_still_committed(tmp_path: Path) -> None:
+    """A write queued after the stop was asked for, but before the thread took its last
+    group, is committed with that group, not dropped."""
+    writer = Writer(tmp_path / "run.db")
+    writer.start()
+    await writer.call(lambda db: db.execute("CREATE TABLE t (n INTEGER)"))
+    gate = Gate()
+    held = asyncio.ensure_future(writer.call(gate))
+    await gate.reached()  # the stop and the write form the last group, in that order
+    stop = asyncio.ensure_future(writer.stop())
+    await asyncio.sleep(0)
+    writer.post(lambda db: db.execute("INSERT INTO t VALUES (2)"))
+    gate.opened.set()
+    async with deadline(10):
+        await held
+        await stop
+    assert not writer.alive
+    with sqlite3.connect(tmp_path / "run.db") as db:
+        assert db.execute("SELECT n FROM t").fetchall() == [(2,)]
+    db.close()
+
+
 async def test_a_writer_that_cannot_open_its_file_fails_its_waiters(tmp_path: Path) -> None:
     """A journal whose folder vanished: the queued flush fails instead of waiting forever."""
     writer = Writer(tmp_path / "gone" / "run.db")
@@ -172,3 +220,18 @@ async def test_uncancelled_work_returns_its_result() -> None:
     undone: list[int] = []
     assert await finish_even_if_cancelled(lambda: 5, undo=undone.append) == 5
     assert undone == []
+
+
+async def test_the_writer_thread_is_named_after_its_journal_and_never_keeps_a_process(
+    tmp_path: Path,
+) -> None:
+    """While it runs, the writer's thread is named after the journal's file (a dump of a hung
+    process says whose it is) and is a daemon (a journal left open never keeps the process
+    alive); it is gone once stopped."""
+    writer = Writer(tmp_path / "run.db")
+    writer.start()
+    await writer.flush()
+    (thread,) = [t for t in threading.enumerate() if t.name == "zoho-convert-journal:run.db"]
+    assert thread.daemon and writer.alive
+    await writer.stop()
+    assert not thread.is_alive() and not writer.alive

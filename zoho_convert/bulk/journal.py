@@ -70,7 +70,6 @@ class Journal:
     """
 
     def __init__(self, path: Path, lock_fd: int) -> None:
-        self.path = path
         self._lock_fd = lock_fd
         self._writer = Writer(path)
         self._closed = False

