@@ -87,6 +87,14 @@ _REMAINING = ("x-api-credits-remaining", "x-ratelimit-remaining")
 
 def parse_credits(headers: Mapping[str, str], now: float) -> Credits | None:
     """The rate headers in ``headers`` (any case), or None when there are none."""
+    # Every reply passes here and most carry no rate header (credits are sent once half are
+    # used): one look at all the names, lowered together, spares the per-header work below.
+    try:
+        names = " ".join(headers).lower()
+    except TypeError:  # a name that is not a str
+        names = " ".join(map(str, headers)).lower()
+    if "x-ratelimit-" not in names and "x-api-credits-remaining" not in names:
+        return None
     lowered = {str(k).lower(): v for k, v in headers.items()}
     remaining = next(
         (n for n in (_int(lowered.get(name)) for name in _REMAINING) if n is not None), None

@@ -79,10 +79,10 @@ class Run:
         self.sleep = endpoints.timing.sleep
         self.clock = endpoints.timing.clock
         # A run holds request slots of its own when the caller asked for fewer than the client
-        # has; when journaled (a batch journaled "submitting" holds its slot, so after a crash
-        # it is not mistaken for one queued); with min_credits (read with the slot held).
+        # has; when journaled (a batch journaled "submitting" holds its slot, so after a crash it
+        # is not mistaken for one queued); with min_credits. Else one shared no-op per request.
         bounded = concurrency < limit or journal is not None or min_credits is not None
-        self.requests = asyncio.Semaphore(concurrency) if bounded else None
+        self.requests = asyncio.Semaphore(concurrency) if bounded else contextlib.nullcontext()
         pending = max_pending_jobs or max(100, 50 * min(concurrency, limit))
         self.slots = asyncio.Semaphore(pending)
         self.estimator = DurationEstimator()
@@ -254,7 +254,7 @@ class Run:
         return await self._post(seq, ids)
 
     async def _post(self, seq: int, ids: tuple[str, ...]) -> str:
-        async with self.requests or contextlib.nullcontext():
+        async with self.requests:
             if self.floor is not None and not await self.may_submit():
                 raise _Stopped()  # read with the slot held: batches queued behind stop too
             self.publish(SubmitStarted(seq))
@@ -272,7 +272,7 @@ class Run:
         timer = PollTimer(self.clock)
 
         async def call() -> Any:
-            async with self.requests or contextlib.nullcontext():
+            async with self.requests:
                 return await self.endpoints.status(job_id)
 
         fetch = functools.partial(timer.timed, call)  # a poll, and how late it left
@@ -356,8 +356,8 @@ async def _all(work: Iterable[Awaitable[None]]) -> None:
     """Await each (one in this task; more side by side, each to its end, as each records its
     outcome), then raise the first error, if any: a plain gather would leave others running."""
     every = list(work)
-    if len(every) == 1:
-        return await every[0]
+    if len(every) <= 1:  # the usual case: nothing (no split) or one; no gather, no future
+        return await every[0] if every else None
     for outcome in await asyncio.gather(*every, return_exceptions=True):
         if isinstance(outcome, BaseException):
             raise outcome

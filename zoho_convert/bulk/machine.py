@@ -311,6 +311,8 @@ class RunMachine:
         not due either: its lost job, like that job, may still be running (the longest job
         seen is a small sample early in a run).
         """
+        if not self.parked:
+            return ()  # none ever parked (the usual case, asked after every job): nothing due
         parked = self._parked()
         started = now if self.settle_started is None else self.settle_started
         if not parked or now - started > self.settle.deadline:

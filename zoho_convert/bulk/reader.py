@@ -88,8 +88,9 @@ class Reader:
                 return None
             if type(value) is str and value.isdigit() and value.isascii():
                 key = int(value) if len(value) <= max_digits else 0
-                # Canonical: "0012" is record 12 (and a duplicate of "12").
-                text = value if value[0] != "0" else str(key)
+                # Canonical: "0012" is record 12 (and a duplicate of "12"). Of digit strings,
+                # those below "1" start with "0" (one comparison: cheaper than value[0]).
+                text = value if value >= "1" else str(key)
             elif type(value) is int:
                 key = value
                 text = str(value)
