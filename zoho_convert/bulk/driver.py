@@ -262,7 +262,7 @@ class Run:
                 await self.journal.flush()  # on disk before the POST leaves
             return await self.endpoints.submit(list(ids))
 
-    async def await_job(self, seq: int, *, timed: bool = True) -> None:
+    async def await_job(self, seq: int, *, timed: bool) -> None:
         """Poll one job to its end, publish what became of it, and resubmit the parked
         batches now due. ``timed``: the job was submitted in this session (its duration can
         be measured)."""
