@@ -37,3 +37,16 @@ async def test_one_job_at_a_time_each_first_hit_shrinks_the_estimate_a_whole_ste
     created = {job_id: job.created for job_id, job in api.jobs.items()}
     waits = [at - created[job_id] for at, job_id in api.polls]
     assert waits == pytest.approx([1.0, 0.85, 0.85**2])
+
+
+async def test_one_request_at_a_time_keeps_a_hundred_jobs_pending() -> None:
+    """concurrency=1: the default max_pending_jobs is still 100 (not 50 per request): the
+    hundredth batch goes while the first job runs, the next only once a job has ended."""
+    api = FakeAPI(duration=100.0, max_concurrency=1)
+    ids = [str(20000 + n) for n in range(101 * 50)]
+
+    report = await convert_many(api, "Quotes", ids, to="Sales_Orders", concurrency=1)
+
+    assert report.ok and len(api.calls) == 101
+    first_end = api.jobs[str(api.calls[0].job_id)].ends_at
+    assert api.calls[99].sent < first_end <= api.calls[100].sent

@@ -1,0 +1,42 @@
+"""The driver and a fleet's ledger: flushing the ledger after each batch is an optimisation,
+so a ledger that fails to record leaves the run and its tasks unharmed."""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Sequence
+
+import pytest
+from fake_convert_api import FakeAPI
+
+from zoho_convert.bulk.convert import convert_many
+from zoho_convert.bulk.ledger import MemoryLedger
+
+
+class DownLedger(MemoryLedger):
+    """A ledger that screens and claims, but whose recording of outcomes fails (its store
+    went away mid-run)."""
+
+    async def mark_converted(self, module: str, ids: Sequence[str]) -> None:
+        raise ConnectionError("ledger store unreachable")
+
+    async def release(self, module: str, ids: Sequence[str]) -> None:
+        raise ConnectionError("ledger store unreachable")
+
+
+async def test_a_ledger_failing_to_record_outcomes_breaks_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every flush fails: the run still converts everything, and no batch's task ends with an
+    error (asyncio logs none as never retrieved)."""
+    api = FakeAPI()
+    api.ledger = DownLedger(clock=api.clock)
+    ids = [str(9_000_000_000_000_000 + n) for n in range(120)]
+
+    with caplog.at_level(logging.ERROR):
+        report = await convert_many(api, "Quotes", ids, to="Sales_Orders")
+        gc.collect()
+
+    assert report.ok and report.converted == 120
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
