@@ -39,14 +39,17 @@ async def test_one_job_at_a_time_each_first_hit_shrinks_the_estimate_a_whole_ste
     assert waits == pytest.approx([1.0, 0.85, 0.85**2])
 
 
-async def test_one_request_at_a_time_keeps_a_hundred_jobs_pending() -> None:
-    """concurrency=1: the default max_pending_jobs is still 100 (not 50 per request): the
-    hundredth batch goes while the first job runs, the next only once a job has ended."""
-    api = FakeAPI(duration=100.0, max_concurrency=1)
-    ids = [str(20000 + n) for n in range(101 * 50)]
+@pytest.mark.parametrize(("concurrency", "pending"), [(1, 100), (3, 150)])
+async def test_the_default_pending_jobs_are_fifty_per_request_and_at_least_a_hundred(
+    concurrency: int, pending: int
+) -> None:
+    """max_pending_jobs by default: 50 per request allowed, at least 100. That many batches go
+    while the first job runs; the next only once a job has ended."""
+    api = FakeAPI(duration=100.0)
+    ids = [str(20000 + n) for n in range((pending + 1) * 50)]
 
-    report = await convert_many(api, "Quotes", ids, to="Sales_Orders", concurrency=1)
+    report = await convert_many(api, "Quotes", ids, to="Sales_Orders", concurrency=concurrency)
 
-    assert report.ok and len(api.calls) == 101
+    assert report.ok and len(api.calls) == pending + 1
     first_end = api.jobs[str(api.calls[0].job_id)].ends_at
-    assert api.calls[99].sent < first_end <= api.calls[100].sent
+    assert api.calls[pending - 1].sent < first_end <= api.calls[pending].sent
