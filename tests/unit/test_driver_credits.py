@@ -31,3 +31,17 @@ async def test_batches_queued_for_a_slot_stop_once_credits_run_low() -> None:
     not_submitted = [item for item in report.rejected if item.code == "NOT_SUBMITTED"]
     assert len(not_submitted) == report.total - 200 and report.accounted_for
     assert "min_credits" in not_submitted[0].message
+
+
+async def test_without_min_credits_low_credits_stop_nothing() -> None:
+    """A client that saw only 5 credits remain still converts a run given no min_credits: the
+    floor is not consulted at all."""
+    api = FakeAPI()
+    api.credits = LocalCredits()
+    await api.credits.record({"X-API-CREDITS-REMAINING": "5"})
+
+    report = await convert_many(
+        api, "Quotes", [str(3000 + n) for n in range(100)], to="Sales_Orders"
+    )
+
+    assert report.ok and report.converted == 100 and api.submits == 2

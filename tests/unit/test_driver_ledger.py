@@ -6,10 +6,12 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 from fake_convert_api import FakeAPI
 
+from zoho_convert.api.polling import PollPolicy
 from zoho_convert.bulk.convert import convert_many
 from zoho_convert.bulk.ledger import MemoryLedger
 
@@ -40,3 +42,31 @@ async def test_a_ledger_failing_to_record_outcomes_breaks_nothing(
 
     assert report.ok and report.converted == 120
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+class TtlLedger(MemoryLedger):
+    """A memory ledger noting the lifetime asked for each claim."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ttls: list[float] = []
+
+    async def claim(
+        self, module: str, ids: Sequence[str], ttl: float
+    ) -> tuple[list[str], list[str]]:
+        self.ttls.append(ttl)
+        return await super().claim(module, ids, ttl)
+
+
+async def test_a_claim_outlives_the_longest_poll_of_its_job() -> None:
+    """Ids are claimed for the poll timeout plus two minutes: a worker that lost track of its
+    job keeps others off the ids until that job surely ended."""
+    api = FakeAPI()
+    api.ledger = ledger = TtlLedger(clock=api.clock)
+    ids = [str(9_100_000_000_000_000 + n) for n in range(100)]
+
+    report = await convert_many(
+        api, "Quotes", ids, to="Sales_Orders", poll=PollPolicy(timeout=300.0)
+    )
+
+    assert report.ok and ledger.ttls == [420.0, 420.0]

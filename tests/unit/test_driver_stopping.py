@@ -44,3 +44,17 @@ async def test_a_job_whose_poll_stopped_the_run_is_reported_unfinished_at_once()
     assert at < 2.0 < seen.events[-1][0]
     report = stopped.value.partial_report  # type: ignore[attr-defined]
     assert report.converted == 50 and sorted(report.unfinished) == quote_ids(50)
+
+
+async def test_a_completed_run_ends_with_a_bare_run_stopped_event() -> None:
+    """The last event of a run that converted everything says nothing went unsent, nothing is
+    uncertain, and gives no reason (an empty text, not None)."""
+    events: list[Event] = []
+
+    report = await convert_many(
+        FakeAPI(), "Quotes", quote_ids(60), to="Sales_Orders", progress=events.append
+    )
+
+    assert report.ok
+    assert events[-1] == RunStopped((), (), "")
+    assert events[-1].reason == ""
