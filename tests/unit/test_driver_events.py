@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 
 import pytest
 from fake_convert_api import FakeAPI
@@ -52,3 +53,27 @@ async def test_a_broken_progress_callback_is_logged_with_its_error(
     record = caplog.records[0]
     assert record.getMessage() == "progress callback raised; ignoring"
     assert record.exc_info is not None and "progress bar went away" in str(record.exc_info[1])
+
+
+async def test_an_input_failing_midway_still_reports_what_was_read_since_the_last_batch() -> None:
+    """The caller's iterable raises after a batch, an invalid value and ten ids: the run stops
+    with its error, and the partial report has the value as INVALID_ID and the ten ids as
+    NOT_SUBMITTED, every value read accounted for."""
+
+    def source() -> Iterator[str]:
+        yield from quote_ids(50)
+        yield "not-an-id"
+        yield from quote_ids(10, first=6000)
+        raise OSError("the export file went away")
+
+    with pytest.raises(OSError, match="went away") as stopped:
+        await convert_many(FakeAPI(), "Quotes", source(), to="Sales_Orders")
+
+    report = stopped.value.partial_report  # type: ignore[attr-defined]
+    codes = {item.id: item.code for item in report.rejected}
+    assert codes == {
+        "not-an-id": "INVALID_ID",
+        **dict.fromkeys(quote_ids(10, 6000), "NOT_SUBMITTED"),
+    }
+    assert report.converted == 50 and report.total == 61 and report.accounted_for
+    assert not report.input_complete
