@@ -371,16 +371,15 @@ async def drive(run: Run, work: Awaitable[None]) -> ConversionReport:
             report so far as ``partial_report``.
     """
     journal = run.journal
-    stopped: BaseException | None = None
     try:
         try:
             await run.execute(work)
+            outcome = run.fatal
         except BaseException as error:
             # Cancelled (or a bug): stop every request and poller before leaving. The journal
             # keeps each batch's last state, so the run can be resumed.
-            stopped = error
+            outcome = error
             await run.abort()
-        outcome = stopped or run.fatal
         reason = run.halted if outcome is None else error_text(outcome)
         run.publish_all(run.machine.stopped(reason))
         if run.keeper is not None:
