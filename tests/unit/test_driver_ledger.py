@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fake_convert_api import FakeAPI
 
+from zoho_convert import AuthenticationError
 from zoho_convert.api.polling import PollPolicy
 from zoho_convert.bulk.convert import convert_many
 from zoho_convert.bulk.ledger import MemoryLedger
@@ -70,3 +71,34 @@ async def test_a_claim_outlives_the_longest_poll_of_its_job() -> None:
     )
 
     assert report.ok and ledger.ttls == [420.0, 420.0]
+
+
+async def test_a_stopped_run_gives_back_the_claims_of_ids_it_never_converted() -> None:
+    """A refused token stops the run at its third submit: that batch's ids, claimed but never
+    converted, are given back when the run ends, so another worker may claim them at once."""
+    refused = AuthenticationError(401, "AUTHENTICATION_FAILURE", "token revoked")
+    api = FakeAPI(submit_faults={2: refused})
+    api.ledger = ledger = MemoryLedger(clock=api.clock)
+    ids = [str(9_200_000_000_000_000 + n) for n in range(150)]
+
+    with pytest.raises(AuthenticationError) as stopped:
+        await convert_many(api, "Quotes", ids, to="Sales_Orders", max_pending_jobs=3)
+
+    report = stopped.value.partial_report  # type: ignore[attr-defined]
+    assert report.converted == 100
+    claimed, held = await ledger.claim("Quotes", ids, 60.0)
+    assert claimed == ids[100:] and held == ids[:100]
+
+
+async def test_a_ledger_failing_at_the_end_of_a_stopped_run_keeps_the_runs_error() -> None:
+    """The ledger cannot record the last releases of a run a refused token stopped: the run
+    still raises the refused token (with its report), not the ledger's failure."""
+    refused = AuthenticationError(401, "AUTHENTICATION_FAILURE", "token revoked")
+    api = FakeAPI(submit_faults={2: refused})
+    api.ledger = DownLedger(clock=api.clock)
+    ids = [str(9_300_000_000_000_000 + n) for n in range(150)]
+
+    with pytest.raises(AuthenticationError) as stopped:
+        await convert_many(api, "Quotes", ids, to="Sales_Orders", max_pending_jobs=3)
+
+    assert stopped.value.partial_report.converted == 100  # type: ignore[attr-defined]
