@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import attrs
 import pytest
 from fake_convert_api import FakeAPI
 
@@ -58,3 +61,25 @@ async def test_a_completed_run_ends_with_a_bare_run_stopped_event() -> None:
     assert report.ok
     assert events[-1] == RunStopped((), (), "")
     assert events[-1].reason == ""
+
+
+@attrs.frozen
+class FrozenError(Exception):
+    """An exception type that refuses new attributes (a frozen attrs class)."""
+
+    detail: str
+
+
+async def test_an_error_that_refuses_the_partial_report_is_raised_as_it_is() -> None:
+    """The caller's iterable raises an exception that cannot take ``partial_report``: the run
+    still stops with that very exception."""
+
+    def source() -> Iterator[str]:
+        yield from quote_ids(10)
+        raise FrozenError("the export is frozen")
+
+    with pytest.raises(FrozenError) as stopped:
+        await convert_many(FakeAPI(), "Quotes", source(), to="Sales_Orders")
+
+    assert stopped.value.detail == "the export is frozen"
+    assert not hasattr(stopped.value, "partial_report")

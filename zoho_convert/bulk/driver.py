@@ -392,7 +392,7 @@ async def drive(run: Run, work: Awaitable[None]) -> ConversionReport:
         if journal is not None:
             await journal.close()
     if outcome is not None:
-        with contextlib.suppress(AttributeError):  # an exception type with __slots__
+        with contextlib.suppress(AttributeError):  # a type refusing new attributes (frozen)
             outcome.partial_report = report  # type: ignore[attr-defined]
         raise outcome
     return report
