@@ -32,3 +32,31 @@ async def test_ids_given_to_a_run_that_had_read_all_its_input_are_not_read_again
     assert report.ok and report.total == 100 and report.converted == 100
     sent = {value for batch in api.submitted_batches for value in batch}
     assert sent == set(ids(100))
+
+
+async def test_the_rest_of_the_input_is_read_in_the_first_sessions_batch_size(
+    tmp_path: Path,
+) -> None:
+    """batch_size is the journaled run's: resumed with the same ids, the rest of the input
+    goes in batches of 10, as the first session's did."""
+    path = tmp_path / "run.db"
+    api = FakeAPI(submit_faults={4: AuthenticationError(401, "AUTHENTICATION_FAILURE", "x")})
+    source = ids(200)
+    with pytest.raises(AuthenticationError):
+        await convert_many(
+            api,
+            "Quotes",
+            source,
+            to="Sales_Orders",
+            journal=str(path),
+            batch_size=10,
+            max_pending_jobs=3,
+        )
+    api.submit_faults = {}
+    first = len(api.calls)
+
+    report = await resume(api, str(path), ids=source)
+
+    assert report.ok and report.converted == 200
+    assert {len(call.ids) for call in api.calls} == {10}
+    assert len(api.calls) - first >= 15
