@@ -427,6 +427,7 @@ def test_a_poll_exactly_at_its_allowance_still_times_its_job_tightly(
     """PollTimer.tight's bounds are inclusive: 20 ms late, or 5 % of the job late, is prompt;
     any later is not."""
     timer = PollTimer(lambda: 0.0)
+    assert timer.lag == 0.0 and timer.tight(took)  # no poll yet: nothing late
     timer.lag = lag
     assert timer.tight(took)
     timer.lag = lag * 1.01
