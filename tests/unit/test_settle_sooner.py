@@ -418,3 +418,17 @@ async def test_the_send_mark_belongs_to_the_task_that_sent() -> None:
     assert last_sent(-1.0) == 7.0
     forget_sent()
     assert last_sent(-1.0) == -1.0
+
+
+@pytest.mark.parametrize(("lag", "took"), [(0.02, 0.1), (0.5, 10.0)])
+def test_a_poll_exactly_at_its_allowance_still_times_its_job_tightly(
+    lag: float, took: float
+) -> None:
+    """PollTimer.tight's bounds are inclusive: 20 ms late, or 5 % of the job late, is prompt;
+    any later is not."""
+    timer = PollTimer(lambda: 0.0)
+    assert timer.lag == 0.0 and timer.tight(took)  # no poll yet: nothing late
+    timer.lag = lag
+    assert timer.tight(took)
+    timer.lag = lag * 1.01
+    assert not timer.tight(took)

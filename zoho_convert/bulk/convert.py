@@ -6,7 +6,8 @@ as its methods (``client.convert_many(...)`` is ``convert_many(client, ...)``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Iterable, Mapping, Sequence
+import functools
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from zoho_convert.api.ids import MAX_IDS_PER_CALL
@@ -193,7 +194,7 @@ async def resume(
     for event in events:  # what earlier sessions did: into the state and the tally only
         run.machine(event)
         run.tally(event)
-    reader: Reader | None = None
+    reading: Callable[[], Awaitable[None]] | None = None
     if ids is not None and not run.machine.input_ended:
         seen = IdSet()
         for event in events:
@@ -207,7 +208,8 @@ async def resume(
             total=run.tally.total,
             duplicates=run.machine.duplicates,
         )
-    return await drive(run, _restart(run, reader, ids))
+        reading = functools.partial(run.read, reader, ids)
+    return await drive(run, _restart(run, reading))
 
 
 def _run(
@@ -235,9 +237,7 @@ def _run(
     )
 
 
-async def _restart(
-    run: Run, reader: Reader | None, ids: Iterable[Any] | AsyncIterable[Any] | None
-) -> None:
+async def _restart(run: Run, reading: Callable[[], Awaitable[None]] | None) -> None:
     """Restart the journal's unfinished batches, then read the rest of the input (if given)."""
     to_submit, to_poll, parked = run.machine.to_restart(run.clock())
     run.publish_all(parked)
@@ -247,5 +247,5 @@ async def _restart(
     for batch in to_submit:
         await run.slots.acquire()
         run.spawn(run.run_batch(batch.seq, submit=True))
-    if reader is not None and ids is not None:
-        await run.read(reader, ids)
+    if reading is not None:
+        await reading()

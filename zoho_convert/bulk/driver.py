@@ -262,7 +262,7 @@ class Run:
                 await self.journal.flush()  # on disk before the POST leaves
             return await self.endpoints.submit(list(ids))
 
-    async def await_job(self, seq: int, *, timed: bool = True) -> None:
+    async def await_job(self, seq: int, *, timed: bool) -> None:
         """Poll one job to its end, publish what became of it, and resubmit the parked
         batches now due. ``timed``: the job was submitted in this session (its duration can
         be measured)."""
@@ -371,16 +371,15 @@ async def drive(run: Run, work: Awaitable[None]) -> ConversionReport:
             report so far as ``partial_report``.
     """
     journal = run.journal
-    stopped: BaseException | None = None
     try:
         try:
             await run.execute(work)
+            outcome = run.fatal
         except BaseException as error:
             # Cancelled (or a bug): stop every request and poller before leaving. The journal
             # keeps each batch's last state, so the run can be resumed.
-            stopped = error
+            outcome = error
             await run.abort()
-        outcome = stopped or run.fatal
         reason = run.halted if outcome is None else error_text(outcome)
         run.publish_all(run.machine.stopped(reason))
         if run.keeper is not None:
@@ -393,7 +392,7 @@ async def drive(run: Run, work: Awaitable[None]) -> ConversionReport:
         if journal is not None:
             await journal.close()
     if outcome is not None:
-        with contextlib.suppress(AttributeError):  # an exception type with __slots__
+        with contextlib.suppress(AttributeError):  # a type refusing new attributes (frozen)
             outcome.partial_report = report  # type: ignore[attr-defined]
         raise outcome
     return report

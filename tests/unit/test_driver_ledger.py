@@ -1,0 +1,104 @@
+"""The driver and a fleet's ledger: flushing the ledger after each batch is an optimisation,
+so a ledger that fails to record leaves the run and its tasks unharmed."""
+
+from __future__ import annotations
+
+import gc
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import pytest
+from fake_convert_api import FakeAPI
+
+from zoho_convert import AuthenticationError
+from zoho_convert.api.polling import PollPolicy
+from zoho_convert.bulk.convert import convert_many
+from zoho_convert.bulk.ledger import MemoryLedger
+
+
+class DownLedger(MemoryLedger):
+    """A ledger that screens and claims, but whose recording of outcomes fails (its store
+    went away mid-run)."""
+
+    async def mark_converted(self, module: str, ids: Sequence[str]) -> None:
+        raise ConnectionError("ledger store unreachable")
+
+    async def release(self, module: str, ids: Sequence[str]) -> None:
+        raise ConnectionError("ledger store unreachable")
+
+
+async def test_a_ledger_failing_to_record_outcomes_breaks_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every flush fails: the run still converts everything, and no batch's task ends with an
+    error (asyncio logs none as never retrieved)."""
+    api = FakeAPI()
+    api.ledger = DownLedger(clock=api.clock)
+    ids = [str(9_000_000_000_000_000 + n) for n in range(120)]
+
+    with caplog.at_level(logging.ERROR):
+        report = await convert_many(api, "Quotes", ids, to="Sales_Orders")
+        gc.collect()
+
+    assert report.ok and report.converted == 120
+    assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+class TtlLedger(MemoryLedger):
+    """A memory ledger noting the lifetime asked for each claim."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.ttls: list[float] = []
+
+    async def claim(
+        self, module: str, ids: Sequence[str], ttl: float
+    ) -> tuple[list[str], list[str]]:
+        self.ttls.append(ttl)
+        return await super().claim(module, ids, ttl)
+
+
+async def test_a_claim_outlives_the_longest_poll_of_its_job() -> None:
+    """Ids are claimed for the poll timeout plus two minutes: a worker that lost track of its
+    job keeps others off the ids until that job surely ended."""
+    api = FakeAPI()
+    api.ledger = ledger = TtlLedger(clock=api.clock)
+    ids = [str(9_100_000_000_000_000 + n) for n in range(100)]
+
+    report = await convert_many(
+        api, "Quotes", ids, to="Sales_Orders", poll=PollPolicy(timeout=300.0)
+    )
+
+    assert report.ok and ledger.ttls == [420.0, 420.0]
+
+
+async def test_a_stopped_run_gives_back_the_claims_of_ids_it_never_converted() -> None:
+    """A refused token stops the run at its third submit: that batch's ids, claimed but never
+    converted, are given back when the run ends, so another worker may claim them at once."""
+    refused = AuthenticationError(401, "AUTHENTICATION_FAILURE", "token revoked")
+    api = FakeAPI(submit_faults={2: refused})
+    api.ledger = ledger = MemoryLedger(clock=api.clock)
+    ids = [str(9_200_000_000_000_000 + n) for n in range(150)]
+
+    with pytest.raises(AuthenticationError) as stopped:
+        await convert_many(api, "Quotes", ids, to="Sales_Orders", max_pending_jobs=3)
+
+    report = stopped.value.partial_report  # type: ignore[attr-defined]
+    assert report.converted == 100
+    claimed, held = await ledger.claim("Quotes", ids, 60.0)
+    assert claimed == ids[100:] and held == ids[:100]
+
+
+async def test_a_ledger_failing_at_the_end_of_a_stopped_run_keeps_the_runs_error() -> None:
+    """The ledger cannot record the last releases of a run a refused token stopped: the run
+    still raises the refused token (with its report), not the ledger's failure."""
+    refused = AuthenticationError(401, "AUTHENTICATION_FAILURE", "token revoked")
+    api = FakeAPI(submit_faults={2: refused})
+    api.ledger = DownLedger(clock=api.clock)
+    ids = [str(9_300_000_000_000_000 + n) for n in range(150)]
+
+    with pytest.raises(AuthenticationError) as stopped:
+        await convert_many(api, "Quotes", ids, to="Sales_Orders", max_pending_jobs=3)
+
+    assert stopped.value.partial_report.converted == 100  # type: ignore[attr-defined]

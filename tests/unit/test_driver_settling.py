@@ -1,0 +1,35 @@
+"""How the driver settles parked batches once no job runs: it sleeps until a round is due,
+however short the wait, and resubmits only then."""
+
+from __future__ import annotations
+
+from fake_convert_api import FakeAPI
+
+from zoho_convert.api.errors import ServerError
+from zoho_convert.bulk.convert import convert_many
+from zoho_convert.bulk.settling import SettlePolicy
+
+
+def quote_ids(count: int, first: int = 8000) -> list[str]:
+    return [str(first + n) for n in range(count)]
+
+
+def lost_reply() -> ServerError:
+    return ServerError(500, "INTERNAL_ERROR", "reply lost", maybe_processed=True)
+
+
+async def test_a_settling_round_due_within_a_second_still_waits_for_it() -> None:
+    """A lost reply settled with half-second waits: the resubmission reaches Zoho only once the
+    lost job (0.4 s) ended and the wait passed, so no record converts twice."""
+    api = FakeAPI(reserve_ids=False, duration=0.4, submit_faults_after={0: lost_reply()})
+    settle = SettlePolicy(min_wait=0.5, unknown_wait=0.5)
+
+    report = await convert_many(api, "Quotes", quote_ids(50), to="Sales_Orders", settle=settle)
+
+    lost, again = api.calls[0], api.calls[1]
+    assert lost.processed is not None and again.processed is not None
+    # Parked when the lost reply came back (one latency after it was processed).
+    assert again.processed >= lost.processed + api.latency + 0.5
+    api.finish_jobs()
+    assert not api.converted_twice()
+    assert report.ok and report.already_converted == 50

@@ -1,0 +1,85 @@
+"""How the driver reports a run that stops: what it publishes, when, and what it raises."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import attrs
+import pytest
+from fake_convert_api import FakeAPI
+
+from zoho_convert.api.errors import AuthenticationError
+from zoho_convert.bulk.convert import convert_many
+from zoho_convert.bulk.events import Event, JobFinished, JobUnfinished, RunStopped
+
+
+def quote_ids(count: int, first: int = 4000) -> list[str]:
+    return [str(first + n) for n in range(count)]
+
+
+class TimedEvents:
+    """A progress callback keeping every event with the virtual time it was published at."""
+
+    def __init__(self, api: FakeAPI) -> None:
+        self.api = api
+        self.events: list[tuple[float, Event]] = []
+
+    def __call__(self, event: Event) -> None:
+        self.events.append((self.api.now, event))
+
+
+async def test_a_job_whose_poll_stopped_the_run_is_reported_unfinished_at_once() -> None:
+    """A refused token on one job's poll stops the run: that job is published unfinished when
+    its poll failed (not when the run ends), while the other job is still polled to its end."""
+    refused = AuthenticationError(401, "INVALID_TOKEN", "token refused")
+    api = FakeAPI(duration=lambda n: 1.0 if n == 0 else 5.0, status_faults={0: refused})
+    seen = TimedEvents(api)
+
+    with pytest.raises(AuthenticationError) as stopped:
+        await convert_many(api, "Quotes", quote_ids(100), to="Sales_Orders", progress=seen)
+
+    assert all(isinstance(event, Event) for _, event in seen.events)
+    kinds = [(type(event), getattr(event, "batch", None)) for _, event in seen.events]
+    unfinished = kinds.index((JobUnfinished, 0))
+    assert unfinished < kinds.index((JobFinished, 1)) < kinds.index((RunStopped, None))
+    assert kinds.count((JobUnfinished, 0)) == 1
+    at = seen.events[unfinished][0]
+    assert at < 2.0 < seen.events[-1][0]
+    report = stopped.value.partial_report  # type: ignore[attr-defined]
+    assert report.converted == 50 and sorted(report.unfinished) == quote_ids(50)
+
+
+async def test_a_completed_run_ends_with_a_bare_run_stopped_event() -> None:
+    """The last event of a run that converted everything says nothing went unsent, nothing is
+    uncertain, and gives no reason (an empty text, not None)."""
+    events: list[Event] = []
+
+    report = await convert_many(
+        FakeAPI(), "Quotes", quote_ids(60), to="Sales_Orders", progress=events.append
+    )
+
+    assert report.ok
+    assert events[-1] == RunStopped((), (), "")
+    assert events[-1].reason == ""
+
+
+@attrs.frozen
+class FrozenError(Exception):
+    """An exception type that refuses new attributes (a frozen attrs class)."""
+
+    detail: str
+
+
+async def test_an_error_that_refuses_the_partial_report_is_raised_as_it_is() -> None:
+    """The caller's iterable raises an exception that cannot take ``partial_report``: the run
+    still stops with that very exception."""
+
+    def source() -> Iterator[str]:
+        yield from quote_ids(10)
+        raise FrozenError("the export is frozen")
+
+    with pytest.raises(FrozenError) as stopped:
+        await convert_many(FakeAPI(), "Quotes", source(), to="Sales_Orders")
+
+    assert stopped.value.detail == "the export is frozen"
+    assert not hasattr(stopped.value, "partial_report")
