@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import inspect
+import os
+import threading
 from typing import Any
 
 import aioresponses.core
+import pytest
+import pytest_timeout
 from aiohttp import ClientResponse
 
 
@@ -26,3 +30,40 @@ if "stream_writer" in inspect.signature(ClientResponse.__init__).parameters:
             super().__init__(*args, **kwargs)
 
     aioresponses.core.ClientResponse = _ShimmedClientResponse  # type: ignore[misc]
+
+
+# pytest-timeout's "signal" method fails a test that overruns by raising inside it, and the run
+# goes on. But the engine under test catches BaseException in its tasks (to stop a run with the
+# error), so a looping bug there can swallow that raise and hang the run for ever. A backstop:
+# a test still running this long after its timeout is named on stderr, every thread's stack is
+# dumped, and the process exits 1 (CI fails with the test's name instead of timing out).
+_BACKSTOP_GRACE = float(os.environ.get("ZOHO_CONVERT_TEST_BACKSTOP", "30"))
+_backstops: dict[str, threading.Timer] = {}
+
+
+def _give_up(item: pytest.Item, settings: Any) -> None:
+    capture = item.config.pluginmanager.getplugin("capturemanager")
+    if capture is not None:
+        capture.suspend_global_capture(in_=True)
+    item.config.get_terminal_writer().line(
+        f"\n\nTIMEOUT: {item.nodeid} still running {_BACKSTOP_GRACE:.0f} s after its timeout "
+        "(the timeout's failure was swallowed); stacks follow, then exit 1"
+    )
+    pytest_timeout.timeout_timer(item, settings)  # dumps every thread's stack, os._exit(1)
+
+
+def pytest_timeout_set_timer(item: pytest.Item, settings: Any) -> None:
+    """Arm the backstop beside pytest-timeout's own timer (returns None: its timer runs too)."""
+    if settings.timeout and settings.timeout > 0:
+        seconds = settings.timeout + _BACKSTOP_GRACE
+        timer = threading.Timer(seconds, _give_up, (item, settings))
+        timer.daemon = True
+        timer.start()
+        _backstops[item.nodeid] = timer
+
+
+def pytest_timeout_cancel_timer(item: pytest.Item) -> None:
+    """Disarm the backstop (returns None: pytest-timeout cancels its own timer too)."""
+    timer = _backstops.pop(item.nodeid, None)
+    if timer is not None:
+        timer.cancel()
