@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -44,12 +43,6 @@ INVALID_TOKEN = {
     "message": "invalid oauth token",
     "status": "error",
 }
-
-
-@pytest.fixture
-def m() -> Iterator[aioresponses]:
-    with aioresponses() as mocked:
-        yield mocked
 
 
 async def yield_to_others(url: Any = None, **kwargs: Any) -> None:

@@ -4,7 +4,6 @@ the store, repeated with, or given up on; what a token call sends and logs."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -37,12 +36,6 @@ STATUS_URL = f"{BASE}/Quotes/actions/mass_convert?job_id=1"
 
 
 NO_TRANSPORT: Any = None  # CountingAuth never calls the network
-
-
-@pytest.fixture
-def m() -> Iterator[aioresponses]:
-    with aioresponses() as mocked:
-        yield mocked
 
 
 def invalid_token() -> AuthenticationError:

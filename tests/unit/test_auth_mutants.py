@@ -3,8 +3,6 @@ token still lets its client use a token another client put in the shared store."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from aioresponses import aioresponses
 from core_helpers import (
@@ -22,12 +20,6 @@ from fakes import FakeClock
 from zoho_convert import AuthenticationError, MemoryTokenStore
 
 STATUS_URL = f"{BASE}/Quotes/actions/mass_convert?job_id=1"
-
-
-@pytest.fixture
-def m() -> Iterator[aioresponses]:
-    with aioresponses() as mocked:
-        yield mocked
 
 
 async def test_a_revoked_refresh_token_still_uses_a_token_shared_by_another_client(

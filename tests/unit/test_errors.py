@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pickle
-from collections.abc import Iterator
 
 import pytest
 from aioresponses import aioresponses
@@ -75,12 +74,6 @@ STATUS_OF.update(
 
 # A policy with one try: these tests look at the mapping, not at retries.
 ONE_TRY = RetryPolicy(max_tries=1)
-
-
-@pytest.fixture
-def m() -> Iterator[aioresponses]:
-    with aioresponses() as mocked:
-        yield mocked
 
 
 def test_table_covers_every_code_of_the_seeds_plus_the_extras() -> None:

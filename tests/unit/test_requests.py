@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from typing import Any
 
 import aiohttp
@@ -49,12 +48,6 @@ from zoho_convert.api.lead_wire import lead_conversion_to_wire
 
 AUTH_HEADER = f"Zoho-oauthtoken {ACCESS_TOKEN}"
 JOB_ID = "2423488000000626117"
-
-
-@pytest.fixture
-def m() -> Iterator[aioresponses]:
-    with aioresponses() as mocked:
-        yield mocked
 
 
 def modules_reply(api_name: str, module_id: str) -> dict[str, object]:

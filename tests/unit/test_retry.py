@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import types
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
@@ -37,12 +36,6 @@ from zoho_convert.api.retry import parse_retry_after, should_retry
 STATUS_URL = f"{BASE}/Quotes/actions/mass_convert?job_id=1"
 MASS_URL = f"{BASE}/Quotes/actions/mass_convert"
 TARGET = ModuleRef("Sales_Orders", "2423488000000000171")
-
-
-@pytest.fixture
-def m() -> Iterator[aioresponses]:
-    with aioresponses() as mocked:
-        yield mocked
 
 
 def api(status: int, code: str = "SOME_CODE") -> ZohoConvertError:

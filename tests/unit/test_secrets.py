@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +46,6 @@ MASS_URL = f"{BASE}/Quotes/actions/mass_convert"
 LEAD_URL = f"{BASE}/Leads/5/actions/convert"
 INVALID_TOKEN = {"code": "INVALID_TOKEN", "message": "invalid oauth token", "status": "error"}
 TARGET = ModuleRef("Sales_Orders", "2423488000000000171")
-
-
-@pytest.fixture
-def m() -> Iterator[aioresponses]:
-    with aioresponses() as mocked:
-        yield mocked
 
 
 def leaks(text: str) -> set[str]:

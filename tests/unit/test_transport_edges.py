@@ -4,7 +4,6 @@ one may take, what a retry logs, and the errors that name the setting at fault."
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import pytest
 from aioresponses import aioresponses
@@ -22,12 +21,6 @@ from fakes import FakeClock
 from zoho_convert import StaticToken, ZohoConvertClient
 
 STATUS_PATH = "/crm/v8/Quotes/actions/mass_convert?job_id=1"
-
-
-@pytest.fixture
-def m() -> Iterator[aioresponses]:
-    with aioresponses() as mocked:
-        yield mocked
 
 
 def client_for(auth: object, **options: object) -> ZohoConvertClient:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import types
-from collections.abc import Iterator
 
 import aiohttp
 import pytest
@@ -19,12 +18,6 @@ from zoho_convert import ModuleRef, RetryPolicy, TransportError
 STATUS_URL = f"{BASE}/Quotes/actions/mass_convert?job_id=1"
 MASS_URL = f"{BASE}/Quotes/actions/mass_convert"
 TARGET = ModuleRef("Sales_Orders", "2423488000000000171")
-
-
-@pytest.fixture
-def m() -> Iterator[aioresponses]:
-    with aioresponses() as mocked:
-        yield mocked
 
 
 def connector_error() -> aiohttp.ClientConnectorError:

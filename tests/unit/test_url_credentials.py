@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from aioresponses import aioresponses
@@ -57,12 +57,6 @@ async def hang_up_port() -> AsyncIterator[int]:
     server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
     async with server:
         yield int(server.sockets[0].getsockname()[1])
-
-
-@pytest.fixture
-def m() -> Iterator[aioresponses]:
-    with aioresponses() as mocked:
-        yield mocked
 
 
 # -- refused before anything is sent -----------------------------------------------------------
