@@ -155,7 +155,7 @@ class Run:
     async def may_submit(self) -> bool:
         """Whether a batch may go: the run goes on, ``min_credits`` remain (else ``halted``)."""
         if self.floor is not None and not self.stopping():
-            self.halted = await self.floor.breached()
+            self.halted = await self.floor.breached()  # one read per POST, its slot held
         return not self.stopping()
 
     def stopping(self) -> bool:
@@ -214,7 +214,7 @@ class Run:
     async def submit_part(self, seq: int, accepted: list[int]) -> list[int]:
         """Submit one part; return the parts to submit next when Zoho refused some ids."""
         batch = self.machine.batches[seq]
-        if not await self.may_submit():
+        if self.stopping():  # (min_credits is read in _post, with the request slot held)
             return []  # not sent: the machine still holds it (not submitted, or parked)
         settling = batch.settling
         # The job's clock starts when the accepted request left (the transport marks it, its
