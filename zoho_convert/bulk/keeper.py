@@ -105,7 +105,7 @@ class LedgerKeeper:
         if parts:
             events.append(BatchSplit(seq, tuple(parts), settling))
         if held:
-            reason = "CLAIMED_ELSEWHERE: another worker of the fleet holds these ids"
+            reason = "another worker of the fleet holds these ids"  # (its code: CLAIMED_ELSEWHERE)
             events.append(
                 BatchUncertain(
                     parts[-1][0], tuple(held), now, settling, reason, code="CLAIMED_ELSEWHERE"
