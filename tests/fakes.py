@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 from collections.abc import AsyncIterator
 
 
@@ -51,3 +53,45 @@ async def deadline(seconds: float) -> AsyncIterator[None]:
         raise
     finally:
         handle.cancel()
+
+
+class VirtualTime:
+    """A clock and a sleep function: time jumps to the next wake-up once every task idles.
+
+    Concurrent sleeps overlap as they do in real time (the clock moves to the earliest wake-up,
+    not by the sum of the delays), so a job's end, a poll and a settling wait keep their true
+    order. While ``in_flight`` is above 0 (a caller counting its requests in flight), time
+    stands still.
+    """
+
+    def __init__(self, start: float = 0.0) -> None:
+        self.now = start
+        self.in_flight = 0
+        self.slept = 0
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._driver: asyncio.Task[None] | None = None
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        self.slept += 1
+        future = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + max(delay, 0.0), next(self._order), future))
+        if self._driver is None or self._driver.done():
+            self._driver = asyncio.ensure_future(self._drive())
+        await future
+
+    async def _drive(self) -> None:
+        while self._sleepers:
+            quiet = 0
+            while quiet < 20:  # every runnable task has reached its next sleep
+                await asyncio.sleep(0)
+                quiet = quiet + 1 if self.in_flight == 0 else 0
+            if not self._sleepers:
+                break
+            wake, _, future = heapq.heappop(self._sleepers)
+            self.now = max(self.now, wake)
+            if not future.done():
+                future.set_result(None)

@@ -12,15 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
-import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp
 import attrs
 import pytest
-from fakes import FakeClock, deadline, no_wait
+from fakes import FakeClock, VirtualTime, deadline, no_wait
 from truth import assert_report_true, ledger
 
 from zoho_convert import (
@@ -40,40 +38,12 @@ RETRY = RetryPolicy(max_tries=8, initial=0.01, max_delay=0.5, deadline=100_000)
 POLL = PollPolicy(initial=0.5, multiplier=2.0, max_interval=5.0, timeout=3_000)
 
 
-class SteppedTime:
+class SteppedTime(VirtualTime):
     """One clock for the client and the simulator that moves only when nothing else can: no
-    request is in flight (the client middleware counts them) and every task sleeps; it then
-    jumps to the earliest wake-up. Concurrent sleeps overlap as they do in real time, so a
-    job's end, a poll and a settling wait keep their true order (a clock that adds up every
-    sleep would let any wait outlast any job)."""
+    request is in flight (this client middleware counts them) and every task sleeps."""
 
     def __init__(self) -> None:
-        self.now = 1000.0
-        self.in_flight = 0
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._order = itertools.count()
-        self._driver: asyncio.Task[None] | None = None
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, delay: float) -> None:
-        future = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self.now + max(delay, 0.0), next(self._order), future))
-        if self._driver is None or self._driver.done():
-            self._driver = asyncio.ensure_future(self._drive())
-        await future
-
-    async def _drive(self) -> None:
-        while self._sleepers:
-            quiet = 0
-            while quiet < 20:  # every runnable task has reached its next sleep
-                await asyncio.sleep(0)
-                quiet = quiet + 1 if self.in_flight == 0 else 0
-            wake, _, future = heapq.heappop(self._sleepers)
-            self.now = max(self.now, wake)
-            if not future.done():
-                future.set_result(None)
+        super().__init__(start=1000.0)
 
     async def __call__(
         self,

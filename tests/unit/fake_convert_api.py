@@ -26,52 +26,18 @@ crash would).
 from __future__ import annotations
 
 import asyncio
-import heapq
-import itertools
 from collections import Counter
 from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
 from typing import Any, Literal
 
 import attrs
+from fakes import VirtualTime
 
 from zoho_convert.api.credits import LocalCredits
 from zoho_convert.api.errors import InvalidRequestError, JobNotFoundError, RecordStateError
 from zoho_convert.api.models import DealDetails, JobState, JobStatus, ModuleRef
 from zoho_convert.api.timing import Timing
 from zoho_convert.bulk.ledger import ConversionLedger, NullLedger
-
-
-class VirtualTime:
-    """A clock and a sleep function: time jumps to the next wake-up once all tasks idle."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
-        self._order = itertools.count()
-        self._driver: asyncio.Task[None] | None = None
-        self.slept = 0
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, delay: float) -> None:
-        self.slept += 1
-        future = asyncio.get_running_loop().create_future()
-        heapq.heappush(self._sleepers, (self.now + max(delay, 0.0), next(self._order), future))
-        if self._driver is None or self._driver.done():
-            self._driver = asyncio.ensure_future(self._drive())
-        await future
-
-    async def _drive(self) -> None:
-        while self._sleepers:
-            for _ in range(20):  # let every runnable task reach its next sleep
-                await asyncio.sleep(0)
-            if not self._sleepers:
-                break
-            wake, _, future = heapq.heappop(self._sleepers)
-            self.now = max(self.now, wake)
-            if not future.done():
-                future.set_result(None)
 
 
 @attrs.define(eq=False)
