@@ -7,7 +7,6 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,9 +24,10 @@ from cli_helpers import (
     start_cli,
     write_ids,
 )
+from redis_helpers import need_redis_server
 
 from zoho_convert.cli.parser import build_parser
-from zoho_convert.fleet.localserver import RedisServerProcess, find_redis_server
+from zoho_convert.fleet.localserver import RedisServerProcess
 from zoho_convert.simulator import Faults, SimulatorThread
 
 pytest.importorskip("redis", reason="--fleet needs redis-py (the dev extra installs it)")
@@ -40,11 +40,7 @@ CAP = 4
 @pytest.fixture(scope="module")
 def redis_url() -> Iterator[str]:
     """A throwaway redis-server for this module (skipped without the binary, except in CI)."""
-    if find_redis_server() is None:
-        reason = "redis-server is not installed (apt-get install redis-server)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}: CI must run the fleet tests")
-        pytest.skip(reason)
+    need_redis_server("the fleet tests")
     with RedisServerProcess() as server:
         yield server.url
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 from readme import README, Block, block_under, blocks
+from redis_helpers import need_redis_server
 
 from zoho_convert import ZohoConvertClient
 from zoho_convert.cli.parser import build_parser
@@ -193,13 +194,9 @@ def test_simulator_process_example_runs(capsys: pytest.CaptureFixture[str]) -> N
 def redis_url() -> Iterator[str]:
     """A throwaway redis-server (skipped without the binary, except in CI)."""
     pytest.importorskip("redis", reason="fleet mode needs redis-py (the dev extra has it)")
-    from zoho_convert.fleet.localserver import RedisServerProcess, find_redis_server  # noqa: PLC0415
+    from zoho_convert.fleet.localserver import RedisServerProcess  # noqa: PLC0415
 
-    if find_redis_server() is None:
-        reason = "redis-server is not installed (apt-get install redis-server)"
-        if os.environ.get("CI"):
-            pytest.fail(f"{reason}: CI must run the fleet examples")
-        pytest.skip(reason)
+    need_redis_server("the fleet examples")
     with RedisServerProcess() as server:
         yield server.url
 

@@ -7,32 +7,23 @@ run them (``.ci/run`` installs redis-server).
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
+from redis_helpers import need_redis_server
 
-from zoho_convert.fleet.localserver import RedisServerProcess, find_redis_server
+from zoho_convert.fleet.localserver import RedisServerProcess
 
 pytest.importorskip("redis", reason="the fleet tests need redis-py (the dev extra installs it)")
 
 from zoho_convert.fleet import RedisFleet
 
 
-def _need_redis_server() -> None:
-    if find_redis_server() is not None:
-        return
-    reason = "redis-server is not installed (apt-get install redis-server)"
-    if os.environ.get("CI"):
-        pytest.fail(f"{reason}: CI must run the fleet tests")
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServerProcess]:
     """One redis-server for the session; tests keep apart by namespace."""
-    _need_redis_server()
+    need_redis_server("the fleet tests")
     with RedisServerProcess() as server:
         yield server
 
@@ -40,7 +31,7 @@ def redis_server() -> Iterator[RedisServerProcess]:
 @pytest.fixture
 def own_redis() -> Iterator[Callable[[], RedisServerProcess]]:
     """Start redis-servers of the test's own (to kill them); all stopped after the test."""
-    _need_redis_server()
+    need_redis_server("the fleet tests")
     servers: list[RedisServerProcess] = []
 
     def start() -> RedisServerProcess:
