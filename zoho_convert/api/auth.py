@@ -47,6 +47,7 @@ class StaticToken:
         if not isinstance(access_token, str) or not access_token.strip():
             raise ValueError("StaticToken needs a non-empty access token")
         self._token = access_token.strip()
+        self._flow = _StaticFlow(self._token)  # stateless: one for every request
 
     def __repr__(self) -> str:
         return "StaticToken(access_token=<hidden>)"
@@ -63,7 +64,7 @@ class StaticToken:
 
     def flow(self) -> _StaticFlow:
         """One request's flow: the fixed token; a 401 is final."""
-        return _StaticFlow(self._token)
+        return self._flow
 
 
 class _StaticFlow:

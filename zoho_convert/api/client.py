@@ -13,7 +13,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from zoho_convert.api.connection import Auth, Connection
-from zoho_convert.api.errors import InvalidRequestError, JobNotFoundError
+from zoho_convert.api.errors import (
+    InvalidRequestError,
+    JobNotFoundError,
+    ResponseValidationError,
+)
 from zoho_convert.api.ids import normalize_id
 from zoho_convert.api.lead_wire import lead_conversion_to_wire
 from zoho_convert.api.models import (
@@ -27,6 +31,7 @@ from zoho_convert.api.models import (
 )
 from zoho_convert.api.polling import PollPolicy, poll_job
 from zoho_convert.api.requests import (
+    as_processed,
     check_lead_options,
     convert_to,
     inventory_mass_body,
@@ -307,5 +312,7 @@ class EndpointClient(Connection):
 
     async def _schedule(self, path: str, body: dict[str, Any]) -> str:
         reply = await self._request("POST", path, body=body)
-        with processed_if_unreadable():
+        try:  # processed_if_unreadable, spelt out: this runs once per batch of a bulk run
             return parse_job_id(reply)
+        except ResponseValidationError as error:
+            raise as_processed(error) from None

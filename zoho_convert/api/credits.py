@@ -15,7 +15,7 @@ from typing import Protocol, runtime_checkable
 
 from attrs import frozen
 
-__all__ = ["Credits", "CreditsBook", "LocalCredits", "parse_credits"]
+__all__ = ["Credits", "CreditsBook", "LocalCredits", "carries_credits", "parse_credits"]
 
 
 @frozen
@@ -85,15 +85,21 @@ class LocalCredits:
 _REMAINING = ("x-api-credits-remaining", "x-ratelimit-remaining")
 
 
-def parse_credits(headers: Mapping[str, str], now: float) -> Credits | None:
-    """The rate headers in ``headers`` (any case), or None when there are none."""
-    # Every reply passes here and most carry no rate header (credits are sent once half are
-    # used): one look at all the names, lowered together, spares the per-header work below.
+def carries_credits(headers: Mapping[str, str]) -> bool:
+    """Whether ``headers`` (any case) has a rate header: the transport hands a reply's
+    headers to the ``CreditsBook`` only then (most replies have none: Zoho sends credits once
+    half are used), which spares every other reply an awaited call."""
+    # One look at all the names, lowered together, spares the per-header work.
     try:
         names = " ".join(headers).lower()
     except TypeError:  # a name that is not a str
         names = " ".join(map(str, headers)).lower()
-    if "x-ratelimit-" not in names and "x-api-credits-remaining" not in names:
+    return "x-ratelimit-" in names or "x-api-credits-remaining" in names
+
+
+def parse_credits(headers: Mapping[str, str], now: float) -> Credits | None:
+    """The rate headers in ``headers`` (any case), or None when there are none."""
+    if not carries_credits(headers):
         return None
     lowered = {str(k).lower(): v for k, v in headers.items()}
     remaining = next(

@@ -81,9 +81,10 @@ class LocalLimiter:
 
         The Convert Lead sub-slot is taken first, so a call waiting for it holds no API slot.
         """
-        if check_kind(kind) == "lead_convert":
-            return self._lead_and_api()
-        return self._api  # the semaphore itself: no generator per request (the hot path)
+        if kind == "api":
+            return self._api  # the semaphore itself: no generator per request (the hot path)
+        check_kind(kind)  # "lead_convert", or ValueError
+        return self._lead_and_api()
 
     @asynccontextmanager
     async def _lead_and_api(self) -> AsyncIterator[None]:

@@ -24,6 +24,7 @@ from zoho_convert.api.models import (
 
 __all__ = [
     "LEAD_TARGETS",
+    "as_processed",
     "check_lead_options",
     "convert_to",
     "inventory_mass_body",
@@ -126,6 +127,9 @@ def processed_if_unreadable() -> Iterator[None]:
     try:
         yield
     except ResponseValidationError as error:
-        raise ResponseValidationError(
-            error.message, field=error.field, maybe_processed=True
-        ) from None
+        raise as_processed(error) from None
+
+
+def as_processed(error: ResponseValidationError) -> ResponseValidationError:
+    """``error``, marked as possibly processed (see ``processed_if_unreadable``)."""
+    return ResponseValidationError(error.message, field=error.field, maybe_processed=True)

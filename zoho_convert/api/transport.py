@@ -16,6 +16,7 @@ from typing import Any, Protocol, TypeVar
 
 import aiohttp
 
+from zoho_convert.api.credits import carries_credits
 from zoho_convert.api.errors import (
     AuthenticationError,
     RateLimitError,
@@ -36,6 +37,8 @@ T = TypeVar("T")
 
 _NOT_SENT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 _JSON_HEADERS = {"Content-Type": "application/json"}
+# One encoder for every body: json.dumps(..., separators=...) builds a new one per call.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 _NO_HEADERS: dict[str, str] = {}
 
 
@@ -81,7 +84,8 @@ class HttpTransport:
         sleep: how to wait between tries (injectable so tests never sleep).
         clock: a monotonic clock, for the retry deadline.
         allow_insecure_http: allow credentials over http:// to non-loopback hosts.
-        on_headers: awaited with the headers of every API reply (rate and credit headers).
+        on_headers: awaited with the headers of every API reply that carries rate headers
+            (``credits.carries_credits``).
     """
 
     def __init__(
@@ -148,7 +152,7 @@ class HttpTransport:
             TransportError: no usable response arrived.
             ResponseValidationError: the reply was not the JSON Zoho promises.
         """
-        data = None if body is None else json.dumps(body, separators=(",", ":")).encode()
+        data = None if body is None else _COMPACT_JSON.encode(body).encode()
         headers = _JSON_HEADERS if data is not None else _NO_HEADERS
         flow = self._auth.flow()
         while True:
@@ -195,7 +199,7 @@ class HttpTransport:
             status, reply_headers, raw = await self._exchange(
                 method, url, headers=headers, params=params, data=data, timeout=self._timeout
             )
-        if self._on_headers is not None:
+        if self._on_headers is not None and carries_credits(reply_headers):
             await self._on_headers(reply_headers)
         return decode_reply(status, reply_headers, raw, method == "POST")
 

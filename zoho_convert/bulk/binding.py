@@ -87,7 +87,7 @@ class Endpoints:
             (then a run does no ledger work at all).
     """
 
-    submit: Callable[[list[str]], Awaitable[str]]
+    submit: Callable[[Sequence[str]], Awaitable[str]]
     status: Callable[[str], Awaitable[JobStatus]]
     max_concurrency: int
     timing: Timing
@@ -99,7 +99,7 @@ class Endpoints:
 def bind(api: MassConvertAPI, params: RunParams) -> Endpoints:
     """The submit and status calls of a run of ``params`` on ``api``."""
     module = params.module
-    submit: Callable[[list[str]], Awaitable[str]]
+    submit: Callable[[Sequence[str]], Awaitable[str]]
     if module == "Leads":
         tags = params.carry_over_tags
         lead_tags: tuple[str, ...] = (
@@ -108,7 +108,7 @@ def bind(api: MassConvertAPI, params: RunParams) -> Endpoints:
             else ((*LEAD_TAG_MODULES, *(("Deals",) if params.deals else ())) if tags else ())
         )
 
-        def submit(ids: list[str]) -> Awaitable[str]:
+        def submit(ids: Sequence[str]) -> Awaitable[str]:
             return api.mass_convert_leads(
                 ids,
                 deals=params.deals,
@@ -123,7 +123,7 @@ def bind(api: MassConvertAPI, params: RunParams) -> Endpoints:
         to = params.to
         carry = bool(params.carry_over_tags)
 
-        def submit(ids: list[str]) -> Awaitable[str]:
+        def submit(ids: Sequence[str]) -> Awaitable[str]:
             return api.mass_convert(
                 module,
                 ids,

@@ -13,10 +13,11 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterable, Awaitable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
 from typing import Any
 
 from zoho_convert.api.errors import JobNotFoundError, PollTimeoutError
+from zoho_convert.api.models import JobStatus
 from zoho_convert.api.polling import PollPolicy, poll_job
 from zoho_convert.api.timing import forget_sent, last_sent
 from zoho_convert.bulk.adaptive import AdaptiveSchedule, DurationEstimator
@@ -80,9 +81,9 @@ class Run:
         self.clock = endpoints.timing.clock
         # A run holds request slots of its own when the caller asked for fewer than the client
         # has; when journaled (a batch journaled "submitting" holds its slot, so after a crash it
-        # is not mistaken for one queued); with min_credits. Else one shared no-op per request.
+        # is not mistaken for one queued); with min_credits. Else None: no ``async with`` per call.
         bounded = concurrency < limit or journal is not None or min_credits is not None
-        self.requests = asyncio.Semaphore(concurrency) if bounded else contextlib.nullcontext()
+        self.requests = asyncio.Semaphore(concurrency) if bounded else None
         pending = max_pending_jobs or max(100, 50 * min(concurrency, limit))
         self.slots = asyncio.Semaphore(pending)
         self.estimator = DurationEstimator()
@@ -173,11 +174,10 @@ class Run:
         """Submit a batch (isolating ids Zoho refuses) and wait for its jobs; or, ``submit``
         False, wait for the job it has (submitted by an earlier session: not timed)."""
         try:
-            if not submit:
-                accepted = [seq]
-            else:
-                part = seq if self.keeper is None else await self.through_ledger(seq)
-                accepted = await self.submit_isolating(part) if part >= 0 else []
+            accepted: list[int] = [] if submit else [seq]
+            part = seq if not submit or self.keeper is None else await self.through_ledger(seq)
+            if submit and part >= 0:
+                await self.submit_isolating(part, accepted)
             await _all(self.await_job(part, timed=submit) for part in accepted)
         except asyncio.CancelledError:
             raise
@@ -200,16 +200,12 @@ class Run:
         self.publish_all(events)
         return part
 
-    async def submit_isolating(self, seq: int) -> list[int]:
-        """Submit a batch; split out ids Zoho refuses until the rest is accepted. The parts
-        of a split batch are submitted side by side. Returns the parts with a job."""
-        accepted: list[int] = []
-
-        async def attempt(part: int) -> None:
-            await _all(map(attempt, await self.submit_part(part, accepted)))
-
-        await attempt(seq)
-        return accepted
+    async def submit_isolating(self, seq: int, accepted: list[int]) -> None:
+        """Submit a batch, splitting out ids Zoho refuses until the rest is accepted (the parts
+        side by side); the parts with a job go to ``accepted``."""
+        parts = await self.submit_part(seq, accepted)
+        if parts:
+            await _all(self.submit_isolating(part, accepted) for part in parts)
 
     async def submit_part(self, seq: int, accepted: list[int]) -> list[int]:
         """Submit one part; return the parts to submit next when Zoho refused some ids."""
@@ -222,7 +218,8 @@ class Run:
         forget_sent()
         queued_at = self.clock()
         try:
-            job_id = await self.send(seq, batch.ids)
+            post = self._post if self.machine.gate_open else self.through_gate
+            job_id = await post(seq, batch.ids)
         except _Stopped:
             return []
         except Exception as error:
@@ -238,14 +235,12 @@ class Run:
             seq, batch.ids, job_id, settling=settling, sent_at=sent_at, answered=answered
         )
         self.publish(event)
-        if isinstance(event, BatchSubmitted):
+        if type(event) is BatchSubmitted:
             accepted.append(seq)
         return []
 
-    async def send(self, seq: int, ids: tuple[str, ...]) -> str:
-        """Submit one part, through the gate while no submission has been accepted yet."""
-        if self.machine.gate_open:
-            return await self._post(seq, ids)
+    async def through_gate(self, seq: int, ids: tuple[str, ...]) -> str:
+        """Submit one part while no submission has been accepted yet: one at a time."""
         async with self._gate:
             if self.stopping():
                 raise _Stopped()
@@ -254,13 +249,16 @@ class Run:
         return await self._post(seq, ids)
 
     async def _post(self, seq: int, ids: tuple[str, ...]) -> str:
+        if self.requests is None:  # the client's slots only: no journal, no min_credits
+            self.publish(SubmitStarted(seq))
+            return await self.endpoints.submit(ids)
         async with self.requests:
             if self.floor is not None and not await self.may_submit():
                 raise _Stopped()  # read with the slot held: batches queued behind stop too
             self.publish(SubmitStarted(seq))
             if self.journal is not None:  # (a journaled run has its own request slots)
                 await self.journal.flush()  # on disk before the POST leaves
-            return await self.endpoints.submit(list(ids))
+            return await self.endpoints.submit(ids)
 
     async def await_job(self, seq: int, *, timed: bool) -> None:
         """Poll one job to its end, publish what became of it, and resubmit the parked
@@ -269,12 +267,10 @@ class Run:
         batch = self.machine.batches[seq]
         job_id = batch.job_id
         assert job_id is not None
+        call: Callable[[], Awaitable[JobStatus]] = functools.partial(self.endpoints.status, job_id)
+        if self.requests is not None:  # within the run's own request slots too
+            call = functools.partial(_within, self.requests, call)
         timer = PollTimer(self.clock)
-
-        async def call() -> Any:
-            async with self.requests:
-                return await self.endpoints.status(job_id)
-
         fetch = functools.partial(timer.timed, call)  # a poll, and how late it left
         estimator = self.estimator
         schedule = AdaptiveSchedule(self.poll, estimator) if self.poll.adaptive else None
@@ -350,6 +346,11 @@ class Run:
             requests=self.endpoints.request_count() - self.requests_before,
             elapsed=self.clock() - self.started,
         )
+
+
+async def _within(slots: asyncio.Semaphore, poll: Callable[[], Awaitable[JobStatus]]) -> JobStatus:
+    async with slots:
+        return await poll()
 
 
 async def _all(work: Iterable[Awaitable[None]]) -> None:

@@ -116,7 +116,7 @@ class RunMachine:
     # -- folding events -------------------------------------------------------------------
 
     def __call__(self, event: Event) -> None:
-        """Fold one event into the batches' state."""
+        """Fold one event into the batches' state (the events of every batch first)."""
         batches = self.batches
         if isinstance(event, BatchRead):
             batches[event.batch] = Batch(event.batch, event.ids)
@@ -131,6 +131,8 @@ class RunMachine:
             batch.settling = event.settling
             self.job_ids.add(event.job_id)
             self.gate_open = True
+        elif isinstance(event, (JobFinished, JobUnfinished, BatchGaveUp)):
+            batches.pop(event.batch, None)
         elif isinstance(event, BatchSplit):
             # Its refusal, when one came first (isolation, the ledger's screen), took it out.
             parent = batches.pop(event.batch, None) or self.last_refused
@@ -149,8 +151,6 @@ class RunMachine:
             batch.settling = batch.settling or event.maybe_sent
             batch.code, batch.at_once = event.code, event.at_once
             self.parked[event.batch] = batch
-        elif isinstance(event, (JobFinished, JobUnfinished, BatchGaveUp)):
-            batches.pop(event.batch, None)
         elif isinstance(event, JobLost):
             self.job_ids.add(event.job_id)
         elif isinstance(event, LongestJob):

@@ -47,11 +47,17 @@ class Reader:
         self.batch_size = batch_size
         self.seen = seen if seen is not None else IdSet()
         self.skip = skip
-        self.position = 0
-        self.total = total
+        self.position = 0  # (up to date whenever a batch is dispatched, and after ``read``)
         self.duplicates = duplicates
         self.refused: list[RejectedId] = []
         self._batch: list[str] = []
+        # ``total`` counts the ids in ``seen``: the per-id path then counts nothing itself.
+        self._total = total - len(self.seen)
+
+    @property
+    def total(self) -> int:
+        """Distinct ids and refused values read so far (earlier sessions' included)."""
+        return self._total + len(self.seen)
 
     def batch_read(self, seq: int, ids: tuple[str, ...]) -> BatchRead:
         """The event of a batch formed from what was read so far."""
@@ -79,13 +85,13 @@ class Reader:
         size = self.batch_size
         add = self.seen.add
         max_digits = MAX_ID_DIGITS
+        skip = self.skip
+        batch = self._batch
 
-        # One function for sync and async input, kept flat and cheap. It returns the batch
-        # once it is full.
+        # One function for sync and async input, kept flat and cheap: the per-id path only
+        # checks, drops repeats and appends (positions are counted by the loops below, and
+        # totals by the IdSet). It returns the batch once it is full.
         def take(value: Any) -> tuple[str, ...] | None:
-            self.position += 1
-            if self.position <= self.skip:
-                return None
             if type(value) is str and value.isdigit() and value.isascii():
                 key = int(value) if len(value) <= max_digits else 0
                 # Canonical: "0012" is record 12 (and a duplicate of "12"). Of digit strings,
@@ -101,35 +107,40 @@ class Reader:
                 problem = id_problem(value)
                 if problem is not None:
                     self.refused.append(RejectedId(_describe(value), "INVALID_ID", problem))
-                    self.total += 1
+                    self._total += 1
                     return None
                 text = str(int(value))  # a str/int subclass the validator accepts
                 key = int(text)
             if not add(key):
                 self.duplicates += 1
                 return None
-            self.total += 1
-            batch = self._batch
             batch.append(text)
             if len(batch) < size:
                 return None
-            self._batch = []
-            return tuple(batch)
+            full = tuple(batch)
+            batch.clear()
+            return full
 
-        if isinstance(ids, AsyncIterable):
-            iterator = ids.__aiter__()
-            while not stop():
-                try:
-                    value = await iterator.__anext__()
-                except StopAsyncIteration:
-                    break
-                full = take(value)
-                if full is not None:
-                    await dispatch(full)
-        else:
-            for value in ids:
-                full = take(value)
-                if full is not None:
-                    await dispatch(full)
-                    if stop():
+        position = self.position
+        try:
+            if isinstance(ids, AsyncIterable):
+                iterator = ids.__aiter__()
+                while not stop():
+                    try:
+                        value = await iterator.__anext__()
+                    except StopAsyncIteration:
                         break
+                    position += 1
+                    if position > skip and (full := take(value)) is not None:
+                        self.position = position
+                        await dispatch(full)
+            else:
+                first = position + 1
+                for position, value in enumerate(ids, first):
+                    if position > skip and (full := take(value)) is not None:
+                        self.position = position
+                        await dispatch(full)
+                        if stop():
+                            break
+        finally:
+            self.position = position
