@@ -68,7 +68,8 @@ class Reader:
         return refused
 
     def take_partial(self) -> tuple[str, ...]:
-        partial, self._batch = tuple(self._batch), []
+        partial = tuple(self._batch)
+        self._batch.clear()  # in place: ``read`` keeps appending to this list
         return partial
 
     async def read(
