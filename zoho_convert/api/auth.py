@@ -76,6 +76,9 @@ class _StaticFlow:
     async def token(self, transport: HttpTransport) -> str:
         return self._token
 
+    def latest(self, token: str) -> str:
+        return token
+
     def accepted(self, token: str) -> None:
         return None
 
@@ -246,6 +249,10 @@ class _RefreshFlow:
 
     async def token(self, transport: HttpTransport) -> str:
         return await self._auth.access_token(transport)
+
+    def latest(self, token: str) -> str:
+        current = self._auth.current_token
+        return token if current is None else current
 
     def accepted(self, token: str) -> None:
         good = self._auth._good

@@ -48,6 +48,10 @@ class AuthFlow(Protocol):
     async def token(self, transport: HttpTransport) -> str:
         """The access token to send (minting or refreshing one first if needed)."""
 
+    def latest(self, token: str) -> str:
+        """The token to send now that the request holds its slot: the one that replaced
+        ``token`` while the request waited, if any (no I/O)."""
+
     def accepted(self, token: str) -> None:
         """Zoho accepted a request sent with ``token``."""
 
@@ -159,25 +163,26 @@ class HttpTransport:
             # The token first: its reply may name the API domain the URL must use. A failed
             # token call raises here, after its own retries: repeating this request would not
             # mend it.
-            token = await flow.token(self)
-            authorized = {**headers, "Authorization": f"Zoho-oauthtoken {token}"}
+            sent = [await flow.token(self)]  # the token the last attempt carried
             try:
                 reply = await self._retrying(
                     self._attempt,
                     method,
                     f"{self.base_url()}/{path}",
-                    authorized,
+                    headers,
                     params,
                     data,
                     kind,
+                    flow,
+                    sent,
                     repeatable=method == "GET",
                     label=path,
                 )
             except AuthenticationError as error:
-                if await flow.refused(self, token, error):
+                if await flow.refused(self, sent[0], error):
                     continue
                 raise
-            flow.accepted(token)
+            flow.accepted(sent[0])
             if logger.isEnabledFor(logging.DEBUG):  # the hot path formats nothing
                 logger.debug("%s %s ok", method, path)
             return reply
@@ -190,14 +195,21 @@ class HttpTransport:
         params: Mapping[str, str] | None,
         data: bytes | None,
         kind: RequestKind,
+        flow: AuthFlow,
+        sent: list[str],
     ) -> Any:
         async with self._limiter.slot(kind):
+            # The token is read again with the slot held: a request that queued for its slot
+            # behind many others would otherwise carry a token that expired meanwhile, be
+            # refused, and queue again.
+            token = sent[0] = flow.latest(sent[0])
+            authorized = {**headers, "Authorization": f"Zoho-oauthtoken {token}"}
             self.requests_sent += 1
             # Leaves now, its slot held: a run times jobs and polls from here (not from
             # before the wait for a slot or a retry's sleep).
             mark_sent(self.clock())
             status, reply_headers, raw = await self._exchange(
-                method, url, headers=headers, params=params, data=data, timeout=self._timeout
+                method, url, headers=authorized, params=params, data=data, timeout=self._timeout
             )
         if self._on_headers is not None and carries_credits(reply_headers):
             await self._on_headers(reply_headers)
