@@ -31,7 +31,14 @@ import pytest
 from fakes import deadline
 from truth import assert_report_true, ledger
 
-from zoho_convert import ConversionReport, PollPolicy, RetryPolicy, StaticToken, ZohoConvertClient
+from zoho_convert import (
+    ConversionReport,
+    PollPolicy,
+    RetryPolicy,
+    SettlePolicy,
+    StaticToken,
+    ZohoConvertClient,
+)
 from zoho_convert.simulator import Simulator, SimulatorConfig
 
 CASE_TIMEOUT = 30.0
@@ -57,7 +64,8 @@ class VirtualTime:
 
 @attrs.define
 class Post:
-    """A mass-convert POST as the middleware saw it."""
+    """A converting POST (a mass convert, or a single convert of one record while settling
+    record by record) as the middleware saw it."""
 
     at: float
     ids: list[str]
@@ -65,8 +73,8 @@ class Post:
 
 @attrs.define
 class Wire:
-    """A client middleware: logs every mass-convert POST, and loses the one numbered
-    ``lose`` (counted from 1) after the simulator processed it, as ``how`` says."""
+    """A client middleware: logs every converting POST, and loses the one numbered ``lose``
+    (counted from 1) after the simulator processed it, as ``how`` says."""
 
     time: VirtualTime
     lose: int = 0
@@ -79,11 +87,16 @@ class Wire:
         request: aiohttp.ClientRequest,
         handler: Callable[[aiohttp.ClientRequest], Awaitable[aiohttp.ClientResponse]],
     ) -> aiohttp.ClientResponse:
-        if request.method != "POST" or not request.url.path.endswith("/mass_convert"):
+        path = request.url.path
+        if request.method != "POST" or not path.endswith(("/mass_convert", "/actions/convert")):
             return await handler(request)
-        payload = request.body
-        body = json.loads(payload if isinstance(payload, bytes) else await payload.as_bytes())
-        self.posts.append(Post(self.time.now, [str(i) for i in body["ids"]]))
+        if path.endswith("/mass_convert"):
+            payload = request.body
+            raw = payload if isinstance(payload, bytes) else await payload.as_bytes()
+            ids = [str(i) for i in json.loads(raw)["ids"]]
+        else:
+            ids = [path.split("/")[-3]]  # .../Quotes/{id}/actions/convert
+        self.posts.append(Post(self.time.now, ids))
         response = await handler(request)  # the simulator has processed it now
         if len(self.posts) != self.lose:
             return response
@@ -158,19 +171,30 @@ def assert_true(env: Env, report: ConversionReport, ids: list[str]) -> None:
     assert report.ok, report
 
 
+@pytest.mark.parametrize("by_record", [True, False], ids=["record-by-record", "mass"])
 @pytest.mark.parametrize("mode", ["fail_call", "fail_in_job"], ids=["refuse", "in-job"])
-async def test_lost_reply_is_resubmitted_only_after_its_job_ended(start: Start, mode: Mode) -> None:
+async def test_lost_reply_is_resubmitted_only_after_its_job_ended(
+    start: Start, mode: Mode, by_record: bool
+) -> None:
     """The connection drops after the last batch's POST was processed: the run resubmits that
-    batch only once the lost job ended, and the ledger has every record exactly once."""
+    batch (record by record, or as a mass convert) only once the lost job ended, and the
+    ledger has every record exactly once."""
     env = await start(mode=mode, lose=3, how="drop")
     ids = env.sim.state.create_records("Quotes", 150)
+    settle = SettlePolicy(record_by_record=by_record)
     async with deadline(CASE_TIMEOUT):
         report = await env.client.convert_many(
-            "Quotes", ids, to="Sales_Orders", poll=POLL, max_pending_jobs=1
+            "Quotes", ids, to="Sales_Orders", poll=POLL, max_pending_jobs=1, settle=settle
         )
     lost = env.wire.posts[2]
     assert lost.ids == ids[100:]
     assert_waited(env, 2)
+    resubmitted = env.wire.posts[3:]
+    assert {i for post in resubmitted for i in post.ids} == set(lost.ids)
+    assert len(resubmitted[0].ids) == (1 if by_record else 50)
+    if by_record:  # one single convert per record, each once
+        assert sorted(post.ids[0] for post in resubmitted) == sorted(lost.ids)
+    assert report.converted_by_record == ()  # the lost POST converted them all
     assert_true(env, report, ids)
 
 

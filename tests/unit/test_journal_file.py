@@ -268,7 +268,7 @@ PARAMS_ROW = "INSERT INTO run VALUES ('params', '{}')"
             "not a zoho_convert journal (or an unsupported format)",
         ),
         (
-            [RUN_TABLE, PARAMS_ROW, "INSERT INTO run VALUES ('format', '3')"],
+            [RUN_TABLE, PARAMS_ROW, "INSERT INTO run VALUES ('format', '4')"],
             "not a zoho_convert journal (or an unsupported format)",
         ),
         (
@@ -276,7 +276,7 @@ PARAMS_ROW = "INSERT INTO run VALUES ('params', '{}')"
             "an incomplete journal: it holds no run parameters",
         ),
     ],
-    ids=["foreign", "no-format", "format-two", "format-3", "no-params"],
+    ids=["foreign", "no-format", "format-two", "format-4", "no-params"],
 )
 async def test_a_database_that_is_not_a_journal_is_refused_by_name(
     tmp_path: Path, statements: list[str], message: str

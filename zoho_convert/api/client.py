@@ -251,7 +251,12 @@ class EndpointClient(Connection):
         )
 
     async def convert(
-        self, module: str, record_id: str | int, *, to: str | ModuleRef
+        self,
+        module: str,
+        record_id: str | int,
+        *,
+        to: str | ModuleRef,
+        carry_over_tags: bool | None = None,
     ) -> ConvertedRecord:
         """Convert one inventory record now (Quotes -> Sales_Orders/Invoices, Sales_Orders ->
         Invoices).
@@ -260,6 +265,8 @@ class EndpointClient(Connection):
             module: the source module, ``Quotes`` or ``Sales_Orders``.
             record_id: the record to convert.
             to: the target module, by API name or as a ``ModuleRef``.
+            carry_over_tags: carry the record's tags over (Zoho's v8 OpenAPI spec takes it;
+                the v7 page says tags are always carried); None leaves it out.
 
         Returns:
             The record created in the target module.
@@ -272,8 +279,10 @@ class EndpointClient(Connection):
         """
         check_inventory_conversion(module, to.api_name if isinstance(to, ModuleRef) else to)
         record = normalize_id(record_id)
+        if carry_over_tags is not None and not isinstance(carry_over_tags, bool):
+            raise TypeError(f"carry_over_tags must be True, False or None, not {carry_over_tags!r}")
         target = await self._target(to)
-        body = {"data": [{"convert_to": convert_to(target)}]}
+        body = {"data": [{"convert_to": convert_to(target, carry_over_tags)}]}
         reply = await self._request("POST", f"{module}/{record}/actions/convert", body=body)
         with processed_if_unreadable():
             return parse_converted_record(reply, target.api_name)

@@ -7,7 +7,7 @@ it returns ``Endpoints``, one value that knows its submit and status calls and i
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
@@ -17,7 +17,7 @@ from zoho_convert.api.timing import Timing
 from zoho_convert.bulk.ledger import ConversionLedger, NullLedger
 from zoho_convert.bulk.spec import RunParams
 
-__all__ = ["LEAD_TAG_MODULES", "Endpoints", "MassConvertAPI", "bind"]
+__all__ = ["LEAD_TAG_MODULES", "Endpoints", "MassConvertAPI", "RecordConvertAPI", "bind"]
 
 #: Where a Leads run with ``carry_over_tags=True`` carries the leads' tags (and to Deals when
 #: it creates deals).
@@ -78,6 +78,17 @@ class MassConvertAPI(Protocol):
         """The status of a mass-convert job."""
 
 
+@runtime_checkable
+class RecordConvertAPI(Protocol):
+    """The single Convert Inventory Record call, with which a run may settle a batch record
+    by record (``ZohoConvertClient`` has it; a client without it settles by mass conversion)."""
+
+    async def convert(
+        self, module: str, record_id: str | int, *, to: str | ModuleRef, carry_over_tags: bool
+    ) -> object:
+        """Convert one inventory record now."""
+
+
 @attrs.frozen
 class Endpoints:
     """A run's calls, bound to its parameters once (not per batch).
@@ -94,10 +105,13 @@ class Endpoints:
     request_count: Callable[[], int]
     credits: CreditsBook
     ledger: ConversionLedger | None
+    convert_record: Callable[[str], Awaitable[object]] | None = None
 
 
-def bind(api: MassConvertAPI, params: RunParams) -> Endpoints:
-    """The submit and status calls of a run of ``params`` on ``api``."""
+def bind(api: MassConvertAPI, params: RunParams, *, record_by_record: bool = False) -> Endpoints:
+    """The submit and status calls of a run of ``params`` on ``api``; with
+    ``record_by_record``, also the single convert of one record, when ``api`` has it and the
+    run's options are ones it can carry (see ``SettlePolicy.record_by_record``)."""
     module = params.module
     submit: Callable[[Sequence[str]], Awaitable[str]]
     if module == "Leads":
@@ -141,6 +155,26 @@ def bind(api: MassConvertAPI, params: RunParams) -> Endpoints:
         return int(count)
 
     ledger = None if isinstance(api.ledger, NullLedger) else api.ledger
+    single = _record_call(api, params) if record_by_record else None
     return Endpoints(
-        submit, status, api.max_concurrency, api.timing, request_count, api.credits, ledger
+        submit, status, api.max_concurrency, api.timing, request_count, api.credits, ledger, single
     )
+
+
+def _record_call(
+    api: MassConvertAPI, params: RunParams
+) -> Callable[[str], Awaitable[object]] | None:
+    """One record's single convert, with the run's options; None when the call cannot carry
+    them (Leads, an owner, related modules) or ``api`` lacks it (a test's fake)."""
+    to = params.to
+    if to is None or params.assign_to is not None or params.related_modules:
+        return None
+    if not isinstance(api, RecordConvertAPI):
+        return None
+    single: RecordConvertAPI = api
+    module, carry = params.module, bool(params.carry_over_tags)
+
+    def convert(record_id: str) -> Awaitable[object]:
+        return single.convert(module, record_id, to=to, carry_over_tags=carry)
+
+    return convert

@@ -6,6 +6,7 @@ as its methods (``client.convert_many(...)`` is ``convert_many(client, ...)``).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
@@ -15,9 +16,10 @@ from zoho_convert.api.models import DealDetails, ModuleRef
 from zoho_convert.api.polling import PollPolicy
 from zoho_convert.bulk.arguments import check_limits, check_run
 from zoho_convert.bulk.binding import MassConvertAPI, bind
-from zoho_convert.bulk.driver import Run, drive
-from zoho_convert.bulk.events import BatchRead, ProgressCallback
+from zoho_convert.bulk.driver import Run
+from zoho_convert.bulk.events import BatchRead, ProgressCallback, RequestsCounted
 from zoho_convert.bulk.idset import IdSet
+from zoho_convert.bulk.isolation import error_text
 from zoho_convert.bulk.journal import Journal
 from zoho_convert.bulk.machine import RunMachine
 from zoho_convert.bulk.reader import Reader
@@ -94,7 +96,7 @@ async def convert_many(
 
     Returns:
         The run's ``ConversionReport``: every id read is in a job, ``rejected``,
-        ``uncertain`` or ``already_converted_ids``.
+        ``uncertain``, ``already_converted_ids`` or ``converted_by_record``.
 
     Raises:
         ValueError: bad arguments (module pair, batch_size, concurrency, a journal path that
@@ -224,10 +226,11 @@ def _run(
     min_credits: int | None,
 ) -> Run:
     """A run of ``params`` on ``api`` (its limits as ``convert_many`` and ``resume`` take)."""
+    settle = settle or SettlePolicy()
     return Run(
-        bind(api, params),
+        bind(api, params, record_by_record=settle.record_by_record),
         params,
-        RunMachine(settle or SettlePolicy()),
+        RunMachine(settle),
         concurrency=concurrency,
         poll=poll,
         progress=progress,
@@ -249,3 +252,39 @@ async def _restart(run: Run, reading: Callable[[], Awaitable[None]] | None) -> N
         run.spawn(run.run_batch(batch.seq, submit=True))
     if reading is not None:
         await reading()
+
+
+async def drive(run: Run, work: Awaitable[None]) -> ConversionReport:
+    """Run to the end and return, or raise, its outcome.
+
+    Raises:
+        BaseException: the run-wide error that stopped the run (or the cancellation), with the
+            report so far as ``partial_report``.
+    """
+    journal = run.journal
+    try:
+        try:
+            await run.execute(work)
+            outcome = run.fatal
+        except BaseException as error:
+            # Cancelled (or a bug): stop every request and poller before leaving. The journal
+            # keeps each batch's last state, so the run can be resumed.
+            outcome = error
+            await run.abort()
+        reason = run.halted if outcome is None else error_text(outcome)
+        run.publish_all(run.machine.stopped(reason))
+        if run.keeper is not None:
+            with contextlib.suppress(Exception):
+                await run.keeper.flush()
+        report = run.report()
+        if journal is not None:
+            journal.record(RequestsCounted(report.requests - run.tally.requests_earlier))
+    finally:
+        if journal is not None:
+            await journal.close()
+    if outcome is not None:
+        with contextlib.suppress(AttributeError):  # a type refusing new attributes (frozen)
+            outcome.partial_report = report  # type: ignore[attr-defined]
+        raise outcome
+    return report
+

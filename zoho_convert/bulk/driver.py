@@ -14,7 +14,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
-from typing import Any
+from typing import Any, TypeVar
 
 from zoho_convert.api.errors import JobNotFoundError, PollTimeoutError
 from zoho_convert.api.models import JobStatus
@@ -25,30 +25,29 @@ from zoho_convert.bulk.binding import Endpoints
 from zoho_convert.bulk.credits_floor import CreditsFloor
 from zoho_convert.bulk.events import (
     BatchSubmitted,
+    BatchUncertain,
     Event,
     IdsRefused,
     InputEnded,
     ProgressCallback,
-    RequestsCounted,
     SubmitStarted,
 )
-from zoho_convert.bulk.isolation import error_text
 from zoho_convert.bulk.journal import Journal
 from zoho_convert.bulk.keeper import LedgerKeeper
 from zoho_convert.bulk.machine import RunMachine
 from zoho_convert.bulk.reader import Reader
+from zoho_convert.bulk.records import RecordSettler, Stopped
 from zoho_convert.bulk.report import ConversionReport
 from zoho_convert.bulk.settling import PollTimer
 from zoho_convert.bulk.spec import RunParams
 from zoho_convert.bulk.tally import Tally
 
-__all__ = ["Run", "drive"]
+__all__ = ["Run"]
 
 logger = logging.getLogger("zoho_convert.bulk")
 
-
-class _Stopped(Exception):
-    """The run stopped while a batch waited to be submitted: it was not sent."""
+T = TypeVar("T")
+A = TypeVar("A")
 
 
 class Run:
@@ -88,6 +87,7 @@ class Run:
         self.slots = asyncio.Semaphore(pending)
         self.estimator = DurationEstimator()
         self.tasks: set[asyncio.Task[None]] = set()
+        self.timers: set[asyncio.Task[None]] = set()  # wake-ups of parked batches (not waited)
         self.fatal: BaseException | None = None
         self.started = self.clock()
         self.requests_before = endpoints.request_count()
@@ -98,12 +98,17 @@ class Run:
         self.keeper = None if ledger is None else LedgerKeeper(ledger, spec.module)
         # A claim outlives the job it covers: the longest a job is polled, and a margin.
         self.claim_ttl = poll.timeout + 120.0
+        single = endpoints.convert_record
+        slots = min(concurrency, limit)
+        self.records = None if single is None else RecordSettler(self, single, slots)
 
     # -- events ---------------------------------------------------------------------------
 
     def publish(self, event: Event) -> None:
         """Hand one event to every subscriber (the machine first: the others may ask it)."""
         self.machine(event)
+        if type(event) is BatchUncertain and event.at_once:
+            self.wake_when_due(event.batch)
         self.tally(event)
         if self.journal is not None:
             self.journal.record(event)
@@ -177,7 +182,10 @@ class Run:
             accepted: list[int] = [] if submit else [seq]
             part = seq if not submit or self.keeper is None else await self.through_ledger(seq)
             if submit and part >= 0:
-                await self.submit_isolating(part, accepted)
+                if self.records is not None and self.records.wanted(part):
+                    await self.records.settle(part)
+                else:
+                    await self.submit_isolating(part, accepted)
             await _all(self.await_job(part, timed=submit) for part in accepted)
         except asyncio.CancelledError:
             raise
@@ -218,9 +226,11 @@ class Run:
         forget_sent()
         queued_at = self.clock()
         try:
-            post = self._post if self.machine.gate_open else self.through_gate
-            job_id = await post(seq, batch.ids)
-        except _Stopped:
+            if self.machine.gate_open:
+                job_id = await self.post(seq, self.endpoints.submit, batch.ids)
+            else:
+                job_id = await self.through_gate(seq, batch.ids)
+        except Stopped:
             return []
         except Exception as error:
             at = self.clock()
@@ -243,22 +253,24 @@ class Run:
         """Submit one part while no submission has been accepted yet: one at a time."""
         async with self._gate:
             if self.stopping():
-                raise _Stopped()
+                raise Stopped()
             if not self.machine.gate_open:
-                return await self._post(seq, ids)
-        return await self._post(seq, ids)
+                return await self.post(seq, self.endpoints.submit, ids)
+        return await self.post(seq, self.endpoints.submit, ids)
 
-    async def _post(self, seq: int, ids: tuple[str, ...]) -> str:
+    async def post(self, seq: int, send: Callable[[A], Awaitable[T]], arg: A) -> T:
+        """Make one converting POST of a batch, ``send(arg)``: journaled first, ``min_credits``
+        permitting (else ``Stopped``). (A function and its argument: no closure per batch.)"""
         if self.requests is None:  # the client's slots only: no journal, no min_credits
             self.publish(SubmitStarted(seq))
-            return await self.endpoints.submit(ids)
+            return await send(arg)
         async with self.requests:
             if self.floor is not None and not await self.may_submit():
-                raise _Stopped()  # read with the slot held: batches queued behind stop too
+                raise Stopped()  # read with the slot held: batches queued behind stop too
             self.publish(SubmitStarted(seq))
             if self.journal is not None:  # (a journaled run has its own request slots)
                 await self.journal.flush()  # on disk before the POST leaves
-            return await self.endpoints.submit(ids)
+            return await send(arg)
 
     async def await_job(self, seq: int, *, timed: bool) -> None:
         """Poll one job to its end, publish what became of it, and resubmit the parked
@@ -295,15 +307,32 @@ class Run:
             self.publish_all(self.machine.finished(seq, job_id, status, took=loose, tight=tight))
         finally:
             estimator.pending -= 1
-        if not self.stopping():
-            for due in self.machine.settle_due(self.clock()):
-                self.spawn(self.resubmit(due.seq))
+        self.settle_now()
 
     # -- the whole run ----------------------------------------------------------------------
 
     async def wait_idle(self) -> None:
         while self.tasks:
             await asyncio.wait(set(self.tasks))
+
+    def settle_now(self, at_least: float = 0.0) -> None:
+        """Resubmit the parked batches due now (``RunMachine.settle_due``)."""
+        if not self.stopping():
+            for due in self.machine.settle_due(max(self.clock(), at_least)):
+                self.spawn(self.resubmit(due.seq))
+
+    def wake_when_due(self, seq: int) -> None:
+        """Resubmit a batch parked ``at_once`` once due, even if no job ends then (one parked
+        for a lost job's sake waits a job's duration: jobs ending meanwhile ask)."""
+        due = self.machine.due_at(seq)
+
+        async def settle_when_due() -> None:
+            await self.sleep(max(0.0, due - self.clock()))
+            self.settle_now(at_least=due)  # (a loop may wake a timer just before its time)
+
+        timer = asyncio.ensure_future(settle_when_due())
+        self.timers.add(timer)
+        timer.add_done_callback(self.timers.discard)
 
     async def resubmit(self, seq: int) -> None:
         """Resubmit a parked batch the machine took for it (spawned: waits for a slot)."""
@@ -331,12 +360,12 @@ class Run:
             await reading
         await self.wait_idle()
         await self.settle()
+        await _cancel_all(self.timers)
 
     async def abort(self) -> None:
         """Cancel everything in flight and wait until it is gone."""
-        for task in self.tasks:
-            task.cancel()
-        await self.wait_idle()
+        await _cancel_all(self.timers)
+        await _cancel_all(self.tasks)
 
     def report(self) -> ConversionReport:
         """The report of the run as it stands."""
@@ -353,6 +382,13 @@ async def _within(slots: asyncio.Semaphore, poll: Callable[[], Awaitable[JobStat
         return await poll()
 
 
+async def _cancel_all(tasks: set[asyncio.Task[None]]) -> None:
+    for task in tasks:
+        task.cancel()
+    while tasks:  # (each task leaves the set when done)
+        await asyncio.wait(set(tasks))
+
+
 async def _all(work: Iterable[Awaitable[None]]) -> None:
     """Await each (one in this task; more side by side, each to its end, as each records its
     outcome), then raise the first error, if any: a plain gather would leave others running."""
@@ -362,39 +398,3 @@ async def _all(work: Iterable[Awaitable[None]]) -> None:
     for outcome in await asyncio.gather(*every, return_exceptions=True):
         if isinstance(outcome, BaseException):
             raise outcome
-
-
-async def drive(run: Run, work: Awaitable[None]) -> ConversionReport:
-    """Run to the end and return, or raise, its outcome.
-
-    Raises:
-        BaseException: the run-wide error that stopped the run (or the cancellation), with the
-            report so far as ``partial_report``.
-    """
-    journal = run.journal
-    try:
-        try:
-            await run.execute(work)
-            outcome = run.fatal
-        except BaseException as error:
-            # Cancelled (or a bug): stop every request and poller before leaving. The journal
-            # keeps each batch's last state, so the run can be resumed.
-            outcome = error
-            await run.abort()
-        reason = run.halted if outcome is None else error_text(outcome)
-        run.publish_all(run.machine.stopped(reason))
-        if run.keeper is not None:
-            with contextlib.suppress(Exception):
-                await run.keeper.flush()
-        report = run.report()
-        if journal is not None:
-            journal.record(RequestsCounted(report.requests - run.tally.requests_earlier))
-    finally:
-        if journal is not None:
-            await journal.close()
-    if outcome is not None:
-        with contextlib.suppress(AttributeError):  # a type refusing new attributes (frozen)
-            outcome.partial_report = report  # type: ignore[attr-defined]
-        raise outcome
-    return report
-

@@ -24,6 +24,7 @@ __all__ = [
     "BatchUncertain",
     "Event",
     "IdsAlreadyConverted",
+    "IdsConverted",
     "IdsRefused",
     "IdsRejected",
     "InputEnded",
@@ -125,19 +126,30 @@ class IdsAlreadyConverted:
 
 
 @attrs.frozen
+class IdsConverted:
+    """Ids of a settling batch converted one at a time, each by the single Convert Inventory
+    Record call (``SettlePolicy.record_by_record``): converted now, by this run."""
+
+    batch: int
+    ids: tuple[str, ...]
+
+
+@attrs.frozen
 class BatchUncertain:
     """A batch whose outcome is unknown (a lost reply, a lost job, a shared job id), or whose
     submission failed: it is parked, to be settled by resubmission.
 
     Attributes:
         since: a time by which the submission or job that left it unsettled had surely
-            started (a lost job is given time to finish from then on).
+            started (a lost job is given time to finish from then on); with ``at_once``, when
+            it may go again.
         maybe_sent: whether an earlier submission of these ids may have reached Zoho.
         reason: the error, without any credential.
         code: Zoho's error code, when Zoho answered the submission with an error (a batch
             never sent that settling gives up on is rejected with it); else empty.
         at_once: nothing can be running with these ids (the submission surely did nothing,
-            and none before it can have reached Zoho): resubmit without waiting.
+            and none before it can have reached Zoho; or a record's single convert, which
+            ends before Zoho answers): resubmit without waiting for a job.
     """
 
     batch: int
@@ -232,6 +244,7 @@ Event = (
     | BatchSplit
     | IdsRejected
     | IdsAlreadyConverted
+    | IdsConverted
     | BatchUncertain
     | BatchGaveUp
     | JobFinished

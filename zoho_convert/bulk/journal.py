@@ -5,8 +5,9 @@ per batch, its ids and its state:
 
 ``pending`` (formed, not sent) -> ``submitting`` (about to be sent; durable before the POST
 leaves) -> ``submitted`` (with its job id) -> ``finished`` (with the final status). A batch can
-also end ``rejected`` (every id refused, see the ``rejected`` table), ``split`` (failure
-isolation replaced it by smaller child batches), ``uncertain`` (parked, to be settled by
+also end ``converted`` (one record settled by the single convert call), ``rejected`` (every id
+refused, see the ``rejected`` table), ``split`` (failure isolation, or settling record by
+record, replaced it by smaller child batches), ``uncertain`` (parked, to be settled by
 resubmission) or ``uncertain_final`` (settling gave up). A batch's ``settling`` flag says an
 earlier submission of its ids may have reached Zoho. Ids found converted by such a submission
 are in the ``already`` table, jobs whose outcome was lost in the ``lost`` table.
@@ -36,6 +37,7 @@ from zoho_convert.bulk.events import (
     BatchUncertain,
     Event,
     IdsAlreadyConverted,
+    IdsConverted,
     IdsRefused,
     IdsRejected,
     InputEnded,
@@ -250,6 +252,10 @@ def _gave_up(event: BatchGaveUp) -> _Sql:
     return _state(event.batch, "uncertain_final")
 
 
+def _converted(event: IdsConverted) -> _Sql:
+    return _state(event.batch, "converted")
+
+
 def _finished(event: JobFinished) -> _Sql:
     return _state(event.batch, "finished", status=_json(event.status))
 
@@ -271,6 +277,7 @@ _WRITERS: dict[type, Callable[[Any], _Sql]] = {
     BatchUncertain: _uncertain,
     BatchGaveUp: _gave_up,
     JobFinished: _finished,
+    IdsConverted: _converted,
     JobLost: _lost,
     LongestJob: _longest,
     RequestsCounted: _requests,

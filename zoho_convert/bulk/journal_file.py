@@ -37,8 +37,10 @@ __all__ = [
     "refuse_existing",
 ]
 
-#: The journal format this version writes; format 1 files are migrated when opened.
-FORMAT = 2
+#: The journal format this version writes; format 1 and 2 files are brought up to it when
+#: opened. Format 3 added the batch state ``converted`` (a record settled by a single
+#: convert), which a format 2 reader would take for a batch never sent: it refuses format 3.
+FORMAT = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS run (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -230,7 +232,7 @@ def _read_holder(path: Path) -> str | None:
 
 
 def check_format(db: sqlite3.Connection) -> None:
-    """Refuse a file that is not a journal; bring a format 1 journal up to this format.
+    """Refuse a file that is not a journal; bring a format 1 or 2 journal up to this format.
 
     Raises:
         ValueError: not a zoho_convert journal, an unsupported format, or no run parameters.
@@ -240,7 +242,7 @@ def check_format(db: sqlite3.Connection) -> None:
         params = db.execute(_PARAMS).fetchone()
     except sqlite3.DatabaseError as exc:
         raise ValueError("not a zoho_convert journal") from exc
-    if row is None or not str(row[0]).isdigit() or int(row[0]) not in (1, FORMAT):
+    if row is None or not str(row[0]).isdigit() or int(row[0]) not in (1, 2, FORMAT):
         raise ValueError("not a zoho_convert journal (or an unsupported format)")
     if params is None:
         raise ValueError("an incomplete journal: it holds no run parameters")

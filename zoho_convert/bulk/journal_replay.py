@@ -24,6 +24,7 @@ from zoho_convert.bulk.events import (
     BatchUncertain,
     Event,
     IdsAlreadyConverted,
+    IdsConverted,
     IdsRefused,
     IdsRejected,
     InputEnded,
@@ -137,6 +138,8 @@ def _outcome(
         yield BatchSubmitted(seq, len(ids), job_id, settling)
         if status is not None:  # written with the finished state only
             yield JobFinished(seq, job_id, len(ids), status, ids, settling)
+    elif state == "converted":
+        yield IdsConverted(seq, ids)
     elif state == "uncertain":
         yield BatchUncertain(seq, ids, 0.0, settling, "parked by an earlier session")
     elif state == "uncertain_final":

@@ -16,6 +16,7 @@ from zoho_convert.bulk.events import (
     BatchUncertain,
     Event,
     IdsAlreadyConverted,
+    IdsConverted,
     IdsRejected,
     JobFinished,
     JobUnfinished,
@@ -50,7 +51,7 @@ class LedgerKeeper:
                 self._convert(event.ids)
             else:
                 self._release(event.ids)
-        elif isinstance(event, IdsAlreadyConverted):
+        elif isinstance(event, (IdsAlreadyConverted, IdsConverted)):
             self._convert(event.ids)
         elif isinstance(event, IdsRejected):
             for item in event.rejected:

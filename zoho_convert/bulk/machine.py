@@ -3,19 +3,16 @@
 ``RunMachine`` folds the run's events (like every subscriber) into the state of each active
 batch, and answers the driver's questions with events to publish: what a refused submission
 means (isolate offenders, settle later, or stop the run), whether an accepted one can be
-trusted (a job id given twice cannot), what a final status says, when to settle which batches,
-and what is left when the run stops. A unit test can drive it event by event.
+trusted (a job id given twice cannot), what a final status says, when to settle which batches
+(``settle_plan``), and what is left when the run stops. A unit test can drive it event by
+event.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
-import math
 
-import attrs
-
-from zoho_convert.api.errors import APIError
+from zoho_convert.api.errors import APIError, TransportError
 from zoho_convert.api.models import JobStatus
 from zoho_convert.bulk.events import (
     BatchGaveUp,
@@ -25,6 +22,7 @@ from zoho_convert.bulk.events import (
     BatchUncertain,
     Event,
     IdsAlreadyConverted,
+    IdsConverted,
     IdsRejected,
     InputEnded,
     JobFinished,
@@ -43,6 +41,7 @@ from zoho_convert.bulk.isolation import (
     retry_later,
 )
 from zoho_convert.bulk.report import RejectedId
+from zoho_convert.bulk.settle_plan import Batch, BatchState, SettlePlan, SettleRound
 from zoho_convert.bulk.settling import SettlePolicy
 
 __all__ = ["Batch", "BatchState", "RunMachine", "SettleRound"]
@@ -51,66 +50,28 @@ logger = logging.getLogger("zoho_convert.bulk")
 
 Parts = list[tuple[int, tuple[str, ...]]]
 
-
-class BatchState(enum.Enum):
-    """Where an active batch stands (finished, refused and split batches are forgotten)."""
-
-    READ = "read"  # formed, not sent
-    SUBMITTING = "submitting"  # being sent: it may have reached Zoho
-    SUBMITTED = "submitted"  # Zoho gave it a job, being polled
-    PARKED = "parked"  # outcome unknown (or send failed): to be settled by resubmission
-    RESUBMITTING = "resubmitting"  # parked, now due: waiting for a slot to be resubmitted
+# Seconds before a record whose single convert Zoho answered with a 5xx (or a 429 after the
+# client's retries) goes again, doubled for each settling round the record has had.
+_RECORD_PAUSE = 0.05
 
 
-@attrs.define
-class Batch:
-    """An active batch: its ids, its state, and what settling needs to know."""
-
-    seq: int
-    ids: tuple[str, ...]
-    state: BatchState = BatchState.READ
-    settling: bool = False  # an earlier submission of these ids may have reached Zoho
-    job_id: str | None = None
-    since: float = 0.0  # sent at (SUBMITTED); settle from (PARKED)
-    answered: float = 0.0  # Zoho's acceptance came back at (SUBMITTED)
-    reason: str = ""
-    code: str = ""  # Zoho's code of the error that parked it, if Zoho answered
-    at_once: bool = False  # parked, but nothing can be running with its ids: no wait
-    rounds: int = 0  # settling resubmissions of these ids so far (split parts inherit them)
-
-
-@attrs.frozen
-class SettleRound:
-    """The batches to resubmit in a settling round, not before ``due`` (the run's clock)."""
-
-    due: float
-    batches: tuple[Batch, ...]
-
-
-class RunMachine:
-    """The state and the decisions of one run (see the module docstring).
+class RunMachine(SettlePlan):
+    """The state and the decisions of one run (see the module docstring; the settling
+    decisions are ``SettlePlan``'s).
 
     Args:
         settle: how settling rounds are bounded.
     """
 
     def __init__(self, settle: SettlePolicy) -> None:
-        self.settle = settle
-        self.batches: dict[int, Batch] = {}
+        super().__init__(settle)
         self.job_ids: set[str] = set()
         self.next_seq = 0
         # Until one submission proves the request acceptable, batches go one at a time: a
         # request-level mistake (a wrong module id) then costs one call, not one per batch.
         self.gate_open = False
-        self.longest_job = 0.0  # journaled: each job's duration bounded loosely
-        # The longest job measured tightly in this session (see ``settling.PollTimer``);
-        # settling waits for it when known.
-        self.longest_job_tight = 0.0
         self.position = 0
         self.duplicates = 0
-        self.input_ended = False
-        self.settle_started: float | None = None
-        self.parked: dict[int, Batch] = {}  # parked at some point (a superset: checked on use)
         self.last_refused: Batch | None = None  # the batch of the last refusal of ids
 
     # -- folding events -------------------------------------------------------------------
@@ -127,11 +88,16 @@ class RunMachine:
         elif isinstance(event, BatchSubmitted):
             batch = batches[event.batch]
             batch.state, batch.job_id, batch.since = BatchState.SUBMITTED, event.job_id, event.at
-            batch.answered = event.at if event.answered is None else event.answered
+            if event.answered is None:  # replayed from a journal: not timed
+                batch.answered = event.at
+            else:
+                batch.answered = event.answered
+                self.round_trip_sum += event.answered - event.at
+                self.round_trips += 1
             batch.settling = event.settling
             self.job_ids.add(event.job_id)
             self.gate_open = True
-        elif isinstance(event, (JobFinished, JobUnfinished, BatchGaveUp)):
+        elif isinstance(event, (JobFinished, IdsConverted, JobUnfinished, BatchGaveUp)):
             batches.pop(event.batch, None)
         elif isinstance(event, BatchSplit):
             # Its refusal, when one came first (isolation, the ledger's screen), took it out.
@@ -168,15 +134,30 @@ class RunMachine:
     # -- decisions --------------------------------------------------------------------------
 
     def refused(
-        self, seq: int, part: tuple[str, ...], error: Exception, *, settling: bool, at: float
+        self,
+        seq: int,
+        part: tuple[str, ...],
+        error: Exception,
+        *,
+        settling: bool,
+        at: float,
+        single: bool = False,
     ) -> tuple[list[Event], Parts] | None:
         """What a submission that failed ``at`` (when its error came back) means: events to
         publish and parts to submit next; None for an error that concerns the whole run
-        (authentication, a wrong module id, ...)."""
+        (authentication, a wrong module id, ...). ``single``: the single convert of one
+        record (settling record by record), not a mass convert."""
         if is_isolatable(error, part):
             assert isinstance(error, APIError)
             return self._isolate(seq, part, error, settling)
         processed = maybe_processed(error)
+        if single and (processed or retry_later(error)) and not isinstance(error, TransportError):
+            # Zoho answered, and a single convert ends before its reply: nothing of it can
+            # still be running, so the record goes again after a short pause (growing with
+            # its rounds), not after a job's duration. Converted meanwhile, it is refused so.
+            pause = min(_RECORD_PAUSE * 2 ** self.batches[seq].rounds, self.settle.min_wait)
+            text, code = error_text(error), error.code if isinstance(error, APIError) else ""
+            return [BatchUncertain(seq, part, at + pause, True, text, code, True)], []
         if processed or retry_later(error):
             # A job this submission may have started began before its error came back. One
             # that surely did nothing leaves the wait for an earlier lost job where it was;
@@ -278,78 +259,6 @@ class RunMachine:
         """A job still running at the poll timeout (or when the run stopped)."""
         batch = self.batches[seq]
         return JobUnfinished(seq, job_id, len(batch.ids), last, batch.ids, batch.settling)
-
-    def _due(self, batch: Batch, wait: float) -> float:
-        # A lost job may still be running: give it the longest duration seen to finish, so
-        # that Zoho knows its records as converted before they are sent again. A batch none
-        # of whose submissions can have reached Zoho has no job: it may go again at once.
-        return batch.since if batch.at_once else batch.since + wait
-
-    def _parked(self) -> list[Batch]:
-        parked, live = BatchState.PARKED, self.batches.get
-        self.parked = {s: b for s, b in self.parked.items() if b.state is parked and live(s) is b}
-        return [b for b in self.parked.values() if b.rounds < self.settle.max_rounds]
-
-    def _oldest_running(self) -> float:
-        """When the oldest job still being polled was sent (infinity: none is)."""
-        running = BatchState.SUBMITTED
-        return min((b.since for b in self.batches.values() if b.state is running), default=math.inf)
-
-    def _take(self, batches: list[Batch], now: float) -> tuple[Batch, ...]:
-        if batches and self.settle_started is None:
-            self.settle_started = now
-        for batch in batches:
-            batch.state = BatchState.RESUBMITTING
-            batch.rounds += 1
-        return tuple(batches)
-
-    def settle_due(self, now: float) -> tuple[Batch, ...]:
-        """The parked batches due by ``now``, taken for resubmission at once, while the run
-        goes on (the driver asks whenever a job ends); none past the settling deadline.
-
-        While a job sent no later than a batch's lost submission still runs, that batch is
-        not due either: its lost job, like that job, may still be running (the longest job
-        seen is a small sample early in a run).
-        """
-        if not self.parked:
-            return ()  # none ever parked (the usual case, asked after every job): nothing due
-        parked = self._parked()
-        started = now if self.settle_started is None else self.settle_started
-        if not parked or now - started > self.settle.deadline:
-            return ()
-        wait = self.settle.wait(self.longest_job_tight or self.longest_job)
-        oldest = self._oldest_running()
-        due = [b for b in parked if self._due(b, wait) <= now and (b.at_once or oldest > b.since)]
-        return self._take(due, now)
-
-    def settle_round(self, now: float) -> SettleRound | None:
-        """Once no job runs: the parked batches, to resubmit when the last of them is due;
-        None when nothing is left to settle, or rounds or time are used up (``SettlePolicy``)."""
-        parked = self._parked()
-        if not parked:
-            return None
-        wait = self.settle.wait(self.longest_job_tight or self.longest_job)
-        due = max(self._due(batch, wait) for batch in parked)
-        started = now if self.settle_started is None else self.settle_started
-        if due - started > self.settle.deadline:
-            return None
-        return SettleRound(due, self._take(parked, now))
-
-    def give_up(self) -> list[Event]:
-        """Settling is over: what is still parked ends uncertain (or, if none of its
-        submissions can have reached Zoho, rejected with Zoho's code of the last error, or
-        ``NOT_SUBMITTED`` when Zoho never answered)."""
-        events: list[Event] = []
-        for batch in list(self.batches.values()):
-            if batch.state is not BatchState.PARKED:
-                continue
-            if batch.settling:
-                events.append(BatchGaveUp(batch.seq, batch.ids, batch.reason))
-            else:
-                code = batch.code or "NOT_SUBMITTED"
-                items = tuple(RejectedId(value, code, batch.reason) for value in batch.ids)
-                events.append(IdsRejected(batch.seq, items))
-        return events
 
     def stopped(self, reason: str) -> list[Event]:
         """The run stops with batches still active: which ids were never sent, and which may

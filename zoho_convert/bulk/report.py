@@ -2,7 +2,8 @@
 
 Every id read lands in exactly one place: the total of a job it was submitted in, ``rejected``
 (never converted by this run, with the reason), ``uncertain`` (its submission may or may not
-have reached Zoho) or ``already_converted_ids`` (converted by the run's own earlier submission).
+have reached Zoho), ``already_converted_ids`` (converted by the run's own earlier submission)
+or ``converted_by_record`` (converted by a single convert while settling, in no job).
 Ids of jobs that converted everything are not kept, so the report of a million-id run stays
 small. ``tally.py`` folds a run's events into one. JSON comes from the one converter
 (``zoho_convert.api.wire``): a field added here is in every JSON output.
@@ -125,7 +126,8 @@ class ConversionReport:
         module: the module converted from (``Quotes``, ``Sales_Orders``, ``Leads``).
         to: the target module (None for Leads).
         total: distinct ids read (locally invalid values each count once).
-        converted: records converted, summed from the jobs' final statuses.
+        converted: records converted: summed from the jobs' final statuses, plus
+            ``converted_by_record``.
         failed: records that failed, summed from the jobs' final statuses.
         not_converted: records not converted, summed from the jobs' final statuses.
         rejected: ids not converted by this run, each with Zoho's code (or ``INVALID_ID``,
@@ -147,6 +149,8 @@ class ConversionReport:
         already_converted_ids: the ids among ``already_converted`` known one by one (refused
             ones; a job's in-job failures are known by count only, its ids are on its outcome).
         lost_jobs: jobs whose outcome could not be read; their ids were settled.
+        converted_by_record: ids converted one at a time by the single convert call while
+            their batch was settled (``SettlePolicy.record_by_record``), so in no job.
     """
 
     module: str
@@ -166,6 +170,7 @@ class ConversionReport:
     already_converted: int = 0
     already_converted_ids: tuple[str, ...] = ()
     lost_jobs: tuple[LostJob, ...] = ()
+    converted_by_record: tuple[str, ...] = ()
 
     @property
     def submitted(self) -> int:
@@ -180,12 +185,13 @@ class ConversionReport:
     @property
     def accounted_for(self) -> bool:
         """The report's invariant: every id read is in exactly one job, ``rejected``,
-        ``uncertain`` or ``already_converted_ids``."""
+        ``uncertain``, ``already_converted_ids`` or ``converted_by_record``."""
         return (
             self.submitted
             + len(self.rejected)
             + len(self.uncertain)
             + len(self.already_converted_ids)
+            + len(self.converted_by_record)
             == self.total
         )
 

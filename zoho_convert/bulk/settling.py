@@ -27,7 +27,7 @@ from typing import TypeVar
 
 import attrs
 
-from zoho_convert.api.checks import at_least, finite_positive
+from zoho_convert.api.checks import at_least, finite_positive, is_bool
 from zoho_convert.api.timing import Clock, forget_sent, last_sent
 
 __all__ = ["PollTimer", "SettlePolicy"]
@@ -57,12 +57,21 @@ class SettlePolicy:
         unknown_wait: seconds a lost job is given when no job of the run has finished yet, so
             nothing is known of how long jobs take (resubmitting while the lost job still runs
             could convert its records twice).
+        record_by_record: settle a Quotes or Sales_Orders batch by converting its records one
+            at a time with the Convert Inventory Record call, which answers at once (a record
+            the lost job converted is refused as converted), instead of a mass conversion
+            whose job takes as long again. Only for runs that call can carry: no
+            ``assign_to``, no ``related_modules`` (``carry_over_tags`` goes along, as Zoho's
+            v8 spec allows; its v7 page says that call always carries tags). It costs one
+            API credit per record instead of one call per batch. Leads are always settled by
+            mass conversion.
     """
 
     max_rounds: int = attrs.field(default=6, validator=at_least(1))
     deadline: float = attrs.field(default=900.0, validator=finite_positive)
     min_wait: float = attrs.field(default=1.0, validator=finite_positive)
     unknown_wait: float = attrs.field(default=60.0, validator=finite_positive)
+    record_by_record: bool = attrs.field(default=True, validator=is_bool)
 
     def wait(self, longest_job: float) -> float:
         """Seconds a lost job is given to finish, from when it surely started, when the

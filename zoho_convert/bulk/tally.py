@@ -15,6 +15,7 @@ from zoho_convert.bulk.events import (
     BatchRead,
     Event,
     IdsAlreadyConverted,
+    IdsConverted,
     IdsRefused,
     IdsRejected,
     InputEnded,
@@ -46,6 +47,7 @@ class Tally:
         self.not_converted = 0
         self.already_in_jobs = 0
         self.already_ids: list[str] = []
+        self.converted_ids: list[str] = []  # converted record by record (in no job)
         self.rejected: list[RejectedId] = []
         self.uncertain: list[str] = []
         self.unfinished: list[str] = []
@@ -75,6 +77,10 @@ class Tally:
         elif kind is IdsAlreadyConverted:
             assert isinstance(event, IdsAlreadyConverted)
             self.already_ids.extend(event.ids)
+        elif kind is IdsConverted:
+            assert isinstance(event, IdsConverted)
+            self.converted += len(event.ids)
+            self.converted_ids.extend(event.ids)
         elif kind is InputEnded:
             assert isinstance(event, InputEnded)
             self.duplicates = event.duplicates
@@ -168,6 +174,7 @@ class Tally:
             already_converted=self.already_converted,
             already_converted_ids=tuple(self.already_ids),
             lost_jobs=tuple(self.lost_jobs),
+            converted_by_record=tuple(self.converted_ids),
         )
 
 

@@ -1,0 +1,111 @@
+"""Settling record by record: a parked batch converted one record at a time with the single
+Convert Inventory Record call (``SettlePolicy.record_by_record``).
+
+A single convert answers at once (no job to wait for), and refuses a record the lost
+submission converted as ``ID_ALREADY_CONVERTED``: each record's fate is known one by one. It
+takes one request slot per record, though, so the machine chooses it only when the records
+would be done before a mass resubmission's job (``SettlePlan.by_record``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Protocol, TypeVar
+
+from zoho_convert.bulk.events import BatchSplit, Event, IdsConverted
+from zoho_convert.bulk.machine import RunMachine
+
+__all__ = ["RecordSettler", "RunPort"]
+
+T = TypeVar("T")
+A = TypeVar("A")
+
+
+class Stopped(Exception):
+    """The run stopped while a batch waited to be submitted: it was not sent."""
+
+
+class RunPort(Protocol):
+    """What settling record by record needs of the run (``driver.Run`` has it)."""
+
+    machine: RunMachine
+
+    def publish(self, event: Event) -> None:
+        """Hand one event to every subscriber."""
+
+    def publish_all(self, events: Iterable[Event]) -> None:
+        """Hand each event to every subscriber."""
+
+    def stopping(self) -> bool:
+        """Whether the run stopped."""
+
+    def clock(self) -> float:
+        """The run's clock."""
+
+    async def post(self, seq: int, send: Callable[[A], Awaitable[T]], arg: A) -> T:
+        """Make one converting POST of a batch (journaled first, ``min_credits`` permitting);
+        raises ``Stopped`` when it was not sent."""
+
+
+class RecordSettler:
+    """Converts the records of parked batches one at a time, ``slots`` side by side.
+
+    Args:
+        run: the run whose batches these are.
+        convert: the single convert of one record, with the run's options.
+        slots: records converted side by side at most.
+    """
+
+    def __init__(
+        self, run: RunPort, convert: Callable[[str], Awaitable[object]], slots: int
+    ) -> None:
+        self.run = run
+        self.convert = convert
+        self.slot_count = slots
+        self.slots = asyncio.Semaphore(slots)
+        self.queued = 0  # records taken for conversion and not yet answered
+
+    def wanted(self, seq: int) -> bool:
+        """Whether to settle this batch record by record now (``SettlePlan.by_record``)."""
+        return self.run.machine.by_record(seq, self.queued, self.slot_count)
+
+    async def settle(self, seq: int) -> None:
+        """Convert each record of a parked batch (each its own part, so each has its own
+        fate), side by side."""
+        machine = self.run.machine
+        ids = machine.batches[seq].ids
+        parts: tuple[tuple[int, tuple[str, ...]], ...] = ((seq, ids),)
+        if len(ids) > 1:
+            parts = tuple((machine.new_seq(), (value,)) for value in ids)
+            self.run.publish(BatchSplit(seq, parts, True))
+        self.queued += len(parts)
+        try:
+            outcomes = await asyncio.gather(
+                *(self._convert(part) for part, _ in parts), return_exceptions=True
+            )
+        finally:
+            self.queued -= len(parts)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome  # a run-wide error (each record recorded its own outcome)
+
+    async def _convert(self, seq: int) -> None:
+        run = self.run
+        ids = run.machine.batches[seq].ids
+        if run.stopping():
+            return  # not sent: the machine still holds it (reported uncertain)
+        try:
+            async with self.slots:
+                await run.post(seq, self.convert, ids[0])
+        except Stopped:
+            return
+        except Exception as error:
+            verdict = run.machine.refused(
+                seq, ids, error, settling=True, at=run.clock(), single=True
+            )
+            if verdict is None:
+                raise  # the same request would fail for every record: stop the run
+            run.publish_all(verdict[0])  # one record: refused, or parked (never split)
+            return
+        run.publish(IdsConverted(seq, ids))

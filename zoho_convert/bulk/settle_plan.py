@@ -1,0 +1,176 @@
+"""The settling half of the run's state machine: when parked batches fall due, in which
+rounds they go, whether one goes record by record, and what is left when settling ends.
+
+``RunMachine`` (``machine.py``) folds the run's events into the batches defined here and
+inherits these decisions. ``settling.py`` has the policy, and why a lost job is waited for.
+No I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+
+import attrs
+
+from zoho_convert.bulk.events import BatchGaveUp, Event, IdsRejected
+from zoho_convert.bulk.report import RejectedId
+from zoho_convert.bulk.settling import SettlePolicy
+
+__all__ = ["Batch", "BatchState", "SettlePlan", "SettleRound"]
+
+
+class BatchState(enum.Enum):
+    """Where an active batch stands (finished, refused and split batches are forgotten)."""
+
+    READ = "read"  # formed, not sent
+    SUBMITTING = "submitting"  # being sent: it may have reached Zoho
+    SUBMITTED = "submitted"  # Zoho gave it a job, being polled
+    PARKED = "parked"  # outcome unknown (or send failed): to be settled by resubmission
+    RESUBMITTING = "resubmitting"  # parked, now due: waiting for a slot to be resubmitted
+
+
+@attrs.define
+class Batch:
+    """An active batch: its ids, its state, and what settling needs to know."""
+
+    seq: int
+    ids: tuple[str, ...]
+    state: BatchState = BatchState.READ
+    settling: bool = False  # an earlier submission of these ids may have reached Zoho
+    job_id: str | None = None
+    since: float = 0.0  # sent at (SUBMITTED); settle from (PARKED)
+    answered: float = 0.0  # Zoho's acceptance came back at (SUBMITTED)
+    reason: str = ""
+    code: str = ""  # Zoho's code of the error that parked it, if Zoho answered
+    at_once: bool = False  # parked, but nothing can be running with its ids: no wait
+    rounds: int = 0  # settling resubmissions of these ids so far (split parts inherit them)
+
+
+@attrs.frozen
+class SettleRound:
+    """The batches to resubmit in a settling round, not before ``due`` (the run's clock)."""
+
+    due: float
+    batches: tuple[Batch, ...]
+
+
+class SettlePlan:
+    """The settling decisions over a run's batches (the base of ``RunMachine``).
+
+    Args:
+        settle: how settling rounds are bounded.
+    """
+
+    def __init__(self, settle: SettlePolicy) -> None:
+        self.settle = settle
+        self.batches: dict[int, Batch] = {}
+        self.parked: dict[int, Batch] = {}  # parked at some point (a superset: checked on use)
+        self.settle_started: float | None = None
+        self.input_ended = False
+        self.longest_job = 0.0  # journaled: each job's duration bounded loosely
+        # The longest job measured tightly in this session (see ``settling.PollTimer``);
+        # settling waits for it when known.
+        self.longest_job_tight = 0.0
+        # Round trips of accepted submissions in this session: what a single convert takes.
+        self.round_trip_sum = 0.0
+        self.round_trips = 0
+
+    def by_record(self, seq: int, queued: int, slots: int) -> bool:
+        """Whether to settle a parked batch record by record (``SettlePolicy.record_by_record``
+        permitting): once every batch of the input has been sent (first submissions need
+        every request slot), and when its records, after the ``queued`` ones and a poll of
+        each job still running, ``slots`` at a time, would all be converted before a mass
+        resubmission's job would end. One call per record beats one job while few requests
+        wait; many parked batches, or a busy tail, go faster as jobs."""
+        batch = self.batches[seq]
+        if not batch.settling or not self.input_ended or not self.round_trips:
+            return False
+        requests = queued + len(batch.ids)
+        for other in self.batches.values():
+            if other.state is BatchState.READ and not other.settling:
+                return False  # a first submission still waits for a slot
+            if other.state is BatchState.SUBMITTED:
+                requests += 1  # its poll takes a slot too
+        job = self.longest_job_tight or self.longest_job or self.settle.min_wait
+        round_trip = self.round_trip_sum / self.round_trips
+        return math.ceil(requests / slots) * round_trip < job
+
+    def due_at(self, seq: int) -> float:
+        """When a parked batch falls due (the lost job's wait, or at once)."""
+        return self._due(self.batches[seq], self._wait())
+
+    def _wait(self) -> float:
+        return self.settle.wait(self.longest_job_tight or self.longest_job)
+
+    def _due(self, batch: Batch, wait: float) -> float:
+        # A lost job may still be running: give it the longest duration seen to finish, so
+        # that Zoho knows its records as converted before they are sent again. A batch none
+        # of whose submissions can have reached Zoho has no job: it may go again at once.
+        return batch.since if batch.at_once else batch.since + wait
+
+    def _parked(self) -> list[Batch]:
+        parked, live = BatchState.PARKED, self.batches.get
+        self.parked = {s: b for s, b in self.parked.items() if b.state is parked and live(s) is b}
+        return [b for b in self.parked.values() if b.rounds < self.settle.max_rounds]
+
+    def _oldest_running(self) -> float:
+        """When the oldest job still being polled was sent (infinity: none is)."""
+        running = BatchState.SUBMITTED
+        return min((b.since for b in self.batches.values() if b.state is running), default=math.inf)
+
+    def _take(self, batches: list[Batch], now: float) -> tuple[Batch, ...]:
+        if batches and self.settle_started is None:
+            self.settle_started = now
+        for batch in batches:
+            batch.state = BatchState.RESUBMITTING
+            batch.rounds += 1
+        return tuple(batches)
+
+    def settle_due(self, now: float) -> tuple[Batch, ...]:
+        """The parked batches due by ``now``, taken for resubmission at once, while the run
+        goes on (the driver asks whenever a job ends); none past the settling deadline.
+
+        While a job sent no later than a batch's lost submission still runs, that batch is
+        not due either: its lost job, like that job, may still be running (the longest job
+        seen is a small sample early in a run).
+        """
+        if not self.parked:
+            return ()  # none ever parked (the usual case, asked after every job): nothing due
+        parked = self._parked()
+        started = now if self.settle_started is None else self.settle_started
+        if not parked or now - started > self.settle.deadline:
+            return ()
+        wait = self._wait()
+        oldest = self._oldest_running()
+        due = [b for b in parked if self._due(b, wait) <= now and (b.at_once or oldest > b.since)]
+        return self._take(due, now)
+
+    def settle_round(self, now: float) -> SettleRound | None:
+        """Once no job runs: the parked batches, to resubmit when the last of them is due;
+        None when nothing is left to settle, or rounds or time are used up (``SettlePolicy``)."""
+        parked = self._parked()
+        if not parked:
+            return None
+        wait = self._wait()
+        due = max(self._due(batch, wait) for batch in parked)
+        started = now if self.settle_started is None else self.settle_started
+        if due - started > self.settle.deadline:
+            return None
+        return SettleRound(due, self._take(parked, now))
+
+    def give_up(self) -> list[Event]:
+        """Settling is over: what is still parked ends uncertain (or, if none of its
+        submissions can have reached Zoho, rejected with Zoho's code of the last error, or
+        ``NOT_SUBMITTED`` when Zoho never answered)."""
+        events: list[Event] = []
+        for batch in list(self.batches.values()):
+            if batch.state is not BatchState.PARKED:
+                continue
+            if batch.settling:
+                events.append(BatchGaveUp(batch.seq, batch.ids, batch.reason))
+            else:
+                code = batch.code or "NOT_SUBMITTED"
+                items = tuple(RejectedId(value, code, batch.reason) for value in batch.ids)
+                events.append(IdsRejected(batch.seq, items))
+        return events
