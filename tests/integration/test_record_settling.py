@@ -130,11 +130,12 @@ def assert_each_once_by_record(env: Env, lost: list[str]) -> None:
 
 # -- 1. lost submit replies ------------------------------------------------------------------
 
+SUBMITS = frozenset({"mass_convert"})
 LOSSES = {
-    "500-after": Faults(rate_500=0.2, fault_endpoints={"mass_convert"}, fault_after_processing=True),
-    "drop-after": Faults(drop_rate=0.2, fault_endpoints={"mass_convert"}, fault_after_processing=True),
-    "500-before": Faults(rate_500=0.2, fault_endpoints={"mass_convert"}),
-    "drop-before": Faults(drop_rate=0.2, fault_endpoints={"mass_convert"}),
+    "500-after": Faults(rate_500=0.2, fault_endpoints=SUBMITS, fault_after_processing=True),
+    "drop-after": Faults(drop_rate=0.2, fault_endpoints=SUBMITS, fault_after_processing=True),
+    "500-before": Faults(rate_500=0.2, fault_endpoints=SUBMITS),
+    "drop-before": Faults(drop_rate=0.2, fault_endpoints=SUBMITS),
 }
 
 
@@ -234,6 +235,26 @@ async def test_a_single_convert_answered_500_goes_again_after_a_short_pause(
     assert_true(env, report, ids)
 
 
+async def test_a_single_convert_whose_connection_dropped_waits_a_jobs_duration(
+    start: Start,
+) -> None:
+    """Single converts dropped after the simulator processed them (30 %): a dropped call
+    goes again only after a job's duration (a transport failure is waited out like a lost
+    job), is then refused as converted, and no record converts twice."""
+    faults = Faults(drop_rate=0.3, fault_endpoints={"convert"}, fault_after_processing=True)
+    env = await start(faults=faults, wire={"drop_before": frozenset({1, 3, 5})})
+    report, ids = await convert(env, 300)
+    dropped = [post for post in env.wire.single if post.outcome == "dropped"]
+    assert len(dropped) > 10, "the fault hardly struck"
+    for post in dropped:
+        calls = [s for s in env.wire.single if s.ids == post.ids]
+        later = calls[next(n for n, s in enumerate(calls) if s is post) + 1 :]
+        assert later, f"{post.ids[0]} was never converted again after its drop"
+        assert later[0].at - post.at >= DURATION, f"went again after {later[0].at - post.at} s"
+    assert {post.ids[0] for post in dropped} <= set(report.already_converted_ids)
+    assert_true(env, report, ids)
+
+
 # -- 3. carry_over_tags ----------------------------------------------------------------------
 
 
@@ -264,12 +285,12 @@ async def test_runs_the_single_convert_cannot_carry_settle_by_mass_resubmission(
     lost last batch is resubmitted as a mass convert once its job ended, every record
     converted once."""
     env = await start(already_converted=mode, wire={"drop_after": {3}})
-    kwargs: dict[str, Any] = {
+    options: dict[str, dict[str, Any]] = {
         "assign_to": {"assign_to": "2423488000000483001"},
         "related_modules": {"related_modules": [ModuleRef("Calls", env.module_id("Calls"))]},
         "record_by_record=False": {"settle": SettlePolicy(record_by_record=False)},
-    }[option]
-    report, ids = await convert(env, 150, max_pending_jobs=1, **kwargs)
+    }
+    report, ids = await convert(env, 150, max_pending_jobs=1, **options[option])
     assert env.wire.single == []
     lost = env.wire.mass[2]
     assert lost.lost
