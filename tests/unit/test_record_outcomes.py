@@ -39,9 +39,8 @@ PARAMS = RunParams(module="Quotes", to=ModuleRef("Sales_Orders", "1"))
 
 
 def settled_by_record() -> list[Event]:
-    """A batch whose reply was lost, settled record by record: two records converted now, one
-    refused as converted by the lost submission, one converted in a later part of two events
-    (a part of its own)."""
+    """A batch whose reply was lost, settled record by record (one part per record): three
+    records converted now, one refused as converted by the lost submission."""
     return [
         BatchRead(0, IDS, 4, 4, 0),
         SubmitStarted(0),
