@@ -76,8 +76,11 @@ class _StaticFlow:
     async def token(self, transport: HttpTransport) -> str:
         return self._token
 
-    def latest(self, token: str) -> str:
+    async def latest(self, transport: HttpTransport, token: str) -> str:
         return token
+
+    def expired(self, token: str, error: AuthenticationError) -> None:
+        return None
 
     def accepted(self, token: str) -> None:
         return None
@@ -138,6 +141,8 @@ class RefreshTokenAuth:
         self._current: StoredToken | None = None
         self._refresh_at = 0.0
         self._fatal: AuthenticationError | None = None
+        # The last token Zoho refused as INVALID_TOKEN: the next request refreshes first.
+        self.refused_token: str | None = None
         # The last few tokens Zoho accepted: a refused token among them expired in use.
         self._good: collections.deque[str] = collections.deque(maxlen=8)
         self.refresh_count = 0
@@ -179,7 +184,11 @@ class RefreshTokenAuth:
             TransportError: the accounts server could not be reached.
         """
         current = self._current
-        if current is not None and self._clock() < self._refresh_at:
+        if (
+            current is not None
+            and self._clock() < self._refresh_at
+            and current.token != self.refused_token
+        ):
             return current.token
         stored = await self._store.get()  # another task or process may have a newer one
         if stored is not None and stored != current:
@@ -250,9 +259,18 @@ class _RefreshFlow:
     async def token(self, transport: HttpTransport) -> str:
         return await self._auth.access_token(transport)
 
-    def latest(self, token: str) -> str:
-        current = self._auth.current_token
-        return token if current is None else current
+    async def latest(self, transport: HttpTransport, token: str) -> str:
+        auth = self._auth
+        current = auth.current_token
+        if current is None:
+            return token
+        if current == auth.refused_token:  # refused a moment ago: wait for the new one
+            return await auth.access_token(transport)
+        return current
+
+    def expired(self, token: str, error: AuthenticationError) -> None:
+        if error.code == "INVALID_TOKEN":
+            self._auth.refused_token = token
 
     def accepted(self, token: str) -> None:
         good = self._auth._good

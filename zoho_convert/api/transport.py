@@ -48,9 +48,14 @@ class AuthFlow(Protocol):
     async def token(self, transport: HttpTransport) -> str:
         """The access token to send (minting or refreshing one first if needed)."""
 
-    def latest(self, token: str) -> str:
+    async def latest(self, transport: HttpTransport, token: str) -> str:
         """The token to send now that the request holds its slot: the one that replaced
-        ``token`` while the request waited, if any (no I/O)."""
+        ``token`` while the request waited, if any; a new one when the current token was
+        refused (``expired``)."""
+
+    def expired(self, token: str, error: AuthenticationError) -> None:
+        """Zoho refused ``token`` (said while the refused request still holds its slot, so
+        the request that takes the slot next does not send it)."""
 
     def accepted(self, token: str) -> None:
         """Zoho accepted a request sent with ``token``."""
@@ -202,7 +207,7 @@ class HttpTransport:
             # The token is read again with the slot held: a request that queued for its slot
             # behind many others would otherwise carry a token that expired meanwhile, be
             # refused, and queue again.
-            token = sent[0] = flow.latest(sent[0])
+            token = sent[0] = await flow.latest(self, sent[0])
             authorized = {**headers, "Authorization": f"Zoho-oauthtoken {token}"}
             self.requests_sent += 1
             # Leaves now, its slot held: a run times jobs and polls from here (not from
@@ -211,6 +216,12 @@ class HttpTransport:
             status, reply_headers, raw = await self._exchange(
                 method, url, headers=authorized, params=params, data=data, timeout=self._timeout
             )
+            if status == 401:  # (rare) read now, its slot held, so the next one knows
+                try:
+                    decode_reply(status, reply_headers, raw, method == "POST")
+                except AuthenticationError as error:
+                    flow.expired(token, error)
+                    raise
         if self._on_headers is not None and carries_credits(reply_headers):
             await self._on_headers(reply_headers)
         return decode_reply(status, reply_headers, raw, method == "POST")

@@ -94,6 +94,11 @@ class LedgerKeeper:
         Returns:
             the events saying so, and the part to submit (a batch number; -1 for none).
         """
+        if self._released:
+            # Claims this run gave back, not sent yet (a record parked a moment ago, looked at
+            # again now): give them back first, or this run's own claims would hold them.
+            released, self._released = self._released, []
+            await self.ledger.release(self.module, released)
         new, known = await self.ledger.filter_known(self.module, ids)
         claimed, held = await self.ledger.claim(self.module, new, ttl) if new else ([], [])
         self._mine.update(claimed)

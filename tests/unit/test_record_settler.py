@@ -335,11 +335,6 @@ async def test_a_record_answered_5xx_goes_again_after_its_pause_while_a_job_runs
     assert FLAKY in report.converted_by_record
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the record's own claim is not yet given back when its pause ends: the ledger "
-    "screen parks it CLAIMED_ELSEWHERE until the next job ends (reported to the lead)",
-)
 async def test_with_a_fleet_ledger_a_record_answered_5xx_still_goes_after_its_pause() -> None:
     """With a fleet's ledger, the flaky record goes again once its pause is over (as soon as a
     record slot frees), not after the next job's end: its own claim does not hold it back."""
