@@ -6,6 +6,7 @@ journal brought up to 3)."""
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 import attrs
@@ -107,6 +108,39 @@ async def test_the_ledger_records_ids_converted_by_record_as_converted() -> None
     assert await ledger.filter_known("Quotes", IDS) == (["102", "104"], ["101", "103"])
     claimed, held = await ledger.claim("Quotes", IDS, 60.0)
     assert claimed == ["102"] and held == ["101", "103", "104"]  # 104: still this run's
+
+
+class FlakyReleaseLedger(MemoryLedger):
+    """A ledger whose next ``release`` fails (a third-party ledger that raises)."""
+
+    fail_release = False
+
+    async def release(self, module: str, ids: Sequence[str]) -> None:
+        if self.fail_release:
+            self.fail_release = False
+            raise ConnectionError("ledger unreachable")
+        await super().release(module, ids)
+
+
+async def test_a_record_parked_a_moment_ago_is_not_held_by_its_own_claim() -> None:
+    """Screening ids this run gave back but has not sent yet gives them back first: the run
+    claims them again (not CLAIMED_ELSEWHERE); a release that fails then is not fatal, and
+    the ids are given back with the next flush."""
+    ledger = FlakyReleaseLedger(clock=lambda: 0.0)
+    keeper = LedgerKeeper(ledger, "Quotes")
+    seqs = iter(range(1, 10))
+    assert await keeper.screen(0, IDS, True, lambda: next(seqs), 0.0, 60.0) == ([], 0)
+
+    keeper(BatchUncertain(5, ("102",), 1.0, True, "500 on its single convert", at_once=True))
+    assert await keeper.screen(5, ("102",), True, lambda: next(seqs), 1.1, 60.0) == ([], 5)
+
+    keeper(BatchUncertain(5, ("102",), 1.2, True, "500 again", at_once=True))
+    ledger.fail_release = True
+    events, part = await keeper.screen(5, ("102",), True, lambda: next(seqs), 1.3, 60.0)
+    assert part == -1 and events[-1].code == "CLAIMED_ELSEWHERE"  # still its own claim
+    await keeper.flush()  # the release is sent now
+    claimed, held = await ledger.claim("Quotes", ("102",), 60.0)
+    assert claimed == ["102"] and held == []
 
 
 def batch_states(path: Path) -> dict[int, str]:

@@ -76,7 +76,7 @@ class _StaticFlow:
     async def token(self, transport: HttpTransport) -> str:
         return self._token
 
-    async def latest(self, transport: HttpTransport, token: str) -> str:
+    def latest(self, token: str) -> str | None:
         return token
 
     def expired(self, token: str, error: AuthenticationError) -> None:
@@ -142,7 +142,7 @@ class RefreshTokenAuth:
         self._refresh_at = 0.0
         self._fatal: AuthenticationError | None = None
         # The last token Zoho refused as INVALID_TOKEN: the next request refreshes first.
-        self.refused_token: str | None = None
+        self._refused: str | None = None
         # The last few tokens Zoho accepted: a refused token among them expired in use.
         self._good: collections.deque[str] = collections.deque(maxlen=8)
         self.refresh_count = 0
@@ -187,7 +187,7 @@ class RefreshTokenAuth:
         if (
             current is not None
             and self._clock() < self._refresh_at
-            and current.token != self.refused_token
+            and current.token != self._refused
         ):
             return current.token
         stored = await self._store.get()  # another task or process may have a newer one
@@ -216,6 +216,7 @@ class RefreshTokenAuth:
         """Use ``token`` (unexpired: stores give only those); refresh ahead of its expiry by the
         margin, but never before half its remaining life, so a short-lived token is used."""
         now = self._clock()
+        self._refused = None  # a token Zoho refused was replaced (or given back, and is tried)
         lifetime = token.expires_in(now)
         self._current = token
         self._refresh_at = now + lifetime - min(self._margin, lifetime / 2)
@@ -259,20 +260,22 @@ class _RefreshFlow:
     async def token(self, transport: HttpTransport) -> str:
         return await self._auth.access_token(transport)
 
-    async def latest(self, transport: HttpTransport, token: str) -> str:
+    def latest(self, token: str) -> str | None:
         auth = self._auth
-        current = auth.current_token
+        current = auth._current
         if current is None:
             return token
-        if current == auth.refused_token:  # refused a moment ago: wait for the new one
-            return await auth.access_token(transport)
-        return current
+        if current.token == auth._refused:
+            return None  # refused a moment ago: get the new one first (``_adopt`` clears it)
+        return current.token
 
     def expired(self, token: str, error: AuthenticationError) -> None:
         if error.code == "INVALID_TOKEN":
-            self._auth.refused_token = token
+            self._auth._refused = token
 
     def accepted(self, token: str) -> None:
+        if token == self._auth._refused:  # refused once, then accepted: it works after all
+            self._auth._refused = None
         good = self._auth._good
         if not good or good[-1] != token:
             good.append(token)

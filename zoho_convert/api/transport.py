@@ -36,6 +36,11 @@ logger = logging.getLogger("zoho_convert.api.transport")
 T = TypeVar("T")
 
 _NOT_SENT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+
+
+class _TokenDue(Exception):
+    """A request got its slot, but its token must be replaced first (not a request error, so
+    not retried: the token call has retries of its own)."""
 _JSON_HEADERS = {"Content-Type": "application/json"}
 # One encoder for every body: json.dumps(..., separators=...) builds a new one per call.
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
@@ -48,10 +53,10 @@ class AuthFlow(Protocol):
     async def token(self, transport: HttpTransport) -> str:
         """The access token to send (minting or refreshing one first if needed)."""
 
-    async def latest(self, transport: HttpTransport, token: str) -> str:
+    def latest(self, token: str) -> str | None:
         """The token to send now that the request holds its slot: the one that replaced
-        ``token`` while the request waited, if any; a new one when the current token was
-        refused (``expired``)."""
+        ``token`` while the request waited, if any; None when a new one must be fetched
+        first (the current one was refused a moment ago, see ``expired``)."""
 
     def expired(self, token: str, error: AuthenticationError) -> None:
         """Zoho refused ``token`` (said while the refused request still holds its slot, so
@@ -183,6 +188,8 @@ class HttpTransport:
                     repeatable=method == "GET",
                     label=path,
                 )
+            except _TokenDue:
+                continue
             except AuthenticationError as error:
                 if await flow.refused(self, sent[0], error):
                     continue
@@ -207,7 +214,10 @@ class HttpTransport:
             # The token is read again with the slot held: a request that queued for its slot
             # behind many others would otherwise carry a token that expired meanwhile, be
             # refused, and queue again.
-            token = sent[0] = await flow.latest(self, sent[0])
+            token = flow.latest(sent[0])
+            if token is None:
+                raise _TokenDue()  # fetched outside the slot, and outside the retries
+            sent[0] = token
             authorized = {**headers, "Authorization": f"Zoho-oauthtoken {token}"}
             self.requests_sent += 1
             # Leaves now, its slot held: a run times jobs and polls from here (not from

@@ -98,7 +98,10 @@ class LedgerKeeper:
             # Claims this run gave back, not sent yet (a record parked a moment ago, looked at
             # again now): give them back first, or this run's own claims would hold them.
             released, self._released = self._released, []
-            await self.ledger.release(self.module, released)
+            try:
+                await self.ledger.release(self.module, released)
+            except Exception:  # (as ``flush``'s callers: never fatal; sent with the next one)
+                self._released[:0] = released
         new, known = await self.ledger.filter_known(self.module, ids)
         claimed, held = await self.ledger.claim(self.module, new, ttl) if new else ([], [])
         self._mine.update(claimed)

@@ -146,12 +146,15 @@ class RunMachine(SettlePlan):
         """What a submission that failed ``at`` (when its error came back) means: events to
         publish and parts to submit next; None for an error that concerns the whole run
         (authentication, a wrong module id, ...). ``single``: the single convert of one
-        record (settling record by record), not a mass convert."""
-        if is_isolatable(error, part):
+        record (settling record by record), not a mass convert; an INVALID_DATA of it must
+        name the record (else it may be about the request: not the record's fate)."""
+        if is_isolatable(error, part) and not (
+            single and _unlocated_invalid_data(error, part)
+        ):
             assert isinstance(error, APIError)
             return self._isolate(seq, part, error, settling)
         processed = maybe_processed(error)
-        if single and (processed or retry_later(error)) and not isinstance(error, TransportError):
+        if single and (processed or retry_later(error)) and _answered_by_zoho(error):
             # Zoho answered, and a single convert ends before its reply: nothing of it can
             # still be running, so the record goes again after a short pause (growing with
             # its rounds), not after a job's duration. Converted meanwhile, it is refused so.
@@ -302,3 +305,19 @@ class RunMachine(SettlePlan):
                     )
                 )
         return to_submit, to_poll, events
+
+
+def _unlocated_invalid_data(error: Exception, part: tuple[str, ...]) -> bool:
+    return (
+        isinstance(error, APIError)
+        and error.code == "INVALID_DATA"
+        and locate_offenders(error, part) is None
+    )
+
+
+def _answered_by_zoho(error: Exception) -> bool:
+    """Whether Zoho itself answered (not a dropped call, nor a gateway's 502/504, behind which
+    the convert may still be running)."""
+    if isinstance(error, TransportError):
+        return False
+    return not (isinstance(error, APIError) and error.status in (502, 504))

@@ -4,19 +4,25 @@ Convert Inventory Record call (``SettlePolicy.record_by_record``).
 A single convert answers at once (no job to wait for), and refuses a record the lost
 submission converted as ``ID_ALREADY_CONVERTED``: each record's fate is known one by one. It
 takes one request slot per record, though, so the machine chooses it only when the records
-would be done before a mass resubmission's job (``SettlePlan.by_record``).
+would be done before a mass resubmission's job (``SettlePlan.by_record``). It is only a faster
+way: when Zoho refuses the single call itself (a permission or a body the mass convert does
+not need), the run stops using it and settles by mass resubmission, as it would without it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol, TypeVar
 
-from zoho_convert.bulk.events import BatchSplit, Event, IdsConverted
+from zoho_convert.bulk.events import BatchSplit, BatchUncertain, Event, IdsConverted
+from zoho_convert.bulk.isolation import error_text
 from zoho_convert.bulk.machine import RunMachine
 
 __all__ = ["RecordSettler", "RunPort"]
+
+logger = logging.getLogger("zoho_convert.bulk")
 
 T = TypeVar("T")
 A = TypeVar("A")
@@ -65,9 +71,12 @@ class RecordSettler:
         self.slot_count = slots
         self.slots = asyncio.Semaphore(slots)
         self.queued = 0  # records taken for conversion and not yet answered
+        self.refusal = ""  # why Zoho refused the single call itself: no longer used, if set
 
     def wanted(self, seq: int) -> bool:
         """Whether to settle this batch record by record now (``SettlePlan.by_record``)."""
+        if self.refusal:
+            return False
         return self.run.machine.by_record(seq, self.queued, self.slot_count)
 
     async def settle(self, seq: int) -> None:
@@ -97,6 +106,8 @@ class RecordSettler:
             return  # not sent: the machine still holds it (reported uncertain)
         try:
             async with self.slots:
+                if self.refusal:
+                    return self._park(seq)  # not sent: the single call is refused
                 await run.post(seq, self.convert, ids[0])
         except Stopped:
             return
@@ -104,8 +115,21 @@ class RecordSettler:
             verdict = run.machine.refused(
                 seq, ids, error, settling=True, at=run.clock(), single=True
             )
-            if verdict is None:
-                raise  # the same request would fail for every record: stop the run
-            run.publish_all(verdict[0])  # one record: refused, or parked (never split)
-            return
+            if verdict is not None:
+                run.publish_all(verdict[0])  # one record: refused, or parked (never split)
+                return
+            # The same single call would fail for every record: settle as mass conversions.
+            if not self.refusal:
+                logger.warning(
+                    "the single convert is refused (%s); settling by mass conversion",
+                    error_text(error),
+                )
+                self.refusal = f"the single convert is refused ({error_text(error)})"
+            return self._park(seq)
         run.publish(IdsConverted(seq, ids))
+
+    def _park(self, seq: int) -> None:
+        """Park a record for a mass resubmission, at once (its lost job's wait is over)."""
+        run = self.run
+        ids = run.machine.batches[seq].ids
+        run.publish(BatchUncertain(seq, ids, run.clock(), True, self.refusal, at_once=True))
