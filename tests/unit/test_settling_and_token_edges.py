@@ -31,8 +31,9 @@ from test_record_settler import (
 )
 
 from zoho_convert import RetryPolicy, ServerError
-from zoho_convert.api.errors import PermissionDeniedError
+from zoho_convert.api.errors import InvalidRequestError, PermissionDeniedError
 from zoho_convert.bulk.convert import convert_many
+from zoho_convert.bulk.events import IdsRejected
 
 STATUS_URL = f"{BASE}/Quotes/actions/mass_convert?job_id=1"
 
@@ -152,3 +153,20 @@ async def test_a_token_refused_once_and_then_accepted_is_not_refreshed_on_every_
     assert crm.seen.count(ACCESS_TOKEN) == 12  # the first, the refused one, 10 accepted
     # The first token and the refresh after the 401: not one more per request.
     assert len(calls(m, "POST", TOKEN_URL)) == 2, len(calls(m, "POST", TOKEN_URL))
+
+
+def test_an_invalid_data_of_a_single_convert_counts_for_its_record_only_when_it_names_it() -> None:
+    """A single convert's INVALID_DATA that names its record (``{"id": ...}``) rejects that
+    record; one naming nothing may be about the request (the record's fate is unknown): it
+    is not read as the record's refusal, so the run falls back to mass resubmission."""
+    machine = split_for_records()
+    named = InvalidRequestError(400, "INVALID_DATA", "invalid data", {"id": "101"})
+    verdict = machine.refused(1, ("101",), named, settling=True, at=10.0, single=True)
+    assert verdict is not None
+    (event,), _ = verdict
+    assert isinstance(event, IdsRejected) and event.rejected[0].code == "INVALID_DATA"
+    bare = InvalidRequestError(400, "INVALID_DATA", "invalid data")
+    assert machine.refused(2, ("102",), bare, settling=True, at=10.0, single=True) is None
+    # A mass convert's bare INVALID_DATA of one id still isolates it, as before.
+    mass = machine.refused(2, ("102",), bare, settling=True, at=10.0)
+    assert mass is not None and isinstance(mass[0][0], IdsRejected)
