@@ -8,6 +8,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from cli_helpers import (
     FAST_POLL,
     RecordedRequest,
@@ -414,3 +415,34 @@ def test_a_failed_ids_file_is_read_back_as_ids(sim: SimulatorThread, tmp_path: P
 
     assert result.returncode == 0, result.stderr
     assert sim.state.converted_ids("Quotes") == {"9701", "9702"}
+
+
+@pytest.mark.parametrize("by_mass", [True, False], ids=["--settle-by-mass", "default"])
+def test_settle_by_mass_never_sends_a_single_convert(
+    start_sim: StartSim, tmp_path: Path, by_mass: bool
+) -> None:
+    """Submissions whose reply is lost (processed, then 500) are settled one record at a time
+    with the single convert call by default, and only by mass resubmission with
+    --settle-by-mass; either way every record is converted once and the run is ok."""
+    sim = start_sim(
+        seed=4,
+        job_duration=0.3,
+        faults=Faults(rate_500=0.3, fault_after_processing=True, fault_endpoints={"mass_convert"}),
+    )
+    ids = sim.state.create_records("Quotes", 500)
+    ids_file = write_ids(tmp_path / "ids.txt", ids)
+    flag = ("--settle-by-mass",) if by_mass else ()
+
+    result = run_cli(
+        "convert", "Quotes", "--to", "Sales_Orders", "--ids-file", ids_file, "--json",
+        *flag, *FAST_POLL, env=sim_env(sim),
+    )
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is True and report["already_converted"] > 0  # some replies were lost
+    singles = sim.state.stats.requests_by_endpoint.get("convert", 0)
+    assert (singles == 0) if by_mass else (singles > 0)
+    assert not report["converted_by_record"]  # the lost submissions had converted them all
+    ledger = _ledger_counts(sim, "Quotes")
+    assert set(ledger) == set(ids) and set(ledger.values()) == {1}

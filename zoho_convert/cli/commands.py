@@ -17,6 +17,7 @@ from zoho_convert import (
     ConversionReport,
     JournalInUseError,
     PollPolicy,
+    SettlePolicy,
     ZohoConvertClient,
     ZohoConvertError,
     journal_input_complete,
@@ -46,6 +47,10 @@ def _report_exit(report: ConversionReport) -> int:
 
 def _poll(args: argparse.Namespace) -> PollPolicy:
     return PollPolicy(initial=args.poll_interval)
+
+
+def _settle(args: argparse.Namespace) -> SettlePolicy | None:
+    return SettlePolicy(record_by_record=False) if args.settle_by_mass else None
 
 
 def check_new_journal(path: str | None) -> None:
@@ -162,6 +167,7 @@ async def cmd_convert(args: argparse.Namespace, env: Mapping[str, str]) -> int:
                 batch_size=args.batch_size,
                 concurrency=args.concurrency,
                 poll=_poll(args),
+                settle=_settle(args),
                 progress=display,
                 journal=args.journal,
             )
@@ -207,7 +213,7 @@ async def cmd_resume(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         display = display_for(args)
         async with _reporting_stops(args, client, display, None), display:
             report = await client.resume(
-                args.journal, ids=ids, poll=_poll(args), progress=display
+                args.journal, ids=ids, poll=_poll(args), settle=_settle(args), progress=display
             )
     _finish(args, report)
     return _report_exit(report)

@@ -99,6 +99,15 @@ def _poll_interval(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _settle_by_mass(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--settle-by-mass",
+        action="store_true",
+        help="settle lost submissions by mass resubmission only, never one record at a time "
+        "with the single convert call (fewer API credits; tags exactly as the run says)",
+    )
+
+
 def _output(parser: argparse.ArgumentParser, *, progress: bool = False) -> None:
     group = parser.add_argument_group("output")
     group.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -199,6 +208,7 @@ def build_parser() -> argparse.ArgumentParser:
         "convert nothing",
     )
     _poll_interval(p)
+    _settle_by_mass(p)
     add_connection_arguments(p)
     _output(p, progress=True)
 
@@ -222,6 +232,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--column", help="the CSV column, as given to convert")
     _failed_ids(p)
     _poll_interval(p)
+    _settle_by_mass(p)
     add_connection_arguments(p)
     _output(p, progress=True)
 
