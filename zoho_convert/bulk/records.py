@@ -102,10 +102,10 @@ class RecordSettler:
     async def _convert(self, seq: int) -> None:
         run = self.run
         ids = run.machine.batches[seq].ids
-        if run.stopping():
-            return  # not sent: the machine still holds it (reported uncertain)
         try:
             async with self.slots:
+                if run.stopping():
+                    return  # not sent: the machine still holds it (reported uncertain)
                 if self.refusal:
                     return self._park(seq)  # not sent: the single call is refused
                 await run.post(seq, self.convert, ids[0])
