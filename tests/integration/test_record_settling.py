@@ -350,3 +350,35 @@ async def test_a_batch_caught_mid_submission_is_settled_record_by_record_on_resu
     assert len(env.wire.posts) == posts, "the finished journal sent a converting POST"
     assert env.sim.state.stats.requests_served == served, "the finished journal made a request"
     assert attrs.evolve(again, elapsed=0.0) == attrs.evolve(report, elapsed=0.0)
+
+
+async def test_a_last_batch_caught_mid_submission_is_settled_record_by_record_on_resume(
+    start: Start, tmp_path: Path
+) -> None:
+    """The run dies while its last submit is in flight (after the simulator processed it):
+    the resumed session sends nothing else, so it has no round trip of its own to judge
+    with; it uses the one the journal kept (with the longest job), and settles the batch
+    record by record after its lost job's end, each record once."""
+    env = await start(wire={"crash_at": 4, "crash_before": False})
+    ids = env.sim.state.create_records("Quotes", 200)
+    journal = str(tmp_path / "run.journal")
+    async with deadline(CASE_TIMEOUT):
+        task = asyncio.ensure_future(
+            env.client.convert_many(
+                "Quotes", ids, to="Sales_Orders", poll=POLL, max_pending_jobs=1, journal=journal
+            )
+        )
+        env.wire.crash_task = task
+        await asyncio.wait({task})
+        assert task.cancelled()
+        crashed = env.wire.mass[3]
+        assert crashed.outcome == "crashed" and crashed.ids == ids[150:]
+        env.wire.crash_at = 0
+        report = await env.client.resume(journal, ids=ids, poll=POLL, max_pending_jobs=1)
+    assert_no_mass_resubmission(env, ids)
+    assert_each_once_by_record(env, crashed.ids)
+    end = lost_job_end(env.sim, crashed.ids)
+    assert end is not None and min(s.at for s in env.wire.single) >= end
+    assert sorted(report.already_converted_ids) == sorted(crashed.ids)
+    env.time.now += 10_000
+    assert_true(env, report, ids)

@@ -24,13 +24,16 @@ from zoho_convert.bulk.events import (
     IdsConverted,
     InputEnded,
     JobFinished,
+    LongestJob,
     SubmitStarted,
 )
 from zoho_convert.bulk.journal import Journal
 from zoho_convert.bulk.journal_file import FORMAT
 from zoho_convert.bulk.keeper import LedgerKeeper
 from zoho_convert.bulk.ledger import MemoryLedger
+from zoho_convert.bulk.machine import RunMachine
 from zoho_convert.bulk.report import ConversionReport
+from zoho_convert.bulk.settling import SettlePolicy
 from zoho_convert.bulk.spec import RunParams
 from zoho_convert.bulk.tally import Tally
 
@@ -241,3 +244,31 @@ async def test_a_format_2_journal_opens_and_is_brought_up_to_format_3(tmp_path: 
     assert report.converted == 4 and report.ok
     expected = await resume(api, str(new))
     assert attrs.evolve(report, elapsed=0.0) == attrs.evolve(expected, elapsed=0.0)
+
+
+async def test_the_journal_keeps_the_round_trip_with_the_longest_job(tmp_path: Path) -> None:
+    """The mean submit round trip goes into the journal with the longest job, and a machine
+    replaying it uses it until it measures its own (an older journal has none: None)."""
+    path = tmp_path / "run.journal"
+    await journaled(path, [LongestJob(2.0, 0.05), LongestJob(2.5, 0.07)])
+    journal = await Journal.open(path)
+    try:
+        _, replayed = await journal.load()
+    finally:
+        await journal.close()
+    assert [e for e in replayed if isinstance(e, LongestJob)] == [LongestJob(2.5, 0.07)]
+    machine = RunMachine(SettlePolicy())
+    for event in replayed:
+        machine(event)
+    assert (machine.round_trip_sum, machine.round_trips) == (0.07, 1)
+    machine(LongestJob(3.0, 0.5))  # a later one, once a trip is known, changes nothing
+    assert (machine.round_trip_sum, machine.round_trips) == (0.07, 1)
+
+    older = tmp_path / "older.journal"
+    await journaled(older, [LongestJob(2.0)])
+    journal = await Journal.open(older)
+    try:
+        _, replayed = await journal.load()
+    finally:
+        await journal.close()
+    assert [e for e in replayed if isinstance(e, LongestJob)] == [LongestJob(2.0, None)]

@@ -208,9 +208,16 @@ class JobLost:
 
 @attrs.frozen
 class LongestJob:
-    """The longest a job of the run has taken so far, in seconds (settling waits for it)."""
+    """The longest a job of the run has taken so far, in seconds (settling waits for it).
+
+    Attributes:
+        round_trip: the mean round trip of an accepted submission then, in seconds (what a
+            single convert takes when settling record by record; a resumed session that
+            sends nothing else learns it from here), if measured.
+    """
 
     seconds: float
+    round_trip: float | None = None
 
 
 @attrs.frozen

@@ -262,6 +262,8 @@ def _finished(event: JobFinished) -> _Sql:
 
 def _longest(event: LongestJob) -> _Sql:
     values = {"longest_job": repr(float(event.seconds))}
+    if event.round_trip is not None:
+        values["round_trip"] = repr(float(event.round_trip))
     return lambda db: _put(db, values)
 
 

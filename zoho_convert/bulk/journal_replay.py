@@ -105,7 +105,8 @@ def replay(db: sqlite3.Connection) -> tuple[RunParams, list[Event]]:
     for seq, job_id, size, reason, status in _rows(db, _LOST):
         events.append(JobLost(seq, job_id, size, reason, _status(status)))
     if "longest_job" in run:
-        events.append(LongestJob(float(run["longest_job"])))
+        trip = run.get("round_trip")
+        events.append(LongestJob(float(run["longest_job"]), None if trip is None else float(trip)))
     if "requests" in run:
         events.append(RequestsCounted(int(run["requests"])))
     if run.get("input_complete") == "1":

@@ -121,6 +121,8 @@ class RunMachine(SettlePlan):
             self.job_ids.add(event.job_id)
         elif isinstance(event, LongestJob):
             self.longest_job = max(self.longest_job, event.seconds)
+            if event.round_trip is not None and not self.round_trips:  # an earlier session's
+                self.round_trip_sum, self.round_trips = event.round_trip, 1
         elif isinstance(event, InputEnded):
             self.position, self.duplicates = event.position, event.duplicates
             self.input_ended = True
@@ -228,7 +230,8 @@ class RunMachine(SettlePlan):
         batch = self.batches[seq]
         events: list[Event] = []
         if took > self.longest_job:
-            events.append(LongestJob(took))
+            trips = self.round_trips
+            events.append(LongestJob(took, self.round_trip_sum / trips if trips else None))
         if tight is not None:
             self.longest_job_tight = max(self.longest_job_tight, tight)
         if not status.counts_consistent:
