@@ -160,7 +160,7 @@ def test_a_final_status_with_odd_counts_makes_the_job_lost(caplog: Any) -> None:
     events = machine.finished(0, "5000", odd, took=4.0, tight=3.0)
     reason = "its final status has counts that are missing or do not add up"
     assert events == [
-        LongestJob(4.0),
+        LongestJob(4.0, 0.5),  # with the mean submit round trip (accepted 0.5 s after it left)
         JobLost(0, "5000", 3, reason, odd),
         BatchUncertain(0, IDS, 1.5, True, f"job 5000 lost: {reason}"),
     ]
