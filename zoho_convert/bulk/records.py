@@ -22,7 +22,7 @@ from zoho_convert.bulk.events import BatchSplit, BatchUncertain, Event, IdsConve
 from zoho_convert.bulk.isolation import error_text
 from zoho_convert.bulk.machine import RunMachine
 
-__all__ = ["RecordSettler", "RunPort"]
+__all__ = ["RecordSettler", "RunPort", "Stopped"]
 
 logger = logging.getLogger("zoho_convert.bulk")
 
