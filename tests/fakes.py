@@ -55,6 +55,27 @@ async def deadline(seconds: float) -> AsyncIterator[None]:
         handle.cancel()
 
 
+class SummingTime:
+    """A clock and a sleep for the client and the simulator: each sleep advances the clock by
+    its delay at once, so the sleeps of concurrent tasks add up (the clock runs ahead of a
+    real one, which only ever makes deadlines come sooner). Every delay slept is recorded,
+    so a test can check which waits the client asked for (e.g. a Retry-After honoured).
+    (``VirtualTime`` instead keeps concurrent sleeps overlapping, as real time does.)
+    """
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self.now = start
+        self.slept: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, delay: float) -> None:
+        self.slept.append(delay)
+        self.now += max(delay, 0.0)
+        await asyncio.sleep(0)
+
+
 class VirtualTime:
     """A clock and a sleep function: time jumps to the next wake-up once every task idles.
 

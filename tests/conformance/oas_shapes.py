@@ -17,7 +17,6 @@ client on one virtual clock, for the ``test_oas_*`` conformance tests.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import re
@@ -28,6 +27,7 @@ from urllib.parse import parse_qsl
 
 import aiohttp
 import attrs
+from fakes import SummingTime
 
 from zoho_convert import RetryPolicy, StaticToken, ZohoConvertClient
 from zoho_convert.simulator import Simulator, SimulatorConfig
@@ -600,20 +600,6 @@ class WireRecorder:
 # -- a simulator and a client on one virtual clock -----------------------------------------------
 
 
-class VirtualTime:
-    """A clock and a sleep for the client and the simulator: sleeping advances the clock."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, delay: float) -> None:
-        self.slept.append(delay)
-        self.now += max(delay, 0.0)
-        await asyncio.sleep(0)
 
 
 #: Request retries that never give up on a well-behaved simulator (delays are virtual anyway).
@@ -627,7 +613,7 @@ class Env:
     sim: Simulator
     client: ZohoConvertClient
     wire: WireRecorder
-    time: VirtualTime
+    time: SummingTime
 
     def module_id(self, api_name: str) -> str:
         """The simulated org's id of a module (read in-process, no request)."""
@@ -644,7 +630,7 @@ class Env:
 
 @contextlib.asynccontextmanager
 async def running(
-    config: SimulatorConfig, *, time: VirtualTime | None = None, **client: Any
+    config: SimulatorConfig, *, time: SummingTime | None = None, **client: Any
 ) -> AsyncIterator[Env]:
     """Serve ``config`` (on the virtual clock) and a client with a recording session.
 
@@ -654,7 +640,7 @@ async def running(
         client: ``ZohoConvertClient`` keyword arguments (``retry`` defaults to ``RETRY``,
             ``sleep`` and ``clock`` to the virtual time's).
     """
-    time = time or VirtualTime()
+    time = time or SummingTime()
     wire = WireRecorder()
     config = attrs.evolve(config, clock=time.clock)
     client.setdefault("retry", RETRY)

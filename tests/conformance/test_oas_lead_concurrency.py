@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from fakes import deadline
-from oas_shapes import VirtualTime, assert_conforms, running
+from oas_shapes import SummingTime, assert_conforms, running
 
 from zoho_convert.simulator import Faults, SimulatorConfig, Stats
 
@@ -76,7 +76,7 @@ async def _convert_20_leads(client_limit: int | None) -> tuple[dict[str, int], G
     options: dict[str, Any] = {}
     if client_limit is not None:
         options["lead_convert_concurrency"] = client_limit
-    time = VirtualTime()
+    time = SummingTime()
 
     async def backoff(delay: float) -> None:
         # A client backing off after a 429 waits (virtually) while the held calls are served,

@@ -10,7 +10,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 from fakes import deadline
-from oas_shapes import RETRY, VirtualTime
+from oas_shapes import RETRY, SummingTime
 
 from zoho_convert import RefreshTokenAuth, RetryPolicy, ZohoConvertClient
 from zoho_convert.simulator import Faults, Simulator, SimulatorConfig
@@ -20,7 +20,7 @@ TTL = 600.0  # seconds a token lives (the simulator refuses it after)
 
 @asynccontextmanager
 async def refreshing_client(
-    config: SimulatorConfig, time: VirtualTime, retry: RetryPolicy = RETRY
+    config: SimulatorConfig, time: SummingTime, retry: RetryPolicy = RETRY
 ) -> AsyncIterator[tuple[Simulator, ZohoConvertClient, RefreshTokenAuth]]:
     async with Simulator(config) as sim:
         auth = RefreshTokenAuth(
@@ -36,7 +36,7 @@ async def refreshing_client(
 async def test_a_token_is_renewed_before_it_dies_in_either_unit(millis: bool) -> None:
     """Two calls 400 s apart (past the 300 s refresh margin of a 600 s token): the second
     mints a new token first, so Zoho never refuses one, whichever unit the reply used."""
-    time = VirtualTime()
+    time = SummingTime()
     config = SimulatorConfig(
         seed=2, clock=time.clock, token_expiry_ms=millis, faults=Faults(token_ttl=TTL)
     )
@@ -59,7 +59,7 @@ async def test_a_throttled_token_endpoint_is_waited_out(reply: str) -> None:
     """One token per 600 s window, the first one dead after 30 s: the next mint is throttled
     (in each documented spelling) and retried with backoff until the window turns; the call
     then goes through, and the credentials were never called refused."""
-    time = VirtualTime()
+    time = SummingTime()
     config = SimulatorConfig(
         seed=3,
         clock=time.clock,

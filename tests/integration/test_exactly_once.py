@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 import pytest
-from fakes import deadline
+from fakes import SummingTime, deadline
 from truth import assert_report_true, ledger
 
 from zoho_convert import (
@@ -35,25 +35,13 @@ RETRY = RetryPolicy(max_tries=8, initial=0.01, max_delay=0.5, deadline=100_000)
 POLL = PollPolicy(initial=0.5, multiplier=2.0, max_interval=5.0, timeout=3_000)
 
 
-class VirtualTime:
-    """One clock for the client and the simulator; sleeping advances it instead of waiting."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, delay: float) -> None:
-        self.now += max(delay, 0.0)
-        await asyncio.sleep(0)
 
 
 @attrs.frozen
 class Env:
     sim: Simulator
     client: ZohoConvertClient
-    time: VirtualTime
+    time: SummingTime
 
 
 Start = Callable[..., Awaitable[Env]]
@@ -65,7 +53,7 @@ async def start() -> AsyncIterator[Start]:
     async with contextlib.AsyncExitStack() as stack:
 
         async def make(*, faults: Faults | None = None, **config: Any) -> Env:
-            vt = VirtualTime()
+            vt = SummingTime()
             config.setdefault("job_duration", 2.0)
             cfg = SimulatorConfig(seed=config.pop("seed", 11), faults=faults or Faults(),
                                   clock=vt.clock, **config)

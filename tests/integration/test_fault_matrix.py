@@ -6,7 +6,7 @@ and ``report.converted`` matches the simulator's ledger for the run's ids (or, w
 was lost after Zoho processed the request, the ledger is exactly ``converted`` plus the ids
 the run reported as ``ID_ALREADY_CONVERTED`` or ``uncertain``).
 
-The client waits on a virtual clock (``VirtualTime``): retries, Retry-After and poll backoff
+The client waits on a virtual clock (``SummingTime``): retries, Retry-After and poll backoff
 cost no real time. Only the "slow replies" case sleeps for real, for a few tens of ms, on the
 simulator's side.
 """
@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 import pytest
-from fakes import deadline
+from fakes import SummingTime, deadline
 
 from zoho_convert import (
     AuthenticationError,
@@ -52,25 +52,6 @@ FAST_RETRY = RetryPolicy(max_tries=8, initial=0.001, max_delay=0.01, deadline=10
 FAST_POLL = PollPolicy(initial=0.01, multiplier=2.0, max_interval=0.1, timeout=1e6)
 
 
-class VirtualTime:
-    """Clock and sleep for the client: sleeping advances the clock instead of waiting.
-
-    Sleeps of concurrent tasks add up (the clock runs ahead of a real one), which only ever
-    makes deadlines come sooner. Every delay slept is recorded, so a case can check which
-    waits the client asked for (e.g. a Retry-After honoured).
-    """
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, delay: float) -> None:
-        self.slept.append(delay)
-        self.now += max(delay, 0.0)
-        await asyncio.sleep(0)
 
 
 @attrs.frozen
@@ -79,7 +60,7 @@ class Env:
 
     sim: Simulator
     client: ZohoConvertClient
-    time: VirtualTime
+    time: SummingTime
 
 
 Start = Callable[..., Awaitable[Env]]
@@ -107,7 +88,7 @@ async def start() -> AsyncIterator[Start]:
             **client: Any,
         ) -> Env:
             sim = await stack.enter_async_context(Simulator(config))
-            vt = VirtualTime()
+            vt = SummingTime()
             api = ZohoConvertClient(
                 auth(sim) if auth is not None else StaticToken(sim.access_token),
                 api_domain=sim.url,

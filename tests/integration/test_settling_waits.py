@@ -28,7 +28,7 @@ from typing import Any, Literal
 import aiohttp
 import attrs
 import pytest
-from fakes import deadline
+from fakes import SummingTime, deadline
 from truth import assert_report_true, ledger
 
 from zoho_convert import (
@@ -48,18 +48,6 @@ POLL = PollPolicy(initial=1.0, max_interval=2.0, adaptive=False)
 Mode = Literal["fail_call", "fail_in_job"]
 
 
-class VirtualTime:
-    """One clock for the client and the simulator; sleeping advances it instead of waiting."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, delay: float) -> None:
-        self.now += max(delay, 0.0)
-        await asyncio.sleep(0)
 
 
 @attrs.define
@@ -76,7 +64,7 @@ class Wire:
     """A client middleware: logs every converting POST, and loses the one numbered ``lose``
     (counted from 1) after the simulator processed it, as ``how`` says."""
 
-    time: VirtualTime
+    time: SummingTime
     lose: int = 0
     how: Literal["drop", "crash"] = "drop"
     crash_task: asyncio.Task[Any] | None = None
@@ -112,7 +100,7 @@ class Wire:
 class Env:
     sim: Simulator
     client: ZohoConvertClient
-    time: VirtualTime
+    time: SummingTime
     wire: Wire
 
 
@@ -125,7 +113,7 @@ async def start() -> AsyncIterator[Start]:
     async with contextlib.AsyncExitStack() as stack:
 
         async def make(*, mode: Mode, lose: int, how: Literal["drop", "crash"]) -> Env:
-            vt = VirtualTime()
+            vt = SummingTime()
             config = SimulatorConfig(
                 seed=3, job_duration=DURATION, reserve_ids=False, already_converted=mode,
                 clock=vt.clock,

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import attrs
 import pytest
-from fakes import deadline
+from fakes import SummingTime, deadline
 
 from zoho_convert import PollPolicy, RefreshTokenAuth, RetryPolicy, ZohoConvertClient
 from zoho_convert.bulk.events import Event, JobFinished
@@ -51,18 +51,6 @@ MAX_CLIENT_HEAP = 16 * MB
 MAX_CLIENT_HEAP_GROWTH = 2 * MB
 
 
-class VirtualTime:
-    """Clock and sleep for the client: sleeping advances the clock instead of waiting."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, delay: float) -> None:
-        self.now += max(delay, 0.0)
-        await asyncio.sleep(0)
 
 
 def rss() -> int:
@@ -176,7 +164,7 @@ async def test_soak_no_growth_in_connections_tasks_or_memory(memory: str) -> Non
     try:
         async with Simulator(config) as sim:
             ids = sim.state.create_records("Quotes", count)
-            vt = VirtualTime()
+            vt = SummingTime()
             auth = RefreshTokenAuth(
                 config.client_id, config.client_secret, config.refresh_token, accounts_url=sim.url
             )
