@@ -306,6 +306,28 @@ async def test_runs_the_single_convert_cannot_carry_settle_by_mass_resubmission(
 # -- 5. resume -------------------------------------------------------------------------------
 
 
+async def crash_then_resume(
+    env: Env, ids: list[str], journal: str, number: int
+) -> tuple[Post, ConversionReport]:
+    """Run ``ids`` (50 a batch, one job at a time) until the run "dies" during mass-convert
+    POST ``number`` (the wire's ``crash_at``), then resume the journal: that POST, and the
+    resumed run's report."""
+    async with deadline(CASE_TIMEOUT):
+        task = asyncio.ensure_future(
+            env.client.convert_many(
+                "Quotes", ids, to="Sales_Orders", poll=POLL, max_pending_jobs=1, journal=journal
+            )
+        )
+        env.wire.crash_task = task
+        await asyncio.wait({task})
+        assert task.cancelled()
+        crashed = env.wire.mass[number - 1]
+        assert crashed.outcome == "crashed" and crashed.ids == ids[50 * (number - 1) : 50 * number]
+        env.wire.crash_at = 0
+        report = await env.client.resume(journal, ids=ids, poll=POLL, max_pending_jobs=1)
+    return crashed, report
+
+
 @pytest.mark.parametrize("processed", [True, False], ids=["after-processing", "before-sending"])
 async def test_a_batch_caught_mid_submission_is_settled_record_by_record_on_resume(
     start: Start, tmp_path: Path, processed: bool
@@ -317,19 +339,7 @@ async def test_a_batch_caught_mid_submission_is_settled_record_by_record_on_resu
     env = await start(wire={"crash_at": 2, "crash_before": not processed})
     ids = env.sim.state.create_records("Quotes", 200)
     journal = str(tmp_path / "run.journal")
-    async with deadline(CASE_TIMEOUT):
-        task = asyncio.ensure_future(
-            env.client.convert_many(
-                "Quotes", ids, to="Sales_Orders", poll=POLL, max_pending_jobs=1, journal=journal
-            )
-        )
-        env.wire.crash_task = task
-        await asyncio.wait({task})
-        assert task.cancelled()
-        crashed = env.wire.mass[1]
-        assert crashed.outcome == "crashed" and crashed.ids == ids[50:100]
-        env.wire.crash_at = 0
-        report = await env.client.resume(journal, ids=ids, poll=POLL, max_pending_jobs=1)
+    crashed, report = await crash_then_resume(env, ids, journal, 2)
     assert_no_mass_resubmission(env, ids)
     assert_each_once_by_record(env, crashed.ids)
     end = lost_job_end(env.sim, crashed.ids)
@@ -361,20 +371,7 @@ async def test_a_last_batch_caught_mid_submission_is_settled_record_by_record_on
     record by record after its lost job's end, each record once."""
     env = await start(wire={"crash_at": 4, "crash_before": False})
     ids = env.sim.state.create_records("Quotes", 200)
-    journal = str(tmp_path / "run.journal")
-    async with deadline(CASE_TIMEOUT):
-        task = asyncio.ensure_future(
-            env.client.convert_many(
-                "Quotes", ids, to="Sales_Orders", poll=POLL, max_pending_jobs=1, journal=journal
-            )
-        )
-        env.wire.crash_task = task
-        await asyncio.wait({task})
-        assert task.cancelled()
-        crashed = env.wire.mass[3]
-        assert crashed.outcome == "crashed" and crashed.ids == ids[150:]
-        env.wire.crash_at = 0
-        report = await env.client.resume(journal, ids=ids, poll=POLL, max_pending_jobs=1)
+    crashed, report = await crash_then_resume(env, ids, str(tmp_path / "run.journal"), 4)
     assert_no_mass_resubmission(env, ids)
     assert_each_once_by_record(env, crashed.ids)
     end = lost_job_end(env.sim, crashed.ids)
