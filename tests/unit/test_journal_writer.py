@@ -235,3 +235,22 @@ async def test_the_writer_thread_is_named_after_its_journal_and_never_keeps_a_pr
     assert thread.daemon and writer.alive
     await writer.stop()
     assert not thread.is_alive() and not writer.alive
+
+
+async def test_a_stopped_writer_refuses_new_work_instead_of_losing_it_or_hanging(
+    tmp_path: Path,
+) -> None:
+    """After ``stop``, a write is refused (not silently dropped) and a call raises at once
+    (not waiting forever for the thread that ended); what was queued before is on disk."""
+    writer = Writer(tmp_path / "w.db")
+    writer.start()
+    writer.post(lambda db: db.execute("CREATE TABLE t (x INTEGER)"))
+    await writer.stop()
+    with pytest.raises(RuntimeError, match="is closed"):
+        writer.post(lambda db: db.execute("INSERT INTO t VALUES (1)"))
+    async with deadline(5.0):
+        with pytest.raises(RuntimeError, match="is closed"):
+            await writer.call(lambda db: None)
+    with sqlite3.connect(tmp_path / "w.db") as db:
+        assert db.execute("SELECT count(*) FROM t").fetchone() == (0,)
+    db.close()

@@ -49,6 +49,7 @@ class Writer:
             target=self._work, name=f"zoho-convert-journal:{path.name}", daemon=True
         )
         self._failure: BaseException | None = None
+        self._stopped = False  # stop() was asked: once the thread ends, nothing more is taken
 
     def start(self) -> None:
         self._thread.start()
@@ -61,6 +62,7 @@ class Writer:
         """Commit what is queued and end the thread (shielded: a cancelled stop still ends
         it, so the caller can release the file's lock after)."""
         if self._thread.is_alive():
+            self._stopped = True
             self._queue.put(None)
             await asyncio.shield(asyncio.to_thread(self._thread.join))
 
@@ -83,6 +85,12 @@ class Writer:
                         except queue.Empty:
                             break
                     self._commit(db, group)
+            closed = RuntimeError(f"journal {self.path} is closed")
+            while True:  # queued after the last group (a race with stop): refuse, not hang
+                try:
+                    _fail(self._queue.get_nowait(), closed)
+                except queue.Empty:
+                    break
         except BaseException as exc:  # keep the loop side informed instead of hanging it
             self._failure = exc
             self._refuse(group, exc)
@@ -122,14 +130,12 @@ class Writer:
 
     def post(self, job: _Job) -> None:
         """Queue a write; do not wait for it."""
-        if self._failure is not None:
-            raise RuntimeError(f"journal {self.path} failed: {self._failure!r}")
+        self._check()
         self._queue.put((job, None))
 
     async def call(self, job: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``job`` on the thread and return its result once committed."""
-        if self._failure is not None:
-            raise RuntimeError(f"journal {self.path} failed: {self._failure!r}")
+        self._check()
         future: Future[T] = Future()
         self._queue.put((job, future))
         return await asyncio.wrap_future(future)
@@ -137,6 +143,14 @@ class Writer:
     async def flush(self) -> None:
         """Wait until everything queued so far is committed."""
         await self.call(_barrier)
+
+    def _check(self) -> None:
+        """Refuse new work once the writer failed or was stopped (a write would be lost, a
+        call would wait forever for a thread that is gone)."""
+        if self._failure is not None:
+            raise RuntimeError(f"journal {self.path} failed: {self._failure!r}")
+        if self._stopped and not self._thread.is_alive():
+            raise RuntimeError(f"journal {self.path} is closed")
 
 
 async def finish_even_if_cancelled(work: Callable[[], int], *, undo: Callable[[int], None]) -> int:
