@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 import pytest
+from fakes import deadline
 
 from zoho_convert.api.errors import PermissionDeniedError, RecordStateError, ServerError
 from zoho_convert.api.models import JobState, JobStatus
@@ -167,7 +168,8 @@ async def test_records_in_flight_are_counted_across_batches_and_released() -> No
 
 
 async def test_no_more_calls_side_by_side_than_its_slots() -> None:
-    """Five records on two slots: never more than two single converts in flight."""
+    """Five records in a run of four request slots: records take half of them, so never more
+    than two single converts are in flight (and a run of one slot still gets one)."""
     run = FakeRun(parked_machine(("1", "2", "3", "4", "5")))
     in_flight: list[int] = []
     current = 0
@@ -180,8 +182,9 @@ async def test_no_more_calls_side_by_side_than_its_slots() -> None:
         current -= 1
         return {}
 
-    await RecordSettler(run, convert, 2).settle(0)
+    await RecordSettler(run, convert, 4).settle(0)
     assert max(in_flight) == 2 and len(run.of(IdsConverted)) == 5
+    assert RecordSettler(run, convert, 1).slot_count == 1
 
 
 async def test_a_run_wide_error_is_raised_once_every_record_is_answered() -> None:
@@ -329,16 +332,38 @@ def estimating_machine(longest: float) -> RunMachine:
 
 
 def test_wanted_weighs_its_own_slots_and_the_records_queued() -> None:
-    """Three records at half a second against a 2 s job: one slot and none queued, 1.5 s (yes);
-    one queued, 2 s (no); two slots with one queued, 1 s (yes); a refused single call, no."""
+    """Three records at half a second against a 2 s job: one record slot (a run of two request
+    slots, records take half) and none queued, 1.5 s (yes); one queued, 2 s (no); two record
+    slots with one queued, 1 s (yes); a refused single call, no."""
     machine = estimating_machine(2.0)
-    settler = RecordSettler(FakeRun(machine), converting(), 1)
+    settler = RecordSettler(FakeRun(machine), converting(), 2)
     assert settler.wanted(1) is True
     settler.queued = 1
     assert settler.wanted(1) is False
-    assert RecordSettler(FakeRun(machine), converting(), 2).wanted(1) is True
-    other = RecordSettler(FakeRun(machine), converting(), 2)
+    assert RecordSettler(FakeRun(machine), converting(), 4).wanted(1) is True
+    other = RecordSettler(FakeRun(machine), converting(), 4)
     other.queued = 1
     assert other.wanted(1) is True
     other.refusal = "the single convert is refused (PermissionDeniedError: ...)"
     assert other.wanted(1) is False
+
+
+async def test_a_lone_record_does_not_queue_behind_the_records_being_settled() -> None:
+    """A one-record batch (a record tried before, due again after its pause) goes while every
+    record slot is held by the records of other batches; a batch of several waits for them."""
+    run = FakeRun(parked_machine(("7",), ("8", "9")))
+    settler = RecordSettler(run, converting(), 2)  # one record slot
+    await settler.slots.acquire()  # held by another batch's records
+    try:
+        async with deadline(5.0):
+            await settler.settle(0)
+        assert run.of(IdsConverted) == [IdsConverted(0, ("7",))]
+        waiting = asyncio.ensure_future(settler.settle(1))
+        for _ in range(5):
+            await asyncio.sleep(0)
+        assert not waiting.done()  # its two records queue for the slot
+    finally:
+        settler.slots.release()
+    async with deadline(5.0):
+        await waiting
+    assert len(run.of(IdsConverted)) == 3
