@@ -30,8 +30,13 @@ from test_record_settler import (
     split_for_records,
 )
 
-from zoho_convert import RetryPolicy, ServerError
-from zoho_convert.api.errors import InvalidRequestError, PermissionDeniedError
+from zoho_convert import RefreshTokenAuth, RetryPolicy, ServerError
+from zoho_convert.api.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    PermissionDeniedError,
+)
+from zoho_convert.api.tokens import StoredToken
 from zoho_convert.bulk.convert import convert_many
 from zoho_convert.bulk.events import IdsRejected
 
@@ -170,3 +175,19 @@ def test_an_invalid_data_of_a_single_convert_counts_for_its_record_only_when_it_
     # A mass convert's bare INVALID_DATA of one id still isolates it, as before.
     mass = machine.refused(2, ("102",), bare, settling=True, at=10.0)
     assert mass is not None and isinstance(mass[0][0], IdsRejected)
+
+
+def test_a_late_refusal_of_an_old_token_does_not_unmark_the_current_one() -> None:
+    """The current token is refused (marked: the next request fetches a new one first); a
+    request still in flight with the token before it is refused afterwards: the current
+    token stays marked, and a new one clears the mark."""
+    auth = RefreshTokenAuth("id", "secret", "refresh", clock=lambda: 1000.0)
+    auth._adopt(StoredToken("1000.current", 4600.0))
+    flow = auth.flow()
+    invalid = AuthenticationError(401, "INVALID_TOKEN", "invalid oauth token")
+    flow.expired("1000.current", invalid)
+    assert flow.latest("1000.current") is None
+    auth.flow().expired("1000.older", invalid)
+    assert flow.latest("1000.current") is None
+    auth._adopt(StoredToken("1000.next", 4600.0))
+    assert flow.latest("1000.current") == "1000.next"

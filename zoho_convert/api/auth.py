@@ -270,7 +270,8 @@ class _RefreshFlow:
         return current.token
 
     def expired(self, token: str, error: AuthenticationError) -> None:
-        if error.code == "INVALID_TOKEN":
+        # Only the token in use: a late refusal of one already replaced changes nothing.
+        if error.code == "INVALID_TOKEN" and token == self._auth.current_token:
             self._auth._refused = token
 
     def accepted(self, token: str) -> None:
