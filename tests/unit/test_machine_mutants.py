@@ -1,0 +1,86 @@
+"""The run's state machine, on the points its other tests leave loose: a record's pause keeps
+doubling per round until min_wait caps it, a single convert whose reply could not be read is
+parked without an error code, and the round trip a longest job carries is the mean of the
+accepted submissions' round trips.
+
+Each test feeds ``RunMachine`` the events a run would publish (times are plain numbers).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from zoho_convert.api.errors import ResponseValidationError, ServerError
+from zoho_convert.api.models import JobState, JobStatus
+from zoho_convert.bulk.events import (
+    BatchRead,
+    BatchSubmitted,
+    BatchUncertain,
+    JobFinished,
+    LongestJob,
+    SubmitStarted,
+)
+from zoho_convert.bulk.isolation import error_text
+from zoho_convert.bulk.machine import RunMachine
+from zoho_convert.bulk.settling import SettlePolicy
+
+# min_wait far above the pauses below, so that none of them is capped.
+POLICY = SettlePolicy(min_wait=5.0, unknown_wait=5.0)
+
+
+def lost_record() -> RunMachine:
+    """A machine whose one-record batch 0 lost its reply (parked since 0 s)."""
+    machine = RunMachine(POLICY)
+    machine(BatchRead(0, ("101",), 1, 1, 0))
+    machine(SubmitStarted(0))
+    machine(BatchUncertain(0, ("101",), 0.0, True, "reply lost"))
+    return machine
+
+
+def test_a_records_pause_doubles_each_round_below_min_wait() -> None:
+    """A record whose single convert gets a 500 in rounds 1, 2, 3 and 4 is parked 0.05 s times
+    2, 4, 8 and 16 after the error (doubling, not growing by a step), min_wait being higher."""
+    machine = lost_record()
+    now = 100.0
+    for round_, pause in ((1, 0.1), (2, 0.2), (3, 0.4), (4, 0.8)):
+        (taken,) = machine.settle_due(now)
+        assert taken.rounds == round_
+        error = ServerError(500, "INTERNAL_ERROR", "try again", maybe_processed=True)
+        verdict = machine.refused(0, ("101",), error, settling=True, at=now, single=True)
+        assert verdict is not None
+        (event,), parts = verdict
+        assert parts == [] and isinstance(event, BatchUncertain)
+        assert event.since == pytest.approx(now + pause) and event.at_once
+        machine(event)
+        now = event.since
+
+
+def test_a_single_convert_with_an_unreadable_reply_is_parked_without_a_code() -> None:
+    """A single convert that Zoho answered with a success we could not read may have converted
+    the record: it goes again after its pause, and its event carries no error code (Zoho
+    gave none), only the reading error's text."""
+    machine = lost_record()
+    (taken,) = machine.settle_due(100.0)
+    assert taken.rounds == 1
+    error = ResponseValidationError("bad JSON", field="data[0]", maybe_processed=True)
+    verdict = machine.refused(0, ("101",), error, settling=True, at=100.0, single=True)
+    assert verdict == (
+        [BatchUncertain(0, ("101",), 100.1, True, error_text(error), "", True)],
+        [],
+    )
+
+
+def test_a_longest_job_carries_the_mean_round_trip_of_the_accepted_submissions() -> None:
+    """Two submissions accepted 0.2 s and 0.6 s after they left: a job longer than any before
+    is published with their mean round trip, 0.4 s (what a single convert is expected to
+    take)."""
+    machine = RunMachine(POLICY)
+    for seq, (sent, answered) in enumerate(((1.0, 1.2), (2.0, 2.6))):
+        ids = (f"{seq}01",)
+        machine(BatchRead(seq, ids, seq + 1, seq + 1, 0))
+        machine(SubmitStarted(seq))
+        machine(BatchSubmitted(seq, 1, f"500{seq}", False, sent, answered))
+    status = JobStatus(JobState.COMPLETED, 1, 1, 0, 0)
+    events = machine.finished(0, "5000", status, took=3.0)
+    assert events[0] == LongestJob(3.0, pytest.approx(0.4))
+    assert events[1] == JobFinished(0, "5000", 1, status, ("001",), False)
