@@ -36,11 +36,12 @@ from zoho_convert.bulk.journal import Journal
 from zoho_convert.bulk.keeper import LedgerKeeper
 from zoho_convert.bulk.machine import RunMachine
 from zoho_convert.bulk.reader import Reader
-from zoho_convert.bulk.records import RecordSettler, Stopped
+from zoho_convert.bulk.records import RecordSettler
 from zoho_convert.bulk.report import ConversionReport
 from zoho_convert.bulk.settling import PollTimer
 from zoho_convert.bulk.spec import RunParams
 from zoho_convert.bulk.tally import Tally
+from zoho_convert.bulk.tasks import Stopped, all_to_end, cancel_all
 
 __all__ = ["Run"]
 
@@ -186,7 +187,7 @@ class Run:
                     await self.records.settle(part)
                 else:
                     await self.submit_isolating(part, accepted)
-            await _all(self.await_job(part, timed=submit) for part in accepted)
+            await all_to_end(self.await_job(part, timed=submit) for part in accepted)
         except asyncio.CancelledError:
             raise
         except BaseException as error:  # a run-wide error, or a bug: stop the run with it
@@ -213,7 +214,7 @@ class Run:
         side by side); the parts with a job go to ``accepted``."""
         parts = await self.submit_part(seq, accepted)
         if parts:
-            await _all(self.submit_isolating(part, accepted) for part in parts)
+            await all_to_end(self.submit_isolating(part, accepted) for part in parts)
 
     async def submit_part(self, seq: int, accepted: list[int]) -> list[int]:
         """Submit one part; return the parts to submit next when Zoho refused some ids."""
@@ -360,12 +361,12 @@ class Run:
             await reading
         await self.wait_idle()
         await self.settle()
-        await _cancel_all(self.timers)
+        await cancel_all(self.timers)
 
     async def abort(self) -> None:
         """Cancel everything in flight and wait until it is gone."""
-        await _cancel_all(self.timers)
-        await _cancel_all(self.tasks)
+        await cancel_all(self.timers)
+        await cancel_all(self.tasks)
 
     def report(self) -> ConversionReport:
         """The report of the run as it stands."""
@@ -380,21 +381,3 @@ class Run:
 async def _within(slots: asyncio.Semaphore, poll: Callable[[], Awaitable[JobStatus]]) -> JobStatus:
     async with slots:
         return await poll()
-
-
-async def _cancel_all(tasks: set[asyncio.Task[None]]) -> None:
-    for task in tasks:
-        task.cancel()
-    while tasks:  # (each task leaves the set when done)
-        await asyncio.wait(set(tasks))
-
-
-async def _all(work: Iterable[Awaitable[None]]) -> None:
-    """Await each (one in this task; more side by side, each to its end, as each records its
-    outcome), then raise the first error, if any: a plain gather would leave others running."""
-    every = list(work)
-    if len(every) <= 1:  # the usual case: nothing (no split) or one; no gather, no future
-        return await every[0] if every else None
-    for outcome in await asyncio.gather(*every, return_exceptions=True):
-        if isinstance(outcome, BaseException):
-            raise outcome

@@ -21,17 +21,14 @@ from typing import Protocol, TypeVar
 from zoho_convert.bulk.events import BatchSplit, BatchUncertain, Event, IdsConverted
 from zoho_convert.bulk.isolation import error_text
 from zoho_convert.bulk.machine import RunMachine
+from zoho_convert.bulk.tasks import Stopped, all_to_end
 
-__all__ = ["RecordSettler", "RunPort", "Stopped"]
+__all__ = ["RecordSettler", "RunPort"]
 
 logger = logging.getLogger("zoho_convert.bulk")
 
 T = TypeVar("T")
 A = TypeVar("A")
-
-
-class Stopped(Exception):
-    """The run stopped while a batch waited to be submitted: it was not sent."""
 
 
 class RunPort(Protocol):
@@ -98,15 +95,10 @@ class RecordSettler:
         # A lone record (one tried before, due again after its pause) does not queue behind
         # the records of the batches being settled: at most the transport's slot waits.
         slots = self.slots if len(parts) > 1 else contextlib.nullcontext()
-        try:
-            outcomes = await asyncio.gather(
-                *(self._convert(part, slots) for part, _ in parts), return_exceptions=True
-            )
+        try:  # (a run-wide error is raised once every record has recorded its outcome)
+            await all_to_end(self._convert(part, slots) for part, _ in parts)
         finally:
             self.queued -= len(parts)
-        for outcome in outcomes:
-            if isinstance(outcome, BaseException):
-                raise outcome  # a run-wide error (each record recorded its own outcome)
 
     async def _convert(self, seq: int, slots: AbstractAsyncContextManager[object]) -> None:
         run = self.run

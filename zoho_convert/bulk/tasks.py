@@ -1,0 +1,36 @@
+"""What a run's tasks share: awaiting several to their end, cancelling a set of them, and the
+signal that a batch was not sent because the run stopped.
+
+Used by the driver and by settling record by record (``records``), which cannot import the
+driver. Internal to ``zoho_convert``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Iterable
+
+__all__ = ["Stopped", "all_to_end", "cancel_all"]
+
+
+class Stopped(Exception):
+    """The run stopped while a batch waited to be submitted: it was not sent."""
+
+
+async def all_to_end(work: Iterable[Awaitable[None]]) -> None:
+    """Await each (one in this task; more side by side, each to its end, as each records its
+    outcome), then raise the first error, if any: a plain gather would leave others running."""
+    every = list(work)
+    if len(every) <= 1:  # the usual case: nothing (no split) or one; no gather, no future
+        return await every[0] if every else None
+    for outcome in await asyncio.gather(*every, return_exceptions=True):
+        if isinstance(outcome, BaseException):
+            raise outcome
+
+
+async def cancel_all(tasks: set[asyncio.Task[None]]) -> None:
+    """Cancel ``tasks`` (a set each task leaves when done) and wait until it is empty."""
+    for task in tasks:
+        task.cancel()
+    while tasks:
+        await asyncio.wait(set(tasks))
