@@ -30,11 +30,13 @@ from zoho_convert.api.errors import (
 __all__ = [
     "ISOLATE_CODES",
     "REQUEST_LEVEL",
+    "answered_by_zoho",
     "error_text",
     "is_isolatable",
     "locate_offenders",
     "maybe_processed",
     "retry_later",
+    "unlocated_invalid_data",
 ]
 
 # Codes with which Zoho refuses a whole batch because of some of its ids: isolate them (by the
@@ -165,3 +167,21 @@ def is_isolatable(error: BaseException, part: Sequence[str]) -> bool:
         located = locate_offenders(error, part)
         return located is not None and located != REQUEST_LEVEL
     return False
+
+
+def unlocated_invalid_data(error: BaseException, part: Sequence[str]) -> bool:
+    """Whether ``error`` is an INVALID_DATA whose details name no id of ``part`` (for a single
+    convert, it may be about the request: not the record's fate)."""
+    return (
+        isinstance(error, APIError)
+        and error.code == "INVALID_DATA"
+        and locate_offenders(error, part) is None
+    )
+
+
+def answered_by_zoho(error: BaseException) -> bool:
+    """Whether Zoho itself answered (not a dropped call, nor a gateway's 502/504, behind which
+    a single convert may still be running)."""
+    if isinstance(error, TransportError):
+        return False
+    return not (isinstance(error, APIError) and error.status in (502, 504))

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 
-from zoho_convert.api.errors import APIError, TransportError
+from zoho_convert.api.errors import APIError
 from zoho_convert.api.models import JobStatus
 from zoho_convert.bulk.events import (
     BatchGaveUp,
@@ -34,11 +34,13 @@ from zoho_convert.bulk.events import (
 )
 from zoho_convert.bulk.isolation import (
     REQUEST_LEVEL,
+    answered_by_zoho,
     error_text,
     is_isolatable,
     locate_offenders,
     maybe_processed,
     retry_later,
+    unlocated_invalid_data,
 )
 from zoho_convert.bulk.report import RejectedId
 from zoho_convert.bulk.settle_plan import Batch, BatchState, SettlePlan, SettleRound
@@ -49,10 +51,6 @@ __all__ = ["Batch", "BatchState", "RunMachine", "SettleRound"]
 logger = logging.getLogger("zoho_convert.bulk")
 
 Parts = list[tuple[int, tuple[str, ...]]]
-
-# Seconds before a record whose single convert Zoho answered with a 5xx (or a 429 after the
-# client's retries) goes again, doubled for each settling round the record has had.
-_RECORD_PAUSE = 0.05
 
 
 class RunMachine(SettlePlan):
@@ -151,16 +149,16 @@ class RunMachine(SettlePlan):
         record (settling record by record), not a mass convert; an INVALID_DATA of it must
         name the record (else it may be about the request: not the record's fate)."""
         if is_isolatable(error, part) and not (
-            single and _unlocated_invalid_data(error, part)
+            single and unlocated_invalid_data(error, part)
         ):
             assert isinstance(error, APIError)
             return self._isolate(seq, part, error, settling)
         processed = maybe_processed(error)
-        if single and (processed or retry_later(error)) and _answered_by_zoho(error):
+        if single and (processed or retry_later(error)) and answered_by_zoho(error):
             # Zoho answered, and a single convert ends before its reply: nothing of it can
             # still be running, so the record goes again after a short pause (growing with
             # its rounds), not after a job's duration. Converted meanwhile, it is refused so.
-            pause = min(_RECORD_PAUSE * 2 ** self.batches[seq].rounds, self.settle.min_wait)
+            pause = self.record_pause(seq)
             text, code = error_text(error), error.code if isinstance(error, APIError) else ""
             return [BatchUncertain(seq, part, at + pause, True, text, code, True)], []
         if processed or retry_later(error):
@@ -230,8 +228,7 @@ class RunMachine(SettlePlan):
         batch = self.batches[seq]
         events: list[Event] = []
         if took > self.longest_job:
-            trips = self.round_trips
-            events.append(LongestJob(took, self.round_trip_sum / trips if trips else None))
+            events.append(LongestJob(took, self.mean_round_trip()))
         if tight is not None:
             self.longest_job_tight = max(self.longest_job_tight, tight)
         if not status.counts_consistent:
@@ -309,18 +306,3 @@ class RunMachine(SettlePlan):
                 )
         return to_submit, to_poll, events
 
-
-def _unlocated_invalid_data(error: Exception, part: tuple[str, ...]) -> bool:
-    return (
-        isinstance(error, APIError)
-        and error.code == "INVALID_DATA"
-        and locate_offenders(error, part) is None
-    )
-
-
-def _answered_by_zoho(error: Exception) -> bool:
-    """Whether Zoho itself answered (not a dropped call, nor a gateway's 502/504, behind which
-    the convert may still be running)."""
-    if isinstance(error, TransportError):
-        return False
-    return not (isinstance(error, APIError) and error.status in (502, 504))

@@ -19,6 +19,10 @@ from zoho_convert.bulk.settling import SettlePolicy
 
 __all__ = ["Batch", "BatchState", "SettlePlan", "SettleRound"]
 
+# Seconds before a record whose single convert Zoho answered with a 5xx (or a 429 after the
+# client's retries) goes again, doubled for each settling round the record has had.
+_RECORD_PAUSE = 0.05
+
 
 class BatchState(enum.Enum):
     """Where an active batch stands (finished, refused and split batches are forgotten)."""
@@ -84,7 +88,8 @@ class SettlePlan:
         resubmission's job would end. One call per record beats one job while few requests
         wait; many parked batches, or a busy tail, go faster as jobs."""
         batch = self.batches[seq]
-        if not batch.settling or not self.input_ended or not self.round_trips:
+        round_trip = self.mean_round_trip()
+        if not batch.settling or not self.input_ended or round_trip is None:
             return False
         requests = queued + len(batch.ids)
         for other in self.batches.values():
@@ -92,16 +97,29 @@ class SettlePlan:
                 return False  # a first submission still waits for a slot
             if other.state is BatchState.SUBMITTED:
                 requests += 1  # its poll takes a slot too
-        job = self.longest_job_tight or self.longest_job or self.settle.min_wait
-        round_trip = self.round_trip_sum / self.round_trips
+        job = self._longest() or self.settle.min_wait
         return math.ceil(requests / slots) * round_trip < job
+
+    def mean_round_trip(self) -> float | None:
+        """The mean round trip of an accepted submission (this session's, or the one an
+        earlier session journaled), None before any."""
+        return self.round_trip_sum / self.round_trips if self.round_trips else None
+
+    def record_pause(self, seq: int) -> float:
+        """Seconds a record whose single convert Zoho answered with an error waits before it
+        goes again: short (nothing of that call still runs), doubling with its rounds."""
+        return min(_RECORD_PAUSE * 2.0 ** self.batches[seq].rounds, self.settle.min_wait)
 
     def due_at(self, seq: int) -> float:
         """When a parked batch falls due (the lost job's wait, or at once)."""
         return self._due(self.batches[seq], self._wait())
 
     def _wait(self) -> float:
-        return self.settle.wait(self.longest_job_tight or self.longest_job)
+        return self.settle.wait(self._longest())
+
+    def _longest(self) -> float:
+        """The longest job seen: measured tightly in this session if any was, else loosely."""
+        return self.longest_job_tight or self.longest_job
 
     def _due(self, batch: Batch, wait: float) -> float:
         # A lost job may still be running: give it the longest duration seen to finish, so
