@@ -36,15 +36,15 @@ logger = logging.getLogger("zoho_convert.api.transport")
 T = TypeVar("T")
 
 _NOT_SENT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+_JSON_HEADERS = {"Content-Type": "application/json"}
+# One encoder for every body: json.dumps(..., separators=...) builds a new one per call.
+_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+_NO_HEADERS: dict[str, str] = {}
 
 
 class _TokenDue(Exception):
     """A request got its slot, but its token must be replaced first (not a request error, so
     not retried: the token call has retries of its own)."""
-_JSON_HEADERS = {"Content-Type": "application/json"}
-# One encoder for every body: json.dumps(..., separators=...) builds a new one per call.
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
-_NO_HEADERS: dict[str, str] = {}
 
 
 class AuthFlow(Protocol):

@@ -287,4 +287,3 @@ async def drive(run: Run, work: Awaitable[None]) -> ConversionReport:
             outcome.partial_report = report  # type: ignore[attr-defined]
         raise outcome
     return report
-
