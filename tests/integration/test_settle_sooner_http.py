@@ -13,16 +13,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import aiohttp
 import attrs
 import pytest
 from fakes import FakeClock, VirtualTime, deadline, no_wait
-from truth import assert_report_true, ledger
+from truth import assert_report_true, convert_quotes, ledger
 
 from zoho_convert import (
-    ConversionReport,
     PollPolicy,
     RetryPolicy,
     SettlePolicy,
@@ -92,13 +92,7 @@ async def start() -> AsyncIterator[Start]:
         yield make
 
 
-async def convert(env: Env, count: int, **kwargs: Any) -> tuple[ConversionReport, list[str]]:
-    ids = env.sim.state.create_records("Quotes", count)
-    kwargs.setdefault("poll", POLL)
-    async with deadline(CASE_TIMEOUT):
-        report = await env.client.convert_many("Quotes", ids, to="Sales_Orders", **kwargs)
-    env.time.now += 10_000  # let every job finish in the simulator (the ledger then is final)
-    return report, ids
+convert = partial(convert_quotes, poll=POLL, timeout=CASE_TIMEOUT)
 
 
 async def test_a_request_is_marked_sent_once_it_holds_its_request_slot() -> None:
