@@ -12,16 +12,16 @@ import asyncio
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
 from fakes import SummingTime, deadline
-from truth import assert_report_true, ledger
+from truth import assert_report_true, convert_quotes, ledger
 
 from zoho_convert import (
-    ConversionReport,
     PollPolicy,
     RetryPolicy,
     StaticToken,
@@ -71,13 +71,7 @@ async def start() -> AsyncIterator[Start]:
         yield make
 
 
-async def convert(env: Env, count: int, **kwargs: Any) -> tuple[ConversionReport, list[str]]:
-    ids = env.sim.state.create_records("Quotes", count)
-    kwargs.setdefault("poll", POLL)
-    async with deadline(CASE_TIMEOUT):
-        report = await env.client.convert_many("Quotes", ids, to="Sales_Orders", **kwargs)
-    env.time.now += 10_000  # let any job the run lost track of finish in the simulator
-    return report, ids
+convert = partial(convert_quotes, poll=POLL, timeout=CASE_TIMEOUT)
 
 
 @pytest.mark.parametrize("reply", ["204", "invalid"])

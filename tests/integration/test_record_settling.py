@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,7 +28,7 @@ import attrs
 import pytest
 from fakes import deadline
 from settling_helpers import Post, SteppedTime, Wire, lost_job_end
-from truth import assert_report_true, ledger
+from truth import assert_report_true, convert_quotes, ledger
 
 from zoho_convert import (
     ConversionReport,
@@ -91,13 +92,7 @@ async def start() -> AsyncIterator[Start]:
         yield make
 
 
-async def convert(env: Env, count: int, **kwargs: Any) -> tuple[ConversionReport, list[str]]:
-    ids = env.sim.state.create_records("Quotes", count)
-    kwargs.setdefault("poll", POLL)
-    async with deadline(CASE_TIMEOUT):
-        report = await env.client.convert_many("Quotes", ids, to="Sales_Orders", **kwargs)
-    env.time.now += 10_000  # let every job finish in the simulator (the ledger then is final)
-    return report, ids
+convert = partial(convert_quotes, poll=POLL, timeout=CASE_TIMEOUT)
 
 
 def assert_true(env: Env, report: ConversionReport, ids: list[str]) -> None:

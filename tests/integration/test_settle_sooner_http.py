@@ -13,16 +13,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import aiohttp
 import attrs
 import pytest
-from fakes import FakeClock, VirtualTime, deadline, no_wait
-from truth import assert_report_true, ledger
+from fakes import FakeClock, deadline, no_wait
+from settling_helpers import SteppedTime, Wire
+from truth import assert_report_true, convert_quotes, ledger
 
 from zoho_convert import (
-    ConversionReport,
     PollPolicy,
     RetryPolicy,
     SettlePolicy,
@@ -36,26 +37,6 @@ from zoho_convert.simulator import Faults, Simulator, SimulatorConfig
 CASE_TIMEOUT = 60.0
 RETRY = RetryPolicy(max_tries=8, initial=0.01, max_delay=0.5, deadline=100_000)
 POLL = PollPolicy(initial=0.5, multiplier=2.0, max_interval=5.0, timeout=3_000)
-
-
-class SteppedTime(VirtualTime):
-    """One clock for the client and the simulator that moves only when nothing else can: no
-    request is in flight (this client middleware counts them) and every task sleeps."""
-
-    def __init__(self) -> None:
-        super().__init__(start=1000.0)
-
-    async def __call__(
-        self,
-        request: aiohttp.ClientRequest,
-        handler: Callable[[aiohttp.ClientRequest], Awaitable[aiohttp.ClientResponse]],
-    ) -> aiohttp.ClientResponse:
-        """The client middleware: a request is in flight until its reply is back."""
-        self.in_flight += 1
-        try:
-            return await handler(request)
-        finally:
-            self.in_flight -= 1
 
 
 @attrs.frozen
@@ -77,7 +58,8 @@ async def start() -> AsyncIterator[Start]:
             time = SteppedTime()
             cfg = SimulatorConfig(faults=faults, clock=time.clock, **config)
             sim = await stack.enter_async_context(Simulator(cfg))
-            session = await stack.enter_async_context(aiohttp.ClientSession(middlewares=(time,)))
+            wire = Wire(time)  # counts requests in flight: the clock stands still meanwhile
+            session = await stack.enter_async_context(aiohttp.ClientSession(middlewares=(wire,)))
             client = ZohoConvertClient(
                 StaticToken(sim.access_token),
                 api_domain=sim.url,
@@ -92,13 +74,7 @@ async def start() -> AsyncIterator[Start]:
         yield make
 
 
-async def convert(env: Env, count: int, **kwargs: Any) -> tuple[ConversionReport, list[str]]:
-    ids = env.sim.state.create_records("Quotes", count)
-    kwargs.setdefault("poll", POLL)
-    async with deadline(CASE_TIMEOUT):
-        report = await env.client.convert_many("Quotes", ids, to="Sales_Orders", **kwargs)
-    env.time.now += 10_000  # let every job finish in the simulator (the ledger then is final)
-    return report, ids
+convert = partial(convert_quotes, poll=POLL, timeout=CASE_TIMEOUT)
 
 
 async def test_a_request_is_marked_sent_once_it_holds_its_request_slot() -> None:

@@ -20,15 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import aiohttp
 import attrs
 import pytest
 from fakes import SummingTime, deadline
+from settling_helpers import Wire, lost_job_end
 from truth import assert_report_true, ledger
 
 from zoho_convert import (
@@ -48,54 +48,6 @@ POLL = PollPolicy(initial=1.0, max_interval=2.0, adaptive=False)
 Mode = Literal["fail_call", "fail_in_job"]
 
 
-
-
-@attrs.define
-class Post:
-    """A converting POST (a mass convert, or a single convert of one record while settling
-    record by record) as the middleware saw it."""
-
-    at: float
-    ids: list[str]
-
-
-@attrs.define
-class Wire:
-    """A client middleware: logs every converting POST, and loses the one numbered ``lose``
-    (counted from 1) after the simulator processed it, as ``how`` says."""
-
-    time: SummingTime
-    lose: int = 0
-    how: Literal["drop", "crash"] = "drop"
-    crash_task: asyncio.Task[Any] | None = None
-    posts: list[Post] = attrs.Factory(list)
-
-    async def __call__(
-        self,
-        request: aiohttp.ClientRequest,
-        handler: Callable[[aiohttp.ClientRequest], Awaitable[aiohttp.ClientResponse]],
-    ) -> aiohttp.ClientResponse:
-        path = request.url.path
-        if request.method != "POST" or not path.endswith(("/mass_convert", "/actions/convert")):
-            return await handler(request)
-        if path.endswith("/mass_convert"):
-            payload = request.body
-            raw = payload if isinstance(payload, bytes) else await payload.as_bytes()
-            ids = [str(i) for i in json.loads(raw)["ids"]]
-        else:
-            ids = [path.split("/")[-3]]  # .../Quotes/{id}/actions/convert
-        self.posts.append(Post(self.time.now, ids))
-        response = await handler(request)  # the simulator has processed it now
-        if len(self.posts) != self.lose:
-            return response
-        response.release()
-        if self.how == "crash":
-            assert self.crash_task is not None
-            self.crash_task.cancel()  # the process dies before it reads the reply
-            await asyncio.get_running_loop().create_future()
-        raise aiohttp.ServerDisconnectedError()  # the connection drops before the reply
-
-
 @attrs.frozen
 class Env:
     sim: Simulator
@@ -113,13 +65,17 @@ async def start() -> AsyncIterator[Start]:
     async with contextlib.AsyncExitStack() as stack:
 
         async def make(*, mode: Mode, lose: int, how: Literal["drop", "crash"]) -> Env:
+            """Lose the mass-convert POST numbered ``lose`` (from 1) as ``how`` says."""
             vt = SummingTime()
             config = SimulatorConfig(
                 seed=3, job_duration=DURATION, reserve_ids=False, already_converted=mode,
                 clock=vt.clock,
             )
             sim = await stack.enter_async_context(Simulator(config))
-            wire = Wire(vt, lose, how)
+            if how == "drop":
+                wire = Wire(vt, drop_after=frozenset({lose}))
+            else:
+                wire = Wire(vt, crash_at=lose)
             session = await stack.enter_async_context(aiohttp.ClientSession(middlewares=(wire,)))
             client = ZohoConvertClient(
                 StaticToken(sim.access_token), api_domain=sim.url, session=session,
@@ -131,19 +87,18 @@ async def start() -> AsyncIterator[Start]:
         yield make
 
 
-def lost_job_end(env: Env, ids: list[str]) -> float:
+def job_end(env: Env, ids: list[str]) -> float:
     """When the simulator's job for ``ids`` (the lost one, the first made) ended."""
-    jobs = [job for job in env.sim.state.jobs.values() if {str(i) for i in job.ids} == set(ids)]
-    assert jobs, "the lost POST made no job"
-    first = min(jobs, key=lambda job: job.submitted_at)
-    return float(first.submitted_at + first.duration)
+    end = lost_job_end(env.sim, ids)
+    assert end is not None, "the lost POST made no job"
+    return end
 
 
 def assert_waited(env: Env, number: int) -> None:
     """Every POST after the lost one (``posts[number]``) that sent any of its ids left at or
     after the lost job's end."""
     lost = env.wire.posts[number]
-    end = lost_job_end(env, lost.ids)
+    end = job_end(env, lost.ids)
     later = [post for post in env.wire.posts[number + 1 :] if set(post.ids) & set(lost.ids)]
     assert later, "the lost batch was never resubmitted"
     early = [post.at for post in later if post.at < end]
@@ -206,8 +161,8 @@ async def test_resumed_mid_submission_batch_waits_for_its_job(
         assert task.cancelled()
         lost = env.wire.posts[2]
         assert lost.ids == ids[100:]
-        assert env.time.now < lost_job_end(env, lost.ids)  # it is still running
-        env.wire.lose = 0
+        assert env.time.now < job_end(env, lost.ids)  # it is still running
+        env.wire.crash_at = 0
         report = await env.client.resume(journal, ids=ids, poll=POLL)
     assert_waited(env, 2)
     assert_true(env, report, ids)

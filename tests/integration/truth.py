@@ -6,9 +6,45 @@ Imported as ``truth`` (``tests/integration`` is on ``sys.path`` beside its test 
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import Any, Protocol
 
-from zoho_convert import ConversionReport
+from fakes import deadline
+
+from zoho_convert import ConversionReport, PollPolicy, ZohoConvertClient
 from zoho_convert.simulator import Simulator
+
+
+class Clock(Protocol):
+    """A virtual clock shared by the client and the simulator."""
+
+    now: float
+
+
+class Run(Protocol):
+    """A test's simulator, the client pointed at it, and their one virtual clock."""
+
+    @property
+    def sim(self) -> Simulator: ...
+    @property
+    def client(self) -> ZohoConvertClient: ...
+    @property
+    def time(self) -> Clock: ...
+
+
+async def convert_quotes(
+    env: Run, count: int, *, poll: PollPolicy, timeout: float, **kwargs: Any
+) -> tuple[ConversionReport, list[str]]:
+    """Create ``count`` Quotes in the simulator and ``convert_many`` them to Sales_Orders
+    within ``timeout`` real seconds (``kwargs``: its other options), then move the clock far
+    ahead so that every job, even one the run lost track of, finishes in the simulator: its
+    ledger is then final. Returns the report and the ids."""
+    ids = env.sim.state.create_records("Quotes", count)
+    async with deadline(timeout):
+        report = await env.client.convert_many(
+            "Quotes", ids, to="Sales_Orders", poll=poll, **kwargs
+        )
+    env.time.now += 10_000
+    return report, ids
 
 
 def ledger(sim: Simulator, module: str, ids: Sequence[str]) -> dict[str, int]:

@@ -37,6 +37,7 @@ from zoho_convert.api.credits import LocalCredits
 from zoho_convert.api.errors import InvalidRequestError, JobNotFoundError, RecordStateError
 from zoho_convert.api.models import DealDetails, JobState, JobStatus, ModuleRef
 from zoho_convert.api.timing import Timing
+from zoho_convert.bulk.events import Event
 from zoho_convert.bulk.ledger import ConversionLedger, NullLedger
 
 
@@ -399,3 +400,24 @@ class Crash:
         await asyncio.wait({self.task})
         assert self.call is not None, "the crash never happened"
         assert self.task.cancelled(), self.task
+
+
+class TimedEvents:
+    """A progress callback keeping every event with the fake's virtual time it was published
+    at."""
+
+    def __init__(self, api: FakeAPI) -> None:
+        self.api = api
+        self.events: list[tuple[float, Event]] = []
+
+    def __call__(self, event: Event) -> None:
+        self.events.append((self.api.now, event))
+
+    def of(self, kind: type) -> list[tuple[float, Any]]:
+        """Each event of ``kind``, with when it was published."""
+        return [(at, event) for at, event in self.events if isinstance(event, kind)]
+
+    def times(self, kind: type, batch: int) -> list[float]:
+        """When each event of ``kind`` about ``batch`` was published."""
+        events = self.events
+        return [t for t, e in events if isinstance(e, kind) and getattr(e, "batch", None) == batch]

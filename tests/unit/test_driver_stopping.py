@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import attrs
 import pytest
-from fake_convert_api import FakeAPI
+from fake_convert_api import FakeAPI, TimedEvents
 
 from zoho_convert.api.errors import AuthenticationError
 from zoho_convert.bulk.convert import convert_many
@@ -15,17 +15,6 @@ from zoho_convert.bulk.events import Event, JobFinished, JobUnfinished, RunStopp
 
 def quote_ids(count: int, first: int = 4000) -> list[str]:
     return [str(first + n) for n in range(count)]
-
-
-class TimedEvents:
-    """A progress callback keeping every event with the virtual time it was published at."""
-
-    def __init__(self, api: FakeAPI) -> None:
-        self.api = api
-        self.events: list[tuple[float, Event]] = []
-
-    def __call__(self, event: Event) -> None:
-        self.events.append((self.api.now, event))
 
 
 async def test_a_job_whose_poll_stopped_the_run_is_reported_unfinished_at_once() -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 import pytest
-from fake_convert_api import FakeAPI
+from fake_convert_api import FakeAPI, TimedEvents
 
 from zoho_convert.api.errors import (
     AuthenticationError,
@@ -29,7 +29,6 @@ from zoho_convert.bulk.events import (
     BatchSplit,
     BatchSubmitted,
     BatchUncertain,
-    Event,
     IdsAlreadyConverted,
     IdsConverted,
     IdsRejected,
@@ -265,27 +264,13 @@ def paced(api: FakeAPI) -> AsyncIterator[str]:
     return ids()
 
 
-class Recorder:
-    """A progress callback: each event with the virtual time it was published at."""
-
-    def __init__(self, api: FakeAPI) -> None:
-        self.api = api
-        self.events: list[tuple[float, Event]] = []
-
-    def __call__(self, event: Event) -> None:
-        self.events.append((self.api.now, event))
-
-    def of(self, kind: type) -> list[tuple[float, Any]]:
-        return [(at, event) for at, event in self.events if isinstance(event, kind)]
-
-
 async def test_a_lost_batch_is_settled_one_record_at_a_time() -> None:
     """The parked batch is split into one part per record, each converted once by a single
     convert (no mass resubmission): records converted before are already converted, the
     unapproved one rejected, the rest converted by record; the report accounts for every id
     and matches the fake's ledger."""
     api = scenario()
-    recorder = Recorder(api)
+    recorder = TimedEvents(api)
 
     report = await convert_many(
         api, "Quotes", paced(api), to="Sales_Orders", progress=recorder, settle=POLICY
@@ -315,7 +300,7 @@ async def test_a_record_answered_5xx_goes_again_after_its_pause_while_a_job_runs
     0.1 s later (round 1), and goes again then (as soon as a record slot frees), woken by a
     timer: no job ends between the two calls, batch 2's 20 s job still runs."""
     api = scenario()
-    recorder = Recorder(api)
+    recorder = TimedEvents(api)
 
     report = await convert_many(
         api, "Quotes", paced(api), to="Sales_Orders", progress=recorder, settle=POLICY
@@ -340,7 +325,7 @@ async def test_with_a_fleet_ledger_a_record_answered_5xx_still_goes_after_its_pa
     record slot frees), not after the next job's end: its own claim does not hold it back."""
     api = scenario()
     api.ledger = MemoryLedger(clock=api.clock)
-    recorder = Recorder(api)
+    recorder = TimedEvents(api)
 
     report = await convert_many(
         api, "Quotes", paced(api), to="Sales_Orders", progress=recorder, settle=POLICY
@@ -404,7 +389,7 @@ async def test_each_part_is_one_single_convert_carrying_the_runs_options() -> No
         duration=lambda number: {2: LONG_JOB, 3: 1.5}.get(number, 0.5),
         submit_faults={1: server_error()},
     )
-    recorder = Recorder(api)
+    recorder = TimedEvents(api)
     await convert_many(
         api,
         "Quotes",

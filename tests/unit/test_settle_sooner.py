@@ -19,7 +19,7 @@ import asyncio
 from typing import Any
 
 import pytest
-from fake_convert_api import FakeAPI, FakeJob, SubmitCall
+from fake_convert_api import FakeAPI, FakeJob, SubmitCall, TimedEvents
 
 from zoho_convert.api.errors import RateLimitError, ServerError, TransportError
 from zoho_convert.api.models import JobState, JobStatus
@@ -75,22 +75,6 @@ class MarkingAPI(FakeAPI):
             self.slots.release()
 
 
-class Recorder:
-    """A progress callback: every event, with the virtual time it was published at."""
-
-    def __init__(self, api: FakeAPI) -> None:
-        self.api = api
-        self.events: list[tuple[float, Event]] = []
-
-    def __call__(self, event: Event) -> None:
-        self.events.append((self.api.now, event))
-
-    def times(self, kind: type, batch: int) -> list[float]:
-        """When each event of ``kind`` about ``batch`` was published."""
-        events = self.events
-        return [t for t, e in events if isinstance(e, kind) and getattr(e, "batch", None) == batch]
-
-
 def quote_ids(n: int) -> list[str]:
     return [str(7000 + i) for i in range(n)]
 
@@ -121,7 +105,7 @@ def assert_once(api: FakeAPI, report: ConversionReport, count: int) -> None:
     assert report.converted + report.already_converted == count
 
 
-async def run_queued(api: FakeAPI, recorder: Recorder, count: int) -> ConversionReport:
+async def run_queued(api: FakeAPI, recorder: TimedEvents, count: int) -> ConversionReport:
     return await convert_many(api, "Quotes", quote_ids(count), to="Sales_Orders", progress=recorder)
 
 
@@ -129,7 +113,7 @@ async def test_a_job_is_timed_from_when_its_submission_left_not_while_it_queued(
     """With 40 batches through 4 request slots, each BatchSubmitted is stamped with the time
     its POST left (slot held), not the time the batch began to wait for a slot."""
     api = MarkingAPI(max_concurrency=4, latency=LATENCY, duration=DURATION)
-    recorder = Recorder(api)
+    recorder = TimedEvents(api)
     report = await run_queued(api, recorder, 2000)
     assert report.ok
     sent = {call.job_id: call.sent for call in api.calls}
@@ -150,7 +134,7 @@ async def test_settling_waits_for_the_job_not_for_the_slot_queue() -> None:
         reserve_ids=False,
         submit_faults_after={0: lost_reply()},
     )
-    recorder = Recorder(api)
+    recorder = TimedEvents(api)
     report = await run_queued(api, recorder, 2000)
     lost = first_job(api, quote_ids(50))
     assert_resubmitted_after(api, lost)
@@ -174,7 +158,7 @@ async def test_a_poll_that_queued_for_a_slot_does_not_stretch_settling_waits() -
         reserve_ids=False,
         submit_faults_after={2: lost_reply()},
     )
-    recorder = Recorder(api)
+    recorder = TimedEvents(api)
     poll = PollPolicy(initial=0.25, multiplier=1.0, max_interval=0.25, adaptive=False)
     work = convert_many(
         api, "Quotes", quote_ids(150), to="Sales_Orders", progress=recorder, poll=poll,
@@ -200,7 +184,7 @@ async def test_a_parked_batch_goes_again_before_every_first_job_ended() -> None:
         reserve_ids=False,
         submit_faults_after={0: lost_reply()},
     )
-    recorder = Recorder(api)
+    recorder = TimedEvents(api)
     report = await run_queued(api, recorder, 2000)
     assert_resubmitted_after(api, first_job(api, quote_ids(50)))
     assert_once(api, report, 2000)
@@ -224,7 +208,7 @@ async def test_a_batch_surely_never_sent_goes_again_at_once(
     """The only batch fails to submit: if the request surely never reached Zoho it goes
     again at once; if it may have (a dropped connection), only after min_wait."""
     api = MarkingAPI(reserve_ids=False, submit_faults={0: error})
-    recorder = Recorder(api)
+    recorder = TimedEvents(api)
     settle = SettlePolicy(min_wait=5.0, unknown_wait=5.0)
     report = await convert_many(
         api, "Quotes", quote_ids(50), to="Sales_Orders", progress=recorder, settle=settle
@@ -246,7 +230,7 @@ async def test_a_refused_resubmission_does_not_wait_again_for_the_lost_job() -> 
             raise RateLimitError(429, "TOO_MANY_REQUESTS", "too many requests")
 
     api = MarkingAPI(reserve_ids=False, submit_faults_after={0: lost_reply()}, on_send=throttle)
-    recorder = Recorder(api)
+    recorder = TimedEvents(api)
     settle = SettlePolicy(min_wait=5.0, unknown_wait=5.0)
     report = await convert_many(
         api, "Quotes", quote_ids(50), to="Sales_Orders", progress=recorder, settle=settle
