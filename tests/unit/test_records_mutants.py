@@ -33,8 +33,9 @@ from zoho_convert.bulk.events import (
 )
 from zoho_convert.bulk.isolation import error_text
 from zoho_convert.bulk.machine import BatchState, RunMachine
-from zoho_convert.bulk.records import RecordSettler, Stopped
+from zoho_convert.bulk.records import RecordSettler
 from zoho_convert.bulk.settling import SettlePolicy
+from zoho_convert.bulk.tasks import Stopped
 
 T = TypeVar("T")
 A = TypeVar("A")
