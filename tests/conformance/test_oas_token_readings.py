@@ -68,7 +68,10 @@ async def test_a_throttled_token_endpoint_is_waited_out(reply: str) -> None:
         token_throttle_reply=reply,  # type: ignore[arg-type]
         faults=Faults(token_ttl=30.0),
     )
-    retry = RetryPolicy(max_tries=20, initial=1.0, max_delay=120.0, deadline=100_000)
+    # No jitter: full jitter's draws over 20 tries fall short of the 540 s now and then.
+    retry = RetryPolicy(
+        max_tries=20, initial=1.0, max_delay=120.0, deadline=100_000, jitter=False
+    )
     async with refreshing_client(config, time, retry) as (sim, client, _auth):
         ids = sim.state.create_records("Quotes", 2)
         async with deadline(30):

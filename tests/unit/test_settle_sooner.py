@@ -23,7 +23,7 @@ from fake_convert_api import FakeAPI, FakeJob, SubmitCall, TimedEvents
 
 from zoho_convert.api.errors import RateLimitError, ServerError, TransportError
 from zoho_convert.api.models import JobState, JobStatus
-from zoho_convert.api.polling import PollPolicy
+from zoho_convert.api.polling import PlainSchedule, PollPolicy, poll_job
 from zoho_convert.api.timing import Clock, forget_sent, last_sent, mark_sent
 from zoho_convert.bulk.convert import convert_many
 from zoho_convert.bulk.events import (
@@ -365,28 +365,50 @@ def test_settling_waits_for_the_tight_longest_job_when_one_was_measured() -> Non
 
 async def test_a_poll_that_queued_for_its_slot_times_its_job_loosely() -> None:
     """PollTimer: a poll that left at once is tight; one that waited 0.5 s for a slot (or
-    slept between retries) is not, for a 1 s job."""
+    slept between retries) is not, for a 1 s job. It times the polls ``poll_job`` makes."""
     now = [100.0]
 
     def clock() -> float:
         return now[0]
 
-    timer = PollTimer(clock)
+    answers = iter([(0.0, True), (0.5, True)])
 
-    async def prompt() -> str:
+    async def fetch() -> JobStatus:
+        waited, done = next(answers)
+        now[0] += waited  # waited for a slot (or slept between retries), then left
         mark_sent(now[0])
-        return "ok"
+        now[0] += 0.1
+        return JobStatus(state=JobState.COMPLETED if done else JobState.IN_PROGRESS)
 
-    async def queued() -> str:
-        now[0] += 0.5  # waited for a slot
-        mark_sent(now[0])
-        return "ok"
+    class Told:
+        def __init__(self) -> None:
+            self.seen: list[JobStatus | None] = []
 
-    assert await timer.timed(prompt) == "ok"
+        def wait(self, elapsed: float) -> float:
+            return 0.0
+
+        def due(self, elapsed: float) -> bool:
+            return True
+
+        def polled(self, started: float, ended: float, status: JobStatus | None) -> None:
+            self.seen.append(status)
+
+    inner = Told()
+    timer = PollTimer(clock, inner)
+    policy = PollPolicy()
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    await poll_job(fetch, "1", policy, sleep=sleep, clock=clock, schedule=timer)
     assert timer.lag == 0.0 and timer.tight(1.0)
-    await timer.timed(queued)
+    assert [s.state for s in inner.seen if s] == [JobState.COMPLETED]  # handed on
+    await poll_job(fetch, "1", policy, sleep=sleep, clock=clock, schedule=timer)
     assert timer.lag == pytest.approx(0.5) and not timer.tight(1.0)
     assert timer.tight(20.0)  # 0.5 s late on a 20 s job: within 5 %
+    timer.due(0.0)
+    timer.polled(0.0, 0.0, None)  # a poll that got no answer leaves the last lag alone
+    assert timer.lag == pytest.approx(0.5)
 
 
 async def test_the_send_mark_belongs_to_the_task_that_sent() -> None:
@@ -410,7 +432,7 @@ def test_a_poll_exactly_at_its_allowance_still_times_its_job_tightly(
 ) -> None:
     """PollTimer.tight's bounds are inclusive: 20 ms late, or 5 % of the job late, is prompt;
     any later is not."""
-    timer = PollTimer(lambda: 0.0)
+    timer = PollTimer(lambda: 0.0, PlainSchedule(PollPolicy()))
     assert timer.lag == 0.0 and timer.tight(took)  # no poll yet: nothing late
     timer.lag = lag
     assert timer.tight(took)

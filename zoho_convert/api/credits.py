@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Protocol, runtime_checkable
 
 from attrs import frozen
+from multidict import CIMultiDictProxy
 
 __all__ = ["Credits", "CreditsBook", "LocalCredits", "carries_credits", "parse_credits"]
 
@@ -89,6 +90,13 @@ def carries_credits(headers: Mapping[str, str]) -> bool:
     """Whether ``headers`` (any case) has a rate header: the transport hands a reply's
     headers to the ``CreditsBook`` only then (most replies have none: Zoho sends credits once
     half are used), which spares every other reply an awaited call."""
+    if type(headers) is CIMultiDictProxy:  # aiohttp's: case-insensitive look-ups in C
+        return (
+            "X-API-CREDITS-REMAINING" in headers
+            or "X-RATELIMIT-REMAINING" in headers
+            or "X-RATELIMIT-LIMIT" in headers
+            or "X-RATELIMIT-RESET" in headers
+        )
     # One look at all the names, lowered together, spares the per-header work.
     try:
         names = " ".join(headers).lower()

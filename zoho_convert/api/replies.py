@@ -17,6 +17,14 @@ from zoho_convert.api.wire import error_in_reply
 __all__ = ["decode_reply", "host_of", "path_of", "short_error"]
 
 
+def _json(raw: bytes) -> Any:
+    # Zoho writes UTF-8: an object decoded first spares json's encoding sniffing, once per
+    # reply. (UTF-16/32 text, "{" then a NUL byte, and anything else still goes through it.)
+    if raw[:1] == b"{" and raw[1:2] != b"\x00":
+        return json.loads(raw.decode())
+    return json.loads(raw)
+
+
 def decode_reply(status: int, headers: Mapping[str, str], raw: bytes, is_post: bool) -> Any:
     """Turn a reply into JSON (None for 204 No Content or an empty 2xx), or raise the error
     it carries: the ``APIError`` subclass its code (or status) calls for."""
@@ -25,7 +33,7 @@ def decode_reply(status: int, headers: Mapping[str, str], raw: bytes, is_post: b
     if status == 204 or (not raw.strip() and status < 300):
         return None  # No Content: the caller decides what an empty answer means
     try:
-        payload = json.loads(raw)
+        payload = _json(raw)
     except (ValueError, UnicodeDecodeError):
         payload = None
         if status < 400:

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from zoho_convert.api.errors import JobNotFoundError, PollTimeoutError
 from zoho_convert.api.models import JobStatus
-from zoho_convert.api.polling import PollPolicy, poll_job
+from zoho_convert.api.polling import PlainSchedule, PollPolicy, poll_job
 from zoho_convert.api.timing import forget_sent, last_sent
 from zoho_convert.bulk.adaptive import AdaptiveSchedule, DurationEstimator
 from zoho_convert.bulk.binding import Endpoints
@@ -187,7 +187,10 @@ class Run:
                     await self.records.settle(part)
                 else:
                     await self.submit_isolating(part, accepted)
-            await all_to_end(self.await_job(part, timed=submit) for part in accepted)
+            if len(accepted) == 1:  # the usual case: awaited here, one coroutine layer less
+                await self.await_job(accepted[0], timed=submit)
+            else:
+                await all_to_end(self.await_job(part, timed=submit) for part in accepted)
         except asyncio.CancelledError:
             raise
         except BaseException as error:  # a run-wide error, or a bug: stop the run with it
@@ -283,14 +286,14 @@ class Run:
         call: Callable[[], Awaitable[JobStatus]] = functools.partial(self.endpoints.status, job_id)
         if self.requests is not None:  # within the run's own request slots too
             call = functools.partial(_within, self.requests, call)
-        timer = PollTimer(self.clock)
-        fetch = functools.partial(timer.timed, call)  # a poll, and how late it left
         estimator = self.estimator
-        schedule = AdaptiveSchedule(self.poll, estimator) if self.poll.adaptive else None
+        poll = self.poll
+        schedule = AdaptiveSchedule(poll, estimator) if poll.adaptive else PlainSchedule(poll)
+        timer = PollTimer(self.clock, schedule)  # the schedule, and how late each poll left
         estimator.pending += 1
         try:
             status = await poll_job(
-                fetch, job_id, self.poll, sleep=self.sleep, clock=self.clock, schedule=schedule
+                call, job_id, self.poll, sleep=self.sleep, clock=self.clock, schedule=timer
             )
         except PollTimeoutError as timeout:
             self.publish(self.machine.unfinished(seq, job_id, timeout.last_status))

@@ -77,12 +77,18 @@ class RunMachine(SettlePlan):
     def __call__(self, event: Event) -> None:
         """Fold one event into the batches' state (the events of every batch first)."""
         batches = self.batches
-        if isinstance(event, BatchRead):
+        kind = type(event)  # the events of every batch first, matched by type: the hot path
+        if kind is SubmitStarted:
+            assert isinstance(event, SubmitStarted)
+            batches[event.batch].state = BatchState.SUBMITTING
+        elif kind is JobFinished:
+            assert isinstance(event, JobFinished)
+            batches.pop(event.batch, None)
+        elif kind is BatchRead:
+            assert isinstance(event, BatchRead)
             batches[event.batch] = Batch(event.batch, event.ids)
             self.next_seq = max(self.next_seq, event.batch + 1)
             self.position, self.duplicates = event.position, event.duplicates
-        elif isinstance(event, SubmitStarted):
-            batches[event.batch].state = BatchState.SUBMITTING
         elif isinstance(event, BatchSubmitted):
             batch = batches[event.batch]
             batch.state, batch.job_id, batch.since = BatchState.SUBMITTED, event.job_id, event.at
@@ -95,7 +101,7 @@ class RunMachine(SettlePlan):
             batch.settling = event.settling
             self.job_ids.add(event.job_id)
             self.gate_open = True
-        elif isinstance(event, (JobFinished, IdsConverted, JobUnfinished, BatchGaveUp)):
+        elif isinstance(event, (IdsConverted, JobUnfinished, BatchGaveUp)):
             batches.pop(event.batch, None)
         elif isinstance(event, BatchSplit):
             # Its refusal, when one came first (isolation, the ledger's screen), took it out.

@@ -22,17 +22,14 @@ or slept between retries sees the job done late, and would stretch every settlin
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
-
 import attrs
 
 from zoho_convert.api.checks import at_least, finite_positive, is_bool
+from zoho_convert.api.models import JobStatus
+from zoho_convert.api.polling import Schedule
 from zoho_convert.api.timing import Clock, forget_sent, last_sent
 
 __all__ = ["PollTimer", "SettlePolicy"]
-
-T = TypeVar("T")
 
 # A poll that left this late after it was asked for (seconds, or this share of the job's
 # duration if more) still times its job tightly; a later one only bounds it loosely.
@@ -80,29 +77,43 @@ class SettlePolicy:
 
 
 class PollTimer:
-    """Times a job's polls: how late the last one left after it was asked for.
+    """A job's poll schedule that also times its polls: how late the last one left after it
+    was asked for.
 
     Queueing for a request slot and sleeping between retries make a poll late; a job found
     done by a late poll may have ended any time before it, so its duration is known only
-    loosely (see ``tight``).
+    loosely (see ``tight``). Timing here, around the schedule ``poll_job`` consults right
+    before and right after each poll, spares every poll a coroutine layer.
 
     Args:
         clock: the run's clock (the transport's, which marks each request's departure).
+        schedule: when to poll (every ``Schedule`` call is handed on to it).
     """
 
-    __slots__ = ("_clock", "lag")
+    __slots__ = ("_asked", "_clock", "_schedule", "lag")
 
-    def __init__(self, clock: Clock) -> None:
+    def __init__(self, clock: Clock, schedule: Schedule) -> None:
         self._clock = clock
+        self._schedule = schedule
+        self._asked = 0.0
         self.lag = 0.0  # seconds the last answered poll left after it was asked for
 
-    async def timed(self, call: Callable[[], Awaitable[T]]) -> T:
-        """Run ``call`` (one poll, slot and retries included) and note how late it left."""
+    def wait(self, elapsed: float) -> float:
+        return self._schedule.wait(elapsed)
+
+    def due(self, elapsed: float) -> bool:
+        """Whether to poll now; if so, the poll is asked for now (its lateness counts from
+        here)."""
+        if not self._schedule.due(elapsed):
+            return False
         forget_sent()
-        asked = self._clock()
-        result = await call()
-        self.lag = last_sent(asked) - asked
-        return result
+        self._asked = self._clock()
+        return True
+
+    def polled(self, started: float, ended: float, status: JobStatus | None) -> None:
+        if status is not None:  # an answer: note how late its poll left
+            self.lag = last_sent(self._asked) - self._asked
+        self._schedule.polled(started, ended, status)
 
     def tight(self, took: float) -> bool:
         """Whether a job found done ``took`` seconds after its submission left, by the last
