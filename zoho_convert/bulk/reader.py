@@ -83,65 +83,84 @@ class Reader:
         Raises:
             Exception: whatever the caller's iterable raised.
         """
+        if not isinstance(ids, AsyncIterable):
+            await self._take(ids, dispatch, stop)
+            return
+        # Async input is read in runs of at most what the current batch still needs, so a
+        # batch goes as soon as its last id arrives (a slow source is never waited on for
+        # more), and each run goes through the same per-id loop as sync input.
+        iterator = ids.__aiter__()
+        batch = self._batch
+        while not stop():
+            run: list[Any] = []
+            try:
+                while len(run) < self.batch_size - len(batch):
+                    run.append(await iterator.__anext__())
+                    if stop():
+                        break
+            except StopAsyncIteration:
+                await self._take(run, dispatch, stop)
+                return
+            except Exception:
+                # The source failed midway: what it handed out was read, and is accounted for.
+                await self._take(run, dispatch, stop)
+                raise
+            await self._take(run, dispatch, stop)
+
+    async def _take(
+        self,
+        values: Iterable[Any],
+        dispatch: Callable[[tuple[str, ...]], Awaitable[None]],
+        stop: Callable[[], bool],
+    ) -> None:
+        """The per-id loop: check each value, drop repeats, and dispatch each full batch.
+
+        The hottest loop of a run, kept flat and inline (no call per id but the IdSet's): a
+        plain digit string or int is handled without calling into the validator. Positions
+        count every value (``skip`` drops those an earlier session read).
+        """
         size = self.batch_size
         add = self.seen.add
         max_digits = MAX_ID_DIGITS
+        max_id = _MAX_ID
         skip = self.skip
         batch = self._batch
-
-        # One function for sync and async input, kept flat and cheap: the per-id path only
-        # checks, drops repeats and appends (positions are counted by the loops below, and
-        # totals by the IdSet). It returns the batch once it is full.
-        def take(value: Any) -> tuple[str, ...] | None:
-            if type(value) is str and value.isdigit() and value.isascii():
-                key = int(value) if len(value) <= max_digits else 0
-                # Canonical: "0012" is record 12 (and a duplicate of "12"). Of digit strings,
-                # those below "1" start with "0" (one comparison: cheaper than value[0]).
-                text = value if value >= "1" else str(key)
-            elif type(value) is int:
-                key = value
-                text = str(value)
-            else:
-                key = 0
-                text = ""
-            if not 0 < key <= _MAX_ID:
-                problem = id_problem(value)
-                if problem is not None:
-                    self.refused.append(RejectedId(_describe(value), "INVALID_ID", problem))
-                    self._total += 1
-                    return None
-                text = str(int(value))  # a str/int subclass the validator accepts
-                key = int(text)
-            if not add(key):
-                self.duplicates += 1
-                return None
-            batch.append(text)
-            if len(batch) < size:
-                return None
-            full = tuple(batch)
-            batch.clear()
-            return full
-
+        first = self.position + 1
         position = self.position
         try:
-            if isinstance(ids, AsyncIterable):
-                iterator = ids.__aiter__()
-                while not stop():
-                    try:
-                        value = await iterator.__anext__()
-                    except StopAsyncIteration:
-                        break
-                    position += 1
-                    if position > skip and (full := take(value)) is not None:
-                        self.position = position
-                        await dispatch(full)
-            else:
-                first = position + 1
-                for position, value in enumerate(ids, first):
-                    if position > skip and (full := take(value)) is not None:
-                        self.position = position
-                        await dispatch(full)
-                        if stop():
-                            break
+            for position, value in enumerate(values, first):
+                if position <= skip:
+                    continue
+                if type(value) is str and value.isdigit() and value.isascii():
+                    key = int(value) if len(value) <= max_digits else 0
+                    # Canonical: "0012" is record 12 (and a duplicate of "12"). Of digit
+                    # strings, those below "1" start with "0" (cheaper than value[0]).
+                    text = value if value >= "1" else str(key)
+                elif type(value) is int:
+                    key = value
+                    text = str(value)
+                else:
+                    key = 0
+                    text = ""
+                if not 0 < key <= max_id:
+                    problem = id_problem(value)
+                    if problem is not None:
+                        self.refused.append(RejectedId(_describe(value), "INVALID_ID", problem))
+                        self._total += 1
+                        continue
+                    text = str(int(value))  # a str/int subclass the validator accepts
+                    key = int(text)
+                if not add(key):
+                    self.duplicates += 1
+                    continue
+                batch.append(text)
+                if len(batch) < size:
+                    continue
+                full = tuple(batch)
+                batch.clear()
+                self.position = position
+                await dispatch(full)
+                if stop():
+                    break
         finally:
             self.position = position
