@@ -179,9 +179,9 @@ class EndpointClient(Connection):
             )
         job = normalize_id(job_id, what="job id")
         try:
-            # The query written out (a job id is digits only, nothing to escape): params would
-            # have aiohttp build it again on every poll.
-            reply = await self._request("GET", f"{module}/actions/mass_convert?job_id={job}")
+            reply = await self._request(
+                "GET", f"{module}/actions/mass_convert", params={"job_id": job}
+            )
         except InvalidRequestError as error:
             if error.code == "INVALID_DATA":  # "The job_id is invalid": the id was well formed
                 raise JobNotFoundError(
