@@ -29,7 +29,7 @@ from zoho_convert.api.retry import RetryPolicy, should_retry
 from zoho_convert.api.timing import Clock, Sleep, mark_sent
 from zoho_convert.api.urls import check_secure_url
 
-__all__ = ["AuthFlow", "HttpTransport", "RequestAuth"]
+__all__ = ["AuthFlow", "HttpTransport", "RequestAuth", "encode_body"]
 
 logger = logging.getLogger("zoho_convert.api.transport")
 
@@ -39,6 +39,26 @@ _NOT_SENT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError
 _JSON_HEADERS = {"Content-Type": "application/json"}
 # One encoder for every body: json.dumps(..., separators=...) builds a new one per call.
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+
+
+def encode_body(body: Any) -> bytes:
+    """A request body as compact JSON (UTF-8).
+
+    A list of digit strings under ``"ids"`` (every mass convert's 50 ids) is written out
+    directly: digits need no escaping, and the generic encoder spends ~7 us on 50 of them,
+    once per batch. Anything else, and any other id, goes through the encoder.
+    """
+    if type(body) is dict and type(ids := body.get("ids")) is list and ids:
+        try:
+            digits = "".join(ids)  # TypeError unless every id is a str
+        except TypeError:
+            digits = "-"
+        if digits.isascii() and digits.isdigit():
+            rest = {key: value for key, value in body.items() if key != "ids"}
+            # The other keys' object, less its "{", follows the ids.
+            tail = "," + _COMPACT_JSON.encode(rest)[1:] if rest else "}"
+            return ('{"ids":["' + '","'.join(ids) + '"]' + tail).encode()
+    return _COMPACT_JSON.encode(body).encode()
 _NO_HEADERS: dict[str, str] = {}
 
 
@@ -166,7 +186,7 @@ class HttpTransport:
             TransportError: no usable response arrived.
             ResponseValidationError: the reply was not the JSON Zoho promises.
         """
-        data = None if body is None else _COMPACT_JSON.encode(body).encode()
+        data = None if body is None else encode_body(body)
         headers = _JSON_HEADERS if data is not None else _NO_HEADERS
         flow = self._auth.flow()
         while True:
