@@ -39,6 +39,7 @@ _NOT_SENT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError
 _JSON_HEADERS = {"Content-Type": "application/json"}
 # One encoder for every body: json.dumps(..., separators=...) builds a new one per call.
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
+_NO_HEADERS: dict[str, str] = {}
 
 
 def encode_body(body: Any) -> bytes:
@@ -59,7 +60,6 @@ def encode_body(body: Any) -> bytes:
             tail = "," + _COMPACT_JSON.encode(rest)[1:] if rest else "}"
             return ('{"ids":["' + '","'.join(ids) + '"]' + tail).encode()
     return _COMPACT_JSON.encode(body).encode()
-_NO_HEADERS: dict[str, str] = {}
 
 
 class _TokenDue(Exception):
