@@ -45,3 +45,17 @@ async def test_without_min_credits_low_credits_stop_nothing() -> None:
     )
 
     assert report.ok and report.converted == 100 and api.submits == 2
+
+
+async def test_without_min_credits_a_run_with_its_own_slots_reads_no_floor() -> None:
+    """A run at a lower concurrency than the client's (so with request slots of its own) and
+    no min_credits converts everything though the client saw only 5 credits remain."""
+    api = FakeAPI(max_concurrency=4)
+    api.credits = LocalCredits()
+    await api.credits.record({"X-API-CREDITS-REMAINING": "5"})
+
+    report = await convert_many(
+        api, "Quotes", [str(3000 + n) for n in range(100)], to="Sales_Orders", concurrency=2
+    )
+
+    assert report.ok and report.converted == 100 and api.submits == 2

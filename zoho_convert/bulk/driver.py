@@ -159,12 +159,6 @@ class Run:
             self.publish(IdsRefused(reader.take_refused()))
         self.publish(InputEnded(reader.position, reader.duplicates))
 
-    async def may_submit(self) -> bool:
-        """Whether a batch may go: the run goes on, ``min_credits`` remain (else ``halted``)."""
-        if self.floor is not None and not self.stopping():
-            self.halted = await self.floor.breached()  # one read per POST, its slot held
-        return not self.stopping()
-
     def stopping(self) -> bool:
         """Whether the run stopped (an error) or stopped submitting (credits ran low)."""
         return self.fatal is not None or bool(self.halted)
@@ -269,8 +263,12 @@ class Run:
             self.publish(SubmitStarted(seq))
             return await send(arg)
         async with self.requests:
-            if self.floor is not None and not await self.may_submit():
-                raise Stopped()  # read with the slot held: batches queued behind stop too
+            floor = self.floor
+            if floor is not None:  # ``min_credits`` remain, or the run halts (``halted``)
+                if not self.stopping():
+                    self.halted = await floor.breached()  # one read per POST, its slot held
+                if self.stopping():
+                    raise Stopped()  # read with the slot held: batches queued behind stop too
             self.publish(SubmitStarted(seq))
             if self.journal is not None:  # (a journaled run has its own request slots)
                 await self.journal.flush()  # on disk before the POST leaves
@@ -311,7 +309,7 @@ class Run:
             self.publish_all(self.machine.finished(seq, job_id, status, took=loose, tight=tight))
         finally:
             estimator.pending -= 1
-        self.settle_now()
+        self.settle_now(self.clock())
 
     # -- the whole run ----------------------------------------------------------------------
 
@@ -319,10 +317,10 @@ class Run:
         while self.tasks:
             await asyncio.wait(set(self.tasks))
 
-    def settle_now(self, at_least: float = 0.0) -> None:
-        """Resubmit the parked batches due now (``RunMachine.settle_due``)."""
+    def settle_now(self, now: float) -> None:
+        """Resubmit the parked batches due by ``now`` (``RunMachine.settle_due``)."""
         if not self.stopping():
-            for due in self.machine.settle_due(max(self.clock(), at_least)):
+            for due in self.machine.settle_due(now):
                 self.spawn(self.resubmit(due.seq))
 
     def wake_when_due(self, seq: int) -> None:
@@ -332,7 +330,7 @@ class Run:
 
         async def settle_when_due() -> None:
             await self.sleep(max(0.0, due - self.clock()))
-            self.settle_now(at_least=due)  # (a loop may wake a timer just before its time)
+            self.settle_now(max(self.clock(), due))  # (a timer may wake just before its time)
 
         timer = asyncio.ensure_future(settle_when_due())
         self.timers.add(timer)
