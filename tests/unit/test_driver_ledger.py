@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
@@ -102,3 +102,31 @@ async def test_a_ledger_failing_at_the_end_of_a_stopped_run_keeps_the_runs_error
         await convert_many(api, "Quotes", ids, to="Sales_Orders", max_pending_jobs=3)
 
     assert stopped.value.partial_report.converted == 100  # type: ignore[attr-defined]
+
+
+class TimedLedger(MemoryLedger):
+    """A memory ledger noting when (the run's clock) each id was recorded converted."""
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        super().__init__(clock=clock)
+        self.now = clock
+        self.marked_at: dict[str, float] = {}
+
+    async def mark_converted(self, module: str, ids: Sequence[str]) -> None:
+        self.marked_at.update(dict.fromkeys(ids, self.now()))
+        await super().mark_converted(module, ids)
+
+
+async def test_a_batchs_outcome_reaches_the_ledger_when_its_job_ends() -> None:
+    """The fleet learns a batch converted once its job ends (1 s), not when the run ends (the
+    other batch's job takes 30 s): other workers stop waiting for those ids then."""
+    api = FakeAPI(duration=lambda job: 1.0 if job == 0 else 30.0)
+    api.ledger = ledger = TimedLedger(api.clock)
+    ids = [str(9_000_000_000_000_000 + n) for n in range(100)]
+
+    report = await convert_many(api, "Quotes", ids, to="Sales_Orders")
+
+    assert report.ok and report.elapsed >= 30.0
+    first, second = ids[:50], ids[50:]
+    assert max(ledger.marked_at[i] for i in first) < 5.0
+    assert min(ledger.marked_at[i] for i in second) >= 30.0
