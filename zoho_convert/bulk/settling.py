@@ -95,7 +95,7 @@ class PollTimer:
     def __init__(self, clock: Clock, schedule: Schedule) -> None:
         self._clock = clock
         self._schedule = schedule
-        self._asked = 0.0
+        self._asked: float  # set by ``due``, which ``poll_job`` asks before every poll
         self.lag = 0.0  # seconds the last answered poll left after it was asked for
 
     def wait(self, elapsed: float) -> float:
