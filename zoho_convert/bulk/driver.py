@@ -181,11 +181,7 @@ class Run:
                     await self.records.settle(part)
                 else:
                     await self.submit_isolating(part, accepted)
-            jobs = [self.await_job(part, timed=submit) for part in accepted]
-            if len(jobs) == 1:  # the usual case: awaited here, one coroutine layer less
-                await jobs[0]
-            else:
-                await all_to_end(jobs)
+            await all_to_end(self.await_job(part, timed=submit) for part in accepted)
         except asyncio.CancelledError:
             raise
         except BaseException as error:  # a run-wide error, or a bug: stop the run with it

@@ -17,12 +17,15 @@ class Stopped(Exception):
     """The run stopped while a batch waited to be submitted: it was not sent."""
 
 
-async def all_to_end(work: Iterable[Awaitable[None]]) -> None:
-    """Await each (one in this task; more side by side, each to its end, as each records its
-    outcome), then raise the first error, if any: a plain gather would leave others running."""
+def all_to_end(work: Iterable[Awaitable[None]]) -> Awaitable[None]:
+    """Await each (one in the awaiting task; more side by side, each to its end, as each
+    records its outcome), then raise the first error, if any: a plain gather would leave others
+    running. A lone awaitable is handed back as it is: awaiting it costs no extra layer."""
     every = list(work)
-    if len(every) <= 1:  # the usual case: nothing (no split) or one; no gather, no future
-        return await every[0] if every else None
+    return every[0] if len(every) == 1 else _gathered(every)
+
+
+async def _gathered(every: list[Awaitable[None]]) -> None:
     for outcome in await asyncio.gather(*every, return_exceptions=True):
         if isinstance(outcome, BaseException):
             raise outcome
