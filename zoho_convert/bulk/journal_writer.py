@@ -49,7 +49,6 @@ class Writer:
             target=self._work, name=f"zoho-convert-journal:{path.name}", daemon=True
         )
         self._failure: BaseException | None = None
-        self._stopped = False  # stop() was asked: once the thread ends, nothing more is taken
 
     def start(self) -> None:
         self._thread.start()
@@ -62,7 +61,6 @@ class Writer:
         """Commit what is queued and end the thread (shielded: a cancelled stop still ends
         it, so the caller can release the file's lock after)."""
         if self._thread.is_alive():
-            self._stopped = True
             self._queue.put(None)
             await asyncio.shield(asyncio.to_thread(self._thread.join))
 
@@ -149,7 +147,8 @@ class Writer:
         call would wait forever for a thread that is gone)."""
         if self._failure is not None:
             raise RuntimeError(f"journal {self.path} failed: {self._failure!r}")
-        if self._stopped and not self._thread.is_alive():
+        thread = self._thread
+        if thread.ident is not None and not thread.is_alive():  # started, and ended (stopped)
             raise RuntimeError(f"journal {self.path} is closed")
 
 
