@@ -16,6 +16,7 @@ time here as it costs real time against Zoho.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -191,6 +192,41 @@ async def test_a_parked_batch_goes_again_before_every_first_job_ended() -> None:
     again = recorder.times(SubmitStarted, 0)[1]
     first_jobs_end = max(t for t, e in recorder.events if isinstance(e, JobFinished) and e.batch)
     assert again < first_jobs_end - DURATION / 2
+
+
+async def test_a_parked_batch_goes_again_when_due_even_if_no_job_ends_then() -> None:
+    """The second batch's reply is lost. The first batch's job ends before the lost one is
+    due; the third batch (read later, so sent after the lost reply) runs 20 s, polled every
+    0.25 s. The lost batch goes again at the first poll after its wait is over, not when the
+    next job ends."""
+    ids = quote_ids(150)
+
+    async def slow_source() -> AsyncIterator[str]:
+        for value in ids[:100]:
+            yield value
+        await api.sleep(0.5)
+        for value in ids[100:]:
+            yield value
+
+    durations = {0: 0.5, 2: 20.0}
+    api = MarkingAPI(
+        latency=LATENCY,
+        duration=lambda number: durations.get(number, DURATION),
+        reserve_ids=False,
+        submit_faults_after={1: lost_reply()},
+    )
+    recorder = TimedEvents(api)
+    poll = PollPolicy(initial=0.25, multiplier=1.0, max_interval=0.25, adaptive=False)
+    report = await convert_many(
+        api, "Quotes", slow_source(), to="Sales_Orders", progress=recorder, poll=poll
+    )
+    assert_resubmitted_after(api, first_job(api, ids[50:100]))
+    assert_once(api, report, 150)
+    (parked,) = recorder.times(BatchUncertain, 1)
+    again = recorder.times(SubmitStarted, 1)[1]
+    assert recorder.times(JobFinished, 0)[0] < parked + SettlePolicy().min_wait
+    wait = SettlePolicy().min_wait
+    assert wait <= again - parked <= wait + 0.25 + LATENCY  # when due, not at 20 s
 
 
 @pytest.mark.parametrize(

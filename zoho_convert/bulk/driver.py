@@ -284,7 +284,8 @@ class Run:
         estimator = self.estimator
         poll = self.poll
         schedule = AdaptiveSchedule(poll, estimator) if poll.adaptive else PlainSchedule(poll)
-        timer = PollTimer(self.clock, schedule)  # the schedule, and how late each poll left
+        # The schedule, how late each poll left, and after each poll what fell due.
+        timer = PollTimer(self.clock, schedule, self.settle_now)
         estimator.pending += 1
         try:
             status = await poll_job(

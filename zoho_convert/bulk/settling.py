@@ -22,6 +22,8 @@ or slept between retries sees the job done late, and would stretch every settlin
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import attrs
 
 from zoho_convert.api.checks import at_least, finite_positive, is_bool
@@ -77,8 +79,8 @@ class SettlePolicy:
 
 
 class PollTimer:
-    """A job's poll schedule that also times its polls: how late the last one left after it
-    was asked for.
+    """A job's poll schedule that also times its polls (how late the last one left after it
+    was asked for) and tells the run each time one was answered.
 
     Queueing for a request slot and sleeping between retries make a poll late; a job found
     done by a late poll may have ended any time before it, so its duration is known only
@@ -88,13 +90,19 @@ class PollTimer:
     Args:
         clock: the run's clock (the transport's, which marks each request's departure).
         schedule: when to poll (every ``Schedule`` call is handed on to it).
+        on_poll: called with the clock after every poll. The run resubmits then what fell
+            due: while jobs run, their polls are its heartbeat, so a parked batch goes about
+            when due even if no job ends then, and no task of its own sleeps meanwhile.
     """
 
-    __slots__ = ("_asked", "_clock", "_schedule", "lag")
+    __slots__ = ("_asked", "_clock", "_on_poll", "_schedule", "lag")
 
-    def __init__(self, clock: Clock, schedule: Schedule) -> None:
+    def __init__(
+        self, clock: Clock, schedule: Schedule, on_poll: Callable[[float], None] | None = None
+    ) -> None:
         self._clock = clock
         self._schedule = schedule
+        self._on_poll = on_poll
         self._asked: float  # set by ``due``, which ``poll_job`` asks before every poll
         self.lag = 0.0  # seconds the last answered poll left after it was asked for
 
@@ -114,6 +122,8 @@ class PollTimer:
         if status is not None:  # an answer: note how late its poll left
             self.lag = last_sent(self._asked) - self._asked
         self._schedule.polled(started, ended, status)
+        if self._on_poll is not None:
+            self._on_poll(self._clock())
 
     def tight(self, took: float) -> bool:
         """Whether a job found done ``took`` seconds after its submission left, by the last
