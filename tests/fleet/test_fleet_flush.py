@@ -116,9 +116,10 @@ async def test_a_waiter_whose_wake_up_is_lost_still_asks_again(
     """Every wait for a slot is bounded: a waiter that is not first here asks Redis again
     within a third of a lease even if no one ever wakes it (lost notices, a lost turn)."""
     server = own_redis()
-    # Short, real timers (no fake clock reaches asyncio's timeouts): a third of the lease is
-    # 0.1 s; the first waiter's poll, the only other timer, is no faster.
-    fleet = RedisFleet(server.url, max_concurrency=1, lease=0.3, poll_interval=0.1)
+    # Real timers (no fake clock reaches asyncio's timeouts): a third of the lease is 0.5 s;
+    # the first waiter's poll, the only other timer, is no faster. A lease far longer than a
+    # stall of a busy machine keeps each waiter's place in the queue.
+    fleet = RedisFleet(server.url, max_concurrency=1, lease=1.5, poll_interval=0.5)
     await fleet.start()
     semaphore = fleet.limiter.semaphores["api"]
     monkeypatch.setattr(semaphore, "wake_first", lambda: None)  # every wake-up is lost
