@@ -301,28 +301,44 @@ async def test_a_journaled_job_zoho_forgot_before_the_resume_is_settled(
     assert {i: api.records[i] for i in IDS[:150]} == dict.fromkeys(IDS[:150], 1)
 
 
-async def test_a_resumed_run_out_of_settling_time_reports_what_may_have_been_sent(
-    tmp_path: Path,
+@pytest.mark.parametrize("refused_again", [False, True], ids=["accepted", "refused-again"])
+async def test_a_resumed_run_sends_a_never_sent_batch_at_once(
+    tmp_path: Path, refused_again: bool
 ) -> None:
     """Killed while one batch waits because Zoho was unavailable (never sent) and another's
-    POST had landed; resumed with a settling deadline shorter than the wait for a lost job:
-    the first is rejected NOT_SUBMITTED, saying an earlier session parked it, the second
-    uncertain."""
+    POST had landed; resumed with a settling deadline shorter than the wait for a lost job
+    of unknown length. The first goes again at once, as the resumed session's first call
+    (nothing of it can be running). Accepted, its job shows how long jobs take: the second
+    is settled within the deadline, found converted by its landed POST. Refused again (its
+    one round used), the first is rejected with Zoho's code, and the second, which may have
+    reached Zoho, is uncertain, never sent again."""
     path = tmp_path / "run.journal"
     crash = Crash(lambda call: call.ids == BATCHES[1])
     unavailable = ServerError(503, "SERVICE_UNAVAILABLE", "try later", maybe_processed=False)
-    api = FakeAPI(submit_faults={0: unavailable}, duration=DURATION, on_processed=crash)
+    faults = {0: unavailable, 2: unavailable} if refused_again else {0: unavailable}
+    api = FakeAPI(submit_faults=faults, duration=DURATION, on_processed=crash)
     await crash.run(
         convert_many(
             api, "Quotes", IDS[:100], to="Sales_Orders", journal=str(path), max_pending_jobs=2
         )
     )
     assert batch_rows(path)[0] == ("uncertain", 0, None)
+    resumed_at = api.now
 
-    report = await resume(api, str(path), settle=SettlePolicy(deadline=10.0))
+    settle = SettlePolicy(deadline=10.0, max_rounds=1)
+    report = await resume(api, str(path), settle=settle)
 
-    assert {(r.id, r.code, r.message) for r in report.rejected} == {
-        (i, "NOT_SUBMITTED", "parked by an earlier session") for i in BATCHES[0]
-    }
-    assert sorted(report.uncertain) == sorted(BATCHES[1])
-    assert report.accounted_for and not report.ok
+    again = api.calls[2]
+    assert again.ids == BATCHES[0] and again.sent == resumed_at
+    if refused_again:
+        assert {(r.id, r.code) for r in report.rejected} == {
+            (i, "SERVICE_UNAVAILABLE") for i in BATCHES[0]
+        }
+        assert sorted(report.uncertain) == sorted(BATCHES[1])
+        assert report.converted == 0 and len(api.calls) == 3
+    else:
+        assert report.ok and report.converted == 50
+        assert sorted(report.already_converted_ids) == sorted(BATCHES[1])
+    assert report.accounted_for
+    api.finish_jobs()
+    assert not api.converted_twice()

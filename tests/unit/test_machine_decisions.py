@@ -90,6 +90,18 @@ def test_no_round_starts_past_the_deadline_of_the_first() -> None:
     assert machine.give_up() == [BatchGaveUp(0, machine.batches[0].ids, "lost again")]
 
 
+def test_a_round_takes_the_batches_due_before_the_deadline_and_leaves_the_rest() -> None:
+    """One parked batch due past the deadline does not hold back a round of the others: the
+    round takes those due by then (resubmitted when the last of them is due); the late one
+    stays parked, to be given up."""
+    machine = machine_with((0, 0.0), (1, 3.0), (2, 6.0))  # due at 5, 8 and 11 s
+    round_ = machine.settle_round(0.0)
+    assert round_ is not None and round_.due == 8.0
+    assert [b.seq for b in round_.batches] == [0, 1]
+    assert machine.settle_round(9.0) is None
+    assert [event.batch for event in machine.give_up()] == [2]
+
+
 def test_a_round_due_exactly_at_the_deadline_still_goes() -> None:
     """The deadline is the last moment a resubmission may start: a round due exactly then
     is planned."""
@@ -264,20 +276,21 @@ def test_a_stopped_run_tells_what_was_never_sent_and_what_may_have_been() -> Non
 
 def test_a_resumed_run_restarts_each_batch_from_its_state() -> None:
     """Resumed: read batches are submitted, submitted ones polled (timed from now), and those
-    caught mid-submission or parked are parked from now (maybe sent, or not)."""
+    caught mid-submission or parked are parked from now: to wait for a lost job if one of
+    their submissions may have reached Zoho, else to go again at once, Zoho's code kept."""
     machine = RunMachine(POLICY)
     machine(BatchRead(0, ("001",), 1, 1, 0))
     sent(machine, 1, ("101",), "5000", 1.0)
     machine(BatchRead(2, ("201",), 3, 3, 0))
     machine(SubmitStarted(2))
     machine(BatchRead(3, ("301",), 4, 4, 0))
-    machine(BatchUncertain(3, ("301",), 1.0, False, "refused", "", True))
+    machine(BatchUncertain(3, ("301",), 1.0, False, "refused", "TOO_MANY_REQUESTS", True))
     to_submit, to_poll, events = machine.to_restart(50.0)
     assert [b.seq for b in to_submit] == [0]
     assert [(b.seq, b.since, b.answered) for b in to_poll] == [(1, 50.0, 50.0)]
     assert events == [
         BatchUncertain(2, ("201",), 50.0, True, "parked by an earlier session"),
-        BatchUncertain(3, ("301",), 50.0, False, "refused"),
+        BatchUncertain(3, ("301",), 50.0, False, "refused", "TOO_MANY_REQUESTS", True),
     ]
 
 

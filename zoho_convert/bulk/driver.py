@@ -341,7 +341,7 @@ class Run:
 
     async def settle(self) -> None:
         """Once no job runs, resubmit in rounds what is still parked (see ``SettlePolicy``;
-        a batch that fell due while jobs ran went when the next job ended)."""
+        a batch that fell due while jobs ran went at the next poll or job end)."""
         while not self.stopping():
             plan = self.machine.settle_round(self.clock())
             if plan is None:

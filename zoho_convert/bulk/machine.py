@@ -300,15 +300,15 @@ class RunMachine(SettlePlan):
                 # clock means nothing here): at least this long, it will seem.
                 batch.since = batch.answered = now
                 to_poll.append(batch)
-            else:  # caught mid-submission, or parked: wait for a lost job, from now on
-                events.append(
-                    BatchUncertain(
-                        batch.seq,
-                        batch.ids,
-                        now,
-                        batch.state is BatchState.SUBMITTING or batch.settling,
-                        batch.reason or "parked by an earlier session",
-                    )
+            else:
+                # Caught mid-submission, or parked: it waits for a lost job from now on, if
+                # one of its submissions may have reached Zoho; if none can have, nothing of
+                # it can be running, and it goes again at once.
+                maybe_sent = batch.state is BatchState.SUBMITTING or batch.settling
+                reason = batch.reason or "parked by an earlier session"
+                uncertain = BatchUncertain(
+                    batch.seq, batch.ids, now, maybe_sent, reason, batch.code, not maybe_sent
                 )
+                events.append(uncertain)
         return to_submit, to_poll, events
 

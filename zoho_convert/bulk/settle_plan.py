@@ -165,17 +165,17 @@ class SettlePlan:
         return self._take(due, now)
 
     def settle_round(self, now: float) -> SettleRound | None:
-        """Once no job runs: the parked batches, to resubmit when the last of them is due;
-        None when nothing is left to settle, or rounds or time are used up (``SettlePolicy``)."""
-        parked = self._parked()
-        if not parked:
-            return None
+        """Once no job runs: the parked batches due before the settling deadline, to resubmit
+        when the last of them is due; None when nothing is left to settle, or rounds or time
+        are used up (``SettlePolicy``)."""
         wait = self._wait()
-        due = max(self._due(batch, wait) for batch in parked)
         started = now if self.settle_started is None else self.settle_started
-        if due - started > self.settle.deadline:
+        last = started + self.settle.deadline
+        batches = [batch for batch in self._parked() if self._due(batch, wait) <= last]
+        if not batches:
             return None
-        return SettleRound(due, self._take(parked, now))
+        due = max(self._due(batch, wait) for batch in batches)
+        return SettleRound(due, self._take(batches, now))
 
     def give_up(self) -> list[Event]:
         """Settling is over: what is still parked ends uncertain (or, if none of its
