@@ -5,6 +5,7 @@ are not sent, ids another worker holds wait for it, and what it never released e
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -118,3 +119,71 @@ async def test_a_lost_reply_split_by_the_ledger_still_settles_as_this_runs_own()
     assert not report.rejected
     assert report.already_converted == 50 and report.converted == 50 and report.ok
     assert not api.converted_twice()
+
+
+def gaps(times: list[float]) -> list[float]:
+    """Seconds between successive times."""
+    return [round(later - earlier, 6) for earlier, later in itertools.pairwise(times)]
+
+
+class CountingLedger(MemoryLedger):
+    """A memory ledger that notes when each claim was asked for (the run's clock)."""
+
+    def __init__(self, clock: Any) -> None:
+        super().__init__(clock=clock)
+        self.claims_at: list[float] = []
+
+    async def claim(
+        self, module: str, ids: Sequence[str], ttl: float
+    ) -> tuple[list[str], list[str]]:
+        self.claims_at.append(self._clock())
+        return await super().claim(module, ids, ttl)
+
+
+async def test_ids_another_worker_holds_are_looked_at_again_soon_without_using_rounds() -> None:
+    """Every id is held by another worker (so no job of this run ever ends to say how long
+    jobs take): they are looked at again after min_wait, doubling up to the unknown job's
+    wait, not only after it (60 s); looking again uses no settling round. Converted by the
+    other worker 10 s in, they are reported already converted soon after, never sent."""
+    api = FakeAPI()
+    ledger = CountingLedger(api.clock)
+    api.ledger = ledger
+    held = IDS[:50]
+
+    async def the_other_worker() -> None:
+        await ledger.claim("Quotes", held, 600.0)
+        await api.sleep(10.0)
+        await ledger.mark_converted("Quotes", held)
+
+    other = asyncio.ensure_future(the_other_worker())
+    await asyncio.sleep(0)
+    settle = SettlePolicy(max_rounds=1, min_wait=1.0, unknown_wait=60.0)
+    report = await convert_many(api, "Quotes", held, to="Sales_Orders", settle=settle)
+    await other
+
+    assert not api.submitted_batches
+    assert sorted(report.already_converted_ids) == sorted(held) and report.ok
+    mine = ledger.claims_at[1:]  # (the first is the other worker's)
+    assert gaps(mine) == [1.0, 2.0, 4.0]  # looked at 0, 1, 3 and 7 s in; converted by 15 s
+    assert report.elapsed < 16.0
+
+
+async def test_ids_held_past_the_deadline_are_looked_at_up_to_a_jobs_wait_apart() -> None:
+    """Held for longer than settling lasts: looked at again with waits doubling from min_wait
+    up to the unknown job's wait (never longer), until the deadline; then CLAIMED_ELSEWHERE."""
+    api = FakeAPI()
+    ledger = CountingLedger(api.clock)
+    api.ledger = ledger
+    held = IDS[:50]
+    await ledger.claim("Quotes", held, 10_000.0)
+    settle = SettlePolicy(max_rounds=1, min_wait=1.0, unknown_wait=6.0, deadline=30.0)
+
+    report = await convert_many(api, "Quotes", held, to="Sales_Orders", settle=settle)
+
+    mine = ledger.claims_at[1:]
+    waits = gaps(mine)
+    assert waits[:3] == [1.0, 2.0, 4.0] and set(waits[3:]) == {6.0} and len(waits) >= 5
+    # Settling's deadline counts from its first round, planned when the batch was parked.
+    assert mine[-1] - mine[0] <= 30.0 < mine[-1] + 6.0 - mine[0]
+    assert {item.code for item in report.rejected} == {"CLAIMED_ELSEWHERE"}
+    assert report.accounted_for and not api.submitted_batches

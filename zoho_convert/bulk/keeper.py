@@ -22,7 +22,7 @@ from zoho_convert.bulk.events import (
     JobUnfinished,
     RunStopped,
 )
-from zoho_convert.bulk.ledger import ConversionLedger
+from zoho_convert.bulk.ledger import CLAIMED_ELSEWHERE, ConversionLedger
 from zoho_convert.bulk.report import JobOutcome
 
 __all__ = ["LedgerKeeper"]
@@ -114,10 +114,10 @@ class LedgerKeeper:
         if parts:
             events.append(BatchSplit(seq, tuple(parts), settling))
         if held:
-            reason = "another worker of the fleet holds these ids"  # (its code: CLAIMED_ELSEWHERE)
+            reason = "another worker of the fleet holds these ids"
             events.append(
                 BatchUncertain(
-                    parts[-1][0], tuple(held), now, settling, reason, code="CLAIMED_ELSEWHERE"
+                    parts[-1][0], tuple(held), now, settling, reason, code=CLAIMED_ELSEWHERE
                 )
             )
         return events, parts[0][0] if claimed else -1

@@ -13,7 +13,11 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
 
-__all__ = ["ConversionLedger", "MemoryLedger", "NullLedger"]
+__all__ = ["CLAIMED_ELSEWHERE", "ConversionLedger", "MemoryLedger", "NullLedger"]
+
+#: The code of ids a run parks because another run holds them (a claim in the ledger): looked
+#: at again while settling, rejected with it if still held when settling ends.
+CLAIMED_ELSEWHERE = "CLAIMED_ELSEWHERE"
 
 
 @runtime_checkable

@@ -109,7 +109,9 @@ class RunMachine(SettlePlan):
             assert parent is not None
             assert parent.seq == event.batch
             for seq, ids in event.parts:
-                batches[seq] = Batch(seq, ids, settling=event.settling, rounds=parent.rounds)
+                batches[seq] = Batch(
+                    seq, ids, settling=event.settling, rounds=parent.rounds, looks=parent.looks
+                )
                 self.next_seq = max(self.next_seq, seq + 1)
         elif isinstance(event, (IdsRejected, IdsAlreadyConverted)):
             # A split, if any, brings its parts next: they inherit the rounds this one used.

@@ -14,6 +14,7 @@ import math
 import attrs
 
 from zoho_convert.bulk.events import BatchGaveUp, Event, IdsRejected
+from zoho_convert.bulk.ledger import CLAIMED_ELSEWHERE
 from zoho_convert.bulk.report import RejectedId
 from zoho_convert.bulk.settling import SettlePolicy
 
@@ -49,6 +50,7 @@ class Batch:
     code: str = ""  # Zoho's code of the error that parked it, if Zoho answered
     at_once: bool = False  # parked, but nothing can be running with its ids: no wait
     rounds: int = 0  # settling resubmissions of these ids so far (split parts inherit them)
+    looks: int = 0  # looked at again while another run held its ids (split parts inherit)
 
 
 @attrs.frozen
@@ -125,7 +127,18 @@ class SettlePlan:
         # A lost job may still be running: give it the longest duration seen to finish, so
         # that Zoho knows its records as converted before they are sent again. A batch none
         # of whose submissions can have reached Zoho has no job: it may go again at once.
-        return batch.since if batch.at_once else batch.since + wait
+        if batch.at_once:
+            return batch.since
+        if batch.code == CLAIMED_ELSEWHERE:
+            return batch.since + self._look_again(batch, wait)
+        return batch.since + wait
+
+    def _look_again(self, batch: Batch, wait: float) -> float:
+        """Seconds before ids another run holds are looked at again: min_wait, doubling each
+        time, up to a lost job's wait. No job of this run holds them (any lost job of its
+        own was waited for before they were screened), so nothing is resubmitted early:
+        only the ledger is asked again, sooner than a job's duration unknown to this run."""
+        return min(self.settle.min_wait * 2.0**batch.looks, wait)
 
     def _parked(self) -> list[Batch]:
         parked, live = BatchState.PARKED, self.batches.get
@@ -142,16 +155,20 @@ class SettlePlan:
             self.settle_started = now
         for batch in batches:
             batch.state = BatchState.RESUBMITTING
-            batch.rounds += 1
+            if batch.code == CLAIMED_ELSEWHERE:
+                batch.looks += 1  # looking again at the ledger: not a resubmission
+            else:
+                batch.rounds += 1
         return tuple(batches)
 
     def settle_due(self, now: float) -> tuple[Batch, ...]:
         """The parked batches due by ``now``, taken for resubmission at once, while the run
-        goes on (the driver asks whenever a job ends); none past the settling deadline.
+        goes on (the driver asks after every poll); none past the settling deadline.
 
         While a job sent no later than a batch's lost submission still runs, that batch is
         not due either: its lost job, like that job, may still be running (the longest job
-        seen is a small sample early in a run).
+        seen is a small sample early in a run). Ids another run held wait for no job of
+        this run.
         """
         if not self.parked:
             return ()  # none ever parked (the usual case, asked after every job): nothing due
@@ -161,7 +178,12 @@ class SettlePlan:
             return ()
         wait = self._wait()
         oldest = self._oldest_running()
-        due = [b for b in parked if self._due(b, wait) <= now and (b.at_once or oldest > b.since)]
+        due = [
+            b
+            for b in parked
+            if self._due(b, wait) <= now
+            and (b.at_once or b.code == CLAIMED_ELSEWHERE or oldest > b.since)
+        ]
         return self._take(due, now)
 
     def settle_round(self, now: float) -> SettleRound | None:

@@ -48,11 +48,14 @@ class SettlePolicy:
     Attributes:
         max_rounds: resubmissions of one batch at most; a batch still unsettled after them
             is reported ``uncertain`` (or, if none of its submissions can have reached Zoho,
-            ``rejected`` with the last error's code).
+            ``rejected`` with the last error's code). Looking again at ids another run of the
+            fleet holds is not a round.
         deadline: seconds settling may take in all (from the first resubmission); no
             resubmission starts after it.
         min_wait: seconds a lost job is given to finish before its ids are resubmitted, at
             least (the run waits for the longest job duration it has seen, when longer).
+            Ids another run of the fleet holds are looked at again after it, the wait
+            doubling each time up to a lost job's.
         unknown_wait: seconds a lost job is given when no job of the run has finished yet, so
             nothing is known of how long jobs take (resubmitting while the lost job still runs
             could convert its records twice).
