@@ -114,7 +114,9 @@ async def test_a_request_is_marked_sent_once_it_holds_its_request_slot() -> None
     assert last_sent(-1.0) == -1.0  # the other task's request is not this task's
 
 
-@pytest.mark.parametrize("seed", [3, 8, 21])
+# Seed 20 once converted records twice: the lost job was the first sent and the longest of
+# its cohort, whose shorter jobs ended first and were taken for the longest.
+@pytest.mark.parametrize("seed", range(1, 31))
 async def test_exactly_once_under_the_fault_matrix_with_jobs_of_varied_length(
     start: Start, seed: int
 ) -> None:

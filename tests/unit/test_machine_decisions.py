@@ -183,7 +183,7 @@ def test_a_final_status_with_odd_counts_makes_the_job_lost(caplog: Any) -> None:
     with caplog.at_level(logging.WARNING, logger="zoho_convert.bulk"):
         events = machine.finished(1, "5001", other, took=4.0)
     assert events == [JobFinished(1, "5001", 2, other, IDS[:2], False)]
-    assert machine.longest_job_tight == 3.0  # not measured tightly: kept
+    assert machine.longest_job_tight == machine.shortest_job_tight == 3.0  # loose: kept
     assert caplog.messages == [
         "job 5001 reports 3 records but 2 were submitted; its ids are kept in the report"
     ]
@@ -220,17 +220,24 @@ def test_a_batch_sent_after_the_lost_one_does_not_hold_it() -> None:
 
 
 def test_settling_waits_for_the_longest_job_measured_tightly_when_known() -> None:
-    """A lost job is given the longest tightly measured job duration to finish, else the
-    longest loosely bounded one, and never less than min_wait."""
+    """A lost job is given the longest tightly measured job duration to finish and a margin
+    (how much those durations varied, and the longest over their number), else the longest
+    loosely bounded one, and never less than min_wait."""
     machine = machine_with((0, 0.0))
     machine(LongestJob(8.0))
     assert machine.settle_due(7.9) == () and machine.settle_round(0.0) is not None
     assert machine.batches[0].state is BatchState.RESUBMITTING
-    machine = machine_with((0, 0.0))
-    machine(LongestJob(8.0))
-    machine.longest_job_tight = 6.0
-    round_ = machine.settle_round(0.0)
-    assert round_ is not None and round_.due == 6.0
+    for tight, due in (
+        ((4.0,), 8.0),  # one job measured: the margin is as long again
+        ((6.0,) * 6, 7.0),  # six: a sixth of it
+        ((3.0, 4.0, 4.0, 4.0), 6.0),  # varied by 1 s: that, and a quarter of 4 s
+    ):
+        machine = machine_with((0, 0.0))
+        machine(LongestJob(8.0))
+        machine.longest_job_tight, machine.shortest_job_tight = max(tight), min(tight)
+        machine.tight_jobs = len(tight)
+        round_ = machine.settle_round(0.0)
+        assert round_ is not None and round_.due == due
     machine = machine_with((0, 0.0))
     machine(LongestJob(0.5))
     round_ = machine.settle_round(0.0)

@@ -251,13 +251,14 @@ def scenario(**kwargs: Any) -> RecordAPI:
 
 
 def paced(api: FakeAPI) -> AsyncIterator[str]:
-    """The ids, the last two batches read a third of a second later (so they leave after
-    batch 1's error came back: their jobs do not hold batch 1 back)."""
+    """The ids, the last two batches read 1.5 s later (so they leave well after batch 1's
+    error came back, more than the margin a lost job is given past the longest seen: their
+    jobs do not hold batch 1 back)."""
 
     async def ids() -> AsyncIterator[str]:
         for value in QUOTES[:100]:
             yield value
-        await api.sleep(0.3)
+        await api.sleep(1.5)
         for value in QUOTES[100:]:
             yield value
 

@@ -239,6 +239,8 @@ class RunMachine(SettlePlan):
             events.append(LongestJob(took, self.mean_round_trip()))
         if tight is not None:
             self.longest_job_tight = max(self.longest_job_tight, tight)
+            self.shortest_job_tight = min(self.shortest_job_tight, tight)
+            self.tight_jobs += 1
         if not status.counts_consistent:
             # A final status that cannot be counted ends the job with what it says (kept on the
             # lost job); which of its records converted is settled by resubmission.

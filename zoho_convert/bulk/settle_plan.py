@@ -78,6 +78,8 @@ class SettlePlan:
         # The longest job measured tightly in this session (see ``settling.PollTimer``);
         # settling waits for it when known.
         self.longest_job_tight = 0.0
+        self.shortest_job_tight = math.inf
+        self.tight_jobs = 0  # jobs measured tightly in this session
         # Round trips of accepted submissions in this session: what a single convert takes.
         self.round_trip_sum = 0.0
         self.round_trips = 0
@@ -117,7 +119,18 @@ class SettlePlan:
         return self._due(self.batches[seq], self._wait())
 
     def _wait(self) -> float:
-        return self.settle.wait(self._longest())
+        return self.settle.wait(self._longest(), self._margin())
+
+    def _margin(self) -> float:
+        """What a lost job is given on top of the longest job measured tightly: the longest
+        job seen is a sample, and with durations varying, 1 job in n+1 outlasts n others.
+        So: how much the durations varied, and the longest over the number of them (twice
+        the longest when one job was measured; little once many were). 0 when no job, or
+        only loosely bounded ones (an earlier session's), were measured."""
+        if not self.tight_jobs:
+            return 0.0
+        spread = self.longest_job_tight - self.shortest_job_tight
+        return spread + self.longest_job_tight / self.tight_jobs
 
     def _longest(self) -> float:
         """The longest job seen: measured tightly in this session if any was, else loosely."""
@@ -165,10 +178,10 @@ class SettlePlan:
         """The parked batches due by ``now``, taken for resubmission at once, while the run
         goes on (the driver asks after every poll); none past the settling deadline.
 
-        While a job sent no later than a batch's lost submission still runs, that batch is
-        not due either: its lost job, like that job, may still be running (the longest job
-        seen is a small sample early in a run). Ids another run held wait for no job of
-        this run.
+        While a job sent no later than a batch's lost submission (or a margin after it)
+        still runs, that batch is not due either: its lost job, like that job, may still be
+        running (a job still running is at least as long as its age: the longest job seen
+        is a sample, small early in a run). Ids another run held wait for no job of this run.
         """
         if not self.parked:
             return ()  # none ever parked (the usual case, asked after every job): nothing due
@@ -177,7 +190,9 @@ class SettlePlan:
         if not parked or now - started > self.settle.deadline:
             return ()
         wait = self._wait()
-        oldest = self._oldest_running()
+        # A job sent a moment after the lost one, still running, may be as long: so may the
+        # lost one (the margin is how much the lost job is given past the longest seen).
+        oldest = self._oldest_running() - self._margin()
         due = [
             b
             for b in parked

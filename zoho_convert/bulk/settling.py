@@ -53,7 +53,8 @@ class SettlePolicy:
         deadline: seconds settling may take in all (from the first resubmission); no
             resubmission starts after it.
         min_wait: seconds a lost job is given to finish before its ids are resubmitted, at
-            least (the run waits for the longest job duration it has seen, when longer).
+            least (the run waits longer when the jobs it has seen took longer: the longest
+            of them, plus a margin, see ``RunMachine``'s settling plan).
             Ids another run of the fleet holds are looked at again after it, the wait
             doubling each time up to a lost job's.
         unknown_wait: seconds a lost job is given when no job of the run has finished yet, so
@@ -75,10 +76,11 @@ class SettlePolicy:
     unknown_wait: float = attrs.field(default=60.0, validator=finite_positive)
     record_by_record: bool = attrs.field(default=True, validator=is_bool)
 
-    def wait(self, longest_job: float) -> float:
-        """Seconds a lost job is given to finish, from when it surely started, when the
-        longest job seen took ``longest_job`` seconds (0: none finished yet)."""
-        return max(longest_job or self.unknown_wait, self.min_wait)
+    def wait(self, longest_job: float, margin: float = 0.0) -> float:
+        """Seconds a lost job is given to finish, from when it surely started: the longest
+        job seen (``longest_job`` seconds; 0: none finished yet) and a ``margin`` on top (a
+        lost job may take longer than any seen), at least ``min_wait``."""
+        return max(longest_job + margin if longest_job else self.unknown_wait, self.min_wait)
 
 
 class PollTimer:
