@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -400,6 +400,18 @@ class Crash:
         await asyncio.wait({self.task})
         assert self.call is not None, "the crash never happened"
         assert self.task.cancelled(), self.task
+
+
+async def read_later(
+    api: FakeAPI, ids: Sequence[str], *, first: int, delay: float
+) -> AsyncIterator[str]:
+    """``ids`` as an id source whose values after the ``first`` come ``delay`` virtual
+    seconds later (the batches they make are sent that much later)."""
+    for value in ids[:first]:
+        yield value
+    await api.sleep(delay)
+    for value in ids[first:]:
+        yield value
 
 
 class TimedEvents:

@@ -13,7 +13,7 @@ from typing import Any
 
 import attrs
 import pytest
-from fake_convert_api import FakeAPI, TimedEvents
+from fake_convert_api import FakeAPI, TimedEvents, read_later
 
 from zoho_convert.api.errors import (
     AuthenticationError,
@@ -255,14 +255,7 @@ def paced(api: FakeAPI) -> AsyncIterator[str]:
     error came back, more than the margin a lost job is given past the longest seen: their
     jobs do not hold batch 1 back)."""
 
-    async def ids() -> AsyncIterator[str]:
-        for value in QUOTES[:100]:
-            yield value
-        await api.sleep(1.5)
-        for value in QUOTES[100:]:
-            yield value
-
-    return ids()
+    return read_later(api, QUOTES, first=100, delay=1.5)
 
 
 async def test_a_lost_batch_is_settled_one_record_at_a_time() -> None:

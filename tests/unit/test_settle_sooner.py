@@ -16,11 +16,10 @@ time here as it costs real time against Zoho.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from fake_convert_api import FakeAPI, FakeJob, SubmitCall, TimedEvents
+from fake_convert_api import FakeAPI, FakeJob, SubmitCall, TimedEvents, read_later
 
 from zoho_convert.api.errors import RateLimitError, ServerError, TransportError
 from zoho_convert.api.models import JobState, JobStatus
@@ -203,14 +202,6 @@ async def test_a_parked_batch_goes_again_when_due_even_if_no_job_ends_then() -> 
     job is given past the longest seen, so the 20 s job does not count as the lost one's
     twin.)"""
     ids = quote_ids(150)
-
-    async def slow_source() -> AsyncIterator[str]:
-        for value in ids[:100]:
-            yield value
-        await api.sleep(1.0)
-        for value in ids[100:]:
-            yield value
-
     durations = {0: 0.5, 2: 20.0}
     api = MarkingAPI(
         latency=LATENCY,
@@ -221,7 +212,12 @@ async def test_a_parked_batch_goes_again_when_due_even_if_no_job_ends_then() -> 
     recorder = TimedEvents(api)
     poll = PollPolicy(initial=0.25, multiplier=1.0, max_interval=0.25, adaptive=False)
     report = await convert_many(
-        api, "Quotes", slow_source(), to="Sales_Orders", progress=recorder, poll=poll
+        api,
+        "Quotes",
+        read_later(api, ids, first=100, delay=1.0),
+        to="Sales_Orders",
+        progress=recorder,
+        poll=poll,
     )
     assert_resubmitted_after(api, first_job(api, ids[50:100]))
     assert_once(api, report, 150)
