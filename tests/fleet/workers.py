@@ -51,7 +51,7 @@ def run_together(
                 _, err = proc.communicate()
                 # The worker's watchdog wrote what each task awaits: show it.
                 raise AssertionError(f"worker hung for {timeout} s:\n{err[-20000:]}") from None
-            assert proc.returncode == 0, err[-2000:]
+            assert proc.returncode == 0, _failure(proc.returncode, err)
             results.append(json.loads(out.strip().splitlines()[-1]))
         return results
     finally:
@@ -59,3 +59,11 @@ def run_together(
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def _failure(returncode: int, err: str) -> str:
+    """A failed worker's error line first (the one line a test summary shows), then the end
+    of its stderr (the traceback), whole enough to read where it was raised."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    last = lines[-1] if lines else "(no stderr)"
+    return f"worker exited {returncode}: {last}\n{err[-8000:]}"
