@@ -80,11 +80,6 @@ def _workers(
     return run_together("convert", params, go, timeout=120)
 
 
-#: A worker that finds every id of its list held by another has finished no job of its own, so
-#: it would wait SettlePolicy.unknown_wait (60 s by default) before looking at them again.
-OVERLAP = {"unknown_wait": 1.0}
-
-
 def _quarters(ids: list[str], parts: int = 4) -> list[list[str]]:
     share = len(ids) // parts
     return [ids[k * share : (k + 1) * share] for k in range(parts)]
@@ -180,8 +175,7 @@ def test_overlapping_lists_never_submit_one_id_at_once(
     sim = start_sim(seed=5, job_duration=0.3, reserve_ids=False)
     ids = _ids(600)
     results = _workers(
-        sim, redis_server.url, namespace, [ids, ids[::-1]], tmp_path / "go", poll=0.1,
-        **OVERLAP,
+        sim, redis_server.url, namespace, [ids, ids[::-1]], tmp_path / "go", poll=0.1
     )
 
     counts = Counter(i for batch in submitted for i in batch)
@@ -227,7 +221,7 @@ def test_redis_flushed_mid_run_loses_no_correctness(
     flusher.start()
     try:
         results = _workers(
-            sim, redis_server.url, namespace, [ids, ids[::-1]], tmp_path / "go", **OVERLAP
+            sim, redis_server.url, namespace, [ids, ids[::-1]], tmp_path / "go"
         )
     finally:
         flushed.set()

@@ -21,12 +21,6 @@ from zoho_convert.simulator import Faults, Simulator, SimulatorConfig
 USES = 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="zoho_convert/api/auth.py counts a refused token another process minted as a fresh "
-    "token refused (_RefreshFlow.refused, _unproven): needs the fix described in branch "
-    "flake-dying's report; remove this mark with it",
-)
 async def test_tokens_others_used_up_during_a_stall_do_not_end_the_request(
     make_fleet: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -54,6 +54,7 @@ class CountingAuth(RefreshTokenAuth):
     async def refresh(self, transport: Any, stale: str | None) -> str:
         self.refreshed.append(stale)
         token = f"t{len(self.refreshed)}"
+        self._minted.append(token)  # each refresh mints (only minted tokens count as fresh)
         self._adopt(StoredToken(token, expires_at=float("inf")))
         return token
 

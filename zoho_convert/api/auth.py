@@ -145,6 +145,9 @@ class RefreshTokenAuth:
         self._refused: str | None = None
         # The last few tokens Zoho accepted: a refused token among them expired in use.
         self._good: collections.deque[str] = collections.deque(maxlen=8)
+        # The last few tokens this client minted: only their refusal counts against the
+        # credentials (a token from a shared store may have been used up by other processes).
+        self._minted: collections.deque[str] = collections.deque(maxlen=8)
         self.refresh_count = 0
 
     def __repr__(self) -> str:
@@ -232,7 +235,7 @@ class RefreshTokenAuth:
         }
         logger.info("refreshing the Zoho access token at %s", redact_url(self.token_url))
         self.refresh_count += 1
-        return await transport.post_form(
+        grant = await transport.post_form(
             self.token_url,
             form,
             timeout=self._token_timeout,
@@ -240,6 +243,8 @@ class RefreshTokenAuth:
                 status, payload, raw, self._remember
             ),
         )
+        self._minted.append(grant[0])
+        return grant
 
     def _remember(self, error: AuthenticationError) -> AuthenticationError:
         self._fatal = error
@@ -293,9 +298,10 @@ class _RefreshFlow:
             self._replaced += 1  # someone refreshed while we were in flight: use theirs
             return True
         # Refresh, and again for a token that had worked for someone (it expired in use) or
-        # for a fresh one refused once (tokens churning fast); two fresh tokens refused mean
-        # Zoho refuses the credentials.
-        if token not in auth._good:
+        # for a fresh one refused once (tokens churning fast); two tokens this client minted
+        # refused before any success mean Zoho refuses the credentials. A token another process
+        # minted proves nothing: it may have been used up while this one stalled.
+        if token not in auth._good and token in auth._minted:
             self._unproven += 1
         if self._refreshes >= _MAX_REFRESHES or self._unproven >= 2:
             return False
