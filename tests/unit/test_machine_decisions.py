@@ -90,6 +90,39 @@ def test_no_round_starts_past_the_deadline_of_the_first() -> None:
     assert machine.give_up() == [BatchGaveUp(0, machine.batches[0].ids, "lost again")]
 
 
+def test_a_job_sent_within_the_margin_after_the_lost_one_holds_it() -> None:
+    """A job sent after the lost submission's error came back, but within the margin a lost
+    job is given past the longest seen, that still runs holds the batch back (it may be as
+    long as the lost one: a double conversion once came of taking its shorter siblings for
+    the longest); one sent past the margin does not. Ids another run holds wait for no job."""
+    machine = RunMachine(attrs.evolve(POLICY, min_wait=0.1, deadline=100.0))
+    done = JobStatus(JobState.COMPLETED, 1, 1, 0, 0)
+    sent(machine, 0, ("001",), "5000", 0.0)
+    for event in machine.finished(0, "5000", done, took=1.0, tight=1.0):
+        machine(event)  # one job measured: a wait of 1 s and a margin of 1 s
+    machine(JobFinished(0, "5000", 1, done, ("001",)))
+    for seq, code in ((1, ""), (4, "CLAIMED_ELSEWHERE")):
+        machine(BatchRead(seq, (f"{seq}01",), 2, 2, 0))
+        machine(SubmitStarted(seq))
+        machine(BatchUncertain(seq, (f"{seq}01",), 10.0, True, "lost", code))
+    sent(machine, 2, ("201",), "5001", 10.9)  # within the margin, still running
+    assert [b.seq for b in machine.settle_due(12.5)] == [4]  # held ids: looked at again
+    machine(JobFinished(2, "5001", 1, done, ("201",)))
+    sent(machine, 3, ("301",), "5002", 11.1)  # past the margin, still running
+    assert [b.seq for b in machine.settle_due(12.5)] == [1]
+
+
+def test_a_batch_sent_again_forgets_why_it_was_parked() -> None:
+    """A batch held by another run, then let through and caught mid-submission by a crash,
+    is resumed as a lost submission (waiting for its job), not as held ids."""
+    machine = RunMachine(POLICY)
+    machine(BatchRead(0, ("001",), 1, 1, 0))
+    machine(BatchUncertain(0, ("001",), 1.0, False, "held", "CLAIMED_ELSEWHERE"))
+    machine(SubmitStarted(0))
+    _, _, events = machine.to_restart(50.0)
+    assert events == [BatchUncertain(0, ("001",), 50.0, True, "held", "", False)]
+
+
 def test_a_round_takes_the_batches_due_before_the_deadline_and_leaves_the_rest() -> None:
     """One parked batch due past the deadline does not hold back a round of the others: the
     round takes those due by then (resubmitted when the last of them is due); the late one

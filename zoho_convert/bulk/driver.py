@@ -1,8 +1,8 @@
 """The driver of a run: it performs the I/O the state machine's decisions call for.
 
 It reads the input into batches, submits them (each through the gate until one is accepted),
-polls their jobs, resubmits uncertain batches as they fall due (asked whenever a job ends,
-then in rounds once no job runs), and publishes every outcome as an event to the run's
+polls their jobs, resubmits uncertain batches as they fall due (asked after every poll and
+job end, then in rounds once no job runs), and publishes every outcome as an event to the run's
 subscribers: the state machine first, then the tally (the report), the journal and the
 caller's progress callback. What an outcome *means* is the machine's business.
 """
@@ -322,8 +322,9 @@ class Run:
                 self.spawn(self.resubmit(due.seq))
 
     def wake_when_due(self, seq: int) -> None:
-        """Resubmit a batch parked ``at_once`` once due, even if no job ends then (one parked
-        for a lost job's sake waits a job's duration: jobs ending meanwhile ask)."""
+        """Resubmit a batch parked ``at_once`` once due, even if no job is polled then (one
+        parked for a lost job's sake waits a job's duration: the polls of running jobs ask
+        meanwhile, and the settling rounds once none runs)."""
         due = self.machine.due_at(seq)
 
         async def settle_when_due() -> None:

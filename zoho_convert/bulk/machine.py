@@ -80,7 +80,10 @@ class RunMachine(SettlePlan):
         kind = type(event)  # the events of every batch first, matched by type: the hot path
         if kind is SubmitStarted:
             assert isinstance(event, SubmitStarted)
-            batches[event.batch].state = BatchState.SUBMITTING
+            batch = batches[event.batch]
+            # Sent again: why it was parked no longer applies (a CLAIMED_ELSEWHERE kept on a
+            # batch caught mid-submission would spare it its lost job's wait on resume).
+            batch.state, batch.code = BatchState.SUBMITTING, ""
         elif kind is JobFinished:
             assert isinstance(event, JobFinished)
             batches.pop(event.batch, None)

@@ -137,9 +137,10 @@ class SettlePlan:
         return self.longest_job_tight or self.longest_job
 
     def _due(self, batch: Batch, wait: float) -> float:
-        # A lost job may still be running: give it the longest duration seen to finish, so
-        # that Zoho knows its records as converted before they are sent again. A batch none
-        # of whose submissions can have reached Zoho has no job: it may go again at once.
+        # A lost job may still be running: give it the longest duration seen and a margin to
+        # finish, so that Zoho knows its records as converted before they are sent again. A
+        # batch none of whose submissions can have reached Zoho has no job: it may go again
+        # at once. Ids another run holds are looked at again sooner (``_look_again``).
         if batch.at_once:
             return batch.since
         if batch.code == CLAIMED_ELSEWHERE:
@@ -184,22 +185,19 @@ class SettlePlan:
         is a sample, small early in a run). Ids another run held wait for no job of this run.
         """
         if not self.parked:
-            return ()  # none ever parked (the usual case, asked after every job): nothing due
-        parked = self._parked()
+            return ()  # none ever parked (the usual case, asked after every poll): nothing due
         started = now if self.settle_started is None else self.settle_started
-        if not parked or now - started > self.settle.deadline:
+        if now - started > self.settle.deadline:
             return ()
         wait = self._wait()
+        due = [b for b in self._parked() if self._due(b, wait) <= now]
+        if not due:
+            return ()
         # A job sent a moment after the lost one, still running, may be as long: so may the
         # lost one (the margin is how much the lost job is given past the longest seen).
         oldest = self._oldest_running() - self._margin()
-        due = [
-            b
-            for b in parked
-            if self._due(b, wait) <= now
-            and (b.at_once or b.code == CLAIMED_ELSEWHERE or oldest > b.since)
-        ]
-        return self._take(due, now)
+        free = [b for b in due if b.at_once or b.code == CLAIMED_ELSEWHERE or oldest > b.since]
+        return self._take(free, now)
 
     def settle_round(self, now: float) -> SettleRound | None:
         """Once no job runs: the parked batches due before the settling deadline, to resubmit

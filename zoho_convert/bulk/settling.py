@@ -9,10 +9,12 @@ conversion of a record, so the resubmission converts exactly what the lost one d
 does not reserve the ids of a running job, so resubmitting earlier could convert them twice.
 
 Each parked batch is resubmitted as soon as it is due, while the rest of the run goes on
-(but not while a job sent no later than its lost submission still runs: early in a run the
-longest job seen is the longest of the fastest few); what is still parked when every job has
-ended is settled in rounds, until every batch is settled, its round limit or the deadline
-(``SettlePolicy``). A batch none of whose submissions can have reached Zoho goes at once.
+(but not while a job sent no later than its lost submission, or within the margin after it,
+still runs: early in a run the longest job seen is the longest of the fastest few; ids
+another run of the fleet holds wait for no job of this run); what is still parked when every
+job has ended is settled in rounds, until every batch is settled, its round limit or the
+deadline (``SettlePolicy``). A batch none of whose submissions can have reached Zoho goes at
+once.
 
 How long a job takes is measured tightly (``PollTimer``): from when its accepted submission
 left (not from when it began to wait for a request slot) to the poll that found it done, and
@@ -54,7 +56,7 @@ class SettlePolicy:
             resubmission starts after it.
         min_wait: seconds a lost job is given to finish before its ids are resubmitted, at
             least (the run waits longer when the jobs it has seen took longer: the longest
-            of them, plus a margin, see ``RunMachine``'s settling plan).
+            of them, plus a margin: ``settle_plan.SettlePlan._margin``).
             Ids another run of the fleet holds are looked at again after it, the wait
             doubling each time up to a lost job's.
         unknown_wait: seconds a lost job is given when no job of the run has finished yet, so
