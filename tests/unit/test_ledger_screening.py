@@ -187,3 +187,32 @@ async def test_ids_held_past_the_deadline_are_looked_at_up_to_a_jobs_wait_apart(
     assert mine[-1] - mine[0] <= 30.0 < mine[-1] + 6.0 - mine[0]
     assert {item.code for item in report.rejected} == {"CLAIMED_ELSEWHERE"}
     assert report.accounted_for and not api.submitted_batches
+
+
+class Rival(MemoryLedger):
+    """A ledger where another run claims whatever this run gives back, the moment it does."""
+
+    def __init__(self, clock: Any) -> None:
+        super().__init__(clock=clock)
+        self.taken: dict[str, float] = {}  # id -> when the other run claimed it
+
+    async def release(self, module: str, ids: Sequence[str]) -> None:
+        await super().release(module, ids)
+        claimed, _ = await self.claim(module, ids, 0.5)  # the other run: sends them at once
+        self.taken.update(dict.fromkeys(claimed, self._clock()))
+
+
+async def test_a_lost_submissions_ids_stay_claimed_while_its_job_may_run() -> None:
+    """A submission whose reply was lost keeps its ids claimed until its lost job has had its
+    time: another worker can take them only then (before, it could send them beside the
+    lost job, and a Zoho that does not reserve a running job's ids would convert them twice)."""
+    lost = ServerError(500, "INTERNAL_ERROR", "boom", maybe_processed=True)
+    api = FakeAPI(submit_faults_after={1: lost}, duration=5.0)
+    ledger = Rival(api.clock)
+    api.ledger = ledger
+
+    await convert_many(api, "Quotes", IDS, to="Sales_Orders")
+
+    lost_job = next(job for job in api.jobs.values() if set(job.ids) == set(IDS[50:]))
+    assert ledger.taken  # given back in the end (the rival claimed them then)
+    assert min(ledger.taken.values()) >= lost_job.ends_at

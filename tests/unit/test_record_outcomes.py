@@ -97,7 +97,8 @@ def test_the_report_dict_includes_the_records_converted_by_record() -> None:
 
 async def test_the_ledger_records_ids_converted_by_record_as_converted() -> None:
     """The keeper marks an IdsConverted's ids converted in the fleet's ledger (another worker
-    then skips them); a parked id beside them is only released."""
+    then skips them); a parked id beside them that surely never reached Zoho is released, one
+    whose submission may have (its job may run) stays claimed."""
     ledger = MemoryLedger(clock=lambda: 0.0)
     keeper = LedgerKeeper(ledger, "Quotes")
     seqs = iter(range(1, 10))
@@ -105,7 +106,8 @@ async def test_the_ledger_records_ids_converted_by_record_as_converted() -> None
     assert (events, part) == ([], 0)  # all claimed by this run
 
     keeper(IdsConverted(1, ("101", "103")))
-    keeper(BatchUncertain(2, ("102",), 1.0, True, "reply lost"))
+    keeper(BatchUncertain(2, ("102",), 1.0, False, "refused: 429"))
+    keeper(BatchUncertain(3, ("104",), 1.0, True, "reply lost"))
     await keeper.flush()
 
     assert await ledger.filter_known("Quotes", IDS) == (["102", "104"], ["101", "103"])

@@ -19,7 +19,6 @@ from zoho_convert.bulk.events import (
     IdsConverted,
     IdsRejected,
     JobFinished,
-    JobUnfinished,
     RunStopped,
 )
 from zoho_convert.bulk.ledger import CLAIMED_ELSEWHERE, ConversionLedger
@@ -60,9 +59,17 @@ class LedgerKeeper:
                     self._convert((item.id,))
                 else:
                     self._release((item.id,))
-        elif isinstance(event, (JobUnfinished, BatchUncertain, BatchGaveUp)):
+        elif isinstance(event, BatchUncertain):
+            # A submission that may have reached Zoho keeps its claims while its lost job may
+            # run (another worker sending them meanwhile would run two jobs side by side); the
+            # batch gives them back when it is screened again, its wait over.
+            if not event.maybe_sent:
+                self._release(event.ids)
+        elif isinstance(event, BatchGaveUp):
             self._release(event.ids)
         elif isinstance(event, RunStopped):
+            # (A job still running keeps its claims until they expire: a claim outlives the
+            # longest poll of a job.)
             self._release((*event.not_submitted, *event.uncertain))
 
     def _convert(self, ids: Iterable[str]) -> None:
@@ -94,9 +101,11 @@ class LedgerKeeper:
         Returns:
             the events saying so, and the part to submit (a batch number; -1 for none).
         """
+        self._release(value for value in ids if value in self._mine)
         if self._released:
             # Claims this run gave back, not sent yet (a record parked a moment ago, looked at
-            # again now): give them back first, or this run's own claims would hold them.
+            # again now; a lost submission's, its wait over): give them back first, or this
+            # run's own claims would hold them.
             released, self._released = self._released, []
             try:
                 await self.ledger.release(self.module, released)
