@@ -101,7 +101,7 @@ class LedgerKeeper:
         Returns:
             the events saying so, and the part to submit (a batch number; -1 for none).
         """
-        self._release(value for value in ids if value in self._mine)
+        self._release(ids)  # this run's own claims among them (a lost submission's)
         if self._released:
             # Claims this run gave back, not sent yet (a record parked a moment ago, looked at
             # again now; a lost submission's, its wait over): give them back first, or this
