@@ -52,6 +52,11 @@ class Batch:
     rounds: int = 0  # settling resubmissions of these ids so far (split parts inherit them)
     looks: int = 0  # looked at again while another run held its ids (split parts inherit)
 
+    @property
+    def held_elsewhere(self) -> bool:
+        """Parked because another run of the fleet holds its ids (no job of this run)."""
+        return self.code == CLAIMED_ELSEWHERE
+
 
 @attrs.frozen
 class SettleRound:
@@ -143,7 +148,7 @@ class SettlePlan:
         # at once. Ids another run holds are looked at again sooner (``_look_again``).
         if batch.at_once:
             return batch.since
-        if batch.code == CLAIMED_ELSEWHERE:
+        if batch.held_elsewhere:
             return batch.since + self._look_again(batch, wait)
         return batch.since + wait
 
@@ -169,7 +174,7 @@ class SettlePlan:
             self.settle_started = now
         for batch in batches:
             batch.state = BatchState.RESUBMITTING
-            if batch.code == CLAIMED_ELSEWHERE:
+            if batch.held_elsewhere:
                 batch.looks += 1  # looking again at the ledger: not a resubmission
             else:
                 batch.rounds += 1
@@ -196,7 +201,7 @@ class SettlePlan:
         # A job sent a moment after the lost one, still running, may be as long: so may the
         # lost one (the margin is how much the lost job is given past the longest seen).
         oldest = self._oldest_running() - self._margin()
-        free = [b for b in due if b.at_once or b.code == CLAIMED_ELSEWHERE or oldest > b.since]
+        free = [b for b in due if b.at_once or b.held_elsewhere or oldest > b.since]
         return self._take(free, now)
 
     def settle_round(self, now: float) -> SettleRound | None:
