@@ -97,9 +97,10 @@ class PollTimer:
     Args:
         clock: the run's clock (the transport's, which marks each request's departure).
         schedule: when to poll (every ``Schedule`` call is handed on to it).
-        on_poll: called with the clock after every poll. The run resubmits then what fell
-            due: while jobs run, their polls are its heartbeat, so a parked batch goes about
-            when due even if no job ends then, and no task of its own sleeps meanwhile.
+        on_poll: called with the clock after every poll that did not find the job done
+            (the run asks after recording a job's end anyway). The run resubmits then what
+            fell due: while jobs run, their polls are its heartbeat, so a parked batch goes
+            about when due even if no job ends then, and no task of its own sleeps meanwhile.
     """
 
     __slots__ = ("_asked", "_clock", "_on_poll", "_schedule", "lag")
@@ -129,8 +130,8 @@ class PollTimer:
         if status is not None:  # an answer: note how late its poll left
             self.lag = last_sent(self._asked) - self._asked
         self._schedule.polled(started, ended, status)
-        if self._on_poll is not None:
-            self._on_poll(self._clock())
+        if self._on_poll is not None and (status is None or not status.is_final):
+            self._on_poll(self._clock())  # (a job's end is asked about once it is recorded)
 
     def tight(self, took: float) -> bool:
         """Whether a job found done ``took`` seconds after its submission left, by the last
