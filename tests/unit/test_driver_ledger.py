@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from fake_convert_api import FakeAPI
+from fake_convert_api import Crash, FakeAPI
 
 from zoho_convert import AuthenticationError
 from zoho_convert.api.polling import PollPolicy
@@ -88,6 +88,29 @@ async def test_a_stopped_run_gives_back_the_claims_of_ids_it_never_converted() -
     assert report.converted == 100
     claimed, held = await ledger.claim("Quotes", ids, 60.0)
     assert claimed == ids[100:] and held == ids[:100]
+    # Refused by Zoho, that batch surely converted nothing: not submitted, not uncertain.
+    assert not report.uncertain
+    assert {(r.id, r.code) for r in report.rejected} == {(i, "NOT_SUBMITTED") for i in ids[100:]}
+
+
+async def test_a_run_cancelled_mid_submission_keeps_the_claims_of_the_ids_in_flight() -> None:
+    """Cancelled while its second batch's POST was in flight (Zoho processed it, the reply
+    never came): the run gives back the claims of the batch it never sent, but keeps those of
+    the one in flight, whose job may run: no other worker sends them until the claims expire."""
+    ids = [str(9_250_000_000_000_000 + n) for n in range(150)]
+    crash = Crash(lambda call: call.ids == ids[50:100])
+    api = FakeAPI(on_processed=crash)
+    later = [0.0]  # seconds past the run's clock, for the ledger (claims expire on it)
+    api.ledger = ledger = MemoryLedger(clock=lambda: api.clock() + later[0])
+    poll = PollPolicy(timeout=300.0)  # claims last 420 s
+
+    await crash.run(
+        convert_many(api, "Quotes", ids, to="Sales_Orders", max_pending_jobs=1, poll=poll)
+    )
+
+    assert await ledger.claim("Quotes", ids, 60.0) == (ids[100:], ids[:100])
+    later[0] = 421.0
+    assert await ledger.claim("Quotes", ids[50:100], 60.0) == (ids[50:100], [])
 
 
 async def test_a_ledger_failing_at_the_end_of_a_stopped_run_keeps_the_runs_error() -> None:

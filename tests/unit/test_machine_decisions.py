@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from zoho_convert.api.errors import InvalidRequestError
+from zoho_convert.api.errors import AuthenticationError, InvalidRequestError
 from zoho_convert.api.models import JobState, JobStatus
 from zoho_convert.bulk.events import (
     BatchGaveUp,
@@ -312,6 +312,24 @@ def test_a_stopped_run_tells_what_was_never_sent_and_what_may_have_been() -> Non
         JobUnfinished(0, "5000", 1, None, ("001",), False),
         RunStopped(("201", "401"), ("101", "301"), "credits ran low"),
     ]
+
+
+def test_a_submission_that_stops_the_run_is_never_sent_only_if_surely_so() -> None:
+    """A refusal Zoho answered, of a batch sent once, parks it as never sent (not submitted,
+    its claims given back); one Zoho may have processed, or a settling batch's (an earlier
+    submission may have landed), is left in flight: uncertain when the run stops."""
+    refused = AuthenticationError(401, "INVALID_TOKEN", "invalid oauth token")
+    maybe = AuthenticationError(401, "INVALID_TOKEN", "invalid oauth token", maybe_processed=True)
+    machine = machine_with((2, 0.0))
+    for seq in (0, 1):
+        machine(BatchRead(seq, (f"{seq}01",), seq + 1, seq + 1, 0))
+        machine(SubmitStarted(seq))
+    machine(SubmitStarted(2))  # a settling resubmission
+    (parked,) = machine.stopped_by(0, refused, 3.0)
+    assert parked == BatchUncertain(0, ("001",), 3.0, False, parked.reason, "INVALID_TOKEN", True)
+    assert machine.stopped_by(1, maybe, 3.0) == [] and machine.stopped_by(2, refused, 3.0) == []
+    machine(parked)
+    assert machine.stopped("") == [RunStopped(("001",), (*machine.batches[2].ids, "101"), "")]
 
 
 def test_a_resumed_run_restarts_each_batch_from_its_state() -> None:

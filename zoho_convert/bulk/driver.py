@@ -231,7 +231,10 @@ class Run:
             at = self.clock()
             verdict = self.machine.refused(seq, batch.ids, error, settling=settling, at=at)
             if verdict is None:
-                raise  # the same request would fail for every batch: stop the run
+                # The same request would fail for every batch: stop the run (this batch
+                # noted as never sent, if it surely was not).
+                self.publish_all(self.machine.stopped_by(seq, error, at))
+                raise
             events, parts = verdict
             self.publish_all(events)
             return [part for part, _ in parts]

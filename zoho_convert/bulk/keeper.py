@@ -68,9 +68,12 @@ class LedgerKeeper:
         elif isinstance(event, BatchGaveUp):
             self._release(event.ids)
         elif isinstance(event, RunStopped):
-            # (A job still running keeps its claims until they expire: a claim outlives the
-            # longest poll of a job.)
-            self._release((*event.not_submitted, *event.uncertain))
+            # Ids never sent are free. Ids that may have been (a submission in flight when the
+            # run stopped, a lost one's) keep their claims until they expire, as a job still
+            # running does and as a crashed worker's do: a claim outlives the longest poll of
+            # a job, and another worker sending them while their lost job ran would run two
+            # jobs side by side.
+            self._release(event.not_submitted)
 
     def _convert(self, ids: Iterable[str]) -> None:
         converted = tuple(ids)

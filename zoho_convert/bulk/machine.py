@@ -183,6 +183,18 @@ class RunMachine(SettlePlan):
             return [BatchUncertain(seq, part, since, maybe_sent, text, code, not maybe_sent)], []
         return None
 
+    def stopped_by(self, seq: int, error: Exception, at: float) -> list[Event]:
+        """A submission refused with an error that stops the run (``refused`` said None): if
+        Zoho answered it, nothing of it was processed and no earlier submission of these ids
+        may have landed, the batch is parked as never sent (the run reports it not submitted
+        and gives its claims back; ``resume`` sends it at once). Else it stays in flight: it
+        may have reached Zoho, and is reported uncertain."""
+        batch = self.batches[seq]
+        if batch.settling or maybe_processed(error) or not answered_by_zoho(error):
+            return []
+        code = error.code if isinstance(error, APIError) else ""
+        return [BatchUncertain(seq, batch.ids, at, False, error_text(error), code, True)]
+
     def _isolate(
         self, seq: int, part: tuple[str, ...], error: APIError, settling: bool
     ) -> tuple[list[Event], Parts]:
