@@ -29,6 +29,7 @@ from zoho_convert.bulk.events import (
     RunStopped,
     SubmitStarted,
 )
+from zoho_convert.bulk.ledger import CLAIMED_ELSEWHERE
 from zoho_convert.bulk.machine import BatchState, RunMachine
 from zoho_convert.bulk.report import RejectedId
 from zoho_convert.bulk.settling import SettlePolicy
@@ -88,6 +89,29 @@ def test_no_round_starts_past_the_deadline_of_the_first() -> None:
     assert machine.settle_round(7.0) is None
     assert machine.settle_due(11.0) == ()
     assert machine.give_up() == [BatchGaveUp(0, machine.batches[0].ids, "lost again")]
+
+
+def test_no_round_starts_once_the_deadline_has_passed() -> None:
+    """A batch due before the deadline, asked about only after it (the round before ran
+    long), is not resubmitted: no round starts past the deadline."""
+    machine = machine_with((0, 0.0), (1, 4.0))
+    first = machine.settle_round(0.0)  # settling starts at 0 s: deadline at 10 s
+    assert first is not None and [b.seq for b in first.batches] == [0, 1]
+    park_again(machine, 1, 4.5)  # due at 9.5 s
+    assert machine.settle_round(10.5) is None
+
+
+def test_a_held_part_of_a_batch_out_of_rounds_is_still_looked_at() -> None:
+    """A batch that used its every round, split by the ledger: the part another run holds is
+    looked at again (looking is not a round), the deadline permitting."""
+    machine = machine_with((0, 0.0))
+    (taken,) = machine.settle_due(5.0)
+    taken.rounds = POLICY.max_rounds
+    machine(BatchSplit(0, ((1, IDS[:1]), (2, IDS[1:])), True))
+    machine(BatchUncertain(2, IDS[1:], 6.0, True, "held", code=CLAIMED_ELSEWHERE))
+    (looked,) = machine.settle_due(11.0)  # min_wait (5 s) after it was parked
+    assert looked.seq == 2 and looked.looks == 1 and looked.rounds == POLICY.max_rounds
+    assert machine.give_up() == []  # (nothing else parked)
 
 
 def test_a_job_sent_within_the_margin_after_the_lost_one_holds_it() -> None:

@@ -162,7 +162,10 @@ class SettlePlan:
     def _parked(self) -> list[Batch]:
         parked, live = BatchState.PARKED, self.batches.get
         self.parked = {s: b for s, b in self.parked.items() if b.state is parked and live(s) is b}
-        return [b for b in self.parked.values() if b.rounds < self.settle.max_rounds]
+        # Ids another run held are looked at again whatever rounds their batch used: looking
+        # is not a resubmission (the deadline bounds the looks).
+        rounds = self.settle.max_rounds
+        return [b for b in self.parked.values() if b.rounds < rounds or b.held_elsewhere]
 
     def _oldest_running(self) -> float:
         """When the oldest job still being polled was sent (infinity: none is)."""
@@ -211,6 +214,8 @@ class SettlePlan:
         wait = self._wait()
         started = now if self.settle_started is None else self.settle_started
         last = started + self.settle.deadline
+        if now > last:
+            return None  # (a round's jobs outlasted the deadline: none starts after it)
         batches = [batch for batch in self._parked() if self._due(batch, wait) <= last]
         if not batches:
             return None

@@ -52,8 +52,8 @@ class SettlePolicy:
             is reported ``uncertain`` (or, if none of its submissions can have reached Zoho,
             ``rejected`` with the last error's code). Looking again at ids another run of the
             fleet holds is not a round.
-        deadline: seconds settling may take in all (from the first resubmission); no
-            resubmission starts after it.
+        deadline: seconds settling may take in all (from the first resubmission, or the
+            first look at ids another run held); no resubmission or look starts after it.
         min_wait: seconds a lost job is given to finish before its ids are resubmitted, at
             least (the run waits longer when the jobs it has seen took longer: the longest
             of them, plus a margin: ``settle_plan.SettlePlan._margin``).
