@@ -72,3 +72,22 @@ async def test_an_error_that_refuses_the_partial_report_is_raised_as_it_is() -> 
 
     assert stopped.value.detail == "the export is frozen"
     assert not hasattr(stopped.value, "partial_report")
+
+
+async def test_a_part_refused_with_a_run_wide_error_stops_the_run_at_once() -> None:
+    """A batch split in halves: one half's submit is refused with a revoked token while the
+    other's reply is still on its way. The run stops there: the refused half, parked as never
+    sent, is not sent again meanwhile, and is reported not submitted."""
+    ids = quote_ids(54)
+    refused = AuthenticationError(401, "INVALID_TOKEN", "token refused")
+    api = FakeAPI(invalid={ids[-1]}, hint="none", submit_faults={2: refused})
+    api.on_processed = lambda call: api.sleep(1.0) if call.number == 3 else None
+
+    with pytest.raises(AuthenticationError) as stopped:
+        await convert_many(api, "Quotes", ids, to="Sales_Orders")
+
+    assert [call.ids for call in api.calls] == [ids[:50], ids[50:], ids[52:], ids[50:52]]
+    report = stopped.value.partial_report  # type: ignore[attr-defined]
+    assert {(r.id, r.code) for r in report.rejected} == {(i, "NOT_SUBMITTED") for i in ids[52:]}
+    assert report.converted == 50 and report.unfinished == tuple(ids[50:52])
+    assert not report.uncertain

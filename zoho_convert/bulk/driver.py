@@ -231,8 +231,11 @@ class Run:
             at = self.clock()
             verdict = self.machine.refused(seq, batch.ids, error, settling=settling, at=at)
             if verdict is None:
-                # The same request would fail for every batch: stop the run (this batch
-                # noted as never sent, if it surely was not).
+                # The same request would fail for every batch: the run stops now (parts of
+                # this batch still being sent must not wait for it), this batch noted as never
+                # sent if it surely was not.
+                if self.fatal is None:
+                    self.fatal = error
                 self.publish_all(self.machine.stopped_by(seq, error, at))
                 raise
             events, parts = verdict
