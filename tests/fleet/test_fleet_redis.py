@@ -359,6 +359,31 @@ async def test_ledger_filters_claims_and_releases(make_fleet: MakeFleet) -> None
     assert (await first.status()).ledger == {"Quotes": 700}
 
 
+async def test_a_member_gives_back_its_claims_later_never_extending_them(
+    make_fleet: MakeFleet, redis_server: RedisServerProcess, namespace: str
+) -> None:
+    """``release_later`` makes a member's own claims end by then (at once with no delay),
+    leaves other members' claims alone, and never makes a claim last longer."""
+    first, second = make_fleet(), make_fleet()
+    await first.start()
+    await second.start()
+    ids = [str(10**15 + n) for n in range(6)]
+    assert await first.ledger.claim("Quotes", ids[:4], ttl=30) == (ids[:4], [])
+    assert await second.ledger.claim("Quotes", ids[4:], ttl=30) == (ids[4:], [])
+    await first.ledger.release_later("Quotes", [*ids[:2], *ids[4:]], 0.0)
+    assert await second.ledger.claim("Quotes", ids[:3], ttl=30) == (ids[:2], ids[2:3])
+    assert await first.ledger.claim("Quotes", ids[4:], ttl=30) == ([], ids[4:])
+    raw = Redis.from_url(redis_server.url, decode_responses=True)
+    claims = f"{namespace}:ledger:Quotes:claims"
+    before = await raw.zscore(claims, ids[2])
+    await first.ledger.release_later("Quotes", ids[2:4], 3600.0)
+    assert await raw.zscore(claims, ids[2]) == before
+    await first.ledger.release_later("Quotes", ids[2:3], 10.0)
+    after = await raw.zscore(claims, ids[2])
+    assert before - 21_000 < after < before - 19_000  # 30 s claims now end 10 s on
+    await raw.aclose()
+
+
 async def test_credits_are_seen_fleet_wide(make_fleet: MakeFleet) -> None:
     """Rate headers one member saw are what another member reads."""
     first, second = make_fleet(), make_fleet()

@@ -95,8 +95,9 @@ async def test_a_stopped_run_gives_back_the_claims_of_ids_it_never_converted() -
 
 async def test_a_run_cancelled_mid_submission_keeps_the_claims_of_the_ids_in_flight() -> None:
     """Cancelled while its second batch's POST was in flight (Zoho processed it, the reply
-    never came): the run gives back the claims of the batch it never sent, but keeps those of
-    the one in flight, whose job may run: no other worker sends them until the claims expire."""
+    never came): the run gives back at once the claims of the batch it never sent, and those
+    of the batch in flight only once its job has surely ended (the longest job seen, 1.1 s,
+    and a margin), not when the claims would expire (7 minutes on)."""
     ids = [str(9_250_000_000_000_000 + n) for n in range(150)]
     crash = Crash(lambda call: call.ids == ids[50:100])
     api = FakeAPI(on_processed=crash)
@@ -109,7 +110,9 @@ async def test_a_run_cancelled_mid_submission_keeps_the_claims_of_the_ids_in_fli
     )
 
     assert await ledger.claim("Quotes", ids, 60.0) == (ids[100:], ids[:100])
-    later[0] = 421.0
+    later[0] = 1.5
+    assert await ledger.claim("Quotes", ids[50:100], 60.0) == ([], ids[50:100])
+    later[0] = 2.5
     assert await ledger.claim("Quotes", ids[50:100], 60.0) == (ids[50:100], [])
 
 
@@ -153,3 +156,36 @@ async def test_a_batchs_outcome_reaches_the_ledger_when_its_job_ends() -> None:
     first, second = ids[:50], ids[50:]
     assert max(ledger.marked_at[i] for i in first) < 5.0
     assert min(ledger.marked_at[i] for i in second) >= 30.0
+
+
+class FourMethodLedger:
+    """A ledger of the four methods ``ConversionLedger`` requires, without the optional
+    ``release_later`` (a ledger of the caller's own making)."""
+
+    def __init__(self, inner: MemoryLedger) -> None:
+        self.filter_known = inner.filter_known
+        self.claim = inner.claim
+        self.release = inner.release
+        self.mark_converted = inner.mark_converted
+
+
+async def test_claims_in_flight_expire_when_the_ledger_cannot_give_them_back_later() -> None:
+    """The same cancelled run with a ledger that has no ``release_later``: the claims of the
+    batch in flight are kept until they expire (as a crashed worker's), never given back
+    while its job may run."""
+    ids = [str(9_260_000_000_000_000 + n) for n in range(150)]
+    crash = Crash(lambda call: call.ids == ids[50:100])
+    api = FakeAPI(on_processed=crash)
+    later = [0.0]
+    inner = MemoryLedger(clock=lambda: api.clock() + later[0])
+    api.ledger = FourMethodLedger(inner)
+    poll = PollPolicy(timeout=300.0)  # claims last 420 s
+
+    await crash.run(
+        convert_many(api, "Quotes", ids, to="Sales_Orders", max_pending_jobs=1, poll=poll)
+    )
+
+    later[0] = 400.0
+    assert await inner.claim("Quotes", ids[50:], 60.0) == (ids[100:], ids[50:100])
+    later[0] = 421.0
+    assert await inner.claim("Quotes", ids[50:100], 60.0) == (ids[50:100], [])

@@ -39,6 +39,9 @@ IDS = ("101", "102", "103")
 POLICY = SettlePolicy(deadline=10.0, min_wait=5.0, unknown_wait=5.0)
 
 
+IDS_OF = [tuple(f"{seq}{value}" for value in IDS) for seq in range(3)]  # machine_with's
+
+
 def machine_with(*parked: tuple[int, float]) -> RunMachine:
     """A machine holding one batch per ``(seq, since)``, each sent and then parked ``since``
     (its submission's reply was lost)."""
@@ -332,10 +335,24 @@ def test_a_stopped_run_tells_what_was_never_sent_and_what_may_have_been() -> Non
     machine(BatchUncertain(3, ("301",), 1.0, True, "lost"))
     machine(BatchRead(4, ("401",), 5, 5, 0))
     machine(BatchUncertain(4, ("401",), 1.0, False, "refused", "", True))
-    assert machine.stopped("credits ran low") == [
+    assert machine.stopped("credits ran low", 2.0) == [
         JobUnfinished(0, "5000", 1, None, ("001",), False),
-        RunStopped(("201", "401"), ("101", "301"), "credits ran low"),
+        RunStopped(("201", "401"), ("101", "301"), "credits ran low", 5.0),
     ]
+
+
+def test_a_stopped_run_says_when_its_lost_jobs_have_surely_ended() -> None:
+    """Stopped at 3 s (a lost job is given 5 s): a batch parked at 2 s for a lost reply is
+    due at 7 s; a batch being sent may have landed at 3 s: 8 s; a batch taken to go again
+    is due already; so is a batch only read."""
+    assert machine_with((0, 2.0)).stopped("", 3.0)[-1] == RunStopped((), IDS_OF[0], "", 4.0)
+    machine = machine_with((0, 2.0), (1, 0.0))
+    machine(SubmitStarted(1))
+    assert machine.stopped("", 3.0)[-1] == RunStopped((), (*IDS_OF[0], *IDS_OF[1]), "", 5.0)
+    machine = machine_with((0, 0.0))
+    machine.settle_due(5.0)
+    machine(BatchRead(1, ("111",), 4, 4, 0))
+    assert machine.stopped("", 6.0)[-1] == RunStopped(("111",), IDS_OF[0], "", 0.0)
 
 
 def test_a_submission_that_stops_the_run_is_never_sent_only_if_surely_so() -> None:
@@ -353,7 +370,9 @@ def test_a_submission_that_stops_the_run_is_never_sent_only_if_surely_so() -> No
     assert parked == BatchUncertain(0, ("001",), 3.0, False, parked.reason, "INVALID_TOKEN", True)
     assert machine.stopped_by(1, maybe, 3.0) == [] and machine.stopped_by(2, refused, 3.0) == []
     machine(parked)
-    assert machine.stopped("") == [RunStopped(("001",), (*machine.batches[2].ids, "101"), "")]
+    assert machine.stopped("", 3.0) == [
+        RunStopped(("001",), (*machine.batches[2].ids, "101"), "", 5.0)
+    ]
 
 
 def test_a_resumed_run_restarts_each_batch_from_its_state() -> None:

@@ -272,7 +272,7 @@ async def drive(run: Run, work: Awaitable[None]) -> ConversionReport:
             outcome = error
             await run.abort()
         reason = run.halted if outcome is None else error_text(outcome)
-        run.publish_all(run.machine.stopped(reason))
+        run.publish_all(run.machine.stopped(reason, run.clock()))
         if run.keeper is not None:
             with contextlib.suppress(Exception):
                 await run.keeper.flush()

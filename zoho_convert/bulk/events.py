@@ -235,11 +235,15 @@ class RunStopped:
         not_submitted: ids never sent (the run stopped first).
         uncertain: ids left parked that may have been converted.
         reason: why the run stopped early, if it did.
+        lost_jobs_end: seconds from now by which a lost job of the ``uncertain`` ids (one
+            of their submissions that may have reached Zoho) has surely ended, as settling
+            would wait for it (a fleet's ledger gives their claims back then).
     """
 
     not_submitted: tuple[str, ...] = ()
     uncertain: tuple[str, ...] = ()
     reason: str = ""
+    lost_jobs_end: float = 0.0
 
 
 Event = (

@@ -41,6 +41,8 @@ class LedgerKeeper:
         self._converted: list[str] = []
         self._released: list[str] = []
         self._mine: set[str] = set()  # ids this run claimed and holds
+        self._later: list[str] = []  # ids to give back once their lost jobs surely ended
+        self._later_delay = 0.0  # seconds from when the run stopped until then
 
     def __call__(self, event: Event) -> None:
         """Note what an event says of the ids' fate."""
@@ -69,11 +71,16 @@ class LedgerKeeper:
             self._release(event.ids)
         elif isinstance(event, RunStopped):
             # Ids never sent are free. Ids that may have been (a submission in flight when the
-            # run stopped, a lost one's) keep their claims until they expire, as a job still
-            # running does and as a crashed worker's do: a claim outlives the longest poll of
-            # a job, and another worker sending them while their lost job ran would run two
-            # jobs side by side.
+            # run stopped, a lost one's) are given back once their lost job has surely ended
+            # (another worker sending them while it ran would run two jobs side by side), if
+            # the ledger can do that (``release_later``); else their claims expire, as a
+            # crashed worker's do. (A job still running keeps its claims until they expire: a
+            # claim outlives the longest poll of a job.)
             self._release(event.not_submitted)
+            later = [value for value in event.uncertain if value in self._mine]
+            self._mine.difference_update(later)
+            self._later.extend(later)
+            self._later_delay = max(self._later_delay, event.lost_jobs_end)
 
     def _convert(self, ids: Iterable[str]) -> None:
         converted = tuple(ids)
@@ -142,3 +149,7 @@ class LedgerKeeper:
             await self.ledger.mark_converted(self.module, converted)
         if released:
             await self.ledger.release(self.module, released)
+        later, self._later = self._later, []
+        release_later = getattr(self.ledger, "release_later", None)  # (optional: see there)
+        if later and release_later is not None:
+            await release_later(self.module, later, self._later_delay)

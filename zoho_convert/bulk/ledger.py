@@ -53,6 +53,13 @@ class ConversionLedger(Protocol):
         """Record ``ids`` as converted (and drop any claim on them)."""
         ...
 
+    # Optional (the ledgers here have it; a ledger without it lets those claims expire):
+    #
+    # async def release_later(self, module: str, ids: Sequence[str], delay: float) -> None:
+    #     """Give back this caller's claims on ``ids`` ``delay`` seconds from now (a claim
+    #     that ends sooner keeps its end). A run that stops while a submission of theirs may
+    #     have reached Zoho gives them back once that job has surely ended."""
+
 
 class NullLedger:
     """Remembers nothing: every id is new and every claim succeeds (a client without a fleet)."""
@@ -75,6 +82,9 @@ class NullLedger:
 
     async def mark_converted(self, module: str, ids: Sequence[str]) -> None:
         """Nothing is recorded."""
+
+    async def release_later(self, module: str, ids: Sequence[str], delay: float) -> None:
+        """Nothing to release."""
 
 
 class MemoryLedger:
@@ -128,5 +138,14 @@ class MemoryLedger:
         """See ``ConversionLedger.mark_converted``."""
         self._converted.setdefault(module, set()).update(ids)
         await self.release(module, ids)
+
+    async def release_later(self, module: str, ids: Sequence[str], delay: float) -> None:
+        """Give back the claims on ``ids`` ``delay`` seconds from now (a claim that ends
+        sooner keeps its end; see the comment in ``ConversionLedger``)."""
+        claims = self._claims.get(module, {})
+        ends = self._clock() + delay
+        for record_id in ids:
+            if record_id in claims:
+                claims[record_id] = min(claims[record_id], ends)
 
 

@@ -288,21 +288,27 @@ class RunMachine(SettlePlan):
         batch = self.batches[seq]
         return JobUnfinished(seq, job_id, len(batch.ids), last, batch.ids, batch.settling)
 
-    def stopped(self, reason: str) -> list[Event]:
-        """The run stops with batches still active: which ids were never sent, and which may
-        have been (a journal keeps them, so ``resume`` goes on from there)."""
+    def stopped(self, reason: str, now: float) -> list[Event]:
+        """The run stops ``now`` with batches still active: which ids were never sent, and
+        which may have been, and when their lost jobs will surely have ended (a journal keeps
+        the batches, so ``resume`` goes on from there)."""
         events: list[Event] = []
         not_submitted: list[str] = []
         uncertain: list[str] = []
+        ends = now
         for batch in list(self.batches.values()):
             if batch.state is BatchState.SUBMITTED:
                 assert batch.job_id is not None
                 events.append(self.unfinished(batch.seq, batch.job_id, None))
             elif batch.state is BatchState.SUBMITTING or batch.settling:
                 uncertain.extend(batch.ids)  # it, or an earlier submission, may have landed
+                if batch.state is BatchState.SUBMITTING:  # (it may have landed just now)
+                    ends = max(ends, now + self._wait())
+                elif batch.state is BatchState.PARKED:  # (one taken to go again is due)
+                    ends = max(ends, self.due_at(batch.seq))
             else:
                 not_submitted.extend(batch.ids)
-        events.append(RunStopped(tuple(not_submitted), tuple(uncertain), reason))
+        events.append(RunStopped(tuple(not_submitted), tuple(uncertain), reason, ends - now))
         return events
 
     def to_restart(self, now: float) -> tuple[list[Batch], list[Batch], list[Event]]:

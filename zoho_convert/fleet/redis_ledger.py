@@ -42,6 +42,7 @@ class RedisLedger:
         self._claim: AsyncScript | None = None
         self._release: AsyncScript | None = None
         self._mark: AsyncScript | None = None
+        self._release_later: AsyncScript | None = None
 
     def __repr__(self) -> str:
         return f"RedisLedger(namespace={self._link.namespace!r})"
@@ -52,6 +53,7 @@ class RedisLedger:
         self._claim = redis.register_script(scripts.CLAIM)
         self._release = redis.register_script(scripts.RELEASE_CLAIMS)
         self._mark = redis.register_script(scripts.MARK_CONVERTED)
+        self._release_later = redis.register_script(scripts.RELEASE_LATER)
 
     def _keys(self, module: str) -> tuple[str, str, str]:
         return (
@@ -109,6 +111,22 @@ class RedisLedger:
         try:
             for chunk in _chunks(ids):
                 await bound(self._release)(keys=[claims, owners], args=[self._link.process, *chunk])
+        except REDIS_LOST as error:
+            self._link.lost(error)
+
+    async def release_later(self, module: str, ids: Sequence[str], delay: float) -> None:
+        """Give back this process's claims on ``ids`` ``delay`` seconds from now (a claim
+        that ends sooner keeps its end; see ``ConversionLedger``)."""
+        if self._link.degraded:
+            await self.local.release_later(module, ids, delay)
+            return
+        _, claims, owners = self._keys(module)
+        try:
+            for chunk in _chunks(ids):
+                await bound(self._release_later)(
+                    keys=[claims, owners],
+                    args=[self._link.process, max(0, round(delay * 1000)), *chunk],
+                )
         except REDIS_LOST as error:
             self._link.lost(error)
 

@@ -14,6 +14,7 @@ __all__ = [
     "MARK_CONVERTED",
     "RELEASE",
     "RELEASE_CLAIMS",
+    "RELEASE_LATER",
     "RENEW",
     "TOKEN_ABORT",
     "TOKEN_BEGIN",
@@ -210,6 +211,22 @@ for i = 2, #ARGV do
 end
 return 1
 """
+
+#: Make the caller's claims end by a time (a claim ending sooner keeps its end).
+#: KEYS: claims, owners. ARGV: owner, delay ms, ids...
+RELEASE_LATER = (
+    _NOW
+    + """
+local ends = now + tonumber(ARGV[2])
+for i = 3, #ARGV do
+  local held = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if held and tonumber(held) > ends and redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[1] then
+    redis.call('ZADD', KEYS[1], ends, ARGV[i])
+  end
+end
+return 1
+"""
+)
 
 #: Record ids converted and drop their claims. KEYS: converted set, claims, owners, modules.
 #: ARGV: module, ids...
