@@ -3,9 +3,9 @@ however short the wait, and resubmits only then."""
 
 from __future__ import annotations
 
-from fake_convert_api import FakeAPI
+from fake_convert_api import FakeAPI, SubmitCall
 
-from zoho_convert.api.errors import ServerError
+from zoho_convert.api.errors import ServerError, TransportError
 from zoho_convert.bulk.convert import convert_many
 from zoho_convert.bulk.settling import SettlePolicy
 
@@ -32,4 +32,29 @@ async def test_a_settling_round_due_within_a_second_still_waits_for_it() -> None
     assert again.processed >= lost.processed + api.latency + 0.5
     api.finish_jobs()
     assert not api.converted_twice()
+    assert report.ok and report.already_converted == 50
+
+
+async def test_a_submit_that_timed_out_waits_for_a_job_the_server_starts_later() -> None:
+    """A submit unanswered for 3 s, the client's timeout: the server, still at work on it,
+    starts its job 2 s after the client gave up. The batch goes again only once such a job
+    has had its time (from 3 s after the timeout, not from the timeout), so no record
+    converts twice."""
+    timed_out = TransportError("POST timed out", sent=True, timed_out_after=3.0)
+    api = FakeAPI(reserve_ids=False, duration=0.4, submit_faults_after={0: timed_out})
+
+    def start_late(call: SubmitCall) -> None:
+        if call.job_id is not None and call.number == 0:
+            api.jobs[call.job_id].created = api.now + 2.0  # (the fake answers at once)
+
+    api.on_processed = start_late
+    settle = SettlePolicy(min_wait=0.5, unknown_wait=0.5)
+
+    report = await convert_many(api, "Quotes", quote_ids(50), to="Sales_Orders", settle=settle)
+
+    api.finish_jobs()
+    assert not api.converted_twice()
+    lost, again = api.calls[0], api.calls[1]
+    assert lost.processed is not None and again.processed is not None
+    assert again.sent >= lost.processed + 3.0 + 0.5 - 1e-9  # (its error came back then)
     assert report.ok and report.already_converted == 50

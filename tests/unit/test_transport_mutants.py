@@ -111,4 +111,16 @@ async def test_a_dropped_request_names_its_path_and_the_error(m: aioresponses) -
         "POST /crm/v8/Quotes/actions/mass_convert failed after the request was sent "
         "(ServerDisconnectedError); the request may have been processed"
     )
-    assert caught.value.sent is True
+    assert caught.value.sent is True and caught.value.timed_out_after is None
+
+
+async def test_a_request_that_timed_out_says_how_long_it_went_unanswered(
+    m: aioresponses,
+) -> None:
+    """A POST unanswered until the attempt's timeout: the server may still act on it, so the
+    error says how long the client waited (settling counts a lost job's start from there)."""
+    m.post(MASS_URL, exception=TimeoutError())
+    async with make_client(request_timeout=7.5) as client:
+        with pytest.raises(TransportError) as caught:
+            await client.mass_convert("Quotes", ["1"], to=TARGET)
+    assert caught.value.sent is True and caught.value.timed_out_after == 7.5

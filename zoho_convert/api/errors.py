@@ -83,12 +83,18 @@ class TransportError(ZohoConvertError):
     Attributes:
         sent: True when the request may have reached the server before the failure, so a
             non-idempotent call (a mass convert) may have been processed.
+        timed_out_after: for a request that timed out, the seconds it went unanswered (the
+            attempt's timeout): the server may still be working on it, and act on it later.
+            None for any other failure.
     """
 
-    def __init__(self, message: str, *, sent: bool) -> None:
+    def __init__(
+        self, message: str, *, sent: bool, timed_out_after: float | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.sent = sent
+        self.timed_out_after = timed_out_after
 
     @property
     def maybe_processed(self) -> bool:

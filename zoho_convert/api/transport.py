@@ -347,8 +347,10 @@ class HttpTransport:
             ) from None
         # On Python 3.10 asyncio.TimeoutError is not the built-in TimeoutError: catch both.
         except (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError) as error:
+            timed_out = isinstance(error, (asyncio.TimeoutError, TimeoutError))
             raise TransportError(
                 f"{method} {path_of(url)} failed after the request was sent "
                 f"({type(error).__name__}); the request may have been processed",
                 sent=True,
+                timed_out_after=timeout.total if timed_out else None,
             ) from None

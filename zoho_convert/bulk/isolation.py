@@ -91,6 +91,16 @@ def maybe_processed(error: BaseException) -> bool:
     return False
 
 
+def latest_start(error: BaseException, at: float) -> float:
+    """When a job that a failed submission may have started began, at the latest: when its
+    error came back ``at``; for a request that timed out, as long again after that (the
+    server never answered, so it may still be working on the request: a job it starts after
+    the timeout outlives a wait counted from it)."""
+    if isinstance(error, TransportError) and error.timed_out_after is not None:
+        return at + error.timed_out_after
+    return at
+
+
 def retry_later(error: BaseException) -> bool:
     """A submission that surely did nothing, after the client's retries gave up."""
     return isinstance(error, (TransportError, RateLimitError, ServerError))

@@ -37,6 +37,7 @@ from zoho_convert.bulk.isolation import (
     answered_by_zoho,
     error_text,
     is_isolatable,
+    latest_start,
     locate_offenders,
     maybe_processed,
     retry_later,
@@ -173,10 +174,13 @@ class RunMachine(SettlePlan):
             text, code = error_text(error), error.code if isinstance(error, APIError) else ""
             return [BatchUncertain(seq, part, at + pause, True, text, code, True)], []
         if processed or retry_later(error):
-            # A job this submission may have started began before its error came back. One
-            # that surely did nothing leaves the wait for an earlier lost job where it was;
-            # with no earlier one, the batch may go again at once.
-            since = at if processed or not settling else self.batches[seq].since
+            # A job this submission may have started began before its error came back (after
+            # a timeout, maybe later: ``latest_start``). One that surely did nothing leaves the
+            # wait for an earlier lost job where it was; with no earlier one, the batch may go
+            # again at once.
+            since = at if not settling else self.batches[seq].since
+            if processed:
+                since = latest_start(error, at)
             code = error.code if isinstance(error, APIError) else ""
             maybe_sent = settling or processed
             text = error_text(error)

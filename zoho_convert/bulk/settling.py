@@ -1,7 +1,8 @@
 """Settling: how a run learns the fate of batches whose submission is unknown, and how long it
 gives a lost job to finish.
 
-A submission whose reply was lost (a 5xx or a dropped connection after the POST left), a job
+A submission whose reply was lost (a 5xx or a dropped connection after the POST left; one
+that timed out is given as long again, the server may still be at work on it), a job
 Zoho forgot, a job id Zoho gave two batches, a crash mid-submission: each leaves a batch whose
 records may or may not have converted. ``convert_many`` settles such a batch by resubmitting
 it once the lost job has had time to finish: Zoho refuses (or fails inside the job) a second
