@@ -24,6 +24,7 @@ from truth import assert_report_true, convert_quotes, ledger
 from zoho_convert import (
     PollPolicy,
     RetryPolicy,
+    SettlePolicy,
     StaticToken,
     ZohoConvertClient,
 )
@@ -89,21 +90,32 @@ async def test_forgotten_jobs_are_settled_and_the_run_goes_on(start: Start, repl
     assert report.already_converted == sum(job.size for job in report.lost_jobs)
 
 
-@pytest.mark.parametrize("mode", ["fail_call", "fail_in_job"], ids=["refuse", "in-job"])
-async def test_lost_submit_replies_never_turn_into_failures(start: Start, mode: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "by_record"),
+    [("fail_call", True), ("fail_in_job", True), ("fail_in_job", False)],
+    ids=["refuse", "in-job", "in-job-mass-only"],
+)
+async def test_lost_submit_replies_never_turn_into_failures(
+    start: Start, mode: str, by_record: bool
+) -> None:
     """Submits processed but answered 500 (15 %): the resubmission's refusals or in-job
-    failures of already converted ids count as already converted, never as failed."""
+    failures of already converted ids count as already converted, never as failed. A settling
+    job's in-job failures are checked record by record (each refused as converted, so listed
+    by id); without single converts (``record_by_record=False``), counted from the job."""
     env = await start(
         already_converted=mode,
         faults=Faults(rate_500=0.15, fault_endpoints={"mass_convert"}, fault_after_processing=True),
     )
-    report, ids = await convert(env, 3000)
+    settle = SettlePolicy(record_by_record=by_record)
+    report, ids = await convert(env, 3000, settle=settle)
     assert report.failed == 0 and not report.rejected
     assert report.already_converted > 100
-    if mode == "fail_in_job":
-        assert any(job.settling and job.status and job.status.failed_count for job in report.jobs)
-    else:
+    settling_failures = [job for job in report.jobs if job.settling and not job.fully_converted]
+    if by_record:
         assert len(report.already_converted_ids) == report.already_converted
+        assert not settling_failures
+    else:
+        assert settling_failures and len(report.already_converted_ids) < report.already_converted
     assert_report_true(report, ledger(env.sim, "Quotes", ids))
     assert report.ok
 

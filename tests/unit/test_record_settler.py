@@ -398,3 +398,42 @@ async def test_each_part_is_one_single_convert_carrying_the_runs_options() -> No
     assert len({event.batch for event in converted}) == len(LOST)
     assert {(module, carry) for module, _, _, carry in seen} == {("Quotes", True)}
     assert {to.api_name for _, _, to, _ in seen} == {"Sales_Orders"}
+
+
+@pytest.mark.parametrize("mode", ["fail_call", "fail_in_job"])
+async def test_a_settling_jobs_failures_are_checked_one_record_at_a_time(mode: str) -> None:
+    """A lost reply (Zoho did convert the batch, but for one unapproved record that fails in
+    any job) settled by a mass resubmission (more input still to come): that job fails the
+    unapproved record, and, in ``fail_in_job`` mode, the converted ones too. Its counts cannot
+    say which is which, so each record it did not convert is checked by its single convert:
+    the unapproved one is rejected NOT_APPROVED, never counted converted by the lost
+    submission; the rest are already converted."""
+    batch = QUOTES[:50]
+    unapproved = batch[7]
+    api = RecordAPI(
+        duration=lambda number: 20.0 if number == 1 else 0.5,
+        submit_faults_after={0: server_error()},
+        failing_ids=(unapproved,),
+        not_approved=(unapproved,),
+        already_converted=mode,
+    )
+
+    async def ids() -> AsyncIterator[str]:
+        """The lost batch, a batch whose 20 s job polls meanwhile 1 s later, and one more
+        batch 30 s in (so the input has not ended when the lost batch is due, at 5 s)."""
+        async for value in read_later(api, QUOTES[:100], first=50, delay=1.0):
+            yield value
+        await api.sleep(29.0)
+        for value in QUOTES[100:150]:
+            yield value
+
+    report = await convert_many(api, "Quotes", ids(), to="Sales_Orders", settle=POLICY)
+
+    assert [call.ids for call in api.calls].count(batch) == 2  # resubmitted by mass once
+    not_approved = RejectedId(unapproved, "NOT_APPROVED", "the record is not approved")
+    assert report.rejected == (not_approved,) and report.failed == 0
+    assert sorted(report.already_converted_ids) == sorted(set(batch) - {unapproved})
+    assert report.already_converted == 49 and report.converted == 100
+    assert report.accounted_for and not report.uncertain
+    api.finish_jobs()
+    assert not api.converted_twice() and api.records[unapproved] == 0

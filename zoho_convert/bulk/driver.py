@@ -310,7 +310,12 @@ class Run:
             took = self.clock() - batch.since
             tight = took if timed and timer.tight(took) else None
             loose = max(estimator.max_seen, took)
-            self.publish_all(self.machine.finished(seq, job_id, status, took=loose, tight=tight))
+            records = self.records
+            by_record = records is not None and not records.refusal
+            finished = self.machine.finished(
+                seq, job_id, status, took=loose, tight=tight, by_record=by_record
+            )
+            self.publish_all(finished)
         finally:
             estimator.pending -= 1
         self.settle_now(self.clock())

@@ -150,6 +150,10 @@ class BatchUncertain:
         at_once: nothing can be running with these ids (the submission surely did nothing,
             and none before it can have reached Zoho; or a record's single convert, which
             ends before Zoho answers): resubmit without waiting for a job.
+        by_record: settle it record by record whatever the run's load: a settling job that
+            did not convert every record cannot say which of them its lost predecessor
+            converted and which failed for a reason of their own; each record's single
+            convert says (not journaled: a resumed run decides afresh).
     """
 
     batch: int
@@ -159,6 +163,7 @@ class BatchUncertain:
     reason: str
     code: str = ""
     at_once: bool = False
+    by_record: bool = False
 
 
 @attrs.frozen

@@ -43,7 +43,7 @@ from zoho_convert.bulk.isolation import (
     retry_later,
     unlocated_invalid_data,
 )
-from zoho_convert.bulk.report import RejectedId
+from zoho_convert.bulk.report import JobOutcome, RejectedId
 from zoho_convert.bulk.settle_plan import Batch, BatchState, SettlePlan, SettleRound
 from zoho_convert.bulk.settling import SettlePolicy
 
@@ -114,7 +114,12 @@ class RunMachine(SettlePlan):
             assert parent.seq == event.batch
             for seq, ids in event.parts:
                 batches[seq] = Batch(
-                    seq, ids, settling=event.settling, rounds=parent.rounds, looks=parent.looks
+                    seq,
+                    ids,
+                    settling=event.settling,
+                    rounds=parent.rounds,
+                    looks=parent.looks,
+                    by_record=parent.by_record,
                 )
                 self.next_seq = max(self.next_seq, seq + 1)
         elif isinstance(event, (IdsRejected, IdsAlreadyConverted)):
@@ -126,6 +131,7 @@ class RunMachine(SettlePlan):
             batch.state, batch.since, batch.reason = BatchState.PARKED, event.since, event.reason
             batch.settling = batch.settling or event.maybe_sent
             batch.code, batch.at_once = event.code, event.at_once
+            batch.by_record = batch.by_record or event.by_record
             self.parked[event.batch] = batch
         elif isinstance(event, JobLost):
             self.job_ids.add(event.job_id)
@@ -248,10 +254,19 @@ class RunMachine(SettlePlan):
         return BatchSubmitted(seq, len(part), job_id, settling, sent_at, answered)
 
     def finished(
-        self, seq: int, job_id: str, status: JobStatus, *, took: float, tight: float | None = None
+        self,
+        seq: int,
+        job_id: str,
+        status: JobStatus,
+        *,
+        took: float,
+        tight: float | None = None,
+        by_record: bool = False,
     ) -> list[Event]:
         """A job reached a final status, ``took`` seconds at most after it started (``tight``:
-        its duration when measured tightly, see ``settling.PollTimer``)."""
+        its duration when measured tightly, see ``settling.PollTimer``). ``by_record``: the
+        run can settle records one by one (the single convert): a settling job that did not
+        convert every record goes that way, its ids parked again."""
         batch = self.batches[seq]
         events: list[Event] = []
         if took > self.longest_job:
@@ -273,6 +288,20 @@ class RunMachine(SettlePlan):
                 status.total_count,
                 len(batch.ids),
             )
+        outcome = JobOutcome(job_id, len(batch.ids), status)
+        if by_record and batch.settling and not outcome.fully_converted:
+            # Its failures may be records its lost predecessor converted (Zoho failing them
+            # inside the job) or records that fail for a reason of their own (locked, not
+            # approved), and its counts cannot say which: each record's single convert does
+            # (refused as converted, refused with its own reason, or converted now). The job
+            # has ended, so nothing of it runs: at once.
+            reason = (
+                f"settling job {job_id} converted {status.converted_count or 0} of "
+                f"{len(batch.ids)} records; each is checked by its single convert"
+            )
+            parked = BatchUncertain(seq, batch.ids, batch.since, True, reason, "", True, True)
+            events.append(parked)
+            return events
         events.append(JobFinished(seq, job_id, len(batch.ids), status, batch.ids, batch.settling))
         return events
 

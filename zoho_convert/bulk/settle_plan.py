@@ -51,6 +51,7 @@ class Batch:
     at_once: bool = False  # parked, but nothing can be running with its ids: no wait
     rounds: int = 0  # settling resubmissions of these ids so far (split parts inherit them)
     looks: int = 0  # looked at again while another run held its ids (split parts inherit)
+    by_record: bool = False  # to be settled record by record (``BatchUncertain.by_record``)
 
     @property
     def held_elsewhere(self) -> bool:
@@ -97,6 +98,8 @@ class SettlePlan:
         resubmission's job would end. One call per record beats one job while few requests
         wait; many parked batches, or a busy tail, go faster as jobs."""
         batch = self.batches[seq]
+        if batch.by_record:
+            return True  # (its records' fates are known only one by one)
         round_trip = self.mean_round_trip()
         if not batch.settling or not self.input_ended or round_trip is None:
             return False
