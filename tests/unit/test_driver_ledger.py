@@ -3,6 +3,8 @@ so a ledger that fails to record leaves the run and its tasks unharmed."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
 import logging
 from collections.abc import Callable, Sequence
@@ -12,6 +14,7 @@ import pytest
 from fake_convert_api import Crash, FakeAPI
 
 from zoho_convert import AuthenticationError
+from zoho_convert.api.errors import ServerError
 from zoho_convert.api.polling import PollPolicy
 from zoho_convert.bulk.convert import convert_many
 from zoho_convert.bulk.ledger import MemoryLedger
@@ -189,3 +192,52 @@ async def test_claims_in_flight_expire_when_the_ledger_cannot_give_them_back_lat
     assert await inner.claim("Quotes", ids[50:], 60.0) == (ids[100:], ids[50:100])
     later[0] = 421.0
     assert await inner.claim("Quotes", ids[50:100], 60.0) == (ids[50:100], [])
+
+
+def quote_ids(count: int, first: int) -> list[str]:
+    return [str(first + n) for n in range(count)]
+
+
+async def test_cancelled_in_a_settling_rounds_sleep_keeps_claims_of_its_lost_job() -> None:
+    """The only batch's reply is lost (its job runs 30 s); no job has finished, so settling
+    gives the lost job 60 s and its round sleeps until then, the batch already taken. The run
+    is cancelled at 10 s: the claims must not be given back before the lost job surely ended
+    (another worker would send the ids while it runs)."""
+    ids = quote_ids(50, 7_200_000)
+    lost = ServerError(500, "INTERNAL_ERROR", "reply lost", maybe_processed=True)
+    api = FakeAPI(duration=30.0, submit_faults_after={0: lost})
+    api.ledger = ledger = MemoryLedger(clock=api.clock)
+    poll = PollPolicy(timeout=300.0)  # claims last 420 s
+
+    task = asyncio.ensure_future(convert_many(api, "Quotes", ids, to="Sales_Orders", poll=poll))
+    await api.sleep(10.0)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+    assert api.jobs[api.calls[0].job_id or ""].ends_at > api.now + 15.0  # still running
+    assert await ledger.claim("Quotes", ids, 60.0) == ([], ids)
+
+
+async def test_a_stopped_run_keeps_claims_while_a_job_older_than_the_lost_runs() -> None:
+    """The first job took 1 s, the next ones take 30 s. The third batch's reply is lost; the
+    run itself would not resubmit it while the second job (sent before it) runs, since the
+    lost job may run as long. Cancelled at 10 s, the run must not give its claims back at
+    once either (another worker would send them while the lost job runs)."""
+    ids = quote_ids(150, 7_300_000)
+    lost = ServerError(500, "INTERNAL_ERROR", "reply lost", maybe_processed=True)
+    api = FakeAPI(duration=lambda n: 1.0 if n == 0 else 30.0, submit_faults_after={2: lost})
+    api.ledger = ledger = MemoryLedger(clock=api.clock)
+    poll = PollPolicy(timeout=300.0)
+
+    task = asyncio.ensure_future(convert_many(api, "Quotes", ids, to="Sales_Orders", poll=poll))
+    await api.sleep(10.0)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+    lost_ids = api.calls[2].ids
+    assert api.jobs[api.calls[2].job_id or ""].ends_at > api.now + 15.0  # still running
+    await api.sleep(0.5)  # (a moment after the stop)
+    claimed, _ = await ledger.claim("Quotes", lost_ids, 60.0)
+    assert claimed == [], "claims of a batch whose lost job runs were given back"

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import attrs
 import pytest
 from fake_convert_api import FakeAPI, TimedEvents
 
 from zoho_convert.api.errors import AuthenticationError
-from zoho_convert.bulk.convert import convert_many
+from zoho_convert.bulk.convert import convert_many, resume
 from zoho_convert.bulk.events import Event, JobFinished, JobUnfinished, RunStopped
+from zoho_convert.fleet.errors import FleetUnavailableError
 
 
 def quote_ids(count: int, first: int = 4000) -> list[str]:
@@ -91,3 +93,31 @@ async def test_a_part_refused_with_a_run_wide_error_stops_the_run_at_once() -> N
     assert {(r.id, r.code) for r in report.rejected} == {(i, "NOT_SUBMITTED") for i in ids[52:]}
     assert report.converted == 50 and report.unfinished == tuple(ids[50:52])
     assert not report.uncertain
+
+
+async def test_a_submission_zoho_processed_then_a_local_error_is_not_reported_never_sent(
+    tmp_path: Path,
+) -> None:
+    """Zoho accepts the second batch (its job runs), then the client raises an error of its
+    own (Redis lost while recording the reply's credit headers, ``on_redis_loss="fail"``).
+    That batch may have been converted: it must be reported uncertain, not NOT_SUBMITTED, and
+    ``resume`` must settle it (converted by this run), not send it as new and report Zoho's
+    ID_ALREADY_CONVERTED refusal as a rejection."""
+    ids = quote_ids(100, 7_100_000)
+    lost = FleetUnavailableError("lost Redis at r:6379", where="r:6379")
+    api = FakeAPI(submit_faults_after={1: lost})
+    path = str(tmp_path / "run.db")
+
+    with pytest.raises(FleetUnavailableError) as stopped:
+        await convert_many(api, "Quotes", ids, to="Sales_Orders", journal=path)
+
+    assert api.calls[1].job_id is not None  # Zoho processed it: its job converts the batch
+    report = stopped.value.partial_report  # type: ignore[attr-defined]
+    not_submitted = {r.id for r in report.rejected if r.code == "NOT_SUBMITTED"}
+    assert not (not_submitted & set(api.calls[1].ids)), "processed ids reported NOT_SUBMITTED"
+
+    api.submit_faults_after = {}
+    resumed = await resume(api, path)
+    assert not resumed.rejected and not resumed.uncertain
+    assert resumed.converted + resumed.already_converted == 100
+    assert api.converted_twice() == []

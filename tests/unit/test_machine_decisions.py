@@ -8,6 +8,7 @@ answers with (no I/O, no clock: times are plain numbers).
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import attrs
@@ -102,6 +103,8 @@ def test_no_round_starts_once_the_deadline_has_passed() -> None:
     assert first is not None and [b.seq for b in first.batches] == [0, 1]
     park_again(machine, 1, 4.5)  # due at 9.5 s
     assert machine.settle_round(10.5) is None
+    again = machine.settle_round(10.0)  # at the deadline itself: still in time
+    assert again is not None and [b.seq for b in again.batches] == [1]
 
 
 def test_a_held_part_of_a_batch_out_of_rounds_is_still_looked_at() -> None:
@@ -335,9 +338,10 @@ def test_a_stopped_run_tells_what_was_never_sent_and_what_may_have_been() -> Non
     machine(BatchUncertain(3, ("301",), 1.0, True, "lost"))
     machine(BatchRead(4, ("401",), 5, 5, 0))
     machine(BatchUncertain(4, ("401",), 1.0, False, "refused", "", True))
+    # (Job 0, sent before them, still runs: when their lost jobs end is unknown.)
     assert machine.stopped("credits ran low", 2.0) == [
         JobUnfinished(0, "5000", 1, None, ("001",), False),
-        RunStopped(("201", "401"), ("101", "301"), "credits ran low", 5.0),
+        RunStopped(("201", "401"), ("101", "301"), "credits ran low", math.inf),
     ]
 
 
@@ -353,6 +357,23 @@ def test_a_stopped_run_says_when_its_lost_jobs_have_surely_ended() -> None:
     machine.settle_due(5.0)
     machine(BatchRead(1, ("111",), 4, 4, 0))
     assert machine.stopped("", 6.0)[-1] == RunStopped(("111",), IDS_OF[0], "", 0.0)
+    machine = machine_with((0, 0.0), (1, 2.0))
+    (round_,) = [machine.settle_round(3.0)]  # taken for a round due at 7 s, sleeping
+    assert round_ is not None and round_.due == 7.0
+    assert machine.stopped("", 3.0)[-1] == RunStopped((), (*IDS_OF[0], *IDS_OF[1]), "", 4.0)
+
+
+def test_a_stopped_run_cannot_say_when_a_lost_job_ends_while_an_older_job_ran() -> None:
+    """A job sent before a lost submission (or within the margin after it) had not ended when
+    the run stopped, at the poll timeout or on the stop: the lost job may run as long, so when
+    it ends is unknown. A job sent well after it says nothing of it."""
+    machine = machine_with((2, 1.0))
+    sent(machine, 0, ("001",), "5000", 0.5)
+    machine(JobUnfinished(0, "5000", 1, None, ("001",), False))
+    assert machine.stopped("", 3.0)[-1].lost_jobs_end == math.inf
+    machine = machine_with((2, 1.0))
+    sent(machine, 0, ("001",), "5000", 1.5)  # (no job measured: no margin)
+    assert machine.stopped("", 3.0)[-1].lost_jobs_end == 3.0
 
 
 def test_a_submission_that_stops_the_run_is_never_sent_only_if_surely_so() -> None:

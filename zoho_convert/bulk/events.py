@@ -242,7 +242,8 @@ class RunStopped:
         reason: why the run stopped early, if it did.
         lost_jobs_end: seconds from now by which a lost job of the ``uncertain`` ids (one
             of their submissions that may have reached Zoho) has surely ended, as settling
-            would wait for it (a fleet's ledger gives their claims back then).
+            would wait for it (a fleet's ledger gives their claims back then); infinity when
+            unknown (a job sent no later than a lost one was still running).
     """
 
     not_submitted: tuple[str, ...] = ()

@@ -8,6 +8,7 @@ the keeper queues them and the driver flushes the queue (after each batch, and a
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 
 from zoho_convert.bulk.events import (
@@ -76,11 +77,14 @@ class LedgerKeeper:
             # the ledger can do that (``release_later``); else their claims expire, as a
             # crashed worker's do. (A job still running keeps its claims until they expire: a
             # claim outlives the longest poll of a job.)
+            # (An infinite end, a job as old as a lost one still running, is unknown: those
+            # claims expire.)
             self._release(event.not_submitted)
             later = [value for value in event.uncertain if value in self._mine]
             self._mine.difference_update(later)
-            self._later.extend(later)
-            self._later_delay = max(self._later_delay, event.lost_jobs_end)
+            if math.isfinite(event.lost_jobs_end):
+                self._later.extend(later)
+                self._later_delay = max(self._later_delay, event.lost_jobs_end)
 
     def _convert(self, ids: Iterable[str]) -> None:
         converted = tuple(ids)

@@ -11,6 +11,7 @@ event.
 from __future__ import annotations
 
 import logging
+import math
 
 from zoho_convert.api.errors import APIError
 from zoho_convert.api.models import JobStatus
@@ -53,6 +54,8 @@ logger = logging.getLogger("zoho_convert.bulk")
 
 Parts = list[tuple[int, tuple[str, ...]]]
 
+_WAITING = (BatchState.PARKED, BatchState.RESUBMITTING)  # parked, or taken to go again
+
 
 class RunMachine(SettlePlan):
     """The state and the decisions of one run (see the module docstring; the settling
@@ -72,6 +75,8 @@ class RunMachine(SettlePlan):
         self.position = 0
         self.duplicates = 0
         self.last_refused: Batch | None = None  # the batch of the last refusal of ids
+        # When the oldest job left unfinished (the poll timeout, the run stopping) was sent.
+        self.oldest_unfinished = math.inf
 
     # -- folding events -------------------------------------------------------------------
 
@@ -105,7 +110,11 @@ class RunMachine(SettlePlan):
             batch.settling = event.settling
             self.job_ids.add(event.job_id)
             self.gate_open = True
-        elif isinstance(event, (IdsConverted, JobUnfinished, BatchGaveUp)):
+        elif isinstance(event, JobUnfinished):
+            unfinished = batches.pop(event.batch, None)
+            if unfinished is not None:
+                self.oldest_unfinished = min(self.oldest_unfinished, unfinished.since)
+        elif isinstance(event, (IdsConverted, BatchGaveUp)):
             batches.pop(event.batch, None)
         elif isinstance(event, BatchSplit):
             # Its refusal, when one came first (isolation, the ledger's screen), took it out.
@@ -200,10 +209,13 @@ class RunMachine(SettlePlan):
         and gives its claims back; ``resume`` sends it at once). Else it stays in flight: it
         may have reached Zoho, and is reported uncertain."""
         batch = self.batches[seq]
-        if batch.settling or maybe_processed(error) or not answered_by_zoho(error):
+        # Only Zoho's own refusal says the request did nothing: any other error (one of this
+        # client's, raised once Zoho's reply was in) says nothing of what Zoho did.
+        refused = isinstance(error, APIError) and answered_by_zoho(error)
+        if batch.settling or not refused or maybe_processed(error):
             return []
-        code = error.code if isinstance(error, APIError) else ""
-        return [BatchUncertain(seq, batch.ids, at, False, error_text(error), code, True)]
+        assert isinstance(error, APIError)
+        return [BatchUncertain(seq, batch.ids, at, False, error_text(error), error.code, True)]
 
     def _isolate(
         self, seq: int, part: tuple[str, ...], error: APIError, settling: bool
@@ -328,21 +340,42 @@ class RunMachine(SettlePlan):
         events: list[Event] = []
         not_submitted: list[str] = []
         uncertain: list[str] = []
-        ends = now
         for batch in list(self.batches.values()):
             if batch.state is BatchState.SUBMITTED:
                 assert batch.job_id is not None
                 events.append(self.unfinished(batch.seq, batch.job_id, None))
             elif batch.state is BatchState.SUBMITTING or batch.settling:
                 uncertain.extend(batch.ids)  # it, or an earlier submission, may have landed
-                if batch.state is BatchState.SUBMITTING:  # (it may have landed just now)
-                    ends = max(ends, now + self._wait())
-                elif batch.state is BatchState.PARKED:  # (one taken to go again is due)
-                    ends = max(ends, self.due_at(batch.seq))
             else:
                 not_submitted.extend(batch.ids)
+        ends = self._lost_jobs_end(now)
         events.append(RunStopped(tuple(not_submitted), tuple(uncertain), reason, ends - now))
         return events
+
+    def _lost_jobs_end(self, now: float) -> float:
+        """When every lost job of the batches that may have been sent has surely ended, as
+        settling would wait for it; infinity when a job sent no later than one of them (or
+        within the margin after it) had not ended when the run stopped: settling would not
+        resubmit it meanwhile, and how long that job runs is unknown from here on."""
+        ends, wait, margin = now, self._wait(), self._margin()
+        oldest = min(self._oldest_running(), self.oldest_unfinished) - margin
+        for batch in self.batches.values():
+            if batch.state is BatchState.SUBMITTING:
+                lost_at = now  # (it may have landed just now)
+                ends = max(ends, now + wait)
+            elif batch.state in _WAITING and batch.settling and not batch.at_once:
+                # (A batch taken for a round may still sleep until it is due. A part split
+                # off one being sent again was due; ids another run held, or a record answered
+                # at once, wait for no job of this run.)
+                if batch.held_elsewhere:
+                    continue
+                lost_at = batch.since
+                ends = max(ends, self._due(batch, wait))
+            else:
+                continue
+            if oldest <= lost_at:
+                return math.inf
+        return ends
 
     def to_restart(self, now: float) -> tuple[list[Batch], list[Batch], list[Event]]:
         """A resumed run: the batches to submit and to poll, and events parking the batches
