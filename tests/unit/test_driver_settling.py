@@ -3,6 +3,8 @@ however short the wait, and resubmits only then."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable
+
 from fake_convert_api import FakeAPI, SubmitCall
 
 from zoho_convert.api.errors import ServerError, TransportError
@@ -58,3 +60,40 @@ async def test_a_submit_that_timed_out_waits_for_a_job_the_server_starts_later()
     assert lost.processed is not None and again.processed is not None
     assert again.sent >= lost.processed + 3.0 + 0.5 - 1e-9  # (its error came back then)
     assert report.ok and report.already_converted == 50
+
+
+async def test_a_run_longer_than_the_settling_deadline_settles_a_reply_lost_late() -> None:
+    """Settling may take 20 s per batch; the input comes in over 90 s, a batch every 10 s.
+    The first batch's reply is lost at once, the ninth's 80 s in: both are settled (the
+    deadline is each batch's own, not one clock started by the first batch's settling),
+    nothing is left uncertain."""
+    api = FakeAPI(reserve_ids=False)
+    settle = SettlePolicy(deadline=20.0, min_wait=0.5, unknown_wait=3.0)
+    ids = quote_ids(500)
+    to_lose = {ids[0], ids[400]}  # the first and the ninth batch: their replies, once
+
+    def lose(call: SubmitCall) -> Awaitable[None] | None:
+        if call.job_id is None or call.ids[0] not in to_lose:
+            return None
+        to_lose.discard(call.ids[0])
+
+        async def lost() -> None:
+            raise lost_reply()
+
+        return lost()
+
+    api.on_processed = lose
+
+    async def paced() -> AsyncIterator[str]:
+        for start in range(0, 500, 50):
+            if start:
+                await api.sleep(10.0)
+            for value in ids[start : start + 50]:
+                yield value
+
+    report = await convert_many(api, "Quotes", paced(), to="Sales_Orders", settle=settle)
+
+    assert not to_lose
+    assert report.ok and report.already_converted == 100 and not report.uncertain
+    api.finish_jobs()
+    assert not api.converted_twice()

@@ -70,9 +70,9 @@ def test_a_batch_taken_for_resubmission_is_no_longer_parked() -> None:
 
 
 def test_the_settling_deadline_counts_from_the_first_resubmission() -> None:
-    """Asking while a parked batch is not yet due starts no deadline, and later batches taken
-    do not restart it: it counts from the first batch taken (a batch due 9 s after that one
-    still goes; one due 11 s after it does not)."""
+    """Asking while a parked batch is not yet due starts no deadline, and other batches taken
+    do not restart it: it counts from the batch's first resubmission (due again 10 s after
+    it, it still goes; 11 s after, it does not)."""
     machine = machine_with((0, 0.0), (1, 9.0))
     assert machine.settle_due(1.0) == ()  # nothing due yet: settling has not started
     assert [b.seq for b in machine.settle_due(5.0)] == [0]  # settling starts at 5 s
@@ -154,15 +154,31 @@ def test_a_batch_sent_again_forgets_why_it_was_parked() -> None:
 
 
 def test_a_round_takes_the_batches_due_before_the_deadline_and_leaves_the_rest() -> None:
-    """One parked batch due past the deadline does not hold back a round of the others: the
-    round takes those due by then (resubmitted when the last of them is due); the late one
-    stays parked, to be given up."""
+    """One parked batch due past the deadline (counted from now, when a round would take it)
+    does not hold back a round of the others: the round takes those due by then
+    (resubmitted when the last of them is due); the late one goes in a round of its own,
+    its own deadline counting from when that round takes it."""
     machine = machine_with((0, 0.0), (1, 3.0), (2, 6.0))  # due at 5, 8 and 11 s
     round_ = machine.settle_round(0.0)
     assert round_ is not None and round_.due == 8.0
     assert [b.seq for b in round_.batches] == [0, 1]
-    assert machine.settle_round(9.0) is None
-    assert [event.batch for event in machine.give_up()] == [2]
+    late = machine.settle_round(9.0)
+    assert late is not None and late.due == 11.0 and [b.seq for b in late.batches] == [2]
+    assert machine.give_up() == []
+
+
+def test_a_reply_lost_long_after_another_batch_settled_is_still_settled() -> None:
+    """Each batch has its own settling deadline: a batch lost 100 s after another one was
+    resubmitted (far past that one's deadline) is resubmitted when due, and so is a part
+    split off it; the first batch, due again past its own deadline, is not."""
+    machine = machine_with((0, 0.0), (1, 100.0))
+    assert [b.seq for b in machine.settle_due(5.0)] == [0]
+    park_again(machine, 0, 11.0)  # due at 16 s: past its deadline (15 s)
+    assert [b.seq for b in machine.settle_due(105.0)] == [1]
+    machine(BatchSplit(1, ((3, IDS_OF[1][:1]), (4, IDS_OF[1][1:])), True))
+    machine(BatchUncertain(4, IDS_OF[1][1:], 110.0, True, "lost again"))
+    assert [b.seq for b in machine.settle_due(115.0)] == [4]  # 10 s after 1 first went
+    assert machine.settle_round(116.0) is None
 
 
 def test_a_round_due_exactly_at_the_deadline_still_goes() -> None:

@@ -129,6 +129,7 @@ class RunMachine(SettlePlan):
                     rounds=parent.rounds,
                     looks=parent.looks,
                     by_record=parent.by_record,
+                    settle_from=parent.settle_from,
                 )
                 self.next_seq = max(self.next_seq, seq + 1)
         elif isinstance(event, (IdsRejected, IdsAlreadyConverted)):

@@ -52,6 +52,9 @@ class Batch:
     rounds: int = 0  # settling resubmissions of these ids so far (split parts inherit them)
     looks: int = 0  # looked at again while another run held its ids (split parts inherit)
     by_record: bool = False  # to be settled record by record (``BatchUncertain.by_record``)
+    # When its settling began (first taken to go again; split parts inherit it): its own
+    # deadline counts from then (``SettlePolicy.deadline``). None: not yet.
+    settle_from: float | None = None
 
     @property
     def held_elsewhere(self) -> bool:
@@ -78,7 +81,6 @@ class SettlePlan:
         self.settle = settle
         self.batches: dict[int, Batch] = {}
         self.parked: dict[int, Batch] = {}  # parked at some point (a superset: checked on use)
-        self.settle_started: float | None = None
         self.input_ended = False
         self.longest_job = 0.0  # journaled: each job's duration bounded loosely
         # The longest job measured tightly in this session (see ``settling.PollTimer``);
@@ -175,10 +177,16 @@ class SettlePlan:
         running = BatchState.SUBMITTED
         return min((b.since for b in self.batches.values() if b.state is running), default=math.inf)
 
+    def _last(self, batch: Batch, now: float) -> float:
+        """The last moment a batch may go again: its settling deadline (counted from now for
+        one not yet taken: taken now, its settling would begin now)."""
+        began = now if batch.settle_from is None else batch.settle_from
+        return began + self.settle.deadline
+
     def _take(self, batches: list[Batch], now: float) -> tuple[Batch, ...]:
-        if batches and self.settle_started is None:
-            self.settle_started = now
         for batch in batches:
+            if batch.settle_from is None:
+                batch.settle_from = now
             batch.state = BatchState.RESUBMITTING
             if batch.held_elsewhere:
                 batch.looks += 1  # looking again at the ledger: not a resubmission
@@ -188,7 +196,7 @@ class SettlePlan:
 
     def settle_due(self, now: float) -> tuple[Batch, ...]:
         """The parked batches due by ``now``, taken for resubmission at once, while the run
-        goes on (the driver asks after every poll); none past the settling deadline.
+        goes on (the driver asks after every poll); none past its settling deadline.
 
         While a job sent no later than a batch's lost submission (or a margin after it)
         still runs, that batch is not due either: its lost job, like that job, may still be
@@ -197,11 +205,8 @@ class SettlePlan:
         """
         if not self.parked:
             return ()  # none ever parked (the usual case, asked after every poll): nothing due
-        started = now if self.settle_started is None else self.settle_started
-        if now - started > self.settle.deadline:
-            return ()
         wait = self._wait()
-        due = [b for b in self._parked() if self._due(b, wait) <= now]
+        due = [b for b in self._parked() if self._due(b, wait) <= now <= self._last(b, now)]
         if not due:
             return ()
         # A job sent a moment after the lost one, still running, may be as long: so may the
@@ -211,18 +216,24 @@ class SettlePlan:
         return self._take(free, now)
 
     def settle_round(self, now: float) -> SettleRound | None:
-        """Once no job runs: the parked batches due before the settling deadline, to resubmit
-        when the last of them is due; None when nothing is left to settle, or rounds or time
-        are used up (``SettlePolicy``)."""
+        """Once no job runs: the parked batches that fall due first, each before its settling
+        deadline, to resubmit when the last of them is due (the rest in a later round); None
+        when nothing is left to settle, or rounds or time are used up (``SettlePolicy``). No
+        batch goes past its deadline (a round's jobs may outlast it: none starts after it)."""
         wait = self._wait()
-        started = now if self.settle_started is None else self.settle_started
-        last = started + self.settle.deadline
-        if now > last:
-            return None  # (a round's jobs outlasted the deadline: none starts after it)
-        batches = [batch for batch in self._parked() if self._due(batch, wait) <= last]
+        timed = sorted((max(now, self._due(b, wait)), b.seq, b) for b in self._parked())
+        batches: list[Batch] = []
+        due, last = now, math.inf
+        for batch_due, _, batch in timed:
+            batch_last = self._last(batch, now)
+            if batch_due > batch_last:
+                continue  # too late for it
+            if batch_due > last:
+                break  # later than an earlier one may go: a later round
+            batches.append(batch)
+            due, last = batch_due, min(last, batch_last)
         if not batches:
             return None
-        due = max(self._due(batch, wait) for batch in batches)
         return SettleRound(due, self._take(batches, now))
 
     def give_up(self) -> list[Event]:

@@ -53,8 +53,10 @@ class SettlePolicy:
             is reported ``uncertain`` (or, if none of its submissions can have reached Zoho,
             ``rejected`` with the last error's code). Looking again at ids another run of the
             fleet holds is not a round.
-        deadline: seconds settling may take in all (from the first resubmission, or the
-            first look at ids another run held); no resubmission or look starts after it.
+        deadline: seconds the settling of one batch may take (from its first resubmission,
+            or the first look at its ids another run held; its split parts share it); no
+            resubmission or look of it starts after it. Each batch has its own: a run longer
+            than the deadline still settles a reply lost late in it.
         min_wait: seconds a lost job is given to finish before its ids are resubmitted, at
             least (the run waits longer when the jobs it has seen took longer: the longest
             of them, plus a margin: ``settle_plan.SettlePlan._margin``).
