@@ -400,14 +400,18 @@ async def test_each_part_is_one_single_convert_carrying_the_runs_options() -> No
     assert {to.api_name for _, _, to, _ in seen} == {"Sales_Orders"}
 
 
+@pytest.mark.parametrize("rounds", [6, 1])
 @pytest.mark.parametrize("mode", ["fail_call", "fail_in_job"])
-async def test_a_settling_jobs_failures_are_checked_one_record_at_a_time(mode: str) -> None:
+async def test_a_settling_jobs_failures_are_checked_one_record_at_a_time(
+    mode: str, rounds: int
+) -> None:
     """A lost reply (Zoho did convert the batch, but for one unapproved record that fails in
     any job) settled by a mass resubmission (more input still to come): that job fails the
     unapproved record, and, in ``fail_in_job`` mode, the converted ones too. Its counts cannot
-    say which is which, so each record it did not convert is checked by its single convert:
-    the unapproved one is rejected NOT_APPROVED, never counted converted by the lost
-    submission; the rest are already converted."""
+    say which is which, so each record it did not convert is checked by its single convert
+    (part of the resubmission's round: with one round allowed, still checked): the
+    unapproved one is rejected NOT_APPROVED, never counted converted by the lost submission;
+    the rest are already converted."""
     batch = QUOTES[:50]
     unapproved = batch[7]
     api = RecordAPI(
@@ -427,7 +431,8 @@ async def test_a_settling_jobs_failures_are_checked_one_record_at_a_time(mode: s
         for value in QUOTES[100:150]:
             yield value
 
-    report = await convert_many(api, "Quotes", ids(), to="Sales_Orders", settle=POLICY)
+    settle = attrs.evolve(POLICY, max_rounds=rounds)
+    report = await convert_many(api, "Quotes", ids(), to="Sales_Orders", settle=settle)
 
     assert [call.ids for call in api.calls].count(batch) == 2  # resubmitted by mass once
     not_approved = RejectedId(unapproved, "NOT_APPROVED", "the record is not approved")

@@ -142,6 +142,7 @@ class RunMachine(SettlePlan):
             batch.settling = batch.settling or event.maybe_sent
             batch.code, batch.at_once = event.code, event.at_once
             batch.by_record = batch.by_record or event.by_record
+            batch.check_pending = event.by_record
             self.parked[event.batch] = batch
         elif isinstance(event, JobLost):
             self.job_ids.add(event.job_id)

@@ -52,6 +52,9 @@ class Batch:
     rounds: int = 0  # settling resubmissions of these ids so far (split parts inherit them)
     looks: int = 0  # looked at again while another run held its ids (split parts inherit)
     by_record: bool = False  # to be settled record by record (``BatchUncertain.by_record``)
+    # Parked to have its settling job's records checked one by one: that check finishes the
+    # round whose job left them unclear, so it takes no round of its own.
+    check_pending: bool = False
     # When its settling began (first taken to go again; split parts inherit it): its own
     # deadline counts from then (``SettlePolicy.deadline``). None: not yet.
     settle_from: float | None = None
@@ -170,7 +173,11 @@ class SettlePlan:
         # Ids another run held are looked at again whatever rounds their batch used: looking
         # is not a resubmission (the deadline bounds the looks).
         rounds = self.settle.max_rounds
-        return [b for b in self.parked.values() if b.rounds < rounds or b.held_elsewhere]
+        return [
+            b
+            for b in self.parked.values()
+            if b.rounds < rounds or b.held_elsewhere or b.check_pending
+        ]
 
     def _oldest_running(self) -> float:
         """When the oldest job still being polled was sent (infinity: none is)."""
@@ -190,6 +197,8 @@ class SettlePlan:
             batch.state = BatchState.RESUBMITTING
             if batch.held_elsewhere:
                 batch.looks += 1  # looking again at the ledger: not a resubmission
+            elif batch.check_pending:
+                batch.check_pending = False  # (part of the round before)
             else:
                 batch.rounds += 1
         return tuple(batches)
