@@ -96,14 +96,19 @@ async def test_a_stopped_run_gives_back_the_claims_of_ids_it_never_converted() -
     assert {(r.id, r.code) for r in report.rejected} == {(i, "NOT_SUBMITTED") for i in ids[100:]}
 
 
-async def test_a_run_cancelled_mid_submission_keeps_the_claims_of_the_ids_in_flight() -> None:
+@pytest.mark.parametrize("request_timeout", [0.0, 3.0])
+async def test_a_run_cancelled_mid_submission_keeps_the_claims_of_the_ids_in_flight(
+    request_timeout: float,
+) -> None:
     """Cancelled while its second batch's POST was in flight (Zoho processed it, the reply
     never came): the run gives back at once the claims of the batch it never sent, and those
     of the batch in flight only once its job has surely ended (the longest job seen, 1.1 s,
-    and a margin), not when the claims would expire (7 minutes on)."""
+    and a margin; started up to the client's request timeout after the stop), not when the
+    claims would expire (7 minutes on)."""
     ids = [str(9_250_000_000_000_000 + n) for n in range(150)]
     crash = Crash(lambda call: call.ids == ids[50:100])
     api = FakeAPI(on_processed=crash)
+    api.request_timeout = request_timeout  # type: ignore[attr-defined]
     later = [0.0]  # seconds past the run's clock, for the ledger (claims expire on it)
     api.ledger = ledger = MemoryLedger(clock=lambda: api.clock() + later[0])
     poll = PollPolicy(timeout=300.0)  # claims last 420 s
@@ -113,9 +118,9 @@ async def test_a_run_cancelled_mid_submission_keeps_the_claims_of_the_ids_in_fli
     )
 
     assert await ledger.claim("Quotes", ids, 60.0) == (ids[100:], ids[:100])
-    later[0] = 1.5
+    later[0] = request_timeout + 1.5
     assert await ledger.claim("Quotes", ids[50:100], 60.0) == ([], ids[50:100])
-    later[0] = 2.5
+    later[0] = request_timeout + 2.5
     assert await ledger.claim("Quotes", ids[50:100], 60.0) == (ids[50:100], [])
 
 

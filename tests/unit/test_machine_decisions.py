@@ -379,6 +379,16 @@ def test_a_stopped_run_says_when_its_lost_jobs_have_surely_ended() -> None:
     assert machine.stopped("", 3.0)[-1] == RunStopped((), (*IDS_OF[0], *IDS_OF[1]), "", 4.0)
 
 
+def test_a_post_in_flight_when_the_run_stopped_may_start_a_job_a_request_timeout_later() -> None:
+    """The client's requests may take 30 s: a POST in flight when the run stopped may start
+    its job up to 30 s on (a server still at work on it), and that job is given the lost job's
+    wait (5 s) from then."""
+    machine = RunMachine(POLICY, in_flight_grace=30.0)
+    machine(BatchRead(0, ("001",), 1, 1, 0))
+    machine(SubmitStarted(0))
+    assert machine.stopped("", 3.0)[-1] == RunStopped((), ("001",), "", 35.0)
+
+
 def test_a_stopped_run_cannot_say_when_a_lost_job_ends_while_an_older_job_ran() -> None:
     """A job sent before a lost submission (or within the margin after it) had not ended when
     the run stopped, at the poll timeout or on the stop: the lost job may run as long, so when

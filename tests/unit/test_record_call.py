@@ -71,6 +71,14 @@ def test_bind_gives_no_single_convert_where_it_cannot_carry_the_run(
     assert endpoints.convert_record is None
 
 
+async def test_bind_carries_the_clients_request_timeout() -> None:
+    """A run learns how long one request may take from the client (how late a POST in
+    flight when it stopped may still start a job); 0 for a client that does not say."""
+    async with make_client(request_timeout=12.5) as client:
+        assert bind(client, params()).request_timeout == 12.5
+    assert bind(FakeAPI(), params()).request_timeout == 0.0
+
+
 def test_bind_gives_no_single_convert_for_a_client_without_one() -> None:
     """A client without convert (a mass-convert-only fake): convert_record is None; the same
     run on a client with it has one; bind's default asks for none."""

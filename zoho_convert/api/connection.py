@@ -150,6 +150,11 @@ class Connection:
         return self._transport.requests_sent if self._transport else 0
 
     @property
+    def request_timeout(self) -> float:
+        """Seconds one request attempt may take."""
+        return self._request_timeout
+
+    @property
     def retry(self) -> RetryPolicy:
         """The request retry policy."""
         return self._retry

@@ -18,8 +18,10 @@ import aiohttp
 
 from zoho_convert.api.credits import carries_credits
 from zoho_convert.api.errors import (
+    APIError,
     AuthenticationError,
     RateLimitError,
+    ResponseValidationError,
     TransportError,
     ZohoConvertError,
 )
@@ -101,6 +103,17 @@ class RequestAuth(Protocol):
     def flow(self) -> AuthFlow:
         """A new flow for one request."""
 
+
+
+def _not_sent(error: ZohoConvertError) -> None:
+    """Mark an error of the token call, which failed before this request left (or after
+    Zoho refused it), as not sent: whatever the token POST may have done, this request did
+    nothing, so its error must not say it may have been processed (a mass convert would be
+    settled as possibly converted)."""
+    if isinstance(error, TransportError):
+        error.sent, error.timed_out_after = False, None
+    elif isinstance(error, (APIError, ResponseValidationError)):
+        error.maybe_processed = False
 
 class HttpTransport:
     """Sends requests to one Zoho API domain, each attempt within a request slot.
@@ -193,7 +206,11 @@ class HttpTransport:
             # The token first: its reply may name the API domain the URL must use. A failed
             # token call raises here, after its own retries: repeating this request would not
             # mend it.
-            sent = [await flow.token(self)]  # the token the last attempt carried
+            try:
+                sent = [await flow.token(self)]  # the token the last attempt carried
+            except ZohoConvertError as error:
+                _not_sent(error)
+                raise
             try:
                 reply = await self._retrying(
                     self._attempt,
@@ -211,8 +228,12 @@ class HttpTransport:
             except _TokenDue:
                 continue
             except AuthenticationError as error:
-                if await flow.refused(self, sent[0], error):
-                    continue
+                try:
+                    if await flow.refused(self, sent[0], error):
+                        continue
+                except ZohoConvertError as failed:  # (a refresh that failed: Zoho did nothing)
+                    _not_sent(failed)
+                    raise
                 raise
             flow.accepted(sent[0])
             if logger.isEnabledFor(logging.DEBUG):  # the hot path formats nothing

@@ -96,6 +96,8 @@ class Endpoints:
     Attributes:
         ledger: the ids known converted, or None when the client's ledger remembers nothing
             (then a run does no ledger work at all).
+        request_timeout: seconds one request attempt may take (0 when the client does not
+            say): how long after a run stopped a POST it had in flight may still be acted on.
     """
 
     submit: Callable[[Sequence[str]], Awaitable[str]]
@@ -106,6 +108,7 @@ class Endpoints:
     credits: CreditsBook
     ledger: ConversionLedger | None
     convert_record: Callable[[str], Awaitable[object]] | None = None
+    request_timeout: float = 0.0
 
 
 def bind(api: MassConvertAPI, params: RunParams, *, record_by_record: bool = False) -> Endpoints:
@@ -156,8 +159,17 @@ def bind(api: MassConvertAPI, params: RunParams, *, record_by_record: bool = Fal
 
     ledger = None if isinstance(api.ledger, NullLedger) else api.ledger
     single = _record_call(api, params) if record_by_record else None
+    timeout = float(getattr(api, "request_timeout", 0.0))  # (a test's fake may not say)
     return Endpoints(
-        submit, status, api.max_concurrency, api.timing, request_count, api.credits, ledger, single
+        submit,
+        status,
+        api.max_concurrency,
+        api.timing,
+        request_count,
+        api.credits,
+        ledger,
+        single,
+        timeout,
     )
 
 

@@ -227,10 +227,11 @@ def _run(
 ) -> Run:
     """A run of ``params`` on ``api`` (its limits as ``convert_many`` and ``resume`` take)."""
     settle = settle or SettlePolicy()
+    endpoints = bind(api, params, record_by_record=settle.record_by_record)
     return Run(
-        bind(api, params, record_by_record=settle.record_by_record),
+        endpoints,
         params,
-        RunMachine(settle),
+        RunMachine(settle, in_flight_grace=endpoints.request_timeout),
         concurrency=concurrency,
         poll=poll,
         progress=progress,

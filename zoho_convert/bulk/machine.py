@@ -63,10 +63,11 @@ class RunMachine(SettlePlan):
 
     Args:
         settle: how settling rounds are bounded.
+        in_flight_grace: see ``SettlePlan``.
     """
 
-    def __init__(self, settle: SettlePolicy) -> None:
-        super().__init__(settle)
+    def __init__(self, settle: SettlePolicy, in_flight_grace: float = 0.0) -> None:
+        super().__init__(settle, in_flight_grace)
         self.job_ids: set[str] = set()
         self.next_seq = 0
         # Until one submission proves the request acceptable, batches go one at a time: a
@@ -363,8 +364,8 @@ class RunMachine(SettlePlan):
         oldest = min(self._oldest_running(), self.oldest_unfinished) - margin
         for batch in self.batches.values():
             if batch.state is BatchState.SUBMITTING:
-                lost_at = now  # (it may have landed just now)
-                ends = max(ends, now + wait)
+                lost_at = now + self.in_flight_grace  # (it may land that late)
+                ends = max(ends, lost_at + wait)
             elif batch.state in _WAITING and batch.settling and not batch.at_once:
                 # (A batch taken for a round may still sleep until it is due. A part split
                 # off one being sent again was due; ids another run held, or a record answered

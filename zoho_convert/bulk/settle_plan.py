@@ -78,10 +78,15 @@ class SettlePlan:
 
     Args:
         settle: how settling rounds are bounded.
+        in_flight_grace: seconds after a run stopped that a POST it had in flight may still
+            start a job: the client's request timeout (a server still at work on it may act
+            on it that late; see ``isolation.latest_start``). A resumed run waits a lost job
+            of unknown length for those (``SettlePolicy.unknown_wait``) from when it resumed.
     """
 
-    def __init__(self, settle: SettlePolicy) -> None:
+    def __init__(self, settle: SettlePolicy, in_flight_grace: float = 0.0) -> None:
         self.settle = settle
+        self.in_flight_grace = in_flight_grace
         self.batches: dict[int, Batch] = {}
         self.parked: dict[int, Batch] = {}  # parked at some point (a superset: checked on use)
         self.input_ended = False
@@ -187,6 +192,8 @@ class SettlePlan:
     def _last(self, batch: Batch, now: float) -> float:
         """The last moment a batch may go again: its settling deadline (counted from now for
         one not yet taken: taken now, its settling would begin now)."""
+        if batch.check_pending:
+            return math.inf  # (finishing the round before: no deadline of its own)
         began = now if batch.settle_from is None else batch.settle_from
         return began + self.settle.deadline
 
