@@ -416,6 +416,7 @@ def test_a_submission_that_stops_the_run_is_never_sent_only_if_surely_so() -> No
     (parked,) = machine.stopped_by(0, refused, 3.0)
     assert parked == BatchUncertain(0, ("001",), 3.0, False, parked.reason, "INVALID_TOKEN", True)
     assert machine.stopped_by(1, maybe, 3.0) == [] and machine.stopped_by(2, refused, 3.0) == []
+    assert machine.stopped_by(1, RuntimeError("the client's own, after Zoho's reply"), 3.0) == []
     machine(parked)
     assert machine.stopped("", 3.0) == [
         RunStopped(("001",), (*machine.batches[2].ids, "101"), "", 5.0)

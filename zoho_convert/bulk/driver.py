@@ -263,8 +263,6 @@ class Run:
         """Make one converting POST of a batch, ``send(arg)``: journaled first, ``min_credits``
         permitting (else ``Stopped``). (A function and its argument: no closure per batch.)"""
         if self.requests is None:  # the client's slots only: no journal, no min_credits
-            if self.stopping():
-                raise Stopped()  # (a part of a batch the run stopped at, say)
             self.publish(SubmitStarted(seq))
             return await send(arg)
         async with self.requests:
