@@ -11,7 +11,6 @@ event.
 from __future__ import annotations
 
 import logging
-import math
 
 from zoho_convert.api.errors import APIError
 from zoho_convert.api.models import JobStatus
@@ -54,8 +53,6 @@ logger = logging.getLogger("zoho_convert.bulk")
 
 Parts = list[tuple[int, tuple[str, ...]]]
 
-_WAITING = (BatchState.PARKED, BatchState.RESUBMITTING)  # parked, or taken to go again
-
 
 class RunMachine(SettlePlan):
     """The state and the decisions of one run (see the module docstring; the settling
@@ -76,8 +73,6 @@ class RunMachine(SettlePlan):
         self.position = 0
         self.duplicates = 0
         self.last_refused: Batch | None = None  # the batch of the last refusal of ids
-        # When the oldest job left unfinished (the poll timeout, the run stopping) was sent.
-        self.oldest_unfinished = math.inf
 
     # -- folding events -------------------------------------------------------------------
 
@@ -351,34 +346,9 @@ class RunMachine(SettlePlan):
                 uncertain.extend(batch.ids)  # it, or an earlier submission, may have landed
             else:
                 not_submitted.extend(batch.ids)
-        ends = self._lost_jobs_end(now)
+        ends = self.lost_jobs_end(now)
         events.append(RunStopped(tuple(not_submitted), tuple(uncertain), reason, ends - now))
         return events
-
-    def _lost_jobs_end(self, now: float) -> float:
-        """When every lost job of the batches that may have been sent has surely ended, as
-        settling would wait for it; infinity when a job sent no later than one of them (or
-        within the margin after it) had not ended when the run stopped: settling would not
-        resubmit it meanwhile, and how long that job runs is unknown from here on."""
-        ends, wait, margin = now, self._wait(), self._margin()
-        oldest = min(self._oldest_running(), self.oldest_unfinished) - margin
-        for batch in self.batches.values():
-            if batch.state is BatchState.SUBMITTING:
-                lost_at = now + self.in_flight_grace  # (it may land that late)
-                ends = max(ends, lost_at + wait)
-            elif batch.state in _WAITING and batch.settling and not batch.at_once:
-                # (A batch taken for a round may still sleep until it is due. A part split
-                # off one being sent again was due; ids another run held, or a record answered
-                # at once, wait for no job of this run.)
-                if batch.held_elsewhere:
-                    continue
-                lost_at = batch.since
-                ends = max(ends, self._due(batch, wait))
-            else:
-                continue
-            if oldest <= lost_at:
-                return math.inf
-        return ends
 
     def to_restart(self, now: float) -> tuple[list[Batch], list[Batch], list[Event]]:
         """A resumed run: the batches to submit and to poll, and events parking the batches

@@ -35,6 +35,9 @@ class BatchState(enum.Enum):
     RESUBMITTING = "resubmitting"  # parked, now due: waiting for a slot to be resubmitted
 
 
+_WAITING = (BatchState.PARKED, BatchState.RESUBMITTING)  # parked, or taken to go again
+
+
 @attrs.define
 class Batch:
     """An active batch: its ids, its state, and what settling needs to know."""
@@ -96,6 +99,8 @@ class SettlePlan:
         self.longest_job_tight = 0.0
         self.shortest_job_tight = math.inf
         self.tight_jobs = 0  # jobs measured tightly in this session
+        # When the oldest job left unfinished (the poll timeout, the run stopping) was sent.
+        self.oldest_unfinished = math.inf
         # Round trips of accepted submissions in this session: what a single convert takes.
         self.round_trip_sum = 0.0
         self.round_trips = 0
@@ -251,6 +256,31 @@ class SettlePlan:
         if not batches:
             return None
         return SettleRound(due, self._take(batches, now))
+
+    def lost_jobs_end(self, now: float) -> float:
+        """When every lost job of the batches that may have been sent has surely ended, as
+        settling would wait for it; infinity when a job sent no later than one of them (or
+        within the margin after it) had not ended when the run stopped: settling would not
+        resubmit it meanwhile, and how long that job runs is unknown from here on."""
+        ends, wait, margin = now, self._wait(), self._margin()
+        oldest = min(self._oldest_running(), self.oldest_unfinished) - margin
+        for batch in self.batches.values():
+            if batch.state is BatchState.SUBMITTING:
+                lost_at = now + self.in_flight_grace  # (it may land that late)
+                ends = max(ends, lost_at + wait)
+            elif batch.state in _WAITING and batch.settling and not batch.at_once:
+                # (A batch taken for a round may still sleep until it is due. A part split
+                # off one being sent again was due; ids another run held, or a record answered
+                # at once, wait for no job of this run.)
+                if batch.held_elsewhere:
+                    continue
+                lost_at = batch.since
+                ends = max(ends, self._due(batch, wait))
+            else:
+                continue
+            if oldest <= lost_at:
+                return math.inf
+        return ends
 
     def give_up(self) -> list[Event]:
         """Settling is over: what is still parked ends uncertain (or, if none of its
