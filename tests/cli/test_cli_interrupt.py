@@ -136,8 +136,13 @@ def test_sigint_without_journal_says_nothing_can_be_resumed(
         "convert", "Quotes", "--to", "Invoices", "--ids-file",
         write_ids(tmp_path / "ids.txt", ["11", "12"]), *FAST_POLL, env=sim_env(sim),
     )
+
+    def polled() -> bool:
+        # Polled: the run has the job's id (a job made but not yet answered is uncertain).
+        return len(sim.state.jobs) == 1 and bool(sim.state.stats.polls_per_job)
+
     try:
-        wait_until(lambda: len(sim.state.jobs) == 1, what="the job to be submitted")
+        wait_until(polled, what="the job to be submitted and polled")
     finally:
         out, err = interrupt(proc)
 
