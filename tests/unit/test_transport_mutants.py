@@ -112,3 +112,9 @@ async def test_a_dropped_request_names_its_path_and_the_error(m: aioresponses) -
         "(ServerDisconnectedError); the request may have been processed"
     )
     assert caught.value.sent is True
+
+
+def test_a_body_whose_ids_are_one_string_of_digits_is_encoded_as_that_string() -> None:
+    """Only a list of ids takes encode_body's direct path: ids given as one string of digits
+    are written as that string, as the generic encoder writes them."""
+    assert transport_module.encode_body({"ids": "123", "a": 1}) == b'{"ids":"123","a":1}'
