@@ -84,3 +84,29 @@ def test_a_longest_job_carries_the_mean_round_trip_of_the_accepted_submissions()
     events = machine.finished(0, "5000", status, took=3.0)
     assert events[0] == LongestJob(3.0, pytest.approx(0.4))
     assert events[1] == JobFinished(0, "5000", 1, status, ("001",), False)
+
+
+def sending() -> RunMachine:
+    """A machine whose batch 0 (ids 101, 102; never sent before) is being sent."""
+    machine = RunMachine(POLICY)
+    machine(BatchRead(0, ("101", "102"), 2, 2, 0))
+    machine(SubmitStarted(0))
+    return machine
+
+
+def test_a_run_stopping_unreadable_reply_leaves_its_batch_in_flight() -> None:
+    """A submission whose reply could not be read stops the run: Zoho's own refusal is not
+    known, so its batch stays in flight (reported uncertain), never parked as never sent."""
+    machine = sending()
+    error = ResponseValidationError("error reply is not JSON")
+    assert machine.stopped_by(0, error, 3.0) == []
+    assert machine.batches[0].state.value == "submitting"
+
+
+def test_a_run_stopping_gateway_reply_leaves_its_batch_in_flight() -> None:
+    """A submission answered by a gateway's 504 (not by Zoho: a job may be starting behind
+    it) stays in flight when it stops the run, even when not marked maybe processed."""
+    machine = sending()
+    error = ServerError(504, "GATEWAY_TIMEOUT", "upstream timed out", maybe_processed=False)
+    assert machine.stopped_by(0, error, 3.0) == []
+    assert machine.batches[0].state.value == "submitting"

@@ -36,3 +36,19 @@ def test_a_batch_parked_for_a_lost_job_falls_due_a_jobs_wait_later() -> None:
     parked(quick, 0, 10.0, at_once=False)
     quick(LongestJob(1.0))
     assert quick.due_at(0) == 13.0
+
+
+def test_a_settling_round_may_start_at_the_deadline_itself() -> None:
+    """Settling started at 0 with a 30 s deadline: a batch parked again to go at once at 30
+    gets its round at 30 (the deadline is not past yet); one parked again at 30.5 is not."""
+    machine = RunMachine(SettlePolicy(deadline=30.0, min_wait=3.0, unknown_wait=20.0))
+    parked(machine, 0, 0.0, at_once=True)
+    first = machine.settle_round(0.0)
+    assert first is not None and first.due == 0.0 and machine.batches[0].settle_from == 0.0
+
+    for since, expected in ((30.0, 30.0), (30.5, None)):
+        machine(SubmitStarted(0))
+        machine(BatchUncertain(0, ("001",), since, True, "refused", "", True))
+        again = machine.settle_round(since)
+        assert (again and again.due) == expected
+        assert machine.batches[0].rounds == 2  # taken at 30, not at 30.5

@@ -124,3 +124,9 @@ async def test_a_request_that_timed_out_says_how_long_it_went_unanswered(
         with pytest.raises(TransportError) as caught:
             await client.mass_convert("Quotes", ["1"], to=TARGET)
     assert caught.value.sent is True and caught.value.timed_out_after == 7.5
+
+
+def test_a_body_whose_ids_are_one_string_of_digits_is_encoded_as_that_string() -> None:
+    """Only a list of ids takes encode_body's direct path: ids given as one string of digits
+    are written as that string, as the generic encoder writes them."""
+    assert transport_module.encode_body({"ids": "123", "a": 1}) == b'{"ids":"123","a":1}'
