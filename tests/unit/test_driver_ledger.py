@@ -18,6 +18,7 @@ from zoho_convert.api.errors import ServerError
 from zoho_convert.api.polling import PollPolicy
 from zoho_convert.bulk.convert import convert_many
 from zoho_convert.bulk.ledger import MemoryLedger
+from zoho_convert.bulk.settling import SettlePolicy
 
 
 class DownLedger(MemoryLedger):
@@ -246,3 +247,30 @@ async def test_a_stopped_run_keeps_claims_while_a_job_older_than_the_lost_runs()
     await api.sleep(0.5)  # (a moment after the stop)
     claimed, _ = await ledger.claim("Quotes", lost_ids, 60.0)
     assert claimed == [], "claims of a batch whose lost job runs were given back"
+
+
+async def test_a_given_up_batch_keeps_its_claims_while_its_last_job_may_run() -> None:
+    """One settling round allowed: the batch's reply is lost, then its resubmission's too
+    (its 5 s job running): settling gives up on it at once, its ids uncertain. Their claims
+    are given back only once that last job has surely ended (a lost job's wait: 6 s), not
+    when the run gives up (another worker would send them beside it)."""
+    ids = quote_ids(50, 7_400_000)
+    lost = ServerError(500, "INTERNAL_ERROR", "reply lost", maybe_processed=True)
+    api = FakeAPI(
+        duration=5.0,
+        submit_faults_after={0: lost, 1: lost},
+        already_converted="fail_in_job",
+        reserve_ids=False,
+    )
+    later = [0.0]
+    api.ledger = ledger = MemoryLedger(clock=lambda: api.clock() + later[0])
+    settle = SettlePolicy(max_rounds=1, min_wait=1.0, unknown_wait=6.0)
+
+    report = await convert_many(api, "Quotes", ids, to="Sales_Orders", settle=settle)
+
+    assert sorted(report.uncertain) == ids and len(api.calls) == 2
+    last_job_ends = api.jobs[api.calls[1].job_id or ""].ends_at
+    later[0] = last_job_ends - api.now  # the last job ends: still held
+    assert await ledger.claim("Quotes", ids, 60.0) == ([], ids)
+    later[0] = 6.0
+    assert await ledger.claim("Quotes", ids, 60.0) == (ids, [])

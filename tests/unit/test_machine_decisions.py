@@ -92,7 +92,9 @@ def test_no_round_starts_past_the_deadline_of_the_first() -> None:
     park_again(machine, 0, 6.0)  # due at 11 s: 11 s after settling started
     assert machine.settle_round(7.0) is None
     assert machine.settle_due(11.0) == ()
-    assert machine.give_up() == [BatchGaveUp(0, machine.batches[0].ids, "lost again")]
+    # Given up at 11 s, its lost job not waited for: surely ended at 11 s (5 s after 6 s).
+    assert machine.give_up(11.0) == [BatchGaveUp(0, machine.batches[0].ids, "lost again")]
+    assert machine.give_up(7.0) == [BatchGaveUp(0, machine.batches[0].ids, "lost again", 4.0)]
 
 
 def test_no_round_starts_once_the_deadline_has_passed() -> None:
@@ -203,7 +205,7 @@ def test_give_up_ends_every_parked_batch_and_only_those() -> None:
         machine(BatchRead(seq, ids, 2 + 2 * seq, 2 + 2 * seq, 0))
         machine(SubmitStarted(seq))
         machine(BatchUncertain(seq, ids, 0.0, True, f"reply {seq} lost"))
-    assert machine.give_up() == [
+    assert machine.give_up(5.0) == [
         BatchGaveUp(1, ("101", "102"), "reply 1 lost"),
         BatchGaveUp(2, ("201", "202"), "reply 2 lost"),
     ]

@@ -209,7 +209,8 @@ async def test_a_batch_caught_mid_submission_is_parked_then_given_up_on_resume(
     seq = 1  # the second batch read
     (parked,) = recorder.of(BatchUncertain)
     assert parked == BatchUncertain(seq, tuple(SECOND), parked.since, True, reason)
-    assert recorder.of(BatchGaveUp) == [BatchGaveUp(seq, tuple(SECOND), reason)]
+    (gave_up,) = recorder.of(BatchGaveUp)
+    assert (gave_up.batch, gave_up.ids, gave_up.reason) == (seq, tuple(SECOND), reason)
     assert sorted(report.uncertain) == sorted(SECOND) and report.converted == 50
     assert not report.rejected and not report.ok
 

@@ -365,7 +365,7 @@ class Run:
                 self.spawn(self.resubmit(batch.seq))
             await self.wait_idle()
         if not self.stopping():
-            self.publish_all(self.machine.give_up())
+            self.publish_all(self.machine.give_up(self.clock()))
 
     async def execute(self, reading: Awaitable[None] | None) -> None:
         if reading is not None:

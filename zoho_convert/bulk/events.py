@@ -168,11 +168,18 @@ class BatchUncertain:
 
 @attrs.frozen
 class BatchGaveUp:
-    """Settling gave up on a batch that may have been converted: its ids are uncertain."""
+    """Settling gave up on a batch that may have been converted: its ids are uncertain.
+
+    Attributes:
+        lost_job_end: seconds from now by which its last lost job (rounds or time ran out
+            before it was waited for) has surely ended (a fleet's ledger gives its claims
+            back then; not journaled).
+    """
 
     batch: int
     ids: tuple[str, ...]
     reason: str
+    lost_job_end: float = 0.0
 
 
 @attrs.frozen

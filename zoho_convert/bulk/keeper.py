@@ -69,7 +69,9 @@ class LedgerKeeper:
             if not event.maybe_sent:
                 self._release(event.ids)
         elif isinstance(event, BatchGaveUp):
-            self._release(event.ids)
+            # Its last submission may have reached Zoho, its job not waited for (rounds or
+            # time ran out): its claims are given back once that job has surely ended.
+            self._release_later(event.ids, event.lost_job_end)
         elif isinstance(event, RunStopped):
             # Ids never sent are free. Ids that may have been (a submission in flight when the
             # run stopped, a lost one's) are given back once their lost job has surely ended
@@ -80,16 +82,23 @@ class LedgerKeeper:
             # (An infinite end, a job as old as a lost one still running, is unknown: those
             # claims expire.)
             self._release(event.not_submitted)
-            later = [value for value in event.uncertain if value in self._mine]
-            self._mine.difference_update(later)
-            if math.isfinite(event.lost_jobs_end):
-                self._later.extend(later)
-                self._later_delay = max(self._later_delay, event.lost_jobs_end)
+            self._release_later(event.uncertain, event.lost_jobs_end)
 
     def _convert(self, ids: Iterable[str]) -> None:
         converted = tuple(ids)
         self._converted.extend(converted)
         self._mine.difference_update(converted)
+
+    def _release_later(self, ids: Iterable[str], delay: float) -> None:
+        """Give back this run's claims on ``ids`` ``delay`` seconds from the next flush (an
+        infinite delay: never; they expire)."""
+        if delay <= 0.0:
+            return self._release(ids)
+        later = [value for value in ids if value in self._mine]
+        self._mine.difference_update(later)
+        if math.isfinite(delay):
+            self._later.extend(later)
+            self._later_delay = max(self._later_delay, delay)
 
     def _release(self, ids: Iterable[str]) -> None:
         # Only this run's claims: ids parked because another run holds them (of another
@@ -154,6 +163,7 @@ class LedgerKeeper:
         if released:
             await self.ledger.release(self.module, released)
         later, self._later = self._later, []
+        delay, self._later_delay = self._later_delay, 0.0
         release_later = getattr(self.ledger, "release_later", None)  # (optional: see there)
         if later and release_later is not None:
-            await release_later(self.module, later, self._later_delay)
+            await release_later(self.module, later, delay)

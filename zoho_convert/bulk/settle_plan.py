@@ -282,16 +282,20 @@ class SettlePlan:
                 return math.inf
         return ends
 
-    def give_up(self) -> list[Event]:
-        """Settling is over: what is still parked ends uncertain (or, if none of its
-        submissions can have reached Zoho, rejected with Zoho's code of the last error, or
-        ``NOT_SUBMITTED`` when Zoho never answered)."""
+    def give_up(self, now: float = 0.0) -> list[Event]:
+        """Settling is over (``now``): what is still parked ends uncertain, saying when its
+        lost job, not waited for, has surely ended (or, if none of its submissions can have
+        reached Zoho, rejected with Zoho's code of the last error, or ``NOT_SUBMITTED`` when
+        Zoho never answered)."""
         events: list[Event] = []
+        wait = self._wait()
         for batch in list(self.batches.values()):
             if batch.state is not BatchState.PARKED:
                 continue
             if batch.settling:
-                events.append(BatchGaveUp(batch.seq, batch.ids, batch.reason))
+                no_job = batch.at_once or batch.held_elsewhere  # (none of this run runs)
+                ends = 0.0 if no_job else max(0.0, self._due(batch, wait) - now)
+                events.append(BatchGaveUp(batch.seq, batch.ids, batch.reason, ends))
             else:
                 code = batch.code or "NOT_SUBMITTED"
                 items = tuple(RejectedId(value, code, batch.reason) for value in batch.ids)
