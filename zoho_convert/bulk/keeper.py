@@ -43,7 +43,7 @@ class LedgerKeeper:
         self._released: list[str] = []
         self._mine: set[str] = set()  # ids this run claimed and holds
         self._later: list[str] = []  # ids to give back once their lost jobs surely ended
-        self._later_delay = 0.0  # seconds from when the run stopped until then
+        self._later_delay = 0.0  # seconds from the next flush until then
 
     def __call__(self, event: Event) -> None:
         """Note what an event says of the ids' fate."""
@@ -76,11 +76,9 @@ class LedgerKeeper:
             # Ids never sent are free. Ids that may have been (a submission in flight when the
             # run stopped, a lost one's) are given back once their lost job has surely ended
             # (another worker sending them while it ran would run two jobs side by side), if
-            # the ledger can do that (``release_later``); else their claims expire, as a
-            # crashed worker's do. (A job still running keeps its claims until they expire: a
-            # claim outlives the longest poll of a job.)
-            # (An infinite end, a job as old as a lost one still running, is unknown: those
-            # claims expire.)
+            # the ledger can do that (``release_later``) and that end is known; else their
+            # claims expire, as a crashed worker's do. (A job still running keeps its claims
+            # until they expire: a claim outlives the longest poll of a job.)
             self._release(event.not_submitted)
             self._release_later(event.uncertain, event.lost_jobs_end)
 
