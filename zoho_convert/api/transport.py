@@ -104,7 +104,6 @@ class RequestAuth(Protocol):
         """A new flow for one request."""
 
 
-
 def _not_sent(error: ZohoConvertError) -> None:
     """Mark an error of the token call, which failed before this request left (or after
     Zoho refused it), as not sent: whatever the token POST may have done, this request did
@@ -114,6 +113,7 @@ def _not_sent(error: ZohoConvertError) -> None:
         error.sent, error.timed_out_after = False, None
     elif isinstance(error, (APIError, ResponseValidationError)):
         error.maybe_processed = False
+
 
 class HttpTransport:
     """Sends requests to one Zoho API domain, each attempt within a request slot.

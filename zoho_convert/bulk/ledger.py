@@ -147,5 +147,3 @@ class MemoryLedger:
         for record_id in ids:
             if record_id in claims:
                 claims[record_id] = min(claims[record_id], ends)
-
-

@@ -180,8 +180,9 @@ class SettlePlan:
     def _parked(self) -> list[Batch]:
         parked, live = BatchState.PARKED, self.batches.get
         self.parked = {s: b for s, b in self.parked.items() if b.state is parked and live(s) is b}
-        # Ids another run held are looked at again whatever rounds their batch used: looking
-        # is not a resubmission (the deadline bounds the looks).
+        # Ids another run held are looked at again whatever rounds their batch used, and a
+        # settling job's records are checked: neither is a resubmission of its own (the
+        # deadline bounds the looks).
         rounds = self.settle.max_rounds
         return [
             b
