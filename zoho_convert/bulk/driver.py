@@ -310,8 +310,7 @@ class Run:
             took = self.clock() - batch.since
             tight = took if timed and timer.tight(took) else None
             loose = max(estimator.max_seen, took)
-            records = self.records
-            by_record = records is not None and not records.refusal
+            by_record = self.records is not None and self.records.usable
             finished = self.machine.finished(
                 seq, job_id, status, took=loose, tight=tight, by_record=by_record
             )

@@ -298,8 +298,9 @@ class RunMachine(SettlePlan):
                 status.total_count,
                 len(batch.ids),
             )
-        outcome = JobOutcome(job_id, len(batch.ids), status)
-        if by_record and batch.settling and not outcome.fully_converted:
+        # (``and``'s order: a first submission's job, the usual one, builds no outcome.)
+        checked = batch.settling and by_record
+        if checked and not JobOutcome(job_id, len(batch.ids), status).fully_converted:
             # Its failures may be records its lost predecessor converted (Zoho failing them
             # inside the job) or records that fail for a reason of their own (locked, not
             # approved), and its counts cannot say which: each record's single convert does

@@ -76,11 +76,14 @@ class RecordSettler:
         self.queued = 0  # records taken for conversion and not yet answered
         self.refusal = ""  # why Zoho refused the single call itself: no longer used, if set
 
+    @property
+    def usable(self) -> bool:
+        """Whether the single call may still be used (Zoho has not refused it as a request)."""
+        return not self.refusal
+
     def wanted(self, seq: int) -> bool:
         """Whether to settle this batch record by record now (``SettlePlan.by_record``)."""
-        if self.refusal:
-            return False
-        return self.run.machine.by_record(seq, self.queued, self.slot_count)
+        return self.usable and self.run.machine.by_record(seq, self.queued, self.slot_count)
 
     async def settle(self, seq: int) -> None:
         """Convert each record of a parked batch (each its own part, so each has its own
