@@ -30,6 +30,7 @@ from zoho_convert import (
 )
 from zoho_convert.bulk.events import BatchSubmitted, Event
 from zoho_convert.simulator import Faults, Simulator, SimulatorConfig
+from zoho_convert.simulator.state import CrmState
 
 CASE_TIMEOUT = 60.0
 RETRY = RetryPolicy(max_tries=8, initial=0.01, max_delay=0.5, deadline=100_000)
@@ -117,6 +118,72 @@ async def test_lost_submit_replies_never_turn_into_failures(
     else:
         assert settling_failures and len(report.already_converted_ids) < report.already_converted
     assert_report_true(report, ledger(env.sim, "Quotes", ids))
+    assert report.ok
+
+
+SUBMIT_ENDPOINT = {"Quotes": "mass_convert", "Leads": "lead_mass_convert"}
+
+
+@pytest.mark.parametrize("module", ["Quotes", "Leads"])
+@pytest.mark.parametrize("mode", ["fail_call", "fail_in_job"], ids=["refuse", "in-job"])
+async def test_records_that_fail_for_their_own_reason_are_never_counted_converted(
+    start: Start, module: str, mode: str
+) -> None:
+    """Submits processed but answered 500 (20 %) in a run where some records are locked or
+    unapproved: a settling job fails those records as well as the ones its lost predecessor
+    converted. Each is checked with the single convert (Convert Lead for Leads): a locked or
+    unapproved record is rejected with Zoho's code, never counted as converted by the run."""
+    ids = CrmState(SimulatorConfig(seed=11)).create_records(module, 600)
+    locked, unapproved = frozenset(ids[3::20]), frozenset(ids[11::40])
+    env = await start(
+        already_converted=mode,
+        locked_ids=locked,
+        not_approved_ids=unapproved,
+        faults=Faults(
+            rate_500=0.2, fault_endpoints={SUBMIT_ENDPOINT[module]}, fault_after_processing=True
+        ),
+    )
+    assert env.sim.state.create_records(module, len(ids)) == ids  # (the same seed's ids)
+    options: dict[str, Any] = {} if module == "Leads" else {"to": "Sales_Orders"}
+    async with deadline(CASE_TIMEOUT):
+        report = await env.client.convert_many(module, ids, poll=POLL, **options)
+    env.time.now += 10_000
+    codes = {item.id: item.code for item in report.rejected}
+    checked = {i for i in locked | unapproved if i in codes}
+    assert checked, "no lost batch held a locked or unapproved record"
+    assert all(codes[i] == ("RECORD_LOCKED" if i in locked else "NOT_APPROVED") for i in checked)
+    assert not (locked | unapproved) & set(report.already_converted_ids)
+    assert report.already_converted > 50
+    assert_report_true(report, ledger(env.sim, module, ids))
+    assert not report.uncertain
+
+
+@pytest.mark.parametrize("module", ["Quotes", "Leads"])
+async def test_leads_are_settled_by_mass_resubmission_never_by_convert_lead_for_speed(
+    start: Start, module: str
+) -> None:
+    """Submits processed but answered 500, refused as converted when resubmitted: once the
+    input has ended, lost Quotes batches are settled by single converts (faster, on this
+    virtual clock), lost Leads batches by mass resubmission (Convert Lead costs 5 credits,
+    and Zoho lets only 3 to 5 run at once): no Convert Lead is sent."""
+    env = await start(
+        already_converted="fail_call",
+        faults=Faults(
+            rate_500=0.2, fault_endpoints={SUBMIT_ENDPOINT[module]}, fault_after_processing=True
+        ),
+    )
+    ids = env.sim.state.create_records(module, 600)
+    options: dict[str, Any] = {} if module == "Leads" else {"to": "Sales_Orders"}
+    async with deadline(CASE_TIMEOUT):
+        report = await env.client.convert_many(module, ids, poll=POLL, **options)
+    env.time.now += 10_000
+    assert report.already_converted > 50
+    singles = env.sim.state.stats.requests_by_endpoint
+    if module == "Leads":
+        assert singles["lead_convert"] == 0
+    else:
+        assert singles["convert"] > 0
+    assert_report_true(report, ledger(env.sim, module, ids))
     assert report.ok
 
 

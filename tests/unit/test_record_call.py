@@ -11,8 +11,8 @@ from aioresponses import aioresponses
 from core_helpers import BASE, CONVERT_REPLY, SALES_ORDERS_ID, all_calls, body_of, make_client
 from fake_convert_api import FakeAPI
 
-from zoho_convert.api.models import ModuleRef
-from zoho_convert.bulk.binding import RecordConvertAPI, bind
+from zoho_convert.api.models import DealDetails, LeadConversion, ModuleRef
+from zoho_convert.bulk.binding import LeadConvertAPI, RecordConvertAPI, bind
 from zoho_convert.bulk.spec import RunParams
 
 TARGET = ModuleRef("Sales_Orders", SALES_ORDERS_ID)
@@ -30,6 +30,23 @@ class SingleAPI(FakeAPI):
     ) -> str:
         self.single_calls.append((module, record_id, to, carry_over_tags))
         return "converted"
+
+
+class LeadAPI(FakeAPI):
+    """The fake client, with a Convert Lead that notes its calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lead_calls: list[tuple[str | int, LeadConversion | None]] = []
+
+    async def convert_lead(
+        self, lead_id: str | int, options: LeadConversion | None = None
+    ) -> str:
+        self.lead_calls.append((lead_id, options))
+        return "converted"
+
+
+DEAL = DealDetails("Renewal", "2026-12-31", "Qualification", "Standard")
 
 
 def params(**kwargs: Any) -> RunParams:
@@ -50,24 +67,59 @@ async def test_bind_gives_a_single_convert_with_the_runs_options(carry: bool) ->
     assert await endpoints.convert_record("42") == "converted"
     assert api.single_calls == [("Quotes", "42", TARGET, carry)]
     assert api.request_count == 0  # no mass convert, no status poll
+    assert not endpoints.record_checks_only  # (it may settle a batch for speed)
+
+
+@pytest.mark.parametrize("deal", [DEAL, None], ids=["deal", "no-deal"])
+async def test_bind_gives_a_leads_run_convert_lead_with_its_options(
+    deal: DealDetails | None,
+) -> None:
+    """A Leads run without related modules or carried tags, record_by_record asked, on a
+    client with convert_lead: convert_record(id) converts that lead with the mass convert's
+    deal, owner and attachments' module; it only checks records (never settles for speed)."""
+    api = LeadAPI()
+    assert isinstance(api, LeadConvertAPI)
+    run = params(
+        module="Leads", to=None, deals=deal, assign_to="2423488000000483001",
+        move_attachments_to="Contacts",
+    )
+    endpoints = bind(api, run, record_by_record=True)
+    assert endpoints.convert_record is not None and endpoints.record_checks_only
+    assert await endpoints.convert_record("42") == "converted"
+    options = LeadConversion(
+        move_attachments_to="Contacts", assign_to="2423488000000483001", deals=deal
+    )
+    assert api.lead_calls == [("42", options)]
+    assert api.request_count == 0
 
 
 @pytest.mark.parametrize(
     ("run", "record_by_record"),
     [
-        (params(module="Leads", to=None), True),
+        (params(module="Leads", to=None, carry_over_tags=True), True),
+        (params(module="Leads", to=None, carry_over_tags=("Contacts",)), True),
+        (params(module="Leads", to=None, related_modules=(ModuleRef("Calls", "1"),)), True),
+        (params(module="Leads", to=None), False),
         (params(assign_to="2423488000000483001"), True),
         (params(related_modules=(ModuleRef("Calls", "2423488000000017015"),)), True),
         (params(), False),
     ],
-    ids=["leads", "assign_to", "related_modules", "not-asked"],
+    ids=[
+        "leads-tags", "leads-tag-modules", "leads-related", "leads-not-asked",
+        "assign_to", "related_modules", "not-asked",
+    ],
 )
 def test_bind_gives_no_single_convert_where_it_cannot_carry_the_run(
     run: RunParams, record_by_record: bool
 ) -> None:
-    """Leads, an owner, related modules (the single convert cannot carry them), or
-    record_by_record not asked: convert_record is None, though the client has convert."""
-    endpoints = bind(SingleAPI(), run, record_by_record=record_by_record)
+    """Leads with carried tags or related modules, an inventory run with an owner or related
+    modules (the single convert cannot carry them), or record_by_record not asked:
+    convert_record is None, though the client has both single converts."""
+
+    class BothAPI(SingleAPI, LeadAPI):
+        pass
+
+    endpoints = bind(BothAPI(), run, record_by_record=record_by_record)
     assert endpoints.convert_record is None
 
 

@@ -12,12 +12,19 @@ from typing import Any, Protocol, runtime_checkable
 import attrs
 
 from zoho_convert.api.credits import CreditsBook
-from zoho_convert.api.models import DealDetails, JobStatus, ModuleRef
+from zoho_convert.api.models import DealDetails, JobStatus, LeadConversion, ModuleRef
 from zoho_convert.api.timing import Timing
 from zoho_convert.bulk.ledger import ConversionLedger, NullLedger
 from zoho_convert.bulk.spec import RunParams
 
-__all__ = ["LEAD_TAG_MODULES", "Endpoints", "MassConvertAPI", "RecordConvertAPI", "bind"]
+__all__ = [
+    "LEAD_TAG_MODULES",
+    "Endpoints",
+    "LeadConvertAPI",
+    "MassConvertAPI",
+    "RecordConvertAPI",
+    "bind",
+]
 
 #: Where a Leads run with ``carry_over_tags=True`` carries the leads' tags (and to Deals when
 #: it creates deals).
@@ -89,6 +96,17 @@ class RecordConvertAPI(Protocol):
         """Convert one inventory record now."""
 
 
+@runtime_checkable
+class LeadConvertAPI(Protocol):
+    """The single Convert Lead call, with which a Leads run checks the records a settling
+    job did not convert (``ZohoConvertClient`` has it)."""
+
+    async def convert_lead(
+        self, lead_id: str | int, options: LeadConversion | None = None
+    ) -> object:
+        """Convert one lead now."""
+
+
 @attrs.frozen
 class Endpoints:
     """A run's calls, bound to its parameters once (not per batch).
@@ -98,6 +116,10 @@ class Endpoints:
             (then a run does no ledger work at all).
         request_timeout: seconds one request attempt may take (0 when the client does not
             say): how long after a run stopped a POST it had in flight may still be acted on.
+        convert_record: one record's single convert with the run's options, or None.
+        record_checks_only: ``convert_record`` only checks the records a settling job did
+            not convert, never settles a batch in a mass resubmission's place (Convert Lead:
+            5 API credits a call, and Zoho lets only 3 to 5 run at once).
     """
 
     submit: Callable[[Sequence[str]], Awaitable[str]]
@@ -109,6 +131,7 @@ class Endpoints:
     ledger: ConversionLedger | None
     convert_record: Callable[[str], Awaitable[object]] | None = None
     request_timeout: float = 0.0
+    record_checks_only: bool = False
 
 
 def bind(api: MassConvertAPI, params: RunParams, *, record_by_record: bool = False) -> Endpoints:
@@ -170,6 +193,7 @@ def bind(api: MassConvertAPI, params: RunParams, *, record_by_record: bool = Fal
         ledger,
         single,
         timeout,
+        module == "Leads",
     )
 
 
@@ -177,10 +201,12 @@ def _record_call(
     api: MassConvertAPI, params: RunParams
 ) -> Callable[[str], Awaitable[object]] | None:
     """One record's single convert, with the run's options; None when the call cannot carry
-    them (Leads, an owner, related modules) or ``api`` lacks it (a test's fake)."""
+    them or ``api`` lacks it (a test's fake)."""
+    if params.module == "Leads":
+        return _lead_call(api, params)
     to = params.to
     if to is None or params.assign_to is not None or params.related_modules:
-        return None
+        return None  # (Convert Inventory Record has neither an owner nor related lists)
     if not isinstance(api, RecordConvertAPI):
         return None
     single: RecordConvertAPI = api
@@ -188,5 +214,24 @@ def _record_call(
 
     def convert(record_id: str) -> Awaitable[object]:
         return single.convert(module, record_id, to=to, carry_over_tags=carry)
+
+    return convert
+
+
+def _lead_call(api: MassConvertAPI, params: RunParams) -> Callable[[str], Awaitable[object]] | None:
+    """One lead's Convert Lead with the mass conversion's options: its deal, owner and
+    attachments' module. None with related modules (Convert Lead has none) or carried tags
+    (Convert Lead names the tags to carry, the mass convert the modules that get them all)."""
+    if params.related_modules or params.carry_over_tags or not isinstance(api, LeadConvertAPI):
+        return None
+    single: LeadConvertAPI = api
+    options = LeadConversion(
+        move_attachments_to=params.move_attachments_to,
+        assign_to=params.assign_to,
+        deals=params.deals,
+    )
+
+    def convert(lead_id: str) -> Awaitable[object]:
+        return single.convert_lead(lead_id, options)
 
     return convert

@@ -101,7 +101,11 @@ class Run:
         self.claim_ttl = poll.timeout + 120.0
         single = endpoints.convert_record
         slots = min(concurrency, limit)
-        self.records = None if single is None else RecordSettler(self, single, slots)
+        self.records = (
+            None
+            if single is None
+            else RecordSettler(self, single, slots, checks_only=endpoints.record_checks_only)
+        )
 
     # -- events ---------------------------------------------------------------------------
 

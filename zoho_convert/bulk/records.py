@@ -1,12 +1,14 @@
 """Settling record by record: a parked batch converted one record at a time with the single
-Convert Inventory Record call (``SettlePolicy.record_by_record``).
+convert call (Convert Inventory Record; for Leads, Convert Lead), ``SettlePolicy.record_by_record``.
 
 A single convert answers at once (no job to wait for), and refuses a record the lost
 submission converted as ``ID_ALREADY_CONVERTED``: each record's fate is known one by one. It
 takes one request slot per record, though, so the machine chooses it only when the records
-would be done before a mass resubmission's job (``SettlePlan.by_record``). It is only a faster
-way: when Zoho refuses the single call itself (a permission or a body the mass convert does
-not need), the run stops using it and settles by mass resubmission, as it would without it.
+would be done before a mass resubmission's job (``SettlePlan.by_record``), or to check the
+records a settling job did not convert (the only use Leads make of it: Convert Lead costs 5
+credits and runs at most 3 to 5 at a time). It is only a faster or surer way: when Zoho
+refuses the single call itself (a permission or a body the mass convert does not need), the
+run stops using it and settles by mass resubmission, as it would without it.
 """
 
 from __future__ import annotations
@@ -64,13 +66,21 @@ class RecordSettler:
             resubmissions queue for the same slots, and a job's poll or a batch's POST held
             up behind a row of records makes the run longer than the records save (S4 over
             16 seeds: median 1.52 x its twin with half, 1.58 with all).
+        checks_only: settle record by record only the batches whose records a settling job
+            did not convert (``Endpoints.record_checks_only``), never for speed.
     """
 
     def __init__(
-        self, run: RunPort, convert: Callable[[str], Awaitable[object]], slots: int
+        self,
+        run: RunPort,
+        convert: Callable[[str], Awaitable[object]],
+        slots: int,
+        *,
+        checks_only: bool = False,
     ) -> None:
         self.run = run
         self.convert = convert
+        self.checks_only = checks_only
         self.slot_count = max(1, slots // 2)
         self.slots = asyncio.Semaphore(self.slot_count)
         self.queued = 0  # records taken for conversion and not yet answered
@@ -83,7 +93,12 @@ class RecordSettler:
 
     def wanted(self, seq: int) -> bool:
         """Whether to settle this batch record by record now (``SettlePlan.by_record``)."""
-        return self.usable and self.run.machine.by_record(seq, self.queued, self.slot_count)
+        if not self.usable:
+            return False
+        machine = self.run.machine
+        if self.checks_only:
+            return machine.batches[seq].by_record
+        return machine.by_record(seq, self.queued, self.slot_count)
 
     async def settle(self, seq: int) -> None:
         """Convert each record of a parked batch (each its own part, so each has its own

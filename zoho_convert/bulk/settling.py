@@ -71,8 +71,11 @@ class SettlePolicy:
             whose job takes as long again. Only for runs that call can carry: no
             ``assign_to``, no ``related_modules`` (``carry_over_tags`` goes along, as Zoho's
             v8 spec allows; its v7 page says that call always carries tags). It costs one
-            API credit per record instead of one call per batch. Leads are always settled by
-            mass conversion.
+            API credit per record instead of one call per batch. Leads are settled by mass
+            conversion; with this on, the leads a settling job did not convert are each
+            checked with Convert Lead (already converted, refused for a reason of their own,
+            or converted now), when it can carry the run's options: no ``related_modules``,
+            no ``carry_over_tags``.
     """
 
     max_rounds: int = attrs.field(default=6, validator=at_least(1))
