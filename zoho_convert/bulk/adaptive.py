@@ -23,14 +23,19 @@ class DurationEstimator:
 
     A job whose first poll found it finished may have finished earlier: the estimate shrinks
     a little (spread over the jobs in flight, so a burst of finishing jobs does not collapse
-    it). A job polled too early shows the estimate is short: it jumps to the time the job was
-    seen done. The estimate thus hovers just above the true duration: about one poll per job.
+    it). A job polled too early shows the estimate is short: it moves up into the bracket the
+    job was seen to end in, by at most ``_MAX_RISE`` times (one slow job among quick ones,
+    common with Zoho, would otherwise have every later job first polled as late as it ended;
+    durations that truly grew raise it again with each job). The estimate thus hovers just
+    above the true duration: about one poll per job.
     """
 
     __slots__ = ("_estimate", "_lower", "_max_seen", "pending")
 
     # Shrink applied once per "generation" of jobs in flight whose first poll found them done.
     _SHRINK = 0.85
+    # The most one job polled too early raises the estimate by.
+    _MAX_RISE = 2.0
 
     def __init__(self) -> None:
         self._estimate: float | None = None
@@ -78,8 +83,10 @@ class DurationEstimator:
             self._estimate = done_after
         else:
             # The job ended in (last_miss, done_after]: move the estimate into that bracket,
-            # just past its lower end, rather than to a late poll's overshoot.
-            self._estimate = min(max(current, last_miss * 1.1), done_after)
+            # just past its lower end, rather than to a late poll's overshoot; an outlier's
+            # bracket far above it, only part of the way.
+            bracketed = min(max(current, last_miss * 1.1), done_after)
+            self._estimate = min(bracketed, current * self._MAX_RISE)
 
 
 class AdaptiveSchedule:
