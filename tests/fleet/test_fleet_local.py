@@ -240,6 +240,34 @@ async def test_memory_ledger_claims_release_and_expiry() -> None:
     assert ledger.size() == {"Quotes": 1}
 
 
+async def test_memory_ledger_claims_held_by_a_run_are_its_own() -> None:
+    """A view ``holding`` a run's name claims under it: another holder, and the process's own
+    claims, are held; the same holder (a resumed run, a new view) claims its ids again,
+    renewed; each releases (now or later) only its own claims; converted drops any claim."""
+    clock = FakeClock(0.0)
+    ledger = MemoryLedger(clock=clock)
+    run, other = ledger.holding("run-a"), ledger.holding("run-b")
+    assert await run.claim("Quotes", ["1", "2", "3"], 10) == (["1", "2", "3"], [])
+    assert await other.claim("Quotes", ["1", "4"], 10) == (["4"], ["1"])
+    assert await ledger.claim("Quotes", ["2", "5"], 10) == (["5"], ["2"])
+    assert await run.claim("Quotes", ["5"], 10) == ([], ["5"])  # the process's: held
+    clock.now = 5.0
+    resumed = ledger.holding("run-a")
+    assert await resumed.claim("Quotes", ["1", "2", "4"], 10) == (["1", "2"], ["4"])
+    clock.now = 12.0  # the first claims' end; the renewed ones last until 15 s
+    assert await other.claim("Quotes", ["1", "3"], 10) == (["3"], ["1"])
+    await other.release("Quotes", ["1", "2"])  # not its claims: nothing happens
+    await ledger.release("Quotes", ["1"])
+    await other.release_later("Quotes", ["2"], 0.0)
+    assert await other.claim("Quotes", ["1", "2"], 10) == ([], ["1", "2"])
+    await resumed.release("Quotes", ["1"])
+    await resumed.release_later("Quotes", ["2"], 0.0)
+    assert await other.claim("Quotes", ["1", "2"], 10) == (["1", "2"], [])
+    await run.mark_converted("Quotes", ["4"])  # other's claim: converted, it is dropped
+    assert await other.filter_known("Quotes", ["4", "6"]) == (["6"], ["4"])
+    assert await NullLedger().holding("run-a").claim("Quotes", ["1"], 10) == (["1"], [])
+
+
 @pytest.mark.parametrize(
     ("headers", "expected"),
     [

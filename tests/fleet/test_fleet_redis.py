@@ -384,6 +384,37 @@ async def test_a_member_gives_back_its_claims_later_never_extending_them(
     await raw.aclose()
 
 
+async def test_a_runs_claims_are_its_own_across_processes(
+    make_fleet: MakeFleet, redis_server: RedisServerProcess, namespace: str
+) -> None:
+    """Claims made ``holding`` a run's name are that run's: another member, or another run
+    of the same member, is held off; a later process resuming the run (the same name) claims
+    them again, renewed, and releases them."""
+    first, second = make_fleet(), make_fleet()
+    await first.start()
+    await second.start()
+    ids = [str(10**15 + n) for n in range(4)]
+    run = first.ledger.holding("run-a")
+    assert await run.claim("Quotes", ids[:3], ttl=30) == (ids[:3], [])
+    assert await first.ledger.claim("Quotes", ids[:1], ttl=30) == ([], ids[:1])
+    assert await first.ledger.holding("run-b").claim("Quotes", ids[1:2], ttl=30) == (
+        [],
+        ids[1:2],
+    )
+    raw = Redis.from_url(redis_server.url, decode_responses=True)
+    claims, owners = f"{namespace}:ledger:Quotes:claims", f"{namespace}:ledger:Quotes:owners"
+    before = await raw.zscore(claims, ids[0])
+    assert await raw.hget(owners, ids[0]) == "run:run-a"
+    resumed = second.ledger.holding("run-a")  # the run, resumed by another process
+    assert await resumed.claim("Quotes", ids[:2] + ids[3:], ttl=60) == (ids[:2] + ids[3:], [])
+    assert await raw.zscore(claims, ids[0]) > before + 25_000  # renewed for 60 s
+    await second.ledger.release("Quotes", ids[:1])  # the process's own: not these
+    await resumed.release("Quotes", ids[:1])
+    await resumed.release_later("Quotes", ids[1:2], 0.0)
+    assert await first.ledger.claim("Quotes", ids[:3], ttl=30) == (ids[:2], ids[2:3])
+    await raw.aclose()
+
+
 async def test_credits_are_seen_fleet_wide(make_fleet: MakeFleet) -> None:
     """Rate headers one member saw are what another member reads."""
     first, second = make_fleet(), make_fleet()

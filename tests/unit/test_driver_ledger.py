@@ -7,17 +7,19 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_convert_api import Crash, FakeAPI
+from fake_convert_api import Crash, FakeAPI, SubmitCall
 
 from zoho_convert import AuthenticationError
 from zoho_convert.api.errors import ServerError
 from zoho_convert.api.polling import PollPolicy
-from zoho_convert.bulk.convert import convert_many
-from zoho_convert.bulk.ledger import MemoryLedger
+from zoho_convert.bulk.convert import convert_many, resume
+from zoho_convert.bulk.events import BatchUncertain, Event
+from zoho_convert.bulk.ledger import CLAIMED_ELSEWHERE, MemoryLedger
 from zoho_convert.bulk.settling import SettlePolicy
 
 
@@ -274,3 +276,67 @@ async def test_a_given_up_batch_keeps_its_claims_while_its_last_job_may_run() ->
     assert await ledger.claim("Quotes", ids, 60.0) == ([], ids)
     later[0] = 6.0
     assert await ledger.claim("Quotes", ids, 60.0) == (ids, [])
+
+
+class KilledLedger(MemoryLedger):
+    """A memory ledger whose worker process is killed (``dead``): from then on it gives no
+    claim back, as a worker killed with SIGKILL never does (its views share the flag)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dead = [False]
+
+    async def release(self, module: str, ids: Sequence[str]) -> None:
+        if not self.dead[0]:
+            await super().release(module, ids)
+
+    async def release_later(self, module: str, ids: Sequence[str], delay: float) -> None:
+        if not self.dead[0]:
+            await super().release_later(module, ids, delay)
+
+
+async def test_a_resumed_run_takes_back_the_claims_its_killed_session_left(
+    tmp_path: Path,
+) -> None:
+    """A worker killed while its second batch's POST was in flight (Zoho processed it) leaves
+    its claims behind, unexpired (7 minutes). Resumed from its journal, the run recognises
+    them as its own (the journal keeps the name they were made under): the batch is settled
+    as soon as its lost job's wait is over, found converted, never parked as held by another
+    worker; another run's claims on the same ledger still hold."""
+    ids = [str(9_260_000_000_000_000 + n) for n in range(150)]
+    journal = str(tmp_path / "run.journal")
+    crash = Crash(lambda call: call.ids == ids[50:100])
+    api = FakeAPI()
+    api.ledger = ledger = KilledLedger(clock=api.clock)
+
+    def killed(call: SubmitCall) -> Awaitable[None] | None:
+        if crash.when(call):
+            ledger.dead[0] = True
+        return crash(call)
+
+    api.on_processed = killed
+    poll = PollPolicy(timeout=300.0)  # claims last 420 s
+    await crash.run(
+        convert_many(
+            api, "Quotes", ids, to="Sales_Orders", max_pending_jobs=1, poll=poll,
+            journal=journal,
+        )
+    )
+    assert await ledger.claim("Quotes", ids[50:100], 60.0) == ([], ids[50:100])  # left behind
+    assert await ledger.claim("Quotes", ids[100:], 2000.0) == (ids[100:], [])  # another run's
+    ledger.dead[0] = False
+    resumed_at = api.clock()
+    events: list[Event] = []
+
+    report = await resume(api, journal, ids=ids, poll=poll, progress=events.append)
+
+    held = [e for e in events if isinstance(e, BatchUncertain) and e.code == CLAIMED_ELSEWHERE]
+    assert {i for e in held for i in e.ids} == set(ids[100:])  # only the other run's
+    again = [call for call in api.calls[2:] if set(call.ids) & set(ids[50:100])]
+    assert again and again[0].sent < resumed_at + 120.0  # not when the claims expired
+    assert sorted(report.already_converted_ids) == ids[50:100]
+    assert report.converted == 50
+    assert {r.code for r in report.rejected} == {CLAIMED_ELSEWHERE}
+    assert not report.uncertain and report.accounted_for
+    api.finish_jobs()
+    assert not api.converted_twice()

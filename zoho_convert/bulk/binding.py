@@ -180,7 +180,7 @@ def bind(api: MassConvertAPI, params: RunParams, *, record_by_record: bool = Fal
         count: Any = api.request_count
         return int(count)
 
-    ledger = None if isinstance(api.ledger, NullLedger) else api.ledger
+    ledger = None if isinstance(api.ledger, NullLedger) else _held(api.ledger, params)
     single = _record_call(api, params) if record_by_record else None
     timeout = float(getattr(api, "request_timeout", 0.0))  # (a test's fake may not say)
     return Endpoints(
@@ -195,6 +195,16 @@ def bind(api: MassConvertAPI, params: RunParams, *, record_by_record: bool = Fal
         timeout,
         module == "Leads",
     )
+
+
+def _held(ledger: ConversionLedger, params: RunParams) -> ConversionLedger:
+    """The ledger as this run's claims are made (``holding`` its ``claims_holder``, when the
+    ledger can: see ``ConversionLedger``), else the process's."""
+    holding = getattr(ledger, "holding", None)
+    if holding is None or not params.claims_holder:
+        return ledger
+    held: ConversionLedger = holding(params.claims_holder)
+    return held
 
 
 def _record_call(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import secrets
 from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,7 @@ from zoho_convert.bulk.events import BatchRead, ProgressCallback, RequestsCounte
 from zoho_convert.bulk.idset import IdSet
 from zoho_convert.bulk.isolation import error_text
 from zoho_convert.bulk.journal import Journal
+from zoho_convert.bulk.ledger import CLAIMED_ELSEWHERE
 from zoho_convert.bulk.machine import RunMachine
 from zoho_convert.bulk.reader import Reader
 from zoho_convert.bulk.report import ConversionReport
@@ -134,6 +136,7 @@ async def convert_many(
         batch_size=batch_size,
         deals=deal,
         move_attachments_to=move_attachments_to,
+        claims_holder=secrets.token_hex(8),
     )
     opened = await Journal.create(journal, params) if journal is not None else None
     run = _run(
@@ -243,6 +246,11 @@ def _run(
 
 async def _restart(run: Run, reading: Callable[[], Awaitable[None]] | None) -> None:
     """Restart the journal's unfinished batches, then read the rest of the input (if given)."""
+    if run.keeper is not None and run.spec.claims_holder:
+        # Claims the earlier sessions made are this run's (its holder's): given back as its own.
+        for batch in run.machine.batches.values():
+            if batch.code != CLAIMED_ELSEWHERE:  # (another run's: never this one's)
+                run.keeper.adopt(batch.ids)
     to_submit, to_poll, parked = run.machine.to_restart(run.clock())
     run.publish_all(parked)
     for batch in to_poll:

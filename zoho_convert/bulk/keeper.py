@@ -82,6 +82,11 @@ class LedgerKeeper:
             self._release(event.not_submitted)
             self._release_later(event.uncertain, event.lost_jobs_end)
 
+    def adopt(self, ids: Iterable[str]) -> None:
+        """Take ``ids`` as this run's own: claims an earlier session of it made under the
+        same holder (``ConversionLedger.holding``), to give back as if made now."""
+        self._mine.update(ids)
+
     def _convert(self, ids: Iterable[str]) -> None:
         converted = tuple(ids)
         self._converted.extend(converted)
@@ -100,8 +105,8 @@ class LedgerKeeper:
 
     def _release(self, ids: Iterable[str]) -> None:
         # Only this run's claims: ids parked because another run holds them (of another
-        # process, or of this one: a ledger's claims are per process) are that run's to give
-        # back; releasing them would let two jobs convert them side by side.
+        # process, or of this one) are that run's to give back; releasing them would let two
+        # jobs convert them side by side.
         mine = [value for value in ids if value in self._mine]
         self._mine.difference_update(mine)
         self._released.extend(mine)

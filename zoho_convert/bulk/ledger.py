@@ -9,6 +9,7 @@ serves the runs of one process; a fleet shares one through Redis.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Sequence
 from typing import Protocol, runtime_checkable
@@ -53,12 +54,18 @@ class ConversionLedger(Protocol):
         """Record ``ids`` as converted (and drop any claim on them)."""
         ...
 
-    # Optional (the ledgers here have it; a ledger without it lets those claims expire):
+    # Optional (the ledgers here have them; a ledger without ``release_later`` lets those
+    # claims expire, one without ``holding`` keeps a stopped run's claims from its resumption):
     #
     # async def release_later(self, module: str, ids: Sequence[str], delay: float) -> None:
     #     """Give back this caller's claims on ``ids`` ``delay`` seconds from now (a claim
     #     that ends sooner keeps its end). A run that stops while a submission of theirs may
     #     have reached Zoho gives them back once that job has surely ended."""
+    #
+    # def holding(self, holder: str) -> ConversionLedger:
+    #     """The same ledger, its claims made under ``holder`` (a run's name, which its
+    #     journal keeps): only they are released by it, and an id ``holder`` holds is
+    #     claimed again (renewed), not held, so a resumed run takes back its own claims."""
 
 
 class NullLedger:
@@ -86,6 +93,10 @@ class NullLedger:
     async def release_later(self, module: str, ids: Sequence[str], delay: float) -> None:
         """Nothing to release."""
 
+    def holding(self, holder: str) -> NullLedger:
+        """Itself: it holds no claims."""
+        return self
+
 
 class MemoryLedger:
     """A ledger for the runs of one process, kept in memory (lost when the process ends).
@@ -97,7 +108,15 @@ class MemoryLedger:
     def __init__(self, *, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._converted: dict[str, set[str]] = {}
-        self._claims: dict[str, dict[str, float]] = {}
+        self._claims: dict[str, dict[str, tuple[float, str]]] = {}  # id -> (end, holder)
+        self._holder = ""  # whose claims this view makes ("": the process's own)
+
+    def holding(self, holder: str) -> MemoryLedger:
+        """This ledger (the same ids and claims), its claims made under ``holder`` (see
+        ``ConversionLedger``)."""
+        view = copy.copy(self)
+        view._holder = holder
+        return view
 
     def __repr__(self) -> str:
         return f"MemoryLedger(modules={sorted(self._converted)})"
@@ -115,16 +134,17 @@ class MemoryLedger:
         self, module: str, ids: Sequence[str], ttl: float
     ) -> tuple[list[str], list[str]]:
         """See ``ConversionLedger.claim``."""
-        now = self._clock()
+        now, holder = self._clock(), self._holder
         claims = self._claims.setdefault(module, {})
         claimed: list[str] = []
         held: list[str] = []
         known = self._converted.get(module, set())
         for record_id in ids:
-            if claims.get(record_id, now) > now or record_id in known:
+            end, by = claims.get(record_id, (now, ""))
+            if (end > now and not (holder and by == holder)) or record_id in known:
                 held.append(record_id)
             else:
-                claims[record_id] = now + ttl
+                claims[record_id] = (now + ttl, holder)
                 claimed.append(record_id)
         return claimed, held
 
@@ -132,18 +152,26 @@ class MemoryLedger:
         """See ``ConversionLedger.release``."""
         claims = self._claims.get(module, {})
         for record_id in ids:
-            claims.pop(record_id, None)
+            if self._mine(claims.get(record_id)):
+                del claims[record_id]
 
     async def mark_converted(self, module: str, ids: Sequence[str]) -> None:
         """See ``ConversionLedger.mark_converted``."""
         self._converted.setdefault(module, set()).update(ids)
-        await self.release(module, ids)
+        claims = self._claims.get(module, {})
+        for record_id in ids:
+            claims.pop(record_id, None)  # (whoever held it: converted, it is free of claims)
 
     async def release_later(self, module: str, ids: Sequence[str], delay: float) -> None:
-        """Give back the claims on ``ids`` ``delay`` seconds from now (a claim that ends
-        sooner keeps its end; see the comment in ``ConversionLedger``)."""
+        """Give back this caller's claims on ``ids`` ``delay`` seconds from now (a claim
+        that ends sooner keeps its end; see the comment in ``ConversionLedger``)."""
         claims = self._claims.get(module, {})
         ends = self._clock() + delay
         for record_id in ids:
-            if record_id in claims:
-                claims[record_id] = min(claims[record_id], ends)
+            claim = claims.get(record_id)
+            if self._mine(claim):
+                assert claim is not None
+                claims[record_id] = (min(claim[0], ends), claim[1])
+
+    def _mine(self, claim: tuple[float, str] | None) -> bool:
+        return claim is not None and claim[1] == self._holder

@@ -31,6 +31,10 @@ class RunParams:
         batch_size: ids per mass-convert call.
         deals: Leads only: the deal to create for each lead.
         move_attachments_to: Leads only: the module that gets the attachments.
+        claims_holder: the name this run's claims in a fleet's ledger are made under (random
+            per run; the journal keeps it, so that a resumed run takes back its own claims,
+            those of a session that crashed included). Empty in journals written before it:
+            their claims are the process's.
     """
 
     module: str
@@ -41,6 +45,7 @@ class RunParams:
     batch_size: int = MAX_IDS_PER_CALL
     deals: DealDetails | None = None
     move_attachments_to: str | None = None
+    claims_holder: str = ""
 
     def to_json(self) -> str:
         """The parameters as JSON (no secret is part of them)."""

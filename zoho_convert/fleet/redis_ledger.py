@@ -8,6 +8,7 @@ Credits: one hash holding the last rate headers any process saw.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -43,9 +44,23 @@ class RedisLedger:
         self._release: AsyncScript | None = None
         self._mark: AsyncScript | None = None
         self._release_later: AsyncScript | None = None
+        # Who holds the claims this view makes, and whether an id it holds already is
+        # claimed again (``holding``'s views only).
+        self._owner = link.process
+        self._renew = False
 
     def __repr__(self) -> str:
         return f"RedisLedger(namespace={self._link.namespace!r})"
+
+    def holding(self, holder: str) -> RedisLedger:
+        """This ledger, its claims made under ``holder`` (a run's name; see
+        ``ConversionLedger``), whichever process makes them: a run resumed by another
+        process after a crash takes back its claims. Make it once the fleet is connected
+        (it shares the ledger's scripts)."""
+        view = copy.copy(self)
+        view.local = self.local.holding(holder)
+        view._owner, view._renew = f"run:{holder}", True
+        return view
 
     def bind(self) -> None:
         """Prepare the scripts (after the link connected)."""
@@ -92,7 +107,7 @@ class RedisLedger:
             for chunk in _chunks(ids):
                 reply: Any = await bound(self._claim)(
                     keys=[claims, owners, converted],
-                    args=[self._link.process, max(1, round(ttl * 1000)), *chunk],
+                    args=[self._owner, max(1, round(ttl * 1000)), int(self._renew), *chunk],
                 )
                 claimed.extend(reply[0])
                 held.extend(reply[1])
@@ -110,7 +125,7 @@ class RedisLedger:
         _, claims, owners = self._keys(module)
         try:
             for chunk in _chunks(ids):
-                await bound(self._release)(keys=[claims, owners], args=[self._link.process, *chunk])
+                await bound(self._release)(keys=[claims, owners], args=[self._owner, *chunk])
         except REDIS_LOST as error:
             self._link.lost(error)
 
@@ -125,7 +140,7 @@ class RedisLedger:
             for chunk in _chunks(ids):
                 await bound(self._release_later)(
                     keys=[claims, owners],
-                    args=[self._link.process, max(0, round(delay * 1000)), *chunk],
+                    args=[self._owner, max(0, round(delay * 1000)), *chunk],
                 )
         except REDIS_LOST as error:
             self._link.lost(error)

@@ -173,9 +173,10 @@ return 0
 """
 
 #: Claim ids. KEYS: claims (zset id -> claim end), owners (hash id -> owner), converted set.
-#: ARGV: owner, ttl ms, ids... Returns {claimed, held}: an id already converted is never
-#: claimed (it goes with the held ones), so a worker that checked the ledger just before
-#: another finished the id still does not submit it again.
+#: ARGV: owner, ttl ms, renew (1: an id this owner holds is claimed again, its end moved),
+#: ids... Returns {claimed, held}: an id already converted is never claimed (it goes with the
+#: held ones), so a worker that checked the ledger just before another finished the id still
+#: does not submit it again.
 CLAIM = (
     _NOW
     + """
@@ -185,11 +186,16 @@ for _, id in ipairs(ended) do
   redis.call('HDEL', KEYS[2], id)
 end
 local ttl = tonumber(ARGV[2])
+local renew = ARGV[3] == '1'
 local claimed = {}
 local held = {}
-for i = 3, #ARGV do
+for i = 4, #ARGV do
   local ends = redis.call('ZSCORE', KEYS[1], ARGV[i])
-  if (ends and tonumber(ends) > now) or redis.call('SISMEMBER', KEYS[3], ARGV[i]) == 1 then
+  local taken = ends and tonumber(ends) > now
+  if taken and renew and redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[1] then
+    taken = false
+  end
+  if taken or redis.call('SISMEMBER', KEYS[3], ARGV[i]) == 1 then
     held[#held + 1] = ARGV[i]
   else
     redis.call('ZADD', KEYS[1], now + ttl, ARGV[i])
