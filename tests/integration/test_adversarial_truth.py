@@ -179,14 +179,6 @@ async def test_a_settling_job_that_ends_failed_is_never_counted_converted(
     assert_report_true(report, ledger(env.sim, module, env.ids))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "journal.Journal.close: a cancellation during Writer.stop (shielded join) reaches the "
-        "finally while the writer thread is still alive, so the lock's descriptor is never "
-        "closed, and _closed is already True: the process holds the journal until it exits"
-    ),
-)
 async def test_a_run_cancelled_while_its_journal_closes_can_be_resumed_in_process(
     start: Start, tmp_path: Path
 ) -> None:

@@ -58,11 +58,13 @@ class Writer:
         return self._thread.is_alive()
 
     async def stop(self) -> None:
-        """Commit what is queued and end the thread (shielded: a cancelled stop still ends
-        it, so the caller can release the file's lock after)."""
+        """Commit what is queued and end the thread. A cancelled stop still waits for the
+        thread to end (a commit takes milliseconds) before it raises the cancellation, so
+        the caller can release the file's lock at once: the same process may resume."""
         if self._thread.is_alive():
             self._queue.put(None)
-            await asyncio.shield(asyncio.to_thread(self._thread.join))
+            joined = asyncio.ensure_future(asyncio.to_thread(self._thread.join))
+            await _outlasting_cancellation(joined)
 
     def _work(self) -> None:
         group: list[_Item] = []
@@ -157,13 +159,22 @@ async def finish_even_if_cancelled(work: Callable[[], int], *, undo: Callable[[i
     ``undo`` its result, so a cancelled creation leaves no file, thread or descriptor behind."""
     task = asyncio.ensure_future(asyncio.to_thread(work))
     try:
+        return await _outlasting_cancellation(task)
+    except asyncio.CancelledError:
+        if not task.cancelled() and task.exception() is None:
+            undo(task.result())
+        raise
+
+
+async def _outlasting_cancellation(task: asyncio.Future[T]) -> T:
+    """``task``'s result; if the caller is cancelled meanwhile, wait for ``task`` to end
+    (cancelled again meanwhile too) and then raise the cancellation."""
+    try:
         return await asyncio.shield(task)
     except asyncio.CancelledError:
         while not task.done():
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait({task})
-        if not task.cancelled() and task.exception() is None:
-            undo(task.result())
         raise
 
 
