@@ -110,7 +110,7 @@ async def test_a_lost_reply_split_by_the_ledger_still_settles_as_this_runs_own()
     lost_batch = IDS[50:]
     api = FakeAPI(
         submit_faults_after={1: ServerError(500, "INTERNAL_ERROR", "boom", maybe_processed=True)},
-        already_converted="fail_in_job",  # the resubmission's job fails what was converted
+        already_converted="fail_call",  # the resubmission is refused as converted
     )
     api.ledger = TakenMeanwhile(lost_batch[:10], api.clock)
 

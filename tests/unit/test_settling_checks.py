@@ -5,6 +5,7 @@ a mass convert whose token call failed was never sent (helper-33's review)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
@@ -70,9 +71,9 @@ def lost_then_more() -> tuple[RecordAPI, AsyncIterator[str]]:
 async def test_a_refused_single_convert_falls_back_to_jobs_without_looping() -> None:
     """The settling job fails all 50 records (converted by the lost submission): each is to be
     checked by its single convert, but Zoho refuses that call (403). The records go back to
-    mass resubmission, whose jobs' failures count as already converted: settled within the
-    rounds, none uncertain, none converted twice (not parked record by record again and
-    again until the rounds run out)."""
+    one mass resubmission, whose job fails them too: with no check left, they are uncertain
+    (never failed, never counted converted), none converted twice, and not parked record by
+    record again and again until the rounds run out."""
     api, ids = lost_then_more()
     api.record_faults = {
         value: [PermissionDeniedError(403, "NO_PERMISSION", "no")] for value in QUOTES[:50]
@@ -80,8 +81,11 @@ async def test_a_refused_single_convert_falls_back_to_jobs_without_looping() -> 
 
     report = await convert_many(api, "Quotes", ids, to="Sales_Orders", settle=POLICY)
 
-    assert not report.uncertain and report.failed == 0
-    assert report.already_converted == 50 and report.converted == 100
+    assert sorted(report.uncertain) == sorted(QUOTES[:50]) and report.failed == 0
+    assert report.already_converted == 0 and report.converted == 100
+    sends = Counter(value for call in api.calls for value in call.ids)
+    # the lost submission, the settling job, one more (alone) after the refusal
+    assert {sends[value] for value in QUOTES[:50]} == {3}
     api.finish_jobs()
     assert not api.converted_twice()
 

@@ -299,19 +299,25 @@ class RunMachine(SettlePlan):
                 len(batch.ids),
             )
         # (``and``'s order: a first submission's job, the usual one, builds no outcome.)
-        checked = batch.settling and by_record
-        if checked and not JobOutcome(job_id, len(batch.ids), status).fully_converted:
+        if batch.settling and not JobOutcome(job_id, len(batch.ids), status).fully_converted:
             # Its failures may be records its lost predecessor converted (Zoho failing them
-            # inside the job) or records that fail for a reason of their own (locked, not
-            # approved), and its counts cannot say which: each record's single convert does
-            # (refused as converted, refused with its own reason, or converted now). The job
-            # has ended, so nothing of it runs: at once.
-            reason = (
-                f"settling job {job_id} converted {status.converted_count or 0} of "
-                f"{len(batch.ids)} records; each is checked by its single convert"
-            )
-            parked = BatchUncertain(seq, batch.ids, batch.since, True, reason, "", True, True)
-            events.append(parked)
+            # inside the job, or the job FAILED) or records that fail for a reason of their
+            # own (locked, not approved), and its counts cannot say which: each record's
+            # single convert does (refused as converted, refused with its own reason, or
+            # converted now). The job has ended, so nothing of it runs: at once. Without the
+            # single convert, which records converted is unknown: uncertain, never a success.
+            converted = status.converted_count or 0
+            done = f"settling job {job_id} converted {converted} of {len(batch.ids)} records"
+            if by_record:
+                reason = f"{done}; each is checked by its single convert"
+                parked = BatchUncertain(seq, batch.ids, batch.since, True, reason, "", True, True)
+                events.append(parked)
+            else:
+                reason = (
+                    f"{done}; which of the rest an earlier submission converted cannot be "
+                    "told without the single convert"
+                )
+                events.append(BatchGaveUp(seq, batch.ids, reason))
             return events
         events.append(JobFinished(seq, job_id, len(batch.ids), status, batch.ids, batch.settling))
         return events

@@ -59,8 +59,11 @@ class JobOutcome:
         ids: the job's ids, kept only when someone must act on them (the job failed, left
             records unconverted, or did not finish in time); empty otherwise.
         settling: the job resubmitted ids whose earlier submission may have reached Zoho (a
-            lost reply, a lost job): the records it failed had been converted by that earlier
-            submission, so they count as ``already_converted``, never as ``failed``.
+            lost reply, a lost job). Such a job is listed only when it converted every record:
+            records it did not convert are checked one by one with the single convert, or,
+            without it, are ``uncertain`` (its counts cannot say which of them the earlier
+            submission converted). A journal of an earlier version may hold one that failed
+            records: they count as ``already_converted``, never as ``failed``.
     """
 
     job_id: str
@@ -144,10 +147,11 @@ class ConversionReport:
         input_complete: False when the run stopped before reading all its ids (a resumed
             journal of an interrupted run whose remaining input was not passed again).
         already_converted: records found converted already by this run's own earlier
-            submission whose reply was lost (refused as ``ID_ALREADY_CONVERTED``, or failed
-            inside the job of a settling resubmission). Counted apart: never ``failed``.
-        already_converted_ids: the ids among ``already_converted`` known one by one (refused
-            ones; a job's in-job failures are known by count only, its ids are on its outcome).
+            submission whose reply was lost (a settling resubmission or a record's single
+            convert refused as ``ID_ALREADY_CONVERTED``). Counted apart: never ``failed``.
+        already_converted_ids: the ids among ``already_converted`` known one by one (all of
+            them, but for in-job failures of a settling job replayed from a journal of an
+            earlier version: known by count only, their ids are on the job's outcome).
         lost_jobs: jobs whose outcome could not be read; their ids were settled.
         converted_by_record: ids converted one at a time by the single convert call while
             their batch was settled (``SettlePolicy.record_by_record``), so in no job.

@@ -131,7 +131,9 @@ class Tally:
         self.converted += converted
         self.not_converted += not_converted
         if event.settling:
-            # Failed inside the job of a settling resubmission: converted by the lost one.
+            # Failed inside the job of a settling resubmission: converted by the lost one, as
+            # journals of earlier versions say (a run now checks such failures one by one, or
+            # leaves them uncertain: ``RunMachine.finished``).
             self.already_in_jobs += failed
         else:
             self.failed += failed
