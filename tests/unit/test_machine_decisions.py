@@ -302,8 +302,9 @@ def test_a_batch_sent_after_the_lost_one_does_not_hold_it() -> None:
 
 def test_settling_waits_for_the_longest_job_measured_tightly_when_known() -> None:
     """A lost job is given the longest tightly measured job duration to finish and a margin
-    (how much those durations varied, and the longest over their number), else the longest
-    loosely bounded one, and never less than min_wait."""
+    (how much those durations varied, widened by (n + 1) / (n - 1) for n of them, and the
+    longest over their number), else the longest loosely bounded one, and never less than
+    min_wait."""
     machine = machine_with((0, 0.0))
     machine(LongestJob(8.0))
     assert machine.settle_due(7.9) == () and machine.settle_round(0.0) is not None
@@ -311,7 +312,7 @@ def test_settling_waits_for_the_longest_job_measured_tightly_when_known() -> Non
     for tight, due in (
         ((4.0,), 8.0),  # one job measured: the margin is as long again
         ((6.0,) * 6, 7.0),  # six: a sixth of it
-        ((3.0, 4.0, 4.0, 4.0), 6.0),  # varied by 1 s: that, and a quarter of 4 s
+        ((4.0, 5.0, 5.0, 5.0, 5.0), 7.5),  # varied by 1 s: 1.5 s over five, and a fifth of 5 s
     ):
         machine = machine_with((0, 0.0))
         machine(LongestJob(8.0))

@@ -147,13 +147,18 @@ class SettlePlan:
     def _margin(self) -> float:
         """What a lost job is given on top of the longest job measured tightly: the longest
         job seen is a sample, and with durations varying, 1 job in n+1 outlasts n others.
-        So: how much the durations varied, and the longest over the number of them (twice
-        the longest when one job was measured; little once many were). 0 when no job, or
-        only loosely bounded ones (an earlier session's), were measured."""
-        if not self.tight_jobs:
+        So: how much the durations vary, and the longest over the number of them (twice
+        the longest when one job was measured; little once many were). The spread of n
+        durations understates how much they vary, most when n is small (of durations
+        spread evenly, n cover (n - 1) / (n + 1) of their range on average): it is widened
+        by the inverse. 0 when no job, or only loosely bounded ones (an earlier session's),
+        were measured."""
+        n = self.tight_jobs
+        if not n:
             return 0.0
         spread = self.longest_job_tight - self.shortest_job_tight
-        return spread + self.longest_job_tight / self.tight_jobs
+        varies = spread * (n + 1) / (n - 1) if n > 1 else 0.0
+        return varies + self.longest_job_tight / n
 
     def _longest(self) -> float:
         """The longest job seen: measured tightly in this session if any was, else loosely."""
