@@ -261,19 +261,10 @@ async def test_a_job_id_the_run_never_held_but_another_batch_owns_is_not_trusted
     assert_report_true(report, ledger(env.sim, "Quotes", env.ids))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a settling resubmission's refusal whose body is corrupted arrives as "
-        "InvalidRequestError HTTP_400 (no Zoho code): isolation.is_isolatable says no, "
-        "machine.RunMachine.refused returns None and driver.Run.submit_part stops the whole "
-        "run, leaving every parked batch uncertain instead of trying that batch again"
-    ),
-)
 async def test_one_unreadable_refusal_does_not_stop_the_run(start: Start) -> None:
     """Submit replies corrupted after processing (10 %): a refusal whose body cannot be read
     (a 400 without Zoho's error body) concerns one batch, not the run: the run goes on and
-    leaves no id uncertain (today it stops with InvalidRequestError, 3 ids uncertain)."""
+    leaves no id uncertain (it stopped with InvalidRequestError, 3 ids uncertain)."""
     env = await start(
         "Quotes",
         300,

@@ -37,6 +37,7 @@ __all__ = [
     "maybe_processed",
     "retry_later",
     "unlocated_invalid_data",
+    "unreadable_refusal",
 ]
 
 # Codes with which Zoho refuses a whole batch because of some of its ids: isolate them (by the
@@ -104,6 +105,12 @@ def latest_start(error: BaseException, at: float) -> float:
 def retry_later(error: BaseException) -> bool:
     """A submission that surely did nothing, after the client's retries gave up."""
     return isinstance(error, (TransportError, RateLimitError, ServerError))
+
+
+def unreadable_refusal(error: BaseException) -> bool:
+    """A 400 whose body was not Zoho's error (cut short, a proxy's page): refused, so nothing
+    was processed, but for a reason unknown (its ids, or the request)."""
+    return isinstance(error, InvalidRequestError) and error.code == "HTTP_400"
 
 
 def _index(value: object) -> int | None:

@@ -42,6 +42,7 @@ from zoho_convert.bulk.isolation import (
     maybe_processed,
     retry_later,
     unlocated_invalid_data,
+    unreadable_refusal,
 )
 from zoho_convert.bulk.report import JobOutcome, RejectedId
 from zoho_convert.bulk.settle_plan import Batch, BatchState, SettlePlan, SettleRound
@@ -179,14 +180,18 @@ class RunMachine(SettlePlan):
             assert isinstance(error, APIError)
             return self._isolate(seq, part, error, settling)
         processed = maybe_processed(error)
-        if single and (processed or retry_later(error)) and answered_by_zoho(error):
+        # A 400 whose body could not be read, once requests like this one were accepted, is
+        # most likely about its ids: it goes again (read, it is isolated), never stopping the
+        # run; one before any was accepted may be about the request: it does.
+        again = retry_later(error) or (self.gate_open and unreadable_refusal(error))
+        if single and (processed or again) and answered_by_zoho(error):
             # Zoho answered, and a single convert ends before its reply: nothing of it can
             # still be running, so the record goes again after a short pause (growing with
             # its rounds), not after a job's duration. Converted meanwhile, it is refused so.
             pause = self.record_pause(seq)
             text, code = error_text(error), error.code if isinstance(error, APIError) else ""
             return [BatchUncertain(seq, part, at + pause, True, text, code, True)], []
-        if processed or retry_later(error):
+        if processed or again:
             # A job this submission may have started began before its error came back (after
             # a timeout, maybe later: ``latest_start``). One that surely did nothing leaves the
             # wait for an earlier lost job where it was; with no earlier one, the batch may go
