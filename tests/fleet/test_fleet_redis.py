@@ -389,12 +389,13 @@ async def test_a_runs_claims_are_its_own_across_processes(
 ) -> None:
     """Claims made ``holding`` a run's name are that run's: another member, or another run
     of the same member, is held off; a later process resuming the run (the same name) claims
-    them again, renewed, and releases them."""
+    them again, renewed, and releases them. A view made before its fleet started works once
+    it has."""
     first, second = make_fleet(), make_fleet()
+    run = first.ledger.holding("run-a")
     await first.start()
     await second.start()
     ids = [str(10**15 + n) for n in range(4)]
-    run = first.ledger.holding("run-a")
     assert await run.claim("Quotes", ids[:3], ttl=30) == (ids[:3], [])
     assert await first.ledger.claim("Quotes", ids[:1], ttl=30) == ([], ids[:1])
     assert await first.ledger.holding("run-b").claim("Quotes", ids[1:2], ttl=30) == (

@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import attrs
 from redis.commands.core import AsyncScript
 
 from zoho_convert.fleet import scripts
@@ -29,6 +30,16 @@ def _chunks(ids: Sequence[str]) -> list[list[str]]:
     return [[str(i) for i in ids[start : start + _CHUNK]] for start in range(0, len(ids), _CHUNK)]
 
 
+@attrs.define
+class _Scripts:
+    """The ledger's Lua scripts, registered once the fleet connected (None before)."""
+
+    claim: AsyncScript | None = None
+    release: AsyncScript | None = None
+    mark: AsyncScript | None = None
+    release_later: AsyncScript | None = None
+
+
 class RedisLedger:
     """``ConversionLedger`` over Redis (use through ``RedisFleet.ledger``).
 
@@ -40,10 +51,7 @@ class RedisLedger:
     def __init__(self, link: RedisLink) -> None:
         self._link = link
         self.local = MemoryLedger()
-        self._claim: AsyncScript | None = None
-        self._release: AsyncScript | None = None
-        self._mark: AsyncScript | None = None
-        self._release_later: AsyncScript | None = None
+        self._scripts = _Scripts()  # (shared with the ``holding`` views: set when bound)
         # Who holds the claims this view makes, and whether an id it holds already is
         # claimed again (``holding``'s views only).
         self._owner = link.process
@@ -55,8 +63,7 @@ class RedisLedger:
     def holding(self, holder: str) -> RedisLedger:
         """This ledger, its claims made under ``holder`` (a run's name; see
         ``ConversionLedger``), whichever process makes them: a run resumed by another
-        process after a crash takes back its claims. Make it once the fleet is connected
-        (it shares the ledger's scripts)."""
+        process after a crash takes back its claims."""
         view = copy.copy(self)
         view.local = self.local.holding(holder)
         view._owner, view._renew = f"run:{holder}", True
@@ -64,11 +71,11 @@ class RedisLedger:
 
     def bind(self) -> None:
         """Prepare the scripts (after the link connected)."""
-        redis = self._link.redis
-        self._claim = redis.register_script(scripts.CLAIM)
-        self._release = redis.register_script(scripts.RELEASE_CLAIMS)
-        self._mark = redis.register_script(scripts.MARK_CONVERTED)
-        self._release_later = redis.register_script(scripts.RELEASE_LATER)
+        redis, bound_scripts = self._link.redis, self._scripts
+        bound_scripts.claim = redis.register_script(scripts.CLAIM)
+        bound_scripts.release = redis.register_script(scripts.RELEASE_CLAIMS)
+        bound_scripts.mark = redis.register_script(scripts.MARK_CONVERTED)
+        bound_scripts.release_later = redis.register_script(scripts.RELEASE_LATER)
 
     def _keys(self, module: str) -> tuple[str, str, str]:
         return (
@@ -105,7 +112,7 @@ class RedisLedger:
         held: list[str] = []
         try:
             for chunk in _chunks(ids):
-                reply: Any = await bound(self._claim)(
+                reply: Any = await bound(self._scripts.claim)(
                     keys=[claims, owners, converted],
                     args=[self._owner, max(1, round(ttl * 1000)), int(self._renew), *chunk],
                 )
@@ -125,7 +132,8 @@ class RedisLedger:
         _, claims, owners = self._keys(module)
         try:
             for chunk in _chunks(ids):
-                await bound(self._release)(keys=[claims, owners], args=[self._owner, *chunk])
+                release = bound(self._scripts.release)
+                await release(keys=[claims, owners], args=[self._owner, *chunk])
         except REDIS_LOST as error:
             self._link.lost(error)
 
@@ -138,7 +146,7 @@ class RedisLedger:
         _, claims, owners = self._keys(module)
         try:
             for chunk in _chunks(ids):
-                await bound(self._release_later)(
+                await bound(self._scripts.release_later)(
                     keys=[claims, owners],
                     args=[self._owner, max(0, round(delay * 1000)), *chunk],
                 )
@@ -153,7 +161,7 @@ class RedisLedger:
         converted, claims, owners = self._keys(module)
         try:
             for chunk in _chunks(ids):
-                await bound(self._mark)(
+                await bound(self._scripts.mark)(
                     keys=[converted, claims, owners, self._link.key("ledger", "modules")],
                     args=[module, *chunk],
                 )
