@@ -22,12 +22,13 @@ from typing import Any
 import attrs
 import pytest
 from fakes import SummingTime, deadline
+from fleet_truth import assert_fleet_true
 from truth import assert_report_true, ledger
 
 from zoho_convert import ConversionReport, PollPolicy, RetryPolicy, StaticToken, ZohoConvertClient
 from zoho_convert.bulk.events import BatchRead, BatchSubmitted, Event
 from zoho_convert.bulk.journal import Journal
-from zoho_convert.bulk.ledger import CLAIMED_ELSEWHERE, MemoryLedger
+from zoho_convert.bulk.ledger import MemoryLedger
 from zoho_convert.fleet import LocalFleet
 from zoho_convert.simulator import Faults, Simulator, SimulatorConfig
 from zoho_convert.simulator.state import CrmState
@@ -150,44 +151,6 @@ async def convert_side_by_side(
     return list(reports)
 
 
-def assert_fleet_true(
-    reports: Sequence[ConversionReport], lists: Sequence[Sequence[str]], counts: dict[str, int]
-) -> None:
-    """Each run's report against the ledger, per id, in a fleet: as ``assert_report_true``,
-    but an id may be converted by another run of the fleet, so one a run reports
-    ``already_converted`` (or refused ``ID_ALREADY_CONVERTED``) need only be in the ledger,
-    and one rejected ``CLAIMED_ELSEWHERE`` may be either. No record is converted twice; no
-    job says of its ids other than the ledger does."""
-    assert max(counts.values(), default=0) <= 1, "a record was converted twice"
-    for run, (report, ids) in enumerate(zip(reports, lists, strict=True)):
-        assert report.total == len(set(ids)), f"run {run}: an id given is not in its report"
-        assert report.accounted_for, f"run {run}: an id is missing, or listed twice"
-        listed: set[str] = set()
-        for item in report.rejected:
-            listed.add(item.id)
-            if item.code == "ID_ALREADY_CONVERTED":
-                assert counts[item.id] == 1, f"run {run}: {item.id} refused as converted"
-            elif item.code != CLAIMED_ELSEWHERE:
-                assert counts[item.id] == 0, f"run {run}: {item.id} {item.code}, converted"
-        for value in report.already_converted_ids:
-            listed.add(value)
-            assert counts[value] == 1, f"run {run}: {value} already converted, ledger 0"
-        listed.update(report.uncertain)
-        for job in report.jobs:
-            listed.update(job.ids)
-            if job.ids and job.finished:
-                assert job.status is not None
-                converted = job.status.converted_count or 0
-                failed = job.status.failed_count or 0
-                in_ledger = sum(counts[i] for i in job.ids)
-                expected = converted + (failed if job.settling else 0)
-                assert in_ledger == expected, (
-                    f"run {run}: job {job.job_id}: ledger {in_ledger}, report {expected}"
-                )
-        for value in set(ids) - listed:
-            assert counts[value] == 1, f"run {run}: {value} reported converted, ledger 0"
-
-
 @pytest.mark.xfail(
     strict=True,
     reason=(
@@ -211,7 +174,7 @@ async def test_ids_another_run_converted_in_part_are_never_reported_failed(
     fleet = await start(50, seed=1, locked=(7,), already_converted="fail_in_job")
     lists = [fleet.ids, fleet.ids]
     reports = await convert_side_by_side(fleet, lists)
-    assert_fleet_true(reports, lists, ledger(fleet.sim, "Quotes", fleet.ids))
+    assert_fleet_true(fleet.sim, reports, lists)
 
 
 def lost_submits(rate: float = 0.2, **more: Any) -> Faults:
@@ -246,7 +209,7 @@ async def test_a_lost_submissions_ids_are_not_let_go_while_it_settles_them(
     )
     lists = [fleet.ids[:200], fleet.ids[100:][::-1]]
     reports = await convert_side_by_side(fleet, lists)
-    assert_fleet_true(reports, lists, ledger(fleet.sim, "Quotes", fleet.ids))
+    assert_fleet_true(fleet.sim, reports, lists)
 
 
 async def stop_after_jobs(
