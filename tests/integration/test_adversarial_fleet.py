@@ -259,7 +259,7 @@ async def test_resume_given_other_ids_than_the_first_input_drops_none(
     client = fleet.clients[0]
     journal = str(tmp_path / "run.journal")
     await stop_after_jobs(client, fleet.ids, journal, 2, max_pending_jobs=2)
-    params, events = await _journaled(journal)
+    _, events = await _journaled(journal)
     read = {i for event in events if isinstance(event, BatchRead) for i in event.ids}
     assert 0 < len(read) < 300
     everything = list(fleet.ids)
