@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
 from cli_helpers import (
     FAST_POLL,
     StartSim,
@@ -74,22 +73,13 @@ def test_lost_replies_and_locked_records_print_what_the_ledger_holds(
     assert rows["failed"] == f"{report['failed']:,}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "reader.Reader._take (through convert.resume, skip=machine.position) skips the "
-        "first `position` lines of the --ids-file given to resume whatever they hold: given "
-        "the ids the interrupted run had not read, it reads none of them and prints OK, exit "
-        "0, for the journaled ids alone (see tests/integration/test_adversarial_fleet.py::"
-        "test_resume_given_other_ids_than_the_first_input_drops_none)"
-    ),
-)
 def test_resume_given_the_ids_not_yet_read_converts_them(
     start_sim: StartSim, tmp_path: Path
 ) -> None:
     """A convert interrupted (SIGINT) part way through its input, resumed with a file of the
     ids it had not read: every id of either file is converted, or the run says it is not
-    (it printed OK and exited 0 with none of the second file's ids read)."""
+    (it printed OK and exited 0 with none of the second file's ids read, when resume skipped
+    the first lines of its input by position alone)."""
     sim = start_sim(seed=21, job_duration=0.3, faults=Faults(latency=0.02))
     ids = [str(n) for n in range(100_000, 101_500)]
     ids_file = write_ids(tmp_path / "ids.txt", ids)

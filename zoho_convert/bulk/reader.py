@@ -30,7 +30,8 @@ class Reader:
     Args:
         batch_size: ids per batch.
         seen: the ids read before (a resumed run's), to drop their repeats.
-        skip: input items already read by an earlier session (the same input, read again).
+        skip: input items already read by an earlier session (the same input, read again:
+            an id among them no earlier session read is read as new).
         total: distinct ids (and refused values) read before.
         duplicates: repeats read before.
     """
@@ -117,7 +118,10 @@ class Reader:
 
         The hottest loop of a run, kept flat and inline (no call per id but the IdSet's): a
         plain digit string or int is handled without calling into the validator. Positions
-        count every value (``skip`` drops those an earlier session read).
+        count every value. The first ``skip`` were read by an earlier session (the same
+        input, read again): they are passed over, their refusals and repeats counted then,
+        but an id among them that no earlier session read (the input given again is not the
+        same) is read as new, never dropped.
         """
         size = self.batch_size
         add = self.seen.add
@@ -129,8 +133,7 @@ class Reader:
         position = self.position
         try:
             for position, value in enumerate(values, first):
-                if position <= skip:
-                    continue
+                skipped = position <= skip
                 if type(value) is str and value.isdigit() and value.isascii():
                     key = int(value) if len(value) <= max_digits else 0
                     # Canonical: "0012" is record 12 (and a duplicate of "12"). Of digit
@@ -143,6 +146,8 @@ class Reader:
                     key = 0
                     text = ""
                 if not 0 < key <= max_id:
+                    if skipped:
+                        continue  # (refused by the session that read it)
                     problem = id_problem(value)
                     if problem is not None:
                         self.refused.append(RejectedId(_describe(value), "INVALID_ID", problem))
@@ -151,7 +156,7 @@ class Reader:
                     text = str(int(value))  # a str/int subclass the validator accepts
                     key = int(text)
                 if not add(key):
-                    self.duplicates += 1
+                    self.duplicates += not skipped  # (a skipped one was counted then)
                     continue
                 batch.append(text)
                 if len(batch) < size:
