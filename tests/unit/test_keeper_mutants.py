@@ -11,6 +11,7 @@ import asyncio
 import itertools
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fake_convert_api import FakeAPI
@@ -18,7 +19,13 @@ from fakes import VirtualTime
 
 from zoho_convert import ServerError, SettlePolicy
 from zoho_convert.bulk.convert import convert_many, resume
-from zoho_convert.bulk.events import BatchSplit, BatchUncertain, IdsRejected
+from zoho_convert.bulk.events import (
+    BatchGaveUp,
+    BatchSplit,
+    BatchUncertain,
+    IdsRejected,
+    RunStopped,
+)
 from zoho_convert.bulk.keeper import LedgerKeeper
 from zoho_convert.bulk.ledger import CLAIMED_ELSEWHERE, MemoryLedger
 from zoho_convert.bulk.report import RejectedId
@@ -183,3 +190,86 @@ async def test_a_journaled_run_parks_and_reports_ids_another_worker_holds(
             "another worker of the fleet holds these ids"
         }
         assert each.converted == 90 and each.accounted_for
+
+
+class LaterLedger(MemoryLedger):
+    """A memory ledger noting each ``release`` and ``release_later`` call."""
+
+    def __init__(self) -> None:
+        super().__init__(clock=VirtualTime().clock)
+        self.released: list[list[str]] = []
+        self.later: list[tuple[list[str], float]] = []
+
+    async def release(self, module: str, ids: Sequence[str]) -> None:
+        self.released.append(list(ids))
+        await super().release(module, ids)
+
+    async def release_later(self, module: str, ids: Sequence[str], delay: float) -> None:
+        self.later.append((list(ids), delay))
+        await super().release_later(module, ids, delay)
+
+
+class NoLaterLedger(MemoryLedger):
+    """A ledger that cannot give claims back later (``release_later`` is optional)."""
+
+    def __init__(self) -> None:
+        super().__init__(clock=VirtualTime().clock)
+
+    def __getattribute__(self, name: str) -> Any:
+        if name == "release_later":
+            raise AttributeError(name)
+        return super().__getattribute__(name)
+
+
+async def test_a_given_up_batch_gives_its_claims_back_once_its_lost_job_ended() -> None:
+    """Settling gave up on a batch whose lost job ends 0.5 s on: its ids (this run's claims
+    only) are given back later with that delay, not at once; a later stop naming them again
+    gives nothing back twice."""
+    ledger = LaterLedger()
+    keeper = LedgerKeeper(ledger, "Quotes")
+    await screened(keeper, IDS[:3])
+    keeper(BatchGaveUp(0, (*IDS[:3], IDS[50]), "rounds ran out", lost_job_end=0.5))
+    await keeper.flush()
+    assert ledger.later == [(IDS[:3], 0.5)] and ledger.released == []
+    keeper(RunStopped(uncertain=tuple(IDS[:3]), lost_jobs_end=2.0))
+    await keeper.flush()
+    assert ledger.later == [(IDS[:3], 0.5)] and ledger.released == []
+
+
+async def test_each_flush_gives_back_later_with_the_longest_delay_since_the_last() -> None:
+    """Two batches given up before one flush go with the longer of their delays; a batch
+    given up after that flush goes with its own, shorter one."""
+    ledger = LaterLedger()
+    keeper = LedgerKeeper(ledger, "Quotes")
+    await screened(keeper, IDS[:3])
+    keeper(BatchGaveUp(0, (IDS[0],), "rounds ran out", lost_job_end=3.0))
+    keeper(BatchGaveUp(1, (IDS[1],), "rounds ran out", lost_job_end=0.5))
+    await keeper.flush()
+    keeper(BatchGaveUp(2, (IDS[2],), "deadline", lost_job_end=0.25))
+    await keeper.flush()
+    assert ledger.later == [([IDS[0], IDS[1]], 3.0), ([IDS[2]], 0.25)]
+
+
+@pytest.mark.parametrize("ledger_kind", [LaterLedger, NoLaterLedger])
+async def test_claims_whose_lost_job_already_ended_are_given_back_at_once(
+    ledger_kind: type[LaterLedger | NoLaterLedger],
+) -> None:
+    """A stop whose lost jobs have surely ended (no delay) gives this run's claims back at
+    once, also on a ledger that cannot give them back later: another worker may take them."""
+    ledger = ledger_kind()
+    keeper = LedgerKeeper(ledger, "Quotes")
+    await screened(keeper, IDS[:2])
+    keeper(RunStopped(uncertain=tuple(IDS[:2]), lost_jobs_end=0.0))
+    await keeper.flush()
+    assert await free(ledger, IDS[:2])
+
+
+async def test_without_release_later_claims_of_lost_jobs_are_left_to_expire() -> None:
+    """On a ledger that cannot give claims back later, ids whose lost job may still run keep
+    their claims (they expire): not given back at once, nothing raised."""
+    ledger = NoLaterLedger()
+    keeper = LedgerKeeper(ledger, "Quotes")
+    await screened(keeper, IDS[:2])
+    keeper(RunStopped(uncertain=tuple(IDS[:2]), lost_jobs_end=3.0))
+    await keeper.flush()
+    assert not await free(ledger, IDS[:2])

@@ -368,3 +368,23 @@ async def test_a_lone_record_does_not_queue_behind_the_records_being_settled() -
     async with deadline(5.0):
         await waiting
     assert len(run.of(IdsConverted)) == 3
+
+
+async def test_an_odd_number_of_request_slots_gives_records_the_half_rounded_down() -> None:
+    """A run of five request slots: records take two of them (not two and a half, which
+    would let a third single convert go), so never more than two are in flight at once."""
+    run = FakeRun(parked_machine(("1", "2", "3", "4", "5", "6")))
+    in_flight: list[int] = []
+    current = 0
+
+    async def convert(value: str) -> object:
+        nonlocal current
+        current += 1
+        in_flight.append(current)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        current -= 1
+        return {}
+
+    await RecordSettler(run, convert, 5).settle(0)
+    assert max(in_flight) == 2 and len(run.of(IdsConverted)) == 6

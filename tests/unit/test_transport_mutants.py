@@ -10,10 +10,20 @@ import types
 import aiohttp
 import pytest
 from aioresponses import aioresponses
-from core_helpers import ACCESS_TOKEN, BASE, MASS_CONVERT_REPLY, STATUS_REPLY, calls, make_client
+from core_helpers import (
+    ACCESS_TOKEN,
+    BASE,
+    MASS_CONVERT_REPLY,
+    STATUS_REPLY,
+    TOKEN_URL,
+    calls,
+    make_client,
+    refresh_auth,
+    token_reply,
+)
 
 import zoho_convert.api.transport as transport_module
-from zoho_convert import ModuleRef, RetryPolicy, TransportError
+from zoho_convert import ModuleRef, RetryPolicy, ServerError, TransportError
 
 STATUS_URL = f"{BASE}/Quotes/actions/mass_convert?job_id=1"
 MASS_URL = f"{BASE}/Quotes/actions/mass_convert"
@@ -130,3 +140,61 @@ def test_a_body_whose_ids_are_one_string_of_digits_is_encoded_as_that_string() -
     """Only a list of ids takes encode_body's direct path: ids given as one string of digits
     are written as that string, as the generic encoder writes them."""
     assert transport_module.encode_body({"ids": "123", "a": 1}) == b'{"ids":"123","a":1}'
+
+
+INVALID_TOKEN = {"code": "INVALID_TOKEN", "details": {}, "message": "invalid", "status": "error"}
+
+
+async def test_a_token_call_that_timed_out_says_the_request_never_left(m: aioresponses) -> None:
+    """The token call before a mass convert times out: the mass convert's TransportError says
+    it was not sent and names no unanswered wait of its own (settling would otherwise count a
+    lost job's start from the token call's timeout)."""
+    m.post(TOKEN_URL, exception=TimeoutError(), repeat=True)
+    async with make_client(refresh_auth(), retry=RetryPolicy(max_tries=1)) as client:
+        with pytest.raises(TransportError) as caught:
+            await client.mass_convert("Quotes", ["1"], to=TARGET)
+    assert calls(m, "POST", MASS_URL) == []
+    assert caught.value.sent is False and caught.value.timed_out_after is None
+    assert caught.value.maybe_processed is False
+
+
+async def test_a_token_endpoint_answering_500_says_the_request_did_nothing(
+    m: aioresponses,
+) -> None:
+    """The token endpoint answers 500 on every try: the mass convert's ServerError says Zoho
+    may not have processed it (it was never sent)."""
+    m.post(TOKEN_URL, status=500, repeat=True)
+    async with make_client(refresh_auth(), retry=RetryPolicy(max_tries=1)) as client:
+        with pytest.raises(ServerError) as caught:
+            await client.mass_convert("Quotes", ["1"], to=TARGET)
+    assert calls(m, "POST", MASS_URL) == []
+    assert caught.value.maybe_processed is False
+
+
+async def test_a_refresh_after_a_401_that_timed_out_says_the_request_did_nothing(
+    m: aioresponses,
+) -> None:
+    """A mass convert refused 401 INVALID_TOKEN, whose token refresh then times out: Zoho
+    refused the POST, so the TransportError raised says it was not sent, with no wait."""
+    m.post(TOKEN_URL, payload=token_reply(ACCESS_TOKEN))
+    m.post(TOKEN_URL, exception=TimeoutError(), repeat=True)
+    m.post(MASS_URL, status=401, payload=INVALID_TOKEN)
+    async with make_client(refresh_auth(), retry=RetryPolicy(max_tries=1)) as client:
+        with pytest.raises(TransportError) as caught:
+            await client.mass_convert("Quotes", ["1"], to=TARGET)
+    assert len(calls(m, "POST", MASS_URL)) == 1
+    assert caught.value.sent is False and caught.value.timed_out_after is None
+
+
+async def test_a_refresh_after_a_401_answered_500_says_the_request_did_nothing(
+    m: aioresponses,
+) -> None:
+    """A mass convert refused 401 INVALID_TOKEN, whose token refresh is answered 500: the
+    ServerError raised says the request may not have been processed."""
+    m.post(TOKEN_URL, payload=token_reply(ACCESS_TOKEN))
+    m.post(TOKEN_URL, status=500, repeat=True)
+    m.post(MASS_URL, status=401, payload=INVALID_TOKEN)
+    async with make_client(refresh_auth(), retry=RetryPolicy(max_tries=1)) as client:
+        with pytest.raises(ServerError) as caught:
+            await client.mass_convert("Quotes", ["1"], to=TARGET)
+    assert caught.value.maybe_processed is False
