@@ -3,8 +3,7 @@ processes have), one namespace, one simulator over HTTP, overlapping id lists; e
 report judged against the simulator's ledger, id by id (``fleet_truth``).
 
 Client and simulator share a virtual clock (``SummingTime``); Redis keeps its own (claims
-expire in real time, far beyond these runs). The case marked ``xfail(strict=True)``
-reproduces a false report; its reason says where it comes from.
+expire in real time, far beyond these runs).
 """
 
 from __future__ import annotations
@@ -89,20 +88,6 @@ async def overlapping_runs(
         assert_fleet_true(sim, reports, lists)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "keeper.LedgerKeeper.screen gives back a lost submission's claims (release, one Redis "
-        "round trip) before claiming its batch again (more round trips): another process "
-        "that had parked those ids CLAIMED_ELSEWHERE claims them in between and sends them "
-        "as a first submission; Zoho fails inside that job the records the lost submission "
-        "converted (fail_in_job): reported failed (e.g. a job: ledger 7, report 0). The "
-        "in-process twin, deterministic: tests/integration/test_adversarial_fleet.py::"
-        "test_a_lost_submissions_ids_are_not_let_go_while_it_settles_them. Real time makes "
-        "one seed hit or miss the window: four seeds are tried (each hit it in 2 of 2 "
-        "explorations but seed 2 in 1)"
-    ),
-)
 async def test_two_processes_never_report_failed_what_the_others_lost_submission_converted(
     redis_server: RedisServerProcess, namespace: str
 ) -> None:

@@ -2,12 +2,11 @@
 
 Several runs share one conversion ledger (an in-process ``MemoryLedger`` behind a
 ``LocalFleet``, its claims timed by the test's virtual clock) and one simulator, with
-overlapping id lists; or one run is stopped and resumed under faults. The cases marked
-``xfail(strict=True)`` reproduce a report that is not true against the simulator's ledger
-(or a record converted twice, or a journal left unusable): each names the seed and
-configuration that shows it, and its reason says what goes wrong and where. The passing cases
-pin combinations that hold. Clients and simulator share a virtual clock (``SummingTime``);
-after the runs the clock moves far ahead, so every job has finished before the ledger is read.
+overlapping id lists; or one run is stopped and resumed under faults. Each case names the
+seed and configuration that once showed a report not true against the simulator's ledger
+(its docstring says what it was), or pins a combination that held. Clients and simulator
+share a virtual clock (``SummingTime``); after the runs the clock moves far ahead, so every
+job has finished before the ledger is read.
 """
 
 from __future__ import annotations
@@ -159,20 +158,6 @@ async def convert_side_by_side(
     return list(reports)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "keeper.LedgerKeeper: a job that converted some of its records but not all (one "
-        "locked) gives its ids' claims back and records none converted (its counts cannot say "
-        "which); the other run, which had parked them CLAIMED_ELSEWHERE, then claims and "
-        "submits them as a first submission (settling=False), and Zoho failing the converted "
-        "ones inside the job (fail_in_job) is reported as 50 failed, 49 of them converted by "
-        "the first run. A batch parked CLAIMED_ELSEWHERE and sent later may meet another "
-        "run's conversions: its in-job failures need the single-convert check a settling "
-        "job's get (machine.finished), or the keeper should keep such ids from being "
-        "resubmitted blind"
-    ),
-)
 async def test_ids_another_run_converted_in_part_are_never_reported_failed(
     start: Start,
 ) -> None:
@@ -192,19 +177,6 @@ def lost_submits(rate: float = 0.2, **more: Any) -> Faults:
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "keeper.LedgerKeeper.screen gives back the batch's own claims (self._release(ids), "
-        "sent at once) before it claims the batch again: a lost submission's ids, its wait "
-        "over, are free for a ledger round trip, and another run that had parked them "
-        "CLAIMED_ELSEWHERE claims them then and sends them as a first submission; Zoho fails "
-        "inside that job the records the lost submission converted (fail_in_job), reported "
-        "failed (run 0: job ledger 50, report 0). A holding view renews the run's own claims, "
-        "so the release is not needed before the claim; and ids once held by another run "
-        "could get a settling job's single-convert check when their job fails records"
-    ),
-)
 async def test_a_lost_submissions_ids_are_not_let_go_while_it_settles_them(
     start: Start,
 ) -> None:
@@ -220,20 +192,6 @@ async def test_a_lost_submissions_ids_are_not_let_go_while_it_settles_them(
     assert_fleet_true(fleet.sim, reports, lists)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "driver.Run.claim_ttl (poll.timeout + 120 s) is counted from the batch's last "
-        "screen, and nothing renews a claim while its batch is settled: a lost submission's "
-        "settling job failed its records (fail_in_job), the run checks them one single "
-        "convert at a time, and meanwhile its claims expire (a poll timeout of 10,000 s: "
-        "it passes); another run that had parked those ids CLAIMED_ELSEWHERE claims them "
-        "and sends them as a first "
-        "submission, reported failed (job: ledger 11, report 0). Renew a batch's claims when "
-        "it is parked or checked record by record (or give claims the settle deadline too); "
-        "or give a batch once held by another run the settling check"
-    ),
-)
 async def test_a_settling_batchs_claims_outlast_its_settling(start: Start) -> None:
     """Three runs of one fleet, overlapping shuffled lists, submit replies lost to 500s
     (25 %), jobs of 1 to 3 s, Zoho failing converted ids inside jobs, a poll timeout of 10 s

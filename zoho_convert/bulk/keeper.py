@@ -65,8 +65,9 @@ class LedgerKeeper:
         elif isinstance(event, BatchUncertain):
             # A submission that may have reached Zoho keeps its claims while its lost job may
             # run (another worker sending them meanwhile would run two jobs side by side); the
-            # batch gives them back when it is screened again, its wait over.
-            if not event.maybe_sent:
+            # batch gives them back when it is screened again, its wait over. So do records
+            # parked to be checked one by one (``by_record``): this run converts them next.
+            if not event.maybe_sent and not event.by_record:
                 self._release(event.ids)
         elif isinstance(event, BatchGaveUp):
             # Its last submission may have reached Zoho, its job not waited for (rounds or

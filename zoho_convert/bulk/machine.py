@@ -127,6 +127,7 @@ class RunMachine(SettlePlan):
                     looks=parent.looks,
                     by_record=parent.by_record,
                     settle_from=parent.settle_from,
+                    met_others=parent.met_others,
                 )
                 self.next_seq = max(self.next_seq, seq + 1)
         elif isinstance(event, (IdsRejected, IdsAlreadyConverted)):
@@ -138,6 +139,7 @@ class RunMachine(SettlePlan):
             batch.state, batch.since, batch.reason = BatchState.PARKED, event.since, event.reason
             batch.settling = batch.settling or event.maybe_sent
             batch.code, batch.at_once = event.code, event.at_once
+            batch.met_others = batch.met_others or batch.held_elsewhere
             batch.by_record = batch.by_record or event.by_record
             batch.check_pending = event.by_record
             self.parked[event.batch] = batch
@@ -304,18 +306,21 @@ class RunMachine(SettlePlan):
                 len(batch.ids),
             )
         # (``and``'s order: a first submission's job, the usual one, builds no outcome.)
-        if batch.settling and not JobOutcome(job_id, len(batch.ids), status).fully_converted:
-            # Its failures may be records its lost predecessor converted (Zoho failing them
-            # inside the job, or the job FAILED) or records that fail for a reason of their
-            # own (locked, not approved), and its counts cannot say which: each record's
-            # single convert does (refused as converted, refused with its own reason, or
-            # converted now). The job has ended, so nothing of it runs: at once. Without the
-            # single convert, which records converted is unknown: uncertain, never a success.
+        unclear = batch.settling or batch.met_others
+        if unclear and not JobOutcome(job_id, len(batch.ids), status).fully_converted:
+            # Its failures may be records its lost predecessor (or another run of the fleet)
+            # converted (Zoho failing them inside the job, or the job FAILED) or records that
+            # fail for a reason of their own (locked, not approved), and its counts cannot
+            # say which: each record's single convert does (refused as converted, refused
+            # with its own reason, or converted now). The job has ended, so nothing of it
+            # runs: at once. Without the single convert, which records converted is
+            # unknown: uncertain, never a success nor a failure.
             converted = status.converted_count or 0
             done = f"settling job {job_id} converted {converted} of {len(batch.ids)} records"
             if by_record:
                 reason = f"{done}; each is checked by its single convert"
-                parked = BatchUncertain(seq, batch.ids, batch.since, True, reason, "", True, True)
+                since, sent = batch.since, batch.settling
+                parked = BatchUncertain(seq, batch.ids, since, sent, reason, "", True, True)
                 events.append(parked)
             else:
                 reason = (
