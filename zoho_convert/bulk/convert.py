@@ -169,8 +169,9 @@ async def resume(
     Args:
         journal: the journal path given to ``convert_many``.
         ids: when the interrupted run had not read all its input, the same ids again: the
-            part already journaled is skipped and the rest is read. Without them, such a
-            report has ``input_complete=False``.
+            part already journaled is skipped and the rest is read (an id in that part that
+            no session read, as when other ids are given, is read too: none is dropped).
+            Without them, such a report has ``input_complete=False``.
         concurrency: as for ``convert_many``.
         poll: as for ``convert_many``.
         progress: as for ``convert_many`` (this session's events).

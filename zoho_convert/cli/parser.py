@@ -49,8 +49,9 @@ a batch caught mid-submission is sent once more (Zoho refuses to convert a recor
 nothing is converted twice). The report covers the whole run.
 
 When the run was interrupted before it had read all its ids, give the same input again with
---ids-file (and --column): the ids already journaled are skipped and the rest is read. Without
-it, resume stops with exit code 2 and says so. The message printed on Ctrl-C shows the exact
+--ids-file (and --column): the ids already journaled are skipped and the rest is read (a file
+of other ids, such as only those not read yet, loses none). Without it, resume stops with exit
+code 2 and says so. The message printed on Ctrl-C shows the exact
 command.
 """
 
