@@ -132,6 +132,36 @@ def interrupt(proc: subprocess.Popen[str]) -> tuple[str, str]:
     return outputs["out"], outputs["err"]
 
 
+@attrs.frozen
+class Interrupted:
+    """A ``convert`` with a journal interrupted (SIGINT) once some jobs finished."""
+
+    returncode: int
+    out: str
+    err: str
+    ids_file: Path
+    journal: Path
+    env: dict[str, str]
+
+
+def interrupt_a_convert(sim: SimulatorThread, tmp_path: Path, ids: Sequence[str]) -> Interrupted:
+    """Convert ``ids`` (Quotes to Sales_Orders, batches of 10, two connections, a journal,
+    JSON out) and interrupt it once 50 records converted."""
+    ids_file = write_ids(tmp_path / "ids.txt", ids)
+    journal = tmp_path / "run.journal"
+    env = sim_env(sim)
+    proc = start_cli(
+        "convert", "Quotes", "--to", "Sales_Orders", "--ids-file", ids_file,
+        "--journal", journal, "--batch-size", "10", "--concurrency", "2", *FAST_POLL,
+        "--json", env=env,
+    )
+    try:
+        wait_until(lambda: converted_count(sim, "Quotes") >= 50, what="some jobs to finish")
+    finally:
+        out, err = interrupt(proc)
+    return Interrupted(proc.returncode, out, err, ids_file, journal, env)
+
+
 def converted_count(sim: SimulatorThread, module: str) -> int:
     """How many records of ``module`` the simulator has converted (read on its own loop)."""
 

@@ -13,12 +13,9 @@ from pathlib import Path
 from cli_helpers import (
     FAST_POLL,
     StartSim,
-    converted_count,
-    interrupt,
+    interrupt_a_convert,
     run_cli,
     sim_env,
-    start_cli,
-    wait_until,
     write_ids,
 )
 
@@ -82,20 +79,10 @@ def test_resume_given_the_ids_not_yet_read_converts_them(
     the first lines of its input by position alone)."""
     sim = start_sim(seed=21, job_duration=0.3, faults=Faults(latency=0.02))
     ids = [str(n) for n in range(100_000, 101_500)]
-    ids_file = write_ids(tmp_path / "ids.txt", ids)
-    journal = tmp_path / "run.journal"
-    env = sim_env(sim)
-    proc = start_cli(
-        "convert", "Quotes", "--to", "Sales_Orders", "--ids-file", ids_file,
-        "--journal", journal, "--batch-size", "10", "--concurrency", "2", *FAST_POLL,
-        "--json", env=env,
-    )
-    try:
-        wait_until(lambda: converted_count(sim, "Quotes") >= 50, what="some jobs to finish")
-    finally:
-        out, _ = interrupt(proc)
-    assert proc.returncode == 130
-    so_far = json.loads(out)
+    stopped = interrupt_a_convert(sim, tmp_path, ids)
+    journal, env = stopped.journal, stopped.env
+    assert stopped.returncode == 130
+    so_far = json.loads(stopped.out)
     assert so_far["input_complete"] is False
     rest = ids[so_far["total"] :]  # (read in order: the ids after those read)
     assert rest

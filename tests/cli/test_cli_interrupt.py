@@ -15,6 +15,7 @@ from cli_helpers import (
     StartSim,
     converted_count,
     interrupt,
+    interrupt_a_convert,
     no_traceback,
     one_line,
     requests_served,
@@ -39,21 +40,11 @@ def test_sigint_mid_run_exits_130_and_resume_finishes_it(
     # Half-second jobs and slow requests through two connections: a run of some seconds.
     sim = start_sim(seed=21, job_duration=0.5, faults=Faults(latency=0.02))
     ids = [str(n) for n in range(100_000, 103_000)]
-    ids_file = write_ids(tmp_path / "ids.txt", ids)
-    journal = tmp_path / "run.journal"
-    env = sim_env(sim)
-    proc = start_cli(
-        "convert", "Quotes", "--to", "Sales_Orders", "--ids-file", ids_file,
-        "--journal", journal, "--batch-size", "10", "--concurrency", "2", *FAST_POLL,
-        "--json", env=env,
-    )
-    try:
-        wait_until(lambda: converted_count(sim, "Quotes") >= 50, what="some jobs to finish")
-    finally:
-        out, err = interrupt(proc)
+    stopped = interrupt_a_convert(sim, tmp_path, ids)
+    err, ids_file, journal, env = stopped.err, stopped.ids_file, stopped.journal, stopped.env
 
-    assert proc.returncode == 130, err
-    so_far = json.loads(out)  # the report of what was done before the interrupt
+    assert stopped.returncode == 130, err
+    so_far = json.loads(stopped.out)  # the report of what was done before the interrupt
     assert so_far["interrupted"] is True and so_far["ok"] is False
     assert so_far["input_complete"] is False
     assert so_far["converted"] <= converted_count(sim, "Quotes")

@@ -22,26 +22,22 @@ import attrs
 import pytest
 from fakes import SummingTime, deadline
 from fleet_truth import assert_fleet_true
-from truth import assert_report_true, ledger
+from truth import assert_report_true, client_of, ledger, simulator_with
 
 from zoho_convert import (
     ConversionReport,
     JournalInUseError,
     PollPolicy,
-    RetryPolicy,
     SettlePolicy,
-    StaticToken,
     ZohoConvertClient,
 )
 from zoho_convert.bulk.events import BatchRead, BatchSubmitted, Event
 from zoho_convert.bulk.journal import Journal
 from zoho_convert.bulk.ledger import MemoryLedger
 from zoho_convert.fleet import LocalFleet
-from zoho_convert.simulator import Faults, Simulator, SimulatorConfig
-from zoho_convert.simulator.state import CrmState
+from zoho_convert.simulator import Faults, Simulator
 
 CASE_TIMEOUT = 60.0
-RETRY = RetryPolicy(max_tries=8, initial=0.01, max_delay=0.5, deadline=100_000)
 POLL = PollPolicy(initial=0.5, multiplier=2.0, max_interval=5.0, timeout=3_000)
 
 
@@ -111,30 +107,19 @@ async def start() -> AsyncIterator[Start]:
             latency: float = 0.0,
             **config: Any,
         ) -> Fleet:
-            ids = CrmState(SimulatorConfig(seed=seed)).create_records("Quotes", count)
-            if locked:
-                config["locked_ids"] = frozenset(ids[i] for i in locked)
-            vt = SummingTime()
-            config.setdefault("job_duration", 2.0)
-            cfg = SimulatorConfig(seed=seed, faults=faults or Faults(), clock=vt.clock, **config)
-            sim = await stack.enter_async_context(Simulator(cfg))
-            assert sim.state.create_records("Quotes", count) == ids
+            sim, vt, ids = await simulator_with(
+                stack, "Quotes", count, seed=seed, faults=faults,
+                locked=(lambda ids: [ids[i] for i in locked]) if locked else None, **config,
+            )
             shared = (
                 LatentLedger(clock=vt.clock, sleep=vt.sleep, latency=latency)
                 if latency
                 else MemoryLedger(clock=vt.clock)
             )
-            made = []
-            for _ in range(clients):
-                client = ZohoConvertClient(
-                    StaticToken(sim.access_token),
-                    api_domain=sim.url,
-                    retry=RETRY,
-                    sleep=vt.sleep,
-                    clock=vt.clock,
-                    fleet=LocalFleet(ledger=shared),
-                )
-                made.append(await stack.enter_async_context(client))
+            made = [
+                await client_of(stack, sim, vt, fleet=LocalFleet(ledger=shared))
+                for _ in range(clients)
+            ]
             return Fleet(sim, made, shared, vt, ids)
 
         yield make

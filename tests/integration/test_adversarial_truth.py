@@ -19,23 +19,19 @@ from typing import Any
 import attrs
 import pytest
 from fakes import SummingTime, deadline
-from truth import assert_report_true, ledger
+from truth import assert_report_true, client_of, ledger, simulator_with
 
 from zoho_convert import (
     AuthenticationError,
     ConversionReport,
     PollPolicy,
-    RetryPolicy,
     SettlePolicy,
-    StaticToken,
     ZohoConvertClient,
 )
 from zoho_convert.bulk.events import Event, RunStopped
-from zoho_convert.simulator import Faults, Simulator, SimulatorConfig
-from zoho_convert.simulator.state import CrmState
+from zoho_convert.simulator import Faults, Simulator
 
 CASE_TIMEOUT = 60.0
-RETRY = RetryPolicy(max_tries=8, initial=0.01, max_delay=0.5, deadline=100_000)
 POLL = PollPolicy(initial=0.5, multiplier=2.0, max_interval=5.0, timeout=3_000)
 SUBMIT = {"Quotes": "mass_convert", "Leads": "lead_mass_convert"}
 SINGLE = {"Quotes": "convert", "Leads": "lead_convert"}
@@ -67,24 +63,11 @@ async def start() -> AsyncIterator[Start]:
             locked_every: int = 0,
             **config: Any,
         ) -> Env:
-            # The same seed makes the same ids: known before the simulator is configured.
-            ids = CrmState(SimulatorConfig(seed=seed)).create_records(module, count)
-            if locked_every:
-                config["locked_ids"] = frozenset(ids[1::locked_every])
-            vt = SummingTime()
-            config.setdefault("job_duration", 2.0)
-            cfg = SimulatorConfig(seed=seed, faults=faults, clock=vt.clock, **config)
-            sim = await stack.enter_async_context(Simulator(cfg))
-            assert sim.state.create_records(module, count) == ids
-            client = ZohoConvertClient(
-                StaticToken(sim.access_token),
-                api_domain=sim.url,
-                retry=RETRY,
-                sleep=vt.sleep,
-                clock=vt.clock,
+            locked = (lambda ids: ids[1::locked_every]) if locked_every else None
+            sim, vt, ids = await simulator_with(
+                stack, module, count, seed=seed, faults=faults, locked=locked, **config
             )
-            await stack.enter_async_context(client)
-            return Env(sim, client, vt, ids)
+            return Env(sim, await client_of(stack, sim, vt), vt, ids)
 
         yield make
 

@@ -5,13 +5,18 @@ Imported as ``truth`` (``tests/integration`` is on ``sys.path`` beside its test 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+import contextlib
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Protocol
 
-from fakes import deadline
+from fakes import SummingTime, deadline
 
-from zoho_convert import ConversionReport, PollPolicy, ZohoConvertClient
-from zoho_convert.simulator import Simulator
+from zoho_convert import ConversionReport, PollPolicy, RetryPolicy, StaticToken, ZohoConvertClient
+from zoho_convert.simulator import Faults, Simulator, SimulatorConfig
+from zoho_convert.simulator.state import CrmState
+
+#: Retries of the clients these tests point at a simulator: fast, many, on a virtual clock.
+RETRY = RetryPolicy(max_tries=8, initial=0.01, max_delay=0.5, deadline=100_000)
 
 
 class Clock(Protocol):
@@ -45,6 +50,46 @@ async def convert_quotes(
         )
     env.time.now += 10_000
     return report, ids
+
+
+async def simulator_with(
+    stack: contextlib.AsyncExitStack,
+    module: str,
+    count: int,
+    *,
+    seed: int,
+    faults: Faults | None = None,
+    locked: Callable[[list[str]], Collection[str]] | None = None,
+    **config: Any,
+) -> tuple[Simulator, SummingTime, list[str]]:
+    """A simulator on a virtual clock holding ``count`` records of ``module`` (jobs of 2 s
+    unless ``config`` says), its config fields as kwargs; ``locked`` picks, from the ids, those
+    to lock. The same seed makes the same ids, so they are known before it is configured.
+    Returns it, its clock and the ids."""
+    ids = CrmState(SimulatorConfig(seed=seed)).create_records(module, count)
+    if locked is not None:
+        config["locked_ids"] = frozenset(locked(ids))
+    time = SummingTime()
+    config.setdefault("job_duration", 2.0)
+    cfg = SimulatorConfig(seed=seed, faults=faults or Faults(), clock=time.clock, **config)
+    sim = await stack.enter_async_context(Simulator(cfg))
+    assert sim.state.create_records(module, count) == ids
+    return sim, time, ids
+
+
+async def client_of(
+    stack: contextlib.AsyncExitStack, sim: Simulator, time: SummingTime, **options: Any
+) -> ZohoConvertClient:
+    """A client of ``sim`` on its clock (``RETRY``; ``options``: the client's others)."""
+    client = ZohoConvertClient(
+        StaticToken(sim.access_token),
+        api_domain=sim.url,
+        retry=RETRY,
+        sleep=time.sleep,
+        clock=time.clock,
+        **options,
+    )
+    return await stack.enter_async_context(client)
 
 
 def ledger(sim: Simulator, module: str, ids: Sequence[str]) -> dict[str, int]:

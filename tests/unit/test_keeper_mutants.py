@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from fake_convert_api import FakeAPI
 from fakes import VirtualTime
+from noting_ledger import NotingLedger
 
 from zoho_convert import ServerError, SettlePolicy
 from zoho_convert.bulk.convert import convert_many, resume
@@ -192,23 +193,6 @@ async def test_a_journaled_run_parks_and_reports_ids_another_worker_holds(
         assert each.converted == 90 and each.accounted_for
 
 
-class LaterLedger(MemoryLedger):
-    """A memory ledger noting each ``release`` and ``release_later`` call."""
-
-    def __init__(self) -> None:
-        super().__init__(clock=VirtualTime().clock)
-        self.released: list[list[str]] = []
-        self.later: list[tuple[list[str], float]] = []
-
-    async def release(self, module: str, ids: Sequence[str]) -> None:
-        self.released.append(list(ids))
-        await super().release(module, ids)
-
-    async def release_later(self, module: str, ids: Sequence[str], delay: float) -> None:
-        self.later.append((list(ids), delay))
-        await super().release_later(module, ids, delay)
-
-
 class NoLaterLedger(MemoryLedger):
     """A ledger that cannot give claims back later (``release_later`` is optional)."""
 
@@ -225,7 +209,7 @@ async def test_a_given_up_batch_gives_its_claims_back_once_its_lost_job_ended() 
     """Settling gave up on a batch whose lost job ends 0.5 s on: its ids (this run's claims
     only) are given back later with that delay, not at once; a later stop naming them again
     gives nothing back twice."""
-    ledger = LaterLedger()
+    ledger = NotingLedger()
     keeper = LedgerKeeper(ledger, "Quotes")
     await screened(keeper, IDS[:3])
     keeper(BatchGaveUp(0, (*IDS[:3], IDS[50]), "rounds ran out", lost_job_end=0.5))
@@ -239,7 +223,7 @@ async def test_a_given_up_batch_gives_its_claims_back_once_its_lost_job_ended() 
 async def test_each_flush_gives_back_later_with_the_longest_delay_since_the_last() -> None:
     """Two batches given up before one flush go with the longer of their delays; a batch
     given up after that flush goes with its own, shorter one."""
-    ledger = LaterLedger()
+    ledger = NotingLedger()
     keeper = LedgerKeeper(ledger, "Quotes")
     await screened(keeper, IDS[:3])
     keeper(BatchGaveUp(0, (IDS[0],), "rounds ran out", lost_job_end=3.0))
@@ -250,9 +234,9 @@ async def test_each_flush_gives_back_later_with_the_longest_delay_since_the_last
     assert ledger.later == [([IDS[0], IDS[1]], 3.0), ([IDS[2]], 0.25)]
 
 
-@pytest.mark.parametrize("ledger_kind", [LaterLedger, NoLaterLedger])
+@pytest.mark.parametrize("ledger_kind", [NotingLedger, NoLaterLedger])
 async def test_claims_whose_lost_job_already_ended_are_given_back_at_once(
-    ledger_kind: type[LaterLedger | NoLaterLedger],
+    ledger_kind: type[NotingLedger | NoLaterLedger],
 ) -> None:
     """A stop whose lost jobs have surely ended (no delay) gives this run's claims back at
     once, also on a ledger that cannot give them back later: another worker may take them."""

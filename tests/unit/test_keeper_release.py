@@ -6,29 +6,11 @@ And ``MemoryLedger.release_later`` never makes a claim last longer."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+
+from noting_ledger import NotingLedger
 
 from zoho_convert.bulk.events import RunStopped
 from zoho_convert.bulk.keeper import LedgerKeeper
-from zoho_convert.bulk.ledger import MemoryLedger
-
-
-class NotingLedger(MemoryLedger):
-    """A memory ledger noting each ``release`` and ``release_later`` call."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        super().__init__(clock=lambda: self.now)
-        self.released: list[list[str]] = []
-        self.later: list[tuple[list[str], float]] = []
-
-    async def release(self, module: str, ids: Sequence[str]) -> None:
-        self.released.append(list(ids))
-        await super().release(module, ids)
-
-    async def release_later(self, module: str, ids: Sequence[str], delay: float) -> None:
-        self.later.append((list(ids), delay))
-        await super().release_later(module, ids, delay)
 
 
 async def claimed_by_a_run(ledger: NotingLedger, ids: tuple[str, ...]) -> LedgerKeeper:

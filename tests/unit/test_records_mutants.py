@@ -168,10 +168,12 @@ async def test_records_in_flight_are_counted_across_batches_and_released() -> No
     assert seen[-1] == 5 and settler.queued == 0
 
 
-async def test_no_more_calls_side_by_side_than_its_slots() -> None:
-    """Five records in a run of four request slots: records take half of them, so never more
-    than two single converts are in flight (and a run of one slot still gets one)."""
-    run = FakeRun(parked_machine(("1", "2", "3", "4", "5")))
+@pytest.mark.parametrize(("slots", "records"), [(4, 5), (5, 6)])
+async def test_no_more_calls_side_by_side_than_its_slots(slots: int, records: int) -> None:
+    """Records in a run of four or five request slots: records take half of them, rounded
+    down (not two and a half, which would let a third single convert go), so never more than
+    two single converts are in flight (and a run of one slot still gets one)."""
+    run = FakeRun(parked_machine(tuple(str(n) for n in range(1, records + 1))))
     in_flight: list[int] = []
     current = 0
 
@@ -179,12 +181,13 @@ async def test_no_more_calls_side_by_side_than_its_slots() -> None:
         nonlocal current
         current += 1
         in_flight.append(current)
-        await asyncio.sleep(0)
+        for _ in range(3):
+            await asyncio.sleep(0)
         current -= 1
         return {}
 
-    await RecordSettler(run, convert, 4).settle(0)
-    assert max(in_flight) == 2 and len(run.of(IdsConverted)) == 5
+    await RecordSettler(run, convert, slots).settle(0)
+    assert max(in_flight) == 2 and len(run.of(IdsConverted)) == records
     assert RecordSettler(run, convert, 1).slot_count == 1
 
 
@@ -368,23 +371,3 @@ async def test_a_lone_record_does_not_queue_behind_the_records_being_settled() -
     async with deadline(5.0):
         await waiting
     assert len(run.of(IdsConverted)) == 3
-
-
-async def test_an_odd_number_of_request_slots_gives_records_the_half_rounded_down() -> None:
-    """A run of five request slots: records take two of them (not two and a half, which
-    would let a third single convert go), so never more than two are in flight at once."""
-    run = FakeRun(parked_machine(("1", "2", "3", "4", "5", "6")))
-    in_flight: list[int] = []
-    current = 0
-
-    async def convert(value: str) -> object:
-        nonlocal current
-        current += 1
-        in_flight.append(current)
-        for _ in range(3):
-            await asyncio.sleep(0)
-        current -= 1
-        return {}
-
-    await RecordSettler(run, convert, 5).settle(0)
-    assert max(in_flight) == 2 and len(run.of(IdsConverted)) == 6
