@@ -1,6 +1,5 @@
-"""Review of the lead's session changes (f83368c..main): each case reproduces a report that
-is not true (or an id that is dropped); each is ``xfail(strict=True)`` until fixed, its reason
-naming the code at fault."""
+"""Findings of a review of one session's changes (f83368c..): each case once reproduced a
+report that was not true, or an id that was dropped."""
 
 from __future__ import annotations
 
@@ -8,7 +7,6 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
-import pytest
 from fake_convert_api import FakeAPI
 
 from zoho_convert.api.models import JobState, JobStatus
@@ -50,15 +48,6 @@ def met_another_run_and_half_converted() -> tuple[RunMachine, Tally]:
     return machine, tally
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "machine.RunMachine.finished parks a met_others batch whose job ran with "
-        "maybe_sent=batch.settling (False): machine.stopped then lists its ids as "
-        "not_submitted (reported rejected NOT_SUBMITTED, claims released at once), though "
-        "this run's own job converted 2 of them"
-    ),
-)
 def test_a_checked_batch_whose_job_ran_is_never_reported_not_submitted() -> None:
     """A batch that met another run, whose job converted 2 of 4 records and which waits for
     its single-convert checks when the run stops: none of its ids is reported as never
@@ -70,15 +59,6 @@ def test_a_checked_batch_whose_job_ran_is_never_reported_not_submitted() -> None
     assert set(stopped.uncertain) == set(IDS)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Batch.met_others (and BatchUncertain.code) are not journaled: journal.py _uncertain "
-        "writes only state and settling, journal_replay yields BatchUncertain without code; "
-        "resumed, a batch that met another run is sent as a first submission and its job's "
-        "in-job failures (records that run converted) are counted failed"
-    ),
-)
 async def test_resume_remembers_that_a_batch_met_another_run(tmp_path: Path) -> None:
     """Run B finds its 50 ids held by run A and is stopped while they are parked; A converts
     25 of them (its job fails the rest) and gives its claims back; B resumes: the 25 its job
@@ -133,14 +113,6 @@ async def test_reader_reads_a_new_plain_id_in_the_skip_range() -> None:
     assert reader.take_partial() == ("11", "12", "13")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "reader.Reader._take: in the skip range, a value off the fast path (a str/int "
-        "subclass the validator accepts) hits 'if skipped: continue' before id_problem, so "
-        "a valid id no session read is dropped"
-    ),
-)
 async def test_reader_reads_a_new_str_subclass_id_in_the_skip_range() -> None:
     """A resume given other ids (a ``str`` subclass, as a numpy array of strings yields)
     reads each id among its first ``skip`` items that no earlier session read: none is
@@ -154,13 +126,6 @@ async def test_reader_reads_a_new_str_subclass_id_in_the_skip_range() -> None:
     assert reader.take_partial() == ("11", "12", "13")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "reader.Reader._take: in the skip range an invalid value is passed over as 'refused "
-        "by the session that read it', even when no session read it (other input given)"
-    ),
-)
 async def test_reader_refuses_a_new_invalid_value_in_the_skip_range() -> None:
     """A resume given other input whose first items hold an invalid value no session read:
     that value is listed as refused, not silently dropped."""

@@ -22,7 +22,6 @@ from zoho_convert.bulk.events import BatchRead, ProgressCallback, RequestsCounte
 from zoho_convert.bulk.idset import IdSet
 from zoho_convert.bulk.isolation import error_text
 from zoho_convert.bulk.journal import Journal
-from zoho_convert.bulk.ledger import CLAIMED_ELSEWHERE
 from zoho_convert.bulk.machine import RunMachine
 from zoho_convert.bulk.reader import Reader
 from zoho_convert.bulk.report import ConversionReport
@@ -213,6 +212,7 @@ async def resume(
             skip=run.machine.position,
             total=run.tally.total,
             duplicates=run.machine.duplicates,
+            refused_before={item.id for item in run.tally.rejected if item.code == "INVALID_ID"},
         )
         reading = functools.partial(run.read, reader, ids)
     return await drive(run, _restart(run, reading))
@@ -247,11 +247,14 @@ def _run(
 
 async def _restart(run: Run, reading: Callable[[], Awaitable[None]] | None) -> None:
     """Restart the journal's unfinished batches, then read the rest of the input (if given)."""
-    if run.keeper is not None and run.spec.claims_holder:
-        # Claims the earlier sessions made are this run's (its holder's): given back as its own.
+    if run.keeper is not None:
+        holding = run.spec.claims_holder and hasattr(run.keeper.ledger, "holding")
         for batch in run.machine.batches.values():
-            if batch.code != CLAIMED_ELSEWHERE:  # (another run's: never this one's)
-                run.keeper.adopt(batch.ids)
+            # While the run was down, other runs of the fleet may have converted its ids
+            # (claims expire): a job of them that fails records is checked like a settling one.
+            batch.met_others = True
+            if holding:  # claims the earlier sessions made under this run's name are its own
+                run.keeper.adopt(batch.ids)  # (the ledger releases only its holder's claims)
     to_submit, to_poll, parked = run.machine.to_restart(run.clock())
     run.publish_all(parked)
     for batch in to_poll:

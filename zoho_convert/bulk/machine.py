@@ -319,8 +319,8 @@ class RunMachine(SettlePlan):
             done = f"settling job {job_id} converted {converted} of {len(batch.ids)} records"
             if by_record:
                 reason = f"{done}; each is checked by its single convert"
-                since, sent = batch.since, batch.settling
-                parked = BatchUncertain(seq, batch.ids, since, sent, reason, "", True, True)
+                # (Its job ran: stopped before the checks, its ids are uncertain, not unsent.)
+                parked = BatchUncertain(seq, batch.ids, batch.since, True, reason, "", True, True)
                 events.append(parked)
             else:
                 reason = (

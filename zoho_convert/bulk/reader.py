@@ -6,7 +6,7 @@ calling into the validator, and ids are remembered in a compact ``IdSet``.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Iterable
 from typing import Any
 
 from zoho_convert.api.ids import MAX_ID_DIGITS, id_problem
@@ -34,6 +34,8 @@ class Reader:
             an id among them no earlier session read is read as new).
         total: distinct ids (and refused values) read before.
         duplicates: repeats read before.
+        refused_before: how earlier sessions named the values they refused (``RejectedId.id``):
+            among the first ``skip`` items, an invalid value not among them is refused now.
     """
 
     def __init__(
@@ -44,6 +46,7 @@ class Reader:
         skip: int = 0,
         total: int = 0,
         duplicates: int = 0,
+        refused_before: Collection[str] = (),
     ) -> None:
         self.batch_size = batch_size
         self.seen = seen if seen is not None else IdSet()
@@ -51,6 +54,7 @@ class Reader:
         self.position = 0  # (up to date whenever a batch is dispatched, and after ``read``)
         self.duplicates = duplicates
         self.refused: list[RejectedId] = []
+        self.refused_before = frozenset(refused_before)
         self._batch: list[str] = []
         # ``total`` counts the ids in ``seen``: the per-id path then counts nothing itself.
         self._total = total - len(self.seen)
@@ -120,8 +124,8 @@ class Reader:
         plain digit string or int is handled without calling into the validator. Positions
         count every value. The first ``skip`` were read by an earlier session (the same
         input, read again): they are passed over, their refusals and repeats counted then,
-        but an id among them that no earlier session read (the input given again is not the
-        same) is read as new, never dropped.
+        but an id among them that no earlier session read, or an invalid value it did not
+        refuse (the input given again is not the same), is read as new, never dropped.
         """
         size = self.batch_size
         add = self.seen.add
@@ -146,11 +150,12 @@ class Reader:
                     key = 0
                     text = ""
                 if not 0 < key <= max_id:
-                    if skipped:
-                        continue  # (refused by the session that read it)
                     problem = id_problem(value)
                     if problem is not None:
-                        self.refused.append(RejectedId(_describe(value), "INVALID_ID", problem))
+                        described = _describe(value)
+                        if skipped and described in self.refused_before:
+                            continue  # (refused by the session that read it)
+                        self.refused.append(RejectedId(described, "INVALID_ID", problem))
                         self._total += 1
                         continue
                     text = str(int(value))  # a str/int subclass the validator accepts

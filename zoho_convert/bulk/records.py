@@ -104,12 +104,11 @@ class RecordSettler:
         """Convert each record of a parked batch (each its own part, so each has its own
         fate), side by side."""
         machine = self.run.machine
-        batch = machine.batches[seq]
-        ids = batch.ids
+        ids = machine.batches[seq].ids
         parts: tuple[tuple[int, tuple[str, ...]], ...] = ((seq, ids),)
         if len(ids) > 1:
             parts = tuple((machine.new_seq(), (value,)) for value in ids)
-            self.run.publish(BatchSplit(seq, parts, batch.settling))
+            self.run.publish(BatchSplit(seq, parts, True))
         self.queued += len(parts)
         # A lone record (one tried before, due again after its pause) does not queue behind
         # the records of the batches being settled: at most the transport's slot waits.
@@ -132,10 +131,8 @@ class RecordSettler:
         except Stopped:
             return
         except Exception as error:
-            # (A batch another run held, not this run's, is refused as converted by that run.)
-            settling = run.machine.batches[seq].settling
             verdict = run.machine.refused(
-                seq, ids, error, settling=settling, at=run.clock(), single=True
+                seq, ids, error, settling=True, at=run.clock(), single=True
             )
             if verdict is not None:
                 run.publish_all(verdict[0])  # one record: refused, or parked (never split)
