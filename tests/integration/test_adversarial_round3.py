@@ -226,18 +226,6 @@ async def test_a_job_id_of_a_lost_submission_answered_to_another_batch_is_not_tr
     true_to_ledger(env, "Quotes", report)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "isolation.unreadable_refusal only takes an unreadable 400 (InvalidRequestError "
-        "HTTP_400) once the gate is open for its batch's ids; a 403 NO_PERMISSION refusing "
-        "one id, its body cut short or replaced, is a PermissionDeniedError HTTP_403 that "
-        "machine.refused returns None for: the whole run stops (96 ids uncertain, the rest "
-        "unsent) for one batch's reply. Fix: once a submission was accepted, take an "
-        "unreadable 403 like the unreadable 400 (park the batch to go again: read, it is "
-        "isolated; a request-level 403 comes back on every batch and ends in the rounds)"
-    ),
-)
 async def test_one_unreadable_permission_refusal_does_not_stop_the_run(start: Start) -> None:
     """Records without permission (1 in 29) and submit replies corrupted (15 %): a 403
     refusing one id whose body cannot be read, after submissions were accepted, concerns its

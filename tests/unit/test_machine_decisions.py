@@ -14,7 +14,11 @@ from typing import Any
 import attrs
 import pytest
 
-from zoho_convert.api.errors import AuthenticationError, InvalidRequestError
+from zoho_convert.api.errors import (
+    AuthenticationError,
+    InvalidRequestError,
+    PermissionDeniedError,
+)
 from zoho_convert.api.models import JobState, JobStatus
 from zoho_convert.bulk.events import (
     BatchGaveUp,
@@ -489,24 +493,27 @@ def test_a_job_id_lost_in_an_earlier_session_is_not_trusted_again() -> None:
     assert isinstance(verdict, BatchUncertain) and verdict.maybe_sent
 
 
+@pytest.mark.parametrize("status", [400, 403])
 @pytest.mark.parametrize("single", [False, True], ids=["mass", "single"])
 def test_an_unreadable_refusal_stops_the_run_only_before_any_request_was_accepted(
-    single: bool,
+    single: bool, status: int
 ) -> None:
-    """A 400 whose body is not Zoho's error (cut short): before any submission was accepted
-    it may be about the request, so it stops the run (None); once one was, it is taken for
-    its ids' and the batch goes again (at once, or after a record's pause: nothing of it was
-    processed), keeping the code to reject it with if it never goes through."""
+    """A 400 or 403 whose body is not Zoho's error (cut short): before any submission was
+    accepted it may be about the request, so it stops the run (None); once one was, it is
+    taken for its ids' and the batch goes again (at once, or after a record's pause: nothing
+    of it was processed), keeping the code to reject it with if it never goes through."""
     machine = machine_with((0, 0.0))
     machine(SubmitStarted(0))
-    unreadable = InvalidRequestError(400, "HTTP_400", "HTTP 400 without a Zoho error body")
+    kind = InvalidRequestError if status == 400 else PermissionDeniedError
+    code = f"HTTP_{status}"
+    unreadable = kind(status, code, f"HTTP {status} without a Zoho error body")
     assert machine.refused(0, IDS_OF[0], unreadable, settling=False, at=3.0, single=single) is None
     machine.gate_open = True
     verdict = machine.refused(0, IDS_OF[0], unreadable, settling=False, at=3.0, single=single)
     assert verdict is not None
     ((parked,), parts) = verdict
     assert isinstance(parked, BatchUncertain) and parts == []
-    assert (parked.ids, parked.code, parked.at_once) == (IDS_OF[0], "HTTP_400", True)
+    assert (parked.ids, parked.code, parked.at_once) == (IDS_OF[0], code, True)
     assert parked.since == (3.0 + machine.record_pause(0) if single else 3.0)
     assert parked.maybe_sent is single  # (a record parked with a pause: as Zoho answered it)
     other = InvalidRequestError(400, "MANDATORY_NOT_FOUND", "a field is missing")

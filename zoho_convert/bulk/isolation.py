@@ -108,9 +108,12 @@ def retry_later(error: BaseException) -> bool:
 
 
 def unreadable_refusal(error: BaseException) -> bool:
-    """A 400 whose body was not Zoho's error (cut short, a proxy's page): refused, so nothing
-    was processed, but for a reason unknown (its ids, or the request)."""
-    return isinstance(error, InvalidRequestError) and error.code == "HTTP_400"
+    """A 400 or 403 whose body was not Zoho's error (cut short, a proxy's page): refused, so
+    nothing was processed, but for a reason unknown (its ids, or the request)."""
+    return (
+        isinstance(error, (InvalidRequestError, PermissionDeniedError))
+        and error.code == f"HTTP_{error.status}"
+    )
 
 
 def _index(value: object) -> int | None:

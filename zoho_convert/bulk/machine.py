@@ -182,7 +182,7 @@ class RunMachine(SettlePlan):
             assert isinstance(error, APIError)
             return self._isolate(seq, part, error, settling)
         processed = maybe_processed(error)
-        # A 400 whose body could not be read, once requests like this one were accepted, is
+        # A 400/403 whose body could not be read, once requests like this one were accepted, is
         # most likely about its ids: it goes again (read, it is isolated), never stopping the
         # run; one before any was accepted may be about the request: it does.
         again = retry_later(error) or (self.gate_open and unreadable_refusal(error))
