@@ -1,5 +1,6 @@
 """Findings of a review of 72a61ce, 62e8e8a, 7ebd3df and 2aac00d (met_others, resume's skip
-range, unreadable 403s): each strict xfail once reproduced a report that was not true."""
+range, unreadable 403s): each case once reproduced a report that was not true, or another
+unreadable refusal than a 400 or 403 taken for its batch's ids."""
 
 from __future__ import annotations
 
@@ -27,12 +28,6 @@ async def later(api: FakeAPI, ids: tuple[str, ...], delay: float) -> AsyncIterat
         yield value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a job that converts part of its batch gives every id back unmarked: a run that "
-    "claims them after that never met the other run (met_others False), and counts failed "
-    "the records Zoho fails inside its job as converted (README Guarantees claims never)",
-)
 async def test_ids_another_run_converted_in_part_and_let_go_are_never_counted_failed() -> None:
     """Two runs of one fleet: one converts 4 ids, one locked (its job converts 3, fails 1,
     and gives all 4 back); the other, given the same 4 ids a moment later, screens them once
@@ -50,11 +45,6 @@ async def test_ids_another_run_converted_in_part_and_let_go_are_never_counted_fa
     assert second.failed <= 1, f"{second.failed} failed, of which {len(converted)} converted"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="unreadable_refusal matches any 4xx mapped to InvalidRequestError (HTTP_404, "
-    "HTTP_413, ...), not only the 400 and 403 its docstring and the CHANGELOG name",
-)
 @pytest.mark.parametrize("status", [404, 413])
 def test_only_an_unreadable_400_or_403_is_taken_for_its_batchs_ids(status: int) -> None:
     """An unreadable 404 (or 413) after a submission was accepted is not one of the refusals

@@ -232,10 +232,12 @@ def _run(
     """A run of ``params`` on ``api`` (its limits as ``convert_many`` and ``resume`` take)."""
     settle = settle or SettlePolicy()
     endpoints = bind(api, params, record_by_record=settle.record_by_record)
+    machine = RunMachine(settle, in_flight_grace=endpoints.request_timeout)
+    machine.fleet = endpoints.ledger is not None
     return Run(
         endpoints,
         params,
-        RunMachine(settle, in_flight_grace=endpoints.request_timeout),
+        machine,
         concurrency=concurrency,
         poll=poll,
         progress=progress,
@@ -247,14 +249,12 @@ def _run(
 
 async def _restart(run: Run, reading: Callable[[], Awaitable[None]] | None) -> None:
     """Restart the journal's unfinished batches, then read the rest of the input (if given)."""
-    if run.keeper is not None:
-        holding = run.spec.claims_holder and hasattr(run.keeper.ledger, "holding")
+    keeper = run.keeper
+    if keeper is not None and run.spec.claims_holder and hasattr(keeper.ledger, "holding"):
+        # Claims the earlier sessions made under this run's name are its own (the ledger
+        # releases only its holder's claims).
         for batch in run.machine.batches.values():
-            # While the run was down, other runs of the fleet may have converted its ids
-            # (claims expire): a job of them that fails records is checked like a settling one.
-            batch.met_others = True
-            if holding:  # claims the earlier sessions made under this run's name are its own
-                run.keeper.adopt(batch.ids)  # (the ledger releases only its holder's claims)
+            keeper.adopt(batch.ids)
     to_submit, to_poll, parked = run.machine.to_restart(run.clock())
     run.publish_all(parked)
     for batch in to_poll:

@@ -112,6 +112,7 @@ def unreadable_refusal(error: BaseException) -> bool:
     nothing was processed, but for a reason unknown (its ids, or the request)."""
     return (
         isinstance(error, (InvalidRequestError, PermissionDeniedError))
+        and error.status in (400, 403)
         and error.code == f"HTTP_{error.status}"
     )
 

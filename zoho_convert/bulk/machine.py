@@ -74,6 +74,9 @@ class RunMachine(SettlePlan):
         self.position = 0
         self.duplicates = 0
         self.last_refused: Batch | None = None  # the batch of the last refusal of ids
+        # A run of a fleet: another run may have converted any of its records (set by the
+        # run's maker): a job's failures are checked like a settling job's.
+        self.fleet = False
 
     # -- folding events -------------------------------------------------------------------
 
@@ -127,7 +130,6 @@ class RunMachine(SettlePlan):
                     looks=parent.looks,
                     by_record=parent.by_record,
                     settle_from=parent.settle_from,
-                    met_others=parent.met_others,
                 )
                 self.next_seq = max(self.next_seq, seq + 1)
         elif isinstance(event, (IdsRejected, IdsAlreadyConverted)):
@@ -139,7 +141,6 @@ class RunMachine(SettlePlan):
             batch.state, batch.since, batch.reason = BatchState.PARKED, event.since, event.reason
             batch.settling = batch.settling or event.maybe_sent
             batch.code, batch.at_once = event.code, event.at_once
-            batch.met_others = batch.met_others or batch.held_elsewhere
             batch.by_record = batch.by_record or event.by_record
             batch.check_pending = event.by_record
             self.parked[event.batch] = batch
@@ -306,7 +307,7 @@ class RunMachine(SettlePlan):
                 len(batch.ids),
             )
         # (``and``'s order: a first submission's job, the usual one, builds no outcome.)
-        unclear = batch.settling or batch.met_others
+        unclear = batch.settling or self.fleet
         if unclear and not JobOutcome(job_id, len(batch.ids), status).fully_converted:
             # Its failures may be records its lost predecessor (or another run of the fleet)
             # converted (Zoho failing them inside the job, or the job FAILED) or records that
@@ -316,7 +317,8 @@ class RunMachine(SettlePlan):
             # runs: at once. Without the single convert, which records converted is
             # unknown: uncertain, never a success nor a failure.
             converted = status.converted_count or 0
-            done = f"settling job {job_id} converted {converted} of {len(batch.ids)} records"
+            kind = "settling job" if batch.settling else "job"
+            done = f"{kind} {job_id} converted {converted} of {len(batch.ids)} records"
             if by_record:
                 reason = f"{done}; each is checked by its single convert"
                 # (Its job ran: stopped before the checks, its ids are uncertain, not unsent.)

@@ -55,9 +55,6 @@ class Batch:
     rounds: int = 0  # settling resubmissions of these ids so far (split parts inherit them)
     looks: int = 0  # looked at again while another run held its ids (split parts inherit)
     by_record: bool = False  # to be settled record by record (``BatchUncertain.by_record``)
-    # Its ids were once held by another run of the fleet (split parts inherit it): records
-    # its job fails may be ones that run converted, so they are checked like a settling job's.
-    met_others: bool = False
     # Parked to have its settling job's records checked one by one: that check finishes the
     # round whose job left them unclear, so it takes no round of its own.
     check_pending: bool = False
