@@ -19,26 +19,21 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
-from fakes import SummingTime, deadline
-from truth import assert_report_true, ledger
+from fakes import deadline
+from truth import Simulated, assert_report_true, client_of, ledger, simulator_with
 
 from zoho_convert import (
     ConversionReport,
     DealDetails,
     PollPolicy,
-    RetryPolicy,
     SettlePolicy,
-    StaticToken,
-    ZohoConvertClient,
 )
 from zoho_convert.bulk.events import BatchSplit, Event
-from zoho_convert.simulator import Faults, Simulator, SimulatorConfig
+from zoho_convert.simulator import Faults, SimulatorConfig
 from zoho_convert.simulator.state import CrmState
 
 CASE_TIMEOUT = 60.0
-RETRY = RetryPolicy(max_tries=8, initial=0.01, max_delay=0.5, deadline=100_000)
 POLL = PollPolicy(initial=0.5, multiplier=2.0, max_interval=5.0, timeout=3_000)
 SUBMIT = {"Quotes": "mass_convert", "Sales_Orders": "mass_convert", "Leads": "lead_mass_convert"}
 SINGLE = {"Quotes": "convert", "Sales_Orders": "convert", "Leads": "lead_convert"}
@@ -47,12 +42,7 @@ OFFSET = {"locked_ids": 1, "not_approved_ids": 2, "no_permission_ids": 4}
 DEAL = DealDetails("Deal", "2030-01-01", "Qualification", "Standard (Standard)")
 
 
-@attrs.frozen
-class Env:
-    sim: Simulator
-    client: ZohoConvertClient
-    time: SummingTime
-    ids: list[str]
+Env = Simulated
 
 
 Start = Callable[..., Awaitable[Env]]
@@ -73,24 +63,15 @@ async def start() -> AsyncIterator[Start]:
             every: dict[str, int] | None = None,
             **config: Any,
         ) -> Env:
-            # The same seed makes the same ids: known before the simulator is configured.
-            ids = CrmState(SimulatorConfig(seed=seed)).create_records(module, count)
-            for name, step in (every or {}).items():
-                config[name] = frozenset(ids[OFFSET[name]::step])
-            vt = SummingTime()
-            config.setdefault("job_duration", 2.0)
-            cfg = SimulatorConfig(seed=seed, faults=faults, clock=vt.clock, **config)
-            sim = await stack.enter_async_context(Simulator(cfg))
-            assert sim.state.create_records(module, count) == ids
-            client = ZohoConvertClient(
-                StaticToken(sim.access_token),
-                api_domain=sim.url,
-                retry=RETRY,
-                sleep=vt.sleep,
-                clock=vt.clock,
+            def sets(ids: list[str]) -> dict[str, frozenset[str]]:
+                return {n: frozenset(ids[OFFSET[n] :: step]) for n, step in (every or {}).items()}
+
+            # (The same seed makes the same ids: the sets are picked before it is configured.)
+            picked = sets(CrmState(SimulatorConfig(seed=seed)).create_records(module, count))
+            sim, vt, ids = await simulator_with(
+                stack, module, count, seed=seed, faults=faults, **picked, **config
             )
-            await stack.enter_async_context(client)
-            return Env(sim, client, vt, ids)
+            return Env(sim, await client_of(stack, sim, vt), vt, ids)
 
         yield make
 

@@ -18,18 +18,17 @@ from typing import Any
 
 import attrs
 import pytest
-from fakes import SummingTime, deadline
-from truth import assert_report_true, client_of, ledger, simulator_with
+from fakes import deadline
+from truth import Simulated, assert_report_true, client_of, ledger, simulator_with
 
 from zoho_convert import (
     AuthenticationError,
     ConversionReport,
     PollPolicy,
     SettlePolicy,
-    ZohoConvertClient,
 )
 from zoho_convert.bulk.events import Event, RunStopped
-from zoho_convert.simulator import Faults, Simulator
+from zoho_convert.simulator import Faults
 
 CASE_TIMEOUT = 60.0
 POLL = PollPolicy(initial=0.5, multiplier=2.0, max_interval=5.0, timeout=3_000)
@@ -37,12 +36,7 @@ SUBMIT = {"Quotes": "mass_convert", "Leads": "lead_mass_convert"}
 SINGLE = {"Quotes": "convert", "Leads": "lead_convert"}
 
 
-@attrs.frozen
-class Env:
-    sim: Simulator
-    client: ZohoConvertClient
-    time: SummingTime
-    ids: list[str]
+Env = Simulated
 
 
 Start = Callable[..., Awaitable[Env]]

@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, Protocol
 
+import attrs
 from fakes import SummingTime, deadline
 
 from zoho_convert import ConversionReport, PollPolicy, RetryPolicy, StaticToken, ZohoConvertClient
@@ -50,6 +51,16 @@ async def convert_quotes(
         )
     env.time.now += 10_000
     return report, ids
+
+
+@attrs.frozen
+class Simulated:
+    """A simulator holding some records, a client of it, their one clock, and the ids."""
+
+    sim: Simulator
+    client: ZohoConvertClient
+    time: SummingTime
+    ids: list[str]
 
 
 async def simulator_with(
