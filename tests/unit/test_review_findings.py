@@ -32,8 +32,7 @@ def met_another_run_and_half_converted() -> tuple[RunMachine, Tally]:
     """A batch first parked because another run held its ids, then claimed and submitted: its
     job converted 2 of its 4 records (the other 2 failed: maybe converted by that run), so
     the machine parks it to have each record checked by its single convert."""
-    machine, tally = RunMachine(SettlePolicy()), Tally()
-    machine.fleet = True  # (a run of a fleet: any record may be another run's conversion)
+    machine, tally = RunMachine(SettlePolicy(), fleet=True), Tally()
 
     def publish(event: Event) -> None:
         machine(event)

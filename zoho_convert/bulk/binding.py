@@ -120,6 +120,8 @@ class Endpoints:
         record_checks_only: ``convert_record`` only checks the records a settling job did
             not convert, never settles a batch in a mass resubmission's place (Convert Lead:
             5 API credits a call, and Zoho lets only 3 to 5 run at once).
+        claims_held: ``ledger`` makes this run's claims under its own name
+            (``RunParams.claims_holder``): those an earlier session of it left are its own.
     """
 
     submit: Callable[[Sequence[str]], Awaitable[str]]
@@ -132,6 +134,7 @@ class Endpoints:
     convert_record: Callable[[str], Awaitable[object]] | None = None
     request_timeout: float = 0.0
     record_checks_only: bool = False
+    claims_held: bool = False
 
 
 def bind(api: MassConvertAPI, params: RunParams, *, record_by_record: bool = False) -> Endpoints:
@@ -180,7 +183,11 @@ def bind(api: MassConvertAPI, params: RunParams, *, record_by_record: bool = Fal
         count: Any = api.request_count
         return int(count)
 
-    ledger = None if isinstance(api.ledger, NullLedger) else _held(api.ledger, params)
+    ledger = None if isinstance(api.ledger, NullLedger) else api.ledger
+    # The run's claims under its own name, when the ledger can (``holding`` is optional).
+    holding = getattr(ledger, "holding", None) if params.claims_holder else None
+    if holding is not None:
+        ledger = holding(params.claims_holder)
     single = _record_call(api, params) if record_by_record else None
     timeout = float(getattr(api, "request_timeout", 0.0))  # (a test's fake may not say)
     return Endpoints(
@@ -194,17 +201,8 @@ def bind(api: MassConvertAPI, params: RunParams, *, record_by_record: bool = Fal
         single,
         timeout,
         module == "Leads",
+        holding is not None,
     )
-
-
-def _held(ledger: ConversionLedger, params: RunParams) -> ConversionLedger:
-    """The ledger as this run's claims are made (``holding`` its ``claims_holder``, when the
-    ledger can: see ``ConversionLedger``), else the process's."""
-    holding = getattr(ledger, "holding", None)
-    if holding is None or not params.claims_holder:
-        return ledger
-    held: ConversionLedger = holding(params.claims_holder)
-    return held
 
 
 def _record_call(

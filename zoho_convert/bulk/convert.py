@@ -232,8 +232,8 @@ def _run(
     """A run of ``params`` on ``api`` (its limits as ``convert_many`` and ``resume`` take)."""
     settle = settle or SettlePolicy()
     endpoints = bind(api, params, record_by_record=settle.record_by_record)
-    machine = RunMachine(settle, in_flight_grace=endpoints.request_timeout)
-    machine.fleet = endpoints.ledger is not None
+    fleet = endpoints.ledger is not None
+    machine = RunMachine(settle, in_flight_grace=endpoints.request_timeout, fleet=fleet)
     return Run(
         endpoints,
         params,
@@ -249,12 +249,11 @@ def _run(
 
 async def _restart(run: Run, reading: Callable[[], Awaitable[None]] | None) -> None:
     """Restart the journal's unfinished batches, then read the rest of the input (if given)."""
-    keeper = run.keeper
-    if keeper is not None and run.spec.claims_holder and hasattr(keeper.ledger, "holding"):
+    if run.keeper is not None and run.endpoints.claims_held:
         # Claims the earlier sessions made under this run's name are its own (the ledger
         # releases only its holder's claims).
         for batch in run.machine.batches.values():
-            keeper.adopt(batch.ids)
+            run.keeper.adopt(batch.ids)
     to_submit, to_poll, parked = run.machine.to_restart(run.clock())
     run.publish_all(parked)
     for batch in to_poll:

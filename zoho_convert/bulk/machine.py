@@ -62,10 +62,15 @@ class RunMachine(SettlePlan):
     Args:
         settle: how settling rounds are bounded.
         in_flight_grace: see ``SettlePlan``.
+        fleet: the run is one of a fleet: another run may have converted any of its
+            records, so a job's failures are checked like a settling job's.
     """
 
-    def __init__(self, settle: SettlePolicy, in_flight_grace: float = 0.0) -> None:
+    def __init__(
+        self, settle: SettlePolicy, in_flight_grace: float = 0.0, *, fleet: bool = False
+    ) -> None:
         super().__init__(settle, in_flight_grace)
+        self.fleet = fleet
         self.job_ids: set[str] = set()
         self.next_seq = 0
         # Until one submission proves the request acceptable, batches go one at a time: a
@@ -74,9 +79,6 @@ class RunMachine(SettlePlan):
         self.position = 0
         self.duplicates = 0
         self.last_refused: Batch | None = None  # the batch of the last refusal of ids
-        # A run of a fleet: another run may have converted any of its records (set by the
-        # run's maker): a job's failures are checked like a settling job's.
-        self.fleet = False
 
     # -- folding events -------------------------------------------------------------------
 
