@@ -129,27 +129,26 @@ class RedisLedger:
         if self._link.degraded:
             await self.local.release(module, ids)
             return
-        _, claims, owners = self._keys(module)
-        try:
-            for chunk in _chunks(ids):
-                release = bound(self._scripts.release)
-                await release(keys=[claims, owners], args=[self._owner, *chunk])
-        except REDIS_LOST as error:
-            self._link.lost(error)
+        await self._own_claims(self._scripts.release, module, ids)
 
     async def release_later(self, module: str, ids: Sequence[str], delay: float) -> None:
-        """Give back this process's claims on ``ids`` ``delay`` seconds from now (a claim
+        """Give back this caller's claims on ``ids`` ``delay`` seconds from now (a claim
         that ends sooner keeps its end; see ``ConversionLedger``)."""
         if self._link.degraded:
             await self.local.release_later(module, ids, delay)
             return
+        delay_ms = max(0, round(delay * 1000))
+        await self._own_claims(self._scripts.release_later, module, ids, delay_ms)
+
+    async def _own_claims(
+        self, script: AsyncScript | None, module: str, ids: Sequence[str], *args: int
+    ) -> None:
+        """Run ``script`` on this caller's claims on ``ids`` (KEYS: claims, owners; ARGV:
+        owner, ``args``, ids), in chunks."""
         _, claims, owners = self._keys(module)
         try:
             for chunk in _chunks(ids):
-                await bound(self._scripts.release_later)(
-                    keys=[claims, owners],
-                    args=[self._owner, max(0, round(delay * 1000)), *chunk],
-                )
+                await bound(script)(keys=[claims, owners], args=[self._owner, *args, *chunk])
         except REDIS_LOST as error:
             self._link.lost(error)
 
