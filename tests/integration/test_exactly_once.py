@@ -19,11 +19,10 @@ from typing import Any
 import attrs
 import pytest
 from fakes import SummingTime, deadline
-from truth import assert_report_true, convert_quotes, ledger
+from truth import RETRY, assert_report_true, client_of, convert_quotes, ledger
 
 from zoho_convert import (
     PollPolicy,
-    RetryPolicy,
     SettlePolicy,
     StaticToken,
     ZohoConvertClient,
@@ -33,7 +32,6 @@ from zoho_convert.simulator import Faults, Simulator, SimulatorConfig
 from zoho_convert.simulator.state import CrmState
 
 CASE_TIMEOUT = 60.0
-RETRY = RetryPolicy(max_tries=8, initial=0.01, max_delay=0.5, deadline=100_000)
 POLL = PollPolicy(initial=0.5, multiplier=2.0, max_interval=5.0, timeout=3_000)
 
 
@@ -60,15 +58,7 @@ async def start() -> AsyncIterator[Start]:
             cfg = SimulatorConfig(seed=config.pop("seed", 11), faults=faults or Faults(),
                                   clock=vt.clock, **config)
             sim = await stack.enter_async_context(Simulator(cfg))
-            client = ZohoConvertClient(
-                StaticToken(sim.access_token),
-                api_domain=sim.url,
-                retry=RETRY,
-                sleep=vt.sleep,
-                clock=vt.clock,
-            )
-            await stack.enter_async_context(client)
-            return Env(sim, client, vt)
+            return Env(sim, await client_of(stack, sim, vt), vt)
 
         yield make
 
