@@ -1,0 +1,521 @@
+"""An independent Zoho-like server for tests: the spec texts read literally, other choices.
+
+Written apart from ``zoho_convert.simulator`` (it imports nothing from ``zoho_convert``) to
+rehearse a server nobody on the team has seen: where the seed pages and Zoho's OpenAPI v8
+specs leave room, it chooses differently from our simulator (see ``AltConfig``). Its
+``ledger`` counts every conversion per (module, id): the truth a report is judged against.
+
+Jobs convert their records one by one over their running time, polled or not (Zoho works
+asynchronously); a record already converted (by anyone, even another pending job) or locked
+fails inside the job, or, as ``AltConfig.already`` says, makes the submit refuse. Time is a
+clock passed in, so tests move it by hand.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Mapping
+from typing import Any, Literal
+
+import attrs
+from aiohttp import web
+
+__all__ = ["AltConfig", "AltServer", "Job", "Rates"]
+
+# The seed page's spelling of the four states (COMPLETED, SCHEDULED, IN PROGRESS, FAILED);
+# the status page's key spelling is not_converted_Count.
+_STATES = ("SCHEDULED", "IN PROGRESS", "COMPLETED", "FAILED")
+TARGET_IDS = {
+    "Sales_Orders": "5725767000000000411",
+    "Invoices": "5725767000000000425",
+    "Quotes": "5725767000000000397",
+    "Leads": "5725767000000000133",
+}
+
+
+@attrs.frozen
+class Rates:
+    """Random faults of one kind of request (probabilities per request)."""
+
+    p429: float = 0.0
+    retry_after: str | None = None  # Retry-After header on 429s; None: none (Zoho's norm)
+    p500_before: float = 0.0  # 500 INTERNAL_ERROR, nothing done
+    p500_after: float = 0.0  # the request was processed, then 500
+    pdrop_before: float = 0.0  # connection closed, nothing done
+    pdrop_after: float = 0.0  # processed, then the connection closed
+    http_500_body: bool = True  # a Zoho error body on the 500 (else an HTML page)
+
+
+@attrs.frozen
+class AltConfig:
+    """How this server reads the spec where it leaves room.
+
+    Attributes:
+        seed: seeds the faults.
+        status_wrap: ``"bare"`` (the OAS v8 Status schema) or ``"data"`` (the v7 page).
+        state_case: ``"upper"`` (the page: "IN PROGRESS") or ``"title"`` ("In Progress").
+        counts: ``"int"``, ``"str"`` (numeric strings) or ``"final"`` (absent until the job
+            ends; the OAS marks none ``required``) or ``"nonzero"`` (zero counts omitted).
+        not_converted_key: ``not_converted_Count`` (the page's key list) or the sample's.
+        extra_fields: add keys no doc lists (``job_id``, ``created_time``, ``module``).
+        submit_http: 202 (OAS) or 200.
+        job_id_number: the job id as a JSON number (the SDK sends it so) instead of a string.
+        scheduled_for: clock seconds a job stays SCHEDULED before it starts.
+        duration: clock seconds a job takes to convert its records, one by one.
+        already: an already-converted id in a submit: ``"in_job"`` (counted failed in the
+            job), ``"refuse_index"`` (400 ID_ALREADY_CONVERTED ``{resource_path_index}``, the
+            OAS), ``"refuse_id"`` (``{id}``), ``"refuse_data"`` (``{"data": [per-id errors]}``).
+        failed_state: a job with failures ends ``"completed"`` (COMPLETED, counts say how many
+            failed), ``"failed_if_any"`` (FAILED after converting the others) or
+            ``"failed_if_all"``.
+        forget_after: a job's status is forgotten this long after it ends (None: never).
+        forget_reply: ``"invalid_data"`` (the page: 400 INVALID_DATA "The job_id is invalid",
+            details ``{}``) or ``"204"`` (the SDK's samples).
+        single_errors: single/lead convert errors at ``"top"`` level (HTTP 400) or inside
+            ``"data"`` with HTTP 202 (the Convert Lead OAS).
+        token_life: clock seconds an access token really lasts (the reply says 3600).
+        token_ms: the token reply carries ``expires_in_sec`` and ``expires_in`` in ms.
+        rates: faults per kind: ``submit``, ``status``, ``single``, ``lead``, ``token``.
+    """
+
+    seed: int = 0
+    status_wrap: Literal["bare", "data"] = "bare"
+    state_case: Literal["upper", "title"] = "title"
+    counts: Literal["int", "str", "final", "nonzero"] = "str"
+    not_converted_key: str = "not_converted_Count"
+    extra_fields: bool = True
+    submit_http: int = 200
+    job_id_number: bool = True
+    scheduled_for: float = 1.0
+    duration: float = 4.0
+    already: Literal["in_job", "refuse_index", "refuse_id", "refuse_data"] = "in_job"
+    failed_state: Literal["completed", "failed_if_any", "failed_if_all"] = "completed"
+    forget_after: float | None = None
+    forget_reply: Literal["invalid_data", "204"] = "invalid_data"
+    single_errors: Literal["top", "data"] = "data"
+    token_life: float = 3600.0
+    token_ms: bool = False
+    rates: Mapping[str, Rates] = attrs.field(factory=dict)
+
+
+@attrs.define
+class Job:
+    """One mass-convert job: its records convert one by one over its running time."""
+
+    job_id: int
+    module: str
+    ids: list[str]
+    start: float
+    end: float
+    results: dict[str, bool] = attrs.field(factory=dict)  # id -> converted (False: failed)
+
+    def due(self, index: int) -> float:
+        """When the ``index``-th record is converted (or failed)."""
+        return self.start + (self.end - self.start) * (index + 1) / len(self.ids)
+
+
+class AltServer:
+    """The server: ``async with AltServer(config, clock) as server``; ``server.url``."""
+
+    def __init__(self, config: AltConfig, clock: Callable[[], float]) -> None:
+        self.config = config
+        self.clock = clock
+        self.random = random.Random(config.seed)
+        self.records: dict[str, list[str]] = {}
+        self.ledger: dict[tuple[str, str], int] = {}
+        self.locked: set[str] = set()
+        self.jobs: dict[int, Job] = {}
+        self.requests: list[tuple[str, str]] = []  # (method, path) of every request served
+        self.client_id, self.client_secret, self.refresh_token = "alt-id", "alt-sec", "alt-ref"
+        self.tokens: dict[str, float] = {}  # access token -> when it dies
+        self.access_token = self._mint()
+        self._next_job = 7_340_011_000_000_500_000
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    # -- records and the ledger ----------------------------------------------------------
+    def create(self, module: str, count: int) -> list[str]:
+        """Make ``count`` records of ``module``; returns their ids (19-digit strings)."""
+        made = self.records.setdefault(module, [])
+        base = 5_725_767_000_001_000_000 + 1000 * len(self.records) + len(made)
+        ids = [str(base + 7 * k) for k in range(count)]
+        made.extend(ids)
+        return ids
+
+    def preconvert(self, module: str, ids: list[str]) -> None:
+        """Mark ``ids`` converted before any run (the ledger counts them once)."""
+        for value in ids:
+            self.ledger[(module, value)] = 1
+
+    def counts(self, module: str, ids: list[str]) -> dict[str, int]:
+        """The ledger for ``ids`` once every job has run (moves no clock: ends all jobs)."""
+        self.finish_all()
+        return {i: self.ledger.get((module, i), 0) for i in ids}
+
+    def finish_all(self) -> None:
+        """Run every job to its end (as if its time were up)."""
+        self._advance(float("inf"))
+
+    def _converted(self, module: str, value: str) -> bool:
+        return self.ledger.get((module, value), 0) > 0
+
+    def _convert(self, module: str, value: str) -> bool:
+        # Zoho refuses a second conversion of a record: the ledger never counts 2 by our doing.
+        if self._converted(module, value) or value in self.locked:
+            return False
+        self.ledger[(module, value)] = 1
+        return True
+
+    def _advance(self, now: float) -> None:
+        # Records convert in the order their time comes, across all jobs.
+        due = [
+            (job.due(k), job.job_id, k)
+            for job in self.jobs.values()
+            for k in range(len(job.results), len(job.ids))
+            if job.due(k) <= now
+        ]
+        for _, job_id, k in sorted(due):
+            job = self.jobs[job_id]
+            value = job.ids[k]
+            job.results[value] = self._convert(job.module, value)
+
+    # -- wire helpers -------------------------------------------------------------------
+    @staticmethod
+    def _error(http: int, code: str, message: str, details: Any = None) -> web.Response:
+        body = {"code": code, "details": details or {}, "message": message, "status": "error"}
+        return web.json_response(body, status=http)
+
+    def _state(self, name: str) -> str:
+        if self.config.state_case == "title":
+            return name.title()
+        return name
+
+    def _count(self, value: int) -> Any:
+        return str(value) if self.config.counts == "str" else value
+
+    def _mint(self) -> str:
+        token = f"1000.alt{self.random.getrandbits(64):016x}.tok"
+        self.tokens[token] = self.clock() + self.config.token_life
+        return token
+
+    def _fault(self, kind: str, request: web.Request) -> str | None:
+        rates = self.config.rates.get(kind)
+        if rates is None:
+            return None
+        draw = self.random.random()
+        for name, p in (
+            ("429", rates.p429),
+            ("500_before", rates.p500_before),
+            ("500_after", rates.p500_after),
+            ("drop_before", rates.pdrop_before),
+            ("drop_after", rates.pdrop_after),
+        ):
+            if draw < p:
+                return name
+            draw -= p
+        return None
+
+    def _faulted(self, kind: str, fault: str) -> web.Response:
+        rates = self.config.rates[kind]
+        if fault == "429":
+            headers = {"X-RATELIMIT-LIMIT": "10", "X-RATELIMIT-REMAINING": "0"}
+            if rates.retry_after is not None:
+                headers["Retry-After"] = rates.retry_after
+            body = {
+                "code": "TOO_MANY_REQUESTS",
+                "details": {},
+                "message": "too many requests",
+                "status": "error",
+            }
+            return web.json_response(body, status=429, headers=headers)
+        if rates.http_500_body:
+            return self._error(500, "INTERNAL_ERROR", "Internal Server Error")
+        return web.Response(
+            status=500, text="<html><body>500</body></html>", content_type="text/html"
+        )
+
+    @staticmethod
+    def _drop(request: web.Request) -> web.Response:
+        if request.transport is not None:
+            request.transport.close()
+        return web.Response(status=500)
+
+    async def _serve(
+        self,
+        kind: str,
+        request: web.Request,
+        handler: Callable[[web.Request, Any], web.Response],
+    ) -> web.Response:
+        self.requests.append((request.method, request.path))
+        self._advance(self.clock())
+        auth = request.headers.get("Authorization", "")
+        token = auth.removeprefix("Zoho-oauthtoken ")
+        if not auth.startswith("Zoho-oauthtoken ") or token not in self.tokens:
+            return self._error(401, "AUTHENTICATION_FAILURE", "Authentication failed")
+        if self.tokens[token] <= self.clock():
+            return self._error(401, "INVALID_TOKEN", "invalid oauth token")
+        fault = self._fault(kind, request)
+        if fault == "drop_before":
+            return self._drop(request)
+        if fault in ("429", "500_before"):
+            return self._faulted(kind, fault)
+        body: Any = None
+        if request.method == "POST":
+            try:
+                body = await request.json()
+            except ValueError:
+                return self._error(400, "INVALID_DATA", "body is not JSON")
+        reply = handler(request, body)
+        if fault == "drop_after":
+            return self._drop(request)
+        if fault == "500_after":
+            return self._faulted(kind, fault)
+        return reply
+
+    # -- endpoints ----------------------------------------------------------------------
+    def _submit(self, request: web.Request, body: Any) -> web.Response:
+        module = request.match_info["module"]
+        if module not in ("Quotes", "Sales_Orders"):
+            return self._error(400, "INVALID_MODULE", "The module name given seems to be invalid")
+        if not isinstance(body, dict):
+            return self._error(400, "INVALID_DATA", "invalid data")
+        convert_to = body.get("convert_to")
+        if not isinstance(convert_to, list) or not convert_to:
+            return self._error(
+                400,
+                "EXPECTED_FIELD_MISSING",
+                "Specify atleast one field",
+                {"expected_fields": [{"api_name": "convert_to", "json_path": "$.convert_to"}]},
+            )
+        target = convert_to[0].get("module") if isinstance(convert_to[0], dict) else None
+        if not isinstance(target, dict) or TARGET_IDS.get(target.get("api_name", "")) != str(
+            target.get("id")
+        ):
+            return self._error(
+                400,
+                "INVALID_DATA",
+                "invalid data",
+                {"api_name": "module", "json_path": "$.convert_to[0].module"},
+            )
+        ids = body.get("ids")
+        if not isinstance(ids, list) or not ids:
+            return self._error(
+                400,
+                "MANDATORY_NOT_FOUND",
+                "required field not found",
+                {"api_name": "ids", "json_path": "$.ids"},
+            )
+        if len(ids) > 50:
+            return self._error(400, "LIMIT_EXCEEDED", "Limit has been exceed", {"limit": 50})
+        values = [str(v) for v in ids]  # a string or a long, as the page allows
+        known = set(self.records.get(module, ()))
+        for index, value in enumerate(values):
+            if value not in known:
+                return self._error(
+                    400, "INVALID_DATA", "invalid data", {"resource_path_index": index}
+                )
+        refused = [i for i, v in enumerate(values) if self._converted(module, v)]
+        if refused and self.config.already != "in_job":
+            return self._refuse(values, refused)
+        start = self.clock() + self.config.scheduled_for
+        job = Job(self._next_job, module, values, start, start + self.config.duration)
+        self._next_job += 13
+        self.jobs[job.job_id] = job
+        job_id: Any = job.job_id if self.config.job_id_number else str(job.job_id)
+        return web.json_response(
+            {
+                "code": "SCHEDULED",
+                "details": {"job_id": job_id},
+                "message": "Mass Convert scheduled successfully",
+                "status": "success",
+            },
+            status=self.config.submit_http,
+        )
+
+    def _refuse(self, values: list[str], refused: list[int]) -> web.Response:
+        message = "id already converted"
+        if self.config.already == "refuse_index":
+            return self._error(
+                400, "ID_ALREADY_CONVERTED", message, {"resource_path_index": refused[0]}
+            )
+        if self.config.already == "refuse_id":
+            return self._error(400, "ID_ALREADY_CONVERTED", message, {"id": values[refused[0]]})
+        rows = [
+            {
+                "code": "ID_ALREADY_CONVERTED",
+                "details": {"id": values[i]},
+                "message": message,
+                "status": "error",
+            }
+            for i in refused
+        ]
+        return web.json_response({"data": rows}, status=400)
+
+    def _status(self, request: web.Request, _: Any) -> web.Response:
+        raw = request.query.get("job_id")
+        if not raw:
+            return self._error(
+                400,
+                "REQUIRED_PARAM_MISSING",
+                "Required parameter is missing",
+                {"param_name": "job_id"},
+            )
+        job = self.jobs.get(int(raw)) if raw.isdigit() else None
+        now = self.clock()
+        forgotten = (
+            job is not None
+            and self.config.forget_after is not None
+            and now >= job.end + self.config.forget_after
+        )
+        if job is None or job.module != request.match_info["module"] or forgotten:
+            if self.config.forget_reply == "204":
+                return web.Response(status=204)
+            return self._error(400, "INVALID_DATA", "The job_id is invalid")
+        return web.json_response(self._status_body(job, now))
+
+    def _status_body(self, job: Job, now: float) -> dict[str, Any]:
+        total = len(job.ids)
+        converted = sum(job.results.values())
+        failed = len(job.results) - converted
+        done = len(job.results) == total
+        if now < job.start:
+            state = "SCHEDULED"
+        elif not done:
+            state = "IN PROGRESS"
+        elif failed and (
+            self.config.failed_state == "failed_if_any"
+            or (self.config.failed_state == "failed_if_all" and not converted)
+        ):
+            state = "FAILED"
+        else:
+            state = "COMPLETED"
+        row: dict[str, Any] = {"status": self._state(state)}
+        counts = {
+            "total_count": total,
+            "converted_count": converted,
+            self.config.not_converted_key: total - converted - failed,
+            "failed_count": failed,
+        }
+        for key, value in counts.items():
+            if self.config.counts == "final" and not done:
+                continue
+            if self.config.counts == "nonzero" and value == 0 and key != "total_count":
+                continue
+            row[key] = self._count(value)
+        if self.config.extra_fields:
+            row.update(
+                job_id=str(job.job_id),
+                module={"api_name": job.module},
+                created_time="2026-12-01T06:00:00+00:00",
+            )
+        return {"data": [row]} if self.config.status_wrap == "data" else row
+
+    def _single_error(self, http: int, code: str, message: str) -> web.Response:
+        if self.config.single_errors == "data":
+            row = {"code": code, "details": {}, "message": message, "status": "error"}
+            return web.json_response({"data": [row]}, status=202)
+        return self._error(http, code, message)
+
+    def _single(self, request: web.Request, body: Any) -> web.Response:
+        module = request.match_info.get("module", "Leads")
+        record = request.match_info["record"]
+        if record not in self.records.get(module, ()):
+            return self._single_error(400, "INVALID_DATA", "the given id seems to be invalid")
+        target = None
+        if module != "Leads":
+            try:
+                target = body["data"][0]["convert_to"][0]["module"]["api_name"]
+            except (KeyError, IndexError, TypeError):
+                return self._error(400, "MANDATORY_NOT_FOUND", "required field not found")
+        if self._converted(module, record):
+            return self._single_error(400, "ID_ALREADY_CONVERTED", "id already converted")
+        if record in self.locked:
+            return self._single_error(400, "RECORD_LOCKED", "the record is locked")
+        self._convert(module, record)
+        made = str(int(record) + 1)
+        if module == "Leads":
+            details = {
+                "Contacts": {"name": "C", "id": made},
+                "Accounts": {"name": "A", "id": str(int(record) + 2)},
+                "Deals": None,
+            }
+        else:
+            details = {str(target): {"name": "N", "id": made}}
+        row = {
+            "code": "SUCCESS",
+            "details": details,
+            "message": "The record has been converted successfully",
+            "status": "success",
+        }
+        return web.json_response({"data": [row]})
+
+    def _modules(self, request: web.Request, _: Any) -> web.Response:
+        name = request.match_info["name"]
+        if name not in TARGET_IDS:
+            return web.Response(status=204)
+        return web.json_response(
+            {"modules": [{"api_name": name, "id": TARGET_IDS[name], "module_name": name}]}
+        )
+
+    async def _token(self, request: web.Request) -> web.Response:
+        self.requests.append((request.method, request.path))
+        form = await request.post()
+        if (
+            form.get("grant_type"),
+            form.get("client_id"),
+            form.get("client_secret"),
+            form.get("refresh_token"),
+        ) != ("refresh_token", self.client_id, self.client_secret, self.refresh_token):
+            return web.json_response({"error": "invalid_code"})  # HTTP 200, as Zoho does
+        token = self._mint()
+        reply: dict[str, Any] = {
+            "access_token": token,
+            "api_domain": self.url,
+            "token_type": "Bearer",
+        }
+        if self.config.token_ms:
+            reply.update(expires_in=3_600_000, expires_in_sec=3600)
+        else:
+            reply["expires_in"] = 3600
+        return web.json_response(reply)
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def app(self) -> web.Application:
+        """The aiohttp application."""
+
+        def route(kind: str, handler: Callable[[web.Request, Any], web.Response]) -> Any:
+            async def serve(request: web.Request) -> web.Response:
+                return await self._serve(kind, request, handler)
+
+            return serve
+
+        app = web.Application()
+        base = "/crm/{version}"
+        app.router.add_post(base + "/{module}/actions/mass_convert", route("submit", self._submit))
+        app.router.add_get(base + "/{module}/actions/mass_convert", route("status", self._status))
+        app.router.add_post(base + "/Leads/{record}/actions/convert", self._lead_route())
+        app.router.add_post(
+            base + "/{module}/{record}/actions/convert", route("single", self._single)
+        )
+        app.router.add_get(base + "/settings/modules/{name}", route("modules", self._modules))
+        app.router.add_post("/oauth/v2/token", self._token)
+        return app
+
+    def _lead_route(self) -> Any:
+        async def serve(request: web.Request) -> web.Response:
+            return await self._serve("lead", request, self._single)
+
+        return serve
+
+    async def __aenter__(self) -> AltServer:
+        self._runner = web.AppRunner(self.app())
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://127.0.0.1:{port}"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
