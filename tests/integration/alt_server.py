@@ -13,6 +13,7 @@ clock passed in, so tests move it by hand.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
@@ -44,6 +45,8 @@ class Rates:
     pdrop_before: float = 0.0  # connection closed, nothing done
     pdrop_after: float = 0.0  # processed, then the connection closed
     http_500_body: bool = True  # a Zoho error body on the 500 (else an HTML page)
+    pslow_after: float = 0.0  # processed, then the reply waits ``slow`` real seconds
+    slow: float = 0.0
 
 
 @attrs.frozen
@@ -75,6 +78,8 @@ class AltConfig:
             ``"data"`` with HTTP 202 (the Convert Lead OAS).
         token_life: clock seconds an access token really lasts (the reply says 3600).
         token_ms: the token reply carries ``expires_in_sec`` and ``expires_in`` in ms.
+        queue: jobs of a module run one after another (each starts when the one before
+            ends), so a job's wait grows with the queue ahead of it.
         rates: faults per kind: ``submit``, ``status``, ``single``, ``lead``, ``token``.
     """
 
@@ -95,6 +100,7 @@ class AltConfig:
     single_errors: Literal["top", "data"] = "data"
     token_life: float = 3600.0
     token_ms: bool = False
+    queue: bool = False
     rates: Mapping[str, Rates] = attrs.field(factory=dict)
 
 
@@ -126,6 +132,7 @@ class AltServer:
         self.locked: set[str] = set()
         self.jobs: dict[int, Job] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request served
+        self.faults: list[tuple[str, str]] = []  # (kind, fault) of every fault served
         self.client_id, self.client_secret, self.refresh_token = "alt-id", "alt-sec", "alt-ref"
         self.tokens: dict[str, float] = {}  # access token -> when it dies
         self.access_token = self._mint()
@@ -209,8 +216,10 @@ class AltServer:
             ("500_after", rates.p500_after),
             ("drop_before", rates.pdrop_before),
             ("drop_after", rates.pdrop_after),
+            ("slow_after", rates.pslow_after),
         ):
             if draw < p:
+                self.faults.append((kind, name))
                 return name
             draw -= p
         return None
@@ -270,6 +279,9 @@ class AltServer:
             return self._drop(request)
         if fault == "500_after":
             return self._faulted(kind, fault)
+        if fault == "slow_after":
+            # Real time: the client's request timeout is aiohttp's, not the virtual clock's.
+            await asyncio.sleep(self.config.rates[kind].slow)
         return reply
 
     # -- endpoints ----------------------------------------------------------------------
@@ -318,6 +330,9 @@ class AltServer:
         if refused and self.config.already != "in_job":
             return self._refuse(values, refused)
         start = self.clock() + self.config.scheduled_for
+        if self.config.queue:
+            ends = [job.end for job in self.jobs.values() if job.module == module]
+            start = max([start, *ends])
         job = Job(self._next_job, module, values, start, start + self.config.duration)
         self._next_job += 13
         self.jobs[job.job_id] = job

@@ -316,3 +316,26 @@ async def test_single_job_status_reads(alt: Any) -> None:
     assert status.state is JobState.FAILED
     assert (status.converted_count, status.failed_count) == (9, 1)
     assert sum(env.server.counts("Quotes", ids).values()) == 9
+
+
+async def test_slow_replies_past_the_timeout(alt: Any) -> None:
+    """Submits processed but answered after the client's request timeout (real time: the
+    timeout is aiohttp's) are settled; the report matches the ledger, nothing twice."""
+    rates = {"submit": Rates(pslow_after=0.5, slow=0.4), "single": Rates(pslow_after=0.1, slow=0.4)}
+    env = await alt(AltConfig(seed=3, rates=rates), request_timeout=0.25)
+    report, counts, before = await run_many(env, 200, preconverted=2, locked=1)
+    judge(report, counts, before)
+    assert ("submit", "slow_after") in env.server.faults
+
+
+@pytest.mark.parametrize("already", ["in_job", "refuse_data"])
+async def test_queued_jobs_with_lost_submits(alt: Any, already: str) -> None:
+    """Jobs queued one after another (a lost submit's job may start long after the jobs the
+    run has seen end) with 20 % of submits processed then answered 500: the settling never
+    makes the report false."""
+    rates = {"submit": Rates(p500_after=0.2, pdrop_after=0.05)}
+    config = AltConfig(seed=11, queue=True, duration=3.0, already=already, rates=rates)  # type: ignore[arg-type]
+    env = await alt(config)
+    report, counts, before = await run_many(env, 500, preconverted=3, locked=2)
+    judge(report, counts, before)
+    assert ("submit", "500_after") in env.server.faults
