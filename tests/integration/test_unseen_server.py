@@ -201,18 +201,6 @@ async def test_forgotten_jobs(alt: Any) -> None:
     assert report.lost_jobs and not report.uncertain
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "zoho_convert/bulk/settle_plan.py SettlePlan.by_record: a batch whose settling job is "
-        "lost again goes on by mass resubmission (by_record is False: no job ever finished, "
-        "so _longest() is 0 and the round-trip estimate beats min_wait), each resubmission "
-        "lost in turn, until max_rounds leaves all 150 ids uncertain though the ledger holds "
-        "every one and the single convert would settle each at once. Fix: when a batch's "
-        "settling job is lost too (machine.lost on a batch already settling), set "
-        "batch.by_record so its records are checked one by one (records.usable permitting)."
-    ),
-)
 async def test_jobs_forgotten_as_they_end(alt: Any) -> None:
     """A server that keeps a job's status only while the job runs (forgotten as it ends: the
     docs give no retention) still leaves no id uncertain: each record's single convert says

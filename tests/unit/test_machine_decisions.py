@@ -275,6 +275,33 @@ def test_a_final_status_with_odd_counts_makes_the_job_lost(caplog: Any) -> None:
     ]
 
 
+@pytest.mark.parametrize("settling", [False, True])
+@pytest.mark.parametrize("by_record", [False, True])
+def test_a_settling_job_lost_too_is_checked_record_by_record(
+    settling: bool, by_record: bool
+) -> None:
+    """A lost job parks its ids to wait for it; a settling job lost as well (a server that
+    forgets jobs as they end would lose every one) has its records checked one by one once
+    that wait is over, when the single convert is usable: a check, taking no round."""
+    machine = RunMachine(POLICY)
+    machine(BatchRead(0, IDS, 3, 3, 0))
+    machine(SubmitStarted(0))
+    machine(BatchSubmitted(0, 3, "5000", settling, 1.0, 1.5))
+    events = machine.lost(0, "5000", "forgotten", by_record=by_record)
+    check = settling and by_record
+    assert events == [
+        JobLost(0, "5000", 3, "forgotten"),
+        BatchUncertain(0, IDS, 1.5, True, "job 5000 lost: forgotten", "", False, check),
+    ]
+    for event in events:
+        machine(event)
+    batch = machine.batches[0]
+    assert (batch.by_record, batch.check_pending) == (check, check)
+    assert machine.settle_due(6.0) == ()  # its lost job's wait (5 s from 1.5 s) first
+    (taken,) = machine.settle_due(6.5)
+    assert taken.rounds == (0 if check else 1)
+
+
 def test_a_parked_batch_waits_while_an_older_job_runs() -> None:
     """A parked batch is not due while a job sent no later than its lost submission still
     runs; one none of whose submissions can have reached Zoho goes at once regardless."""

@@ -305,7 +305,8 @@ class Run:
             self.publish(self.machine.unfinished(seq, job_id, timeout.last_status))
         except JobNotFoundError as lost:
             reason = f"Zoho no longer knows the job ({lost.status} {lost.code})"
-            self.publish_all(self.machine.lost(seq, job_id, reason))
+            checkable = self.records is not None and self.records.usable
+            self.publish_all(self.machine.lost(seq, job_id, reason, by_record=checkable))
         except BaseException:
             # Could not learn its fate (the run is stopping): it is still unfinished for us.
             self.publish(self.machine.unfinished(seq, job_id, None))

@@ -179,9 +179,7 @@ class RunMachine(SettlePlan):
         (authentication, a wrong module id, ...). ``single``: the single convert of one
         record (settling record by record), not a mass convert; an INVALID_DATA of it must
         name the record (else it may be about the request: not the record's fate)."""
-        if is_isolatable(error, part) and not (
-            single and unlocated_invalid_data(error, part)
-        ):
+        if is_isolatable(error, part) and not (single and unlocated_invalid_data(error, part)):
             assert isinstance(error, APIError)
             return self._isolate(seq, part, error, settling)
         processed = maybe_processed(error)
@@ -299,7 +297,7 @@ class RunMachine(SettlePlan):
             # A final status that cannot be counted ends the job with what it says (kept on the
             # lost job); which of its records converted is settled by resubmission.
             reason = "its final status has counts that are missing or do not add up"
-            events.extend(self.lost(seq, job_id, reason, status))
+            events.extend(self.lost(seq, job_id, reason, status, by_record=by_record))
             return events
         if status.total_count != len(batch.ids):
             logger.warning(
@@ -337,14 +335,17 @@ class RunMachine(SettlePlan):
         return events
 
     def lost(
-        self, seq: int, job_id: str, reason: str, last: JobStatus | None = None
+        self, seq: int, job_id: str, reason: str, last: JobStatus | None = None,
+        *, by_record: bool = False,
     ) -> list[Event]:
-        """A job whose outcome cannot be read: record it, and settle its ids."""
-        batch = self.batches[seq]
+        """A job whose outcome cannot be read (it started before Zoho's acceptance came back):
+        settle its ids. A settling job lost too shows resubmitting may never tell (jobs forgotten
+        as they end): with ``by_record`` (the single convert usable), each record's says."""
+        batch, text = self.batches[seq], f"job {job_id} lost: {reason}"
+        check = by_record and batch.settling  # (a check: it takes no round of its own)
         return [
             JobLost(seq, job_id, len(batch.ids), reason, last),
-            # The lost job started before Zoho's acceptance came back.
-            BatchUncertain(seq, batch.ids, batch.answered, True, f"job {job_id} lost: {reason}"),
+            BatchUncertain(seq, batch.ids, batch.answered, True, text, "", False, check),
         ]
 
     def unfinished(self, seq: int, job_id: str, last: JobStatus | None) -> Event:
