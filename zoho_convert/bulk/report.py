@@ -149,6 +149,8 @@ class ConversionReport:
         already_converted: records found converted already by this run's own earlier
             submission whose reply was lost (a settling resubmission or a record's single
             convert refused as ``ID_ALREADY_CONVERTED``). Counted apart: never ``failed``.
+            Zoho's refusal does not say who converted a record, so one converted before the
+            run whose batch's reply was lost counts here too (README, *Known limits*).
         already_converted_ids: the ids among ``already_converted`` known one by one (all of
             them, but for in-job failures of a settling job replayed from a journal of an
             earlier version: known by count only, their ids are on the job's outcome).
