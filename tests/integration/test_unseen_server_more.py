@@ -312,3 +312,138 @@ async def test_two_resumes_race_one_is_refused(alt: Any, tmp_path: Path) -> None
     reports = [o for o in outcomes if isinstance(o, ConversionReport)]
     assert len(refused) == 1 and len(reports) == 1, outcomes
     judge(reports[0], final_counts(env, "Quotes", ids), before)
+
+
+async def run_once(
+    env: Env,
+    module: str,
+    ids: Sequence[str],
+    client: ZohoConvertClient | None = None,
+    **options: Any,
+) -> ConversionReport:
+    """One ``convert_many`` of ``ids`` (to Sales_Orders unless Leads)."""
+    if module != "Leads":
+        options.setdefault("to", "Sales_Orders")
+    options.setdefault("poll", POLL)
+    client = client or await env.client()
+    async with deadline(CASE_TIMEOUT):
+        return await client.convert_many(module, ids, **options)
+
+
+LEAD_FAULTS = {
+    "none": {},
+    "lost-submits": {"submit": Rates(p500_after=0.25, pdrop_after=0.1)},
+    "lost-submits-and-checks": {
+        "submit": Rates(p500_after=0.25, pdrop_after=0.1),
+        "lead": Rates(p500_after=0.15, p429=0.1, pdrop_before=0.05),
+    },
+}
+
+
+@pytest.mark.parametrize("faults", sorted(LEAD_FAULTS))
+@pytest.mark.parametrize("shape", ["top", "data", "bare202"])
+@pytest.mark.parametrize("already", ["in_job", "refuse_index", "refuse_data"])
+async def test_leads_report_true(alt: Any, faults: str, shape: str, already: str) -> None:
+    """Leads through the Leads mass convert (capitalised status keys in ``data``), with
+    preconverted and locked leads and lost replies, their Convert Lead checks answered in each
+    documented shape (HTTP 400 top level, 202 inside ``data``, 202 bare with
+    ``resource_path_index``): the report matches the ledger id by id."""
+    config = AltConfig(
+        seed=len(faults) + len(shape),
+        leads_mass=True,
+        single_errors=shape,  # type: ignore[arg-type]
+        already=already,  # type: ignore[arg-type]
+        rates=LEAD_FAULTS[faults],
+    )
+    env = await alt(config)
+    ids, before = ids_of(env, "Leads", 250, preconverted=4, locked=3)
+    report = await run_once(env, "Leads", ids)
+    judge(report, final_counts(env, "Leads", ids), before)
+    assert sum(env.server.ledger.values()) == 250 - 3
+
+
+async def test_leads_resumed_report_true(alt: Any, tmp_path: Path) -> None:
+    """A Leads run cancelled after its first lost reply and resumed: the report matches the
+    ledger, nothing converted twice."""
+    rates = {"submit": Rates(p500_after=0.3), "lead": Rates(p500_after=0.1)}
+    env = await alt(AltConfig(seed=4, leads_mass=True, single_errors="bare202", rates=rates))
+    ids, before = ids_of(env, "Leads", 300, preconverted=2, locked=2)
+    journal = str(tmp_path / "run.db")
+    async with deadline(CASE_TIMEOUT):
+        _, stopped = await stopped_run(
+            env,
+            await env.client(),
+            ids,
+            journal,
+            point=of(BatchUncertain),
+            nth=1,
+            module="Leads",
+            max_pending_jobs=3,
+        )
+        assert stopped
+        report = await (await env.client()).resume(journal, ids=iter(ids), poll=POLL)
+    judge(report, final_counts(env, "Leads", ids), before)
+
+
+HOSTILE = {
+    "counts-go-down": AltConfig(counts_wobble=True, counts="int", duration=30.0),
+    "scheduled-long": AltConfig(scheduled_for=900.0, duration=20.0),
+    "status-200-error-body": AltConfig(rates={"status": Rates(p200_error=0.3)}),
+    "submit-200-error-body": AltConfig(rates={"submit": Rates(p200_error=0.2)}),
+    "retry-after-date": AltConfig(
+        rates={
+            "status": Rates(p429=0.3, retry_after="Wed, 21 Oct 2026 07:28:00 GMT"),
+            "submit": Rates(p429=0.2, retry_after="Wed, 21 Oct 2026 07:28:00 GMT"),
+        }
+    ),
+    "retry-after-garbage": AltConfig(
+        rates={
+            "status": Rates(p429=0.3, retry_after="soon"),
+            "submit": Rates(p429=0.2, retry_after="-5"),
+        }
+    ),
+    "retry-after-long": AltConfig(rates={"status": Rates(p429=0.2, retry_after="120")}),
+    "html-500-on-status": AltConfig(rates={"status": Rates(p500_before=0.3, http_500_body=False)}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+async def test_hostile_statuses_report_true(alt: Any, name: str) -> None:
+    """Liberties a hostile server may take with statuses and throttling (counts that go down
+    while a job runs, SCHEDULED for minutes, an error body under HTTP 200, Retry-After as a
+    date or garbage, HTML 500s on polls): the report matches the ledger id by id."""
+    env = await alt(attrs.evolve(HOSTILE[name], seed=21))
+    ids, before = ids_of(env, "Quotes", 300, preconverted=3, locked=2)
+    report = await run_once(env, "Quotes", ids)
+    judge(report, final_counts(env, "Quotes", ids), before)
+    assert not report.unfinished
+
+
+@pytest.mark.parametrize("api_domain", [True, False], ids=["api-domain", "no-api-domain"])
+async def test_tokens_revoked_mid_run_are_refreshed(alt: Any, api_domain: bool) -> None:
+    """401 INVALID_TOKEN mid-run on tokens that should still live (revoked on the server), and
+    token replies with or without ``api_domain``: the refresh-token client refreshes and
+    goes on; the report matches the ledger; no secret appears in it."""
+    rates = {"submit": Rates(p401=0.15), "status": Rates(p401=0.1), "single": Rates(p401=0.1)}
+    env = await alt(AltConfig(seed=17, token_api_domain=api_domain, rates=rates))
+    ids, before = ids_of(env, "Quotes", 300, preconverted=2)
+    report = await run_once(env, "Quotes", ids, await env.client(refresh=True))
+    judge(report, final_counts(env, "Quotes", ids), before)
+    assert not report.uncertain and report.converted == 298, report.to_json()
+    assert ("submit", "401") in env.server.faults and ("status", "401") in env.server.faults
+    text = report.to_json()
+    assert env.server.client_secret not in text and env.server.refresh_token not in text
+    assert not any(token in text for token in env.server.tokens)
+
+
+async def test_static_token_revoked_mid_run_stops_with_a_true_partial_report(alt: Any) -> None:
+    """A static token revoked mid-run stops the run with AuthenticationError; its partial
+    report says nothing false against the ledger and lists every id."""
+    env = await alt(AltConfig(seed=3, revoke_at=1005.0, rates=LOSSY))
+    ids, before = ids_of(env, "Quotes", 400, preconverted=2)
+    with pytest.raises(AuthenticationError) as caught:
+        await run_once(env, "Quotes", ids, max_pending_jobs=3)
+    partial: ConversionReport = caught.value.partial_report  # type: ignore[attr-defined]
+    counts = final_counts(env, "Quotes", ids)
+    judge_partial(partial, counts, before)
+    assert partial.accounted_for
