@@ -276,7 +276,7 @@ async def test_stopped_by_a_revoked_token_then_resumed(alt: Any, tmp_path: Path)
             await client.convert_many(
                 "Quotes", ids, to="Sales_Orders", journal=journal, poll=POLL, max_pending_jobs=3
             )
-        partial = caught.value.partial_report  # type: ignore[attr-defined]
+        partial = caught.value.partial_report
         fresh = await env.client(token=env.server.mint_token())
         report = await fresh.resume(journal, ids=iter(ids), poll=POLL)
     counts = final_counts(env, "Quotes", ids)
@@ -443,7 +443,7 @@ async def test_static_token_revoked_mid_run_stops_with_a_true_partial_report(alt
     ids, before = ids_of(env, "Quotes", 400, preconverted=2)
     with pytest.raises(AuthenticationError) as caught:
         await run_once(env, "Quotes", ids, max_pending_jobs=3)
-    partial: ConversionReport = caught.value.partial_report  # type: ignore[attr-defined]
+    partial: ConversionReport = caught.value.partial_report
     counts = final_counts(env, "Quotes", ids)
     judge_partial(partial, counts, before)
     assert partial.accounted_for
