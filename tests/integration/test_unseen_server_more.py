@@ -447,3 +447,52 @@ async def test_static_token_revoked_mid_run_stops_with_a_true_partial_report(alt
     counts = final_counts(env, "Quotes", ids)
     judge_partial(partial, counts, before)
     assert partial.accounted_for
+
+
+async def test_fleet_runs_on_overlapping_ids_report_true(alt: Any) -> None:
+    """Two runs sharing a RedisLedger (a real redis-server) convert overlapping lists against
+    alt_server with lost replies: nothing is converted twice, neither report says a record
+    converted that the ledger lacks or fails one it holds (other than as held elsewhere),
+    and between them every record the ledger holds is reported."""
+    pytest.importorskip("redis")
+    from redis_helpers import need_redis_server  # noqa: PLC0415
+
+    from zoho_convert.fleet import RedisFleet  # noqa: PLC0415
+    from zoho_convert.fleet.localserver import RedisServerProcess  # noqa: PLC0415
+
+    need_redis_server("the fleet tests")
+    rates = {"submit": Rates(p500_after=0.15, pdrop_after=0.05), "status": Rates(p500_before=0.1)}
+    env = await alt(AltConfig(seed=31, token_life=1e9, rates=rates))
+    ids, before = ids_of(env, "Quotes", 450, preconverted=2, locked=1)
+    with RedisServerProcess() as redis:
+        fleets = [RedisFleet(redis.url, namespace="alt-round2") for _ in range(2)]
+        try:
+            for fleet in fleets:
+                await fleet.start()
+            clients = [await env.client(fleet=fleet) for fleet in fleets]
+            async with deadline(CASE_TIMEOUT):
+                first, second = await asyncio.gather(
+                    run_once(env, "Quotes", ids[:300], clients[0]),
+                    run_once(env, "Quotes", ids[150:], clients[1]),
+                )
+        finally:
+            for fleet in fleets:
+                await fleet.close()
+    counts = final_counts(env, "Quotes", ids)
+    assert max(counts.values()) <= 1, "a record was converted twice"
+    pre = set(before)
+    reported: set[str] = set()
+    for report, part in ((first, ids[:300]), (second, ids[150:])):
+        assert report.accounted_for and report.total == len(part)
+        judge_partial(report, counts, before)
+        for item in report.rejected:
+            assert item.code != "CLAIMED_ELSEWHERE" or counts[item.id] == 1
+        reported |= set(report.already_converted_ids) | set(report.converted_by_record)
+        reported |= set(report.uncertain)
+        listed = {i for job in report.jobs for i in job.ids} | {r.id for r in report.rejected}
+        for job in report.jobs:  # judge_partial checked the job's count against the ledger
+            if job.finished and job.status is not None and job.status.converted_count:
+                reported.update(job.ids)
+        reported |= {i for i in part if i not in listed and i not in pre}
+    missing = [i for i, c in counts.items() if c and i not in pre and i not in reported]
+    assert not missing, f"{len(missing)} converted records no report claims"
