@@ -47,6 +47,8 @@ class Rates:
     http_500_body: bool = True  # a Zoho error body on the 500 (else an HTML page)
     pslow_after: float = 0.0  # processed, then the reply waits ``slow`` real seconds
     slow: float = 0.0
+    p200_error: float = 0.0  # HTTP 200 with a Zoho error body (INTERNAL_ERROR), nothing done
+    p401: float = 0.0  # the token is revoked now: 401 INVALID_TOKEN (a token dying early)
 
 
 @attrs.frozen
@@ -81,6 +83,15 @@ class AltConfig:
         queue: jobs of a module run one after another (each starts when the one before
             ends), so a job's wait grows with the queue ahead of it.
         rates: faults per kind: ``submit``, ``status``, ``single``, ``lead``, ``token``.
+        leads_mass: serve the Leads mass convert (``Leads/actions/mass_convert``, the OAS
+            mass_convert.json: 200 on submit, status rows in ``data`` with capitalised keys).
+            Off: INVALID_MODULE, as before.
+        token_api_domain: the token reply carries ``api_domain`` (the OAuth page lists it;
+            off: a reply without it).
+        counts_wobble: an IN PROGRESS status reports a converted count drawn at random up to
+            the true one, so counts can go down between two polls (nothing forbids it).
+        revoke_at: clock time from which every access token minted so far is refused (401
+            INVALID_TOKEN); None: never.
     """
 
     seed: int = 0
@@ -97,11 +108,15 @@ class AltConfig:
     failed_state: Literal["completed", "failed_if_any", "failed_if_all"] = "completed"
     forget_after: float | None = None
     forget_reply: Literal["invalid_data", "204"] = "invalid_data"
-    single_errors: Literal["top", "data"] = "data"
+    single_errors: Literal["top", "data", "bare202"] = "data"
     token_life: float = 3600.0
     token_ms: bool = False
     queue: bool = False
     rates: Mapping[str, Rates] = attrs.field(factory=dict)
+    leads_mass: bool = False
+    token_api_domain: bool = True
+    counts_wobble: bool = False
+    revoke_at: float | None = None
 
 
 @attrs.define
@@ -136,6 +151,7 @@ class AltServer:
         self.client_id, self.client_secret, self.refresh_token = "alt-id", "alt-sec", "alt-ref"
         self.tokens: dict[str, float] = {}  # access token -> when it dies
         self.access_token = self._mint()
+        self.revoked = False  # config.revoke_at has taken effect
         self._next_job = 7_340_011_000_000_500_000
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -200,6 +216,10 @@ class AltServer:
     def _count(self, value: int) -> Any:
         return str(value) if self.config.counts == "str" else value
 
+    def mint_token(self) -> str:
+        """A new access token (as if minted by another client), alive ``token_life``."""
+        return self._mint()
+
     def _mint(self) -> str:
         token = f"1000.alt{self.random.getrandbits(64):016x}.tok"
         self.tokens[token] = self.clock() + self.config.token_life
@@ -217,6 +237,8 @@ class AltServer:
             ("drop_before", rates.pdrop_before),
             ("drop_after", rates.pdrop_after),
             ("slow_after", rates.pslow_after),
+            ("200_error", rates.p200_error),
+            ("401", rates.p401),
         ):
             if draw < p:
                 self.faults.append((kind, name))
@@ -257,6 +279,12 @@ class AltServer:
     ) -> web.Response:
         self.requests.append((request.method, request.path))
         self._advance(self.clock())
+        revoke = self.config.revoke_at
+        if revoke is not None and self.clock() >= revoke and not self.revoked:
+            # Every token minted so far dies (an admin revoking the app's tokens, say).
+            self.revoked = True
+            for minted, dies in self.tokens.items():
+                self.tokens[minted] = min(dies, revoke)
         auth = request.headers.get("Authorization", "")
         token = auth.removeprefix("Zoho-oauthtoken ")
         if not auth.startswith("Zoho-oauthtoken ") or token not in self.tokens:
@@ -268,6 +296,11 @@ class AltServer:
             return self._drop(request)
         if fault in ("429", "500_before"):
             return self._faulted(kind, fault)
+        if fault == "200_error":
+            return self._error(200, "INTERNAL_ERROR", "Internal Server Error")
+        if fault == "401":
+            self.tokens[token] = self.clock()
+            return self._error(401, "INVALID_TOKEN", "invalid oauth token")
         body: Any = None
         if request.method == "POST":
             try:
@@ -287,6 +320,8 @@ class AltServer:
     # -- endpoints ----------------------------------------------------------------------
     def _submit(self, request: web.Request, body: Any) -> web.Response:
         module = request.match_info["module"]
+        if module == "Leads" and self.config.leads_mass:
+            return self._submit_leads(body)
         if module not in ("Quotes", "Sales_Orders"):
             return self._error(400, "INVALID_MODULE", "The module name given seems to be invalid")
         if not isinstance(body, dict):
@@ -319,7 +354,23 @@ class AltServer:
             )
         if len(ids) > 50:
             return self._error(400, "LIMIT_EXCEEDED", "Limit has been exceed", {"limit": 50})
-        values = [str(v) for v in ids]  # a string or a long, as the page allows
+        return self._schedule(module, [str(v) for v in ids])  # a string or a long
+
+    def _submit_leads(self, body: Any) -> web.Response:
+        # The Leads mass convert (OAS mass_convert.json): ids, and options this server ignores.
+        ids = body.get("ids") if isinstance(body, dict) else None
+        if not isinstance(ids, list) or not ids:
+            return self._error(
+                400,
+                "MANDATORY_NOT_FOUND",
+                "required field not found",
+                {"api_name": "ids", "json_path": "$.ids"},
+            )
+        if len(ids) > 50:
+            return self._error(400, "LIMIT_EXCEEDED", "Limit has been exceed", {"limit": 50})
+        return self._schedule("Leads", [str(v) for v in ids])
+
+    def _schedule(self, module: str, values: list[str]) -> web.Response:
         known = set(self.records.get(module, ()))
         for index, value in enumerate(values):
             if value not in known:
@@ -405,6 +456,8 @@ class AltServer:
         else:
             state = "COMPLETED"
         row: dict[str, Any] = {"status": self._state(state)}
+        if self.config.counts_wobble and not done:
+            converted = self.random.randint(0, converted)
         counts = {
             "total_count": total,
             "converted_count": converted,
@@ -423,9 +476,29 @@ class AltServer:
                 module={"api_name": job.module},
                 created_time="2026-12-01T06:00:00+00:00",
             )
+        if job.module == "Leads":
+            # The Leads status (OAS mass_convert.json): capitalised keys, always in data.
+            capital = {
+                "status": "Status",
+                "total_count": "Total_Count",
+                "converted_count": "Converted_Count",
+                self.config.not_converted_key: "Not_Converted_Count",
+                "failed_count": "Failed_Count",
+            }
+            lead_row = {capital.get(key, key): value for key, value in row.items()}
+            return {"data": [lead_row]}
         return {"data": [row]} if self.config.status_wrap == "data" else row
 
     def _single_error(self, http: int, code: str, message: str) -> web.Response:
+        if self.config.single_errors == "bare202":
+            # The Convert Lead OAS: 202 with a bare error, details {resource_path_index}.
+            body = {
+                "code": code,
+                "details": {"resource_path_index": 0},
+                "message": message,
+                "status": "error",
+            }
+            return web.json_response(body, status=202)
         if self.config.single_errors == "data":
             row = {"code": code, "details": {}, "message": message, "status": "error"}
             return web.json_response({"data": [row]}, status=202)
@@ -483,11 +556,9 @@ class AltServer:
         ) != ("refresh_token", self.client_id, self.client_secret, self.refresh_token):
             return web.json_response({"error": "invalid_code"})  # HTTP 200, as Zoho does
         token = self._mint()
-        reply: dict[str, Any] = {
-            "access_token": token,
-            "api_domain": self.url,
-            "token_type": "Bearer",
-        }
+        reply: dict[str, Any] = {"access_token": token, "token_type": "Bearer"}
+        if self.config.token_api_domain:
+            reply["api_domain"] = self.url
         if self.config.token_ms:
             reply.update(expires_in=3_600_000, expires_in_sec=3600)
         else:
