@@ -256,8 +256,8 @@ async def test_one_unreadable_refusal_does_not_stop_the_run(start: Start) -> Non
 
 
 async def test_a_run_stopped_mid_way_under_lost_replies_reports_truly(start: Start) -> None:
-    """Submit replies lost to 500s (20 %), then the token loses the mass-convert scope
-    mid-run: the run stops, and its partial report is true against the ledger (parked ids
+    """Submit replies lost to 500s (20 %), then the token loses the scope of both converting
+    calls mid-run: the run stops, and its partial report is true against the ledger (parked ids
     uncertain, running jobs unfinished, none claimed converted)."""
     env = await start("Quotes", 300, seed=3, faults=lost_submits("Quotes"))
     seen = 0
@@ -267,7 +267,7 @@ async def test_a_run_stopped_mid_way_under_lost_replies_reports_truly(start: Sta
         seen += 1
         if seen == 40:
             env.sim.state.config = attrs.evolve(
-                env.sim.state.config, scope_mismatch_endpoints={"mass_convert"}
+                env.sim.state.config, scope_mismatch_endpoints={"mass_convert", "convert"}
             )
 
     with pytest.raises(AuthenticationError) as stopped:

@@ -177,6 +177,26 @@ async def test_leads_are_settled_by_mass_resubmission_never_by_convert_lead_for_
     assert report.ok
 
 
+async def test_the_rest_of_a_refused_settling_batch_is_checked_by_single_converts(
+    start: Start,
+) -> None:
+    """Submits processed but answered 500 (20 %), each resubmission refused naming one
+    converted id: the rest of its batch is checked by single converts, not sent again one id
+    per mass convert (278 mass converts for 1,000 quotes before, now under 40): nothing uncertain,
+    the report true against the ledger."""
+    env = await start(
+        already_converted="fail_call",
+        faults=Faults(rate_500=0.2, fault_endpoints={"mass_convert"}, fault_after_processing=True),
+    )
+    report, ids = await convert(env, 1000)
+    requests = env.sim.state.stats.requests_by_endpoint
+    assert report.already_converted > 100
+    assert requests["mass_convert"] < 2 * len(ids) // 50  # batches, their lost replies' resends
+    assert requests["convert"] >= report.already_converted - report.already_converted // 10
+    assert_report_true(report, ledger(env.sim, "Quotes", ids))
+    assert report.ok
+
+
 async def test_duplicate_job_ids_are_never_taken_at_face_value(start: Start) -> None:
     """A submit answered with a job id the run already holds makes that batch uncertain and
     settled: no converted records claimed that never were."""

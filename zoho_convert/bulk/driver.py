@@ -41,7 +41,7 @@ from zoho_convert.bulk.report import ConversionReport
 from zoho_convert.bulk.settling import PollTimer
 from zoho_convert.bulk.spec import RunParams
 from zoho_convert.bulk.tally import Tally
-from zoho_convert.bulk.tasks import Stopped, all_to_end, cancel_all
+from zoho_convert.bulk.tasks import Stopped, all_to_end, cancel_all, within
 
 __all__ = ["Run"]
 
@@ -99,12 +99,9 @@ class Run:
         self.keeper = None if ledger is None else LedgerKeeper(ledger, spec.module)
         # A claim outlives the job it covers: the longest a job is polled, and a margin.
         self.claim_ttl = poll.timeout + 120.0
-        single = endpoints.convert_record
-        slots = min(concurrency, limit)
-        self.records = (
-            None
-            if single is None
-            else RecordSettler(self, single, slots, checks_only=endpoints.record_checks_only)
+        single, slots = endpoints.convert_record, min(concurrency, limit)
+        self.records = None if single is None else RecordSettler(
+            self, single, slots, checks_only=endpoints.record_checks_only
         )
 
     # -- events ---------------------------------------------------------------------------
@@ -162,6 +159,16 @@ class Run:
         if reader.refused:
             self.publish(IdsRefused(reader.take_refused()))
         self.publish(InputEnded(reader.position, reader.duplicates))
+
+    @property
+    def checkable(self) -> bool:
+        """Whether the single convert may check records (Zoho has not refused the call)."""
+        return self.records is not None and self.records.usable
+
+    @property
+    def quick_checks(self) -> bool:
+        """Whether the single convert may check records for speed too (not Convert Lead)."""
+        return self.checkable and not self.endpoints.record_checks_only
 
     def stopping(self) -> bool:
         """Whether the run stopped (an error) or stopped submitting (credits ran low)."""
@@ -233,7 +240,9 @@ class Run:
             return []
         except Exception as error:
             at = self.clock()
-            verdict = self.machine.refused(seq, batch.ids, error, settling=settling, at=at)
+            verdict = self.machine.refused(
+                seq, batch.ids, error, settling=settling, at=at, checkable=self.quick_checks
+            )
             if verdict is None:
                 # The same request would fail for every batch: the run stops now (parts of
                 # this batch still being sent must not wait for it), this batch noted as never
@@ -290,7 +299,7 @@ class Run:
         assert job_id is not None
         call: Callable[[], Awaitable[JobStatus]] = functools.partial(self.endpoints.status, job_id)
         if self.requests is not None:  # within the run's own request slots too
-            call = functools.partial(_within, self.requests, call)
+            call = functools.partial(within, self.requests, call)
         estimator = self.estimator
         poll = self.poll
         schedule = AdaptiveSchedule(poll, estimator) if poll.adaptive else PlainSchedule(poll)
@@ -305,8 +314,7 @@ class Run:
             self.publish(self.machine.unfinished(seq, job_id, timeout.last_status))
         except JobNotFoundError as lost:
             reason = f"Zoho no longer knows the job ({lost.status} {lost.code})"
-            checkable = self.records is not None and self.records.usable
-            self.publish_all(self.machine.lost(seq, job_id, reason, by_record=checkable))
+            self.publish_all(self.machine.lost(seq, job_id, reason, by_record=self.checkable))
         except BaseException:
             # Could not learn its fate (the run is stopping): it is still unfinished for us.
             self.publish(self.machine.unfinished(seq, job_id, None))
@@ -315,9 +323,8 @@ class Run:
             took = self.clock() - batch.since
             tight = took if timed and timer.tight(took) else None
             loose = max(estimator.max_seen, took)
-            by_record = self.records is not None and self.records.usable
             finished = self.machine.finished(
-                seq, job_id, status, took=loose, tight=tight, by_record=by_record
+                seq, job_id, status, took=loose, tight=tight, by_record=self.checkable
             )
             self.publish_all(finished)
         finally:
@@ -391,8 +398,3 @@ class Run:
             requests=self.endpoints.request_count() - self.requests_before,
             elapsed=self.clock() - self.started,
         )
-
-
-async def _within(slots: asyncio.Semaphore, poll: Callable[[], Awaitable[JobStatus]]) -> JobStatus:
-    async with slots:
-        return await poll()

@@ -33,27 +33,23 @@ from zoho_convert.bulk.events import (
     SubmitStarted,
 )
 from zoho_convert.bulk.isolation import (
-    REQUEST_LEVEL,
     answered_by_zoho,
     error_text,
     is_isolatable,
     latest_start,
-    locate_offenders,
     maybe_processed,
     retry_later,
     unlocated_invalid_data,
     unreadable_refusal,
 )
-from zoho_convert.bulk.report import JobOutcome, RejectedId
+from zoho_convert.bulk.offenders import Parts, isolate
+from zoho_convert.bulk.report import JobOutcome
 from zoho_convert.bulk.settle_plan import Batch, BatchState, SettlePlan, SettleRound
 from zoho_convert.bulk.settling import SettlePolicy
 
 __all__ = ["Batch", "BatchState", "RunMachine", "SettleRound"]
 
 logger = logging.getLogger("zoho_convert.bulk")
-
-Parts = list[tuple[int, tuple[str, ...]]]
-
 
 class RunMachine(SettlePlan):
     """The state and the decisions of one run (see the module docstring; the settling
@@ -173,15 +169,20 @@ class RunMachine(SettlePlan):
         settling: bool,
         at: float,
         single: bool = False,
+        checkable: bool = False,
     ) -> tuple[list[Event], Parts] | None:
         """What a submission that failed ``at`` (when its error came back) means: events to
         publish and parts to submit next; None for an error that concerns the whole run
         (authentication, a wrong module id, ...). ``single``: the single convert of one
         record (settling record by record), not a mass convert; an INVALID_DATA of it must
-        name the record (else it may be about the request: not the record's fate)."""
+        name the record (else it may be about the request: not the record's fate).
+        ``checkable``: the single convert may check records (``offenders.isolate``)."""
         if is_isolatable(error, part) and not (single and unlocated_invalid_data(error, part)):
             assert isinstance(error, APIError)
-            return self._isolate(seq, part, error, settling)
+            return isolate(
+                seq, part, error, settling=settling, at=at, new_seq=self.new_seq,
+                checkable=checkable,
+            )
         processed = maybe_processed(error)
         # A 400/403 whose body could not be read, once requests like this one were accepted, is
         # most likely about its ids: it goes again (read, it is isolated), never stopping the
@@ -222,41 +223,6 @@ class RunMachine(SettlePlan):
             return []
         assert isinstance(error, APIError)
         return [BatchUncertain(seq, batch.ids, at, False, error_text(error), error.code, True)]
-
-    def _isolate(
-        self, seq: int, part: tuple[str, ...], error: APIError, settling: bool
-    ) -> tuple[list[Event], Parts]:
-        located = locate_offenders(error, part)
-        if len(part) == 1:
-            return [self._refusal(seq, part, error, settling)], []
-        parts: Parts
-        if isinstance(located, frozenset):
-            refused = tuple(value for index, value in enumerate(part) if index in located)
-            rest = tuple(value for index, value in enumerate(part) if index not in located)
-            events: list[Event] = [self._refusal(seq, refused, error, settling)]
-            if settling and error.code == "ID_ALREADY_CONVERTED":
-                # The lost submission was processed, so most of the rest is converted too, and
-                # Zoho names one converted id per refusal: try the rest one by one, side by
-                # side (as many calls as a chain of refusals, but in one round trip).
-                parts = [(self.new_seq(), (value,)) for value in rest]
-            else:
-                parts = [(self.new_seq(), rest)] if rest else []
-        else:
-            assert located != REQUEST_LEVEL  # is_isolatable said so
-            events = []
-            half = len(part) // 2
-            parts = [(self.new_seq(), part[half:]), (self.new_seq(), part[:half])]
-        if parts:
-            events.append(BatchSplit(seq, tuple(parts), settling))
-        return events, parts
-
-    @staticmethod
-    def _refusal(seq: int, ids: tuple[str, ...], error: APIError, settling: bool) -> Event:
-        if settling and error.code == "ID_ALREADY_CONVERTED":
-            # Resubmitted because an earlier submission's reply was lost: that submission
-            # converted them. Converted by this run, so neither rejected nor failed.
-            return IdsAlreadyConverted(seq, ids)
-        return IdsRejected(seq, tuple(RejectedId(i, error.code, error.message) for i in ids))
 
     def accepted(
         self, seq: int, part: tuple[str, ...], job_id: str, *, settling: bool, sent_at: float,

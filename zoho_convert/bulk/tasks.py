@@ -1,5 +1,5 @@
-"""What a run's tasks share: awaiting several to their end, cancelling a set of them, and the
-signal that a batch was not sent because the run stopped.
+"""What a run's tasks share: awaiting several to their end, cancelling a set of them, a call
+within a semaphore, and the signal that a batch was not sent because the run stopped.
 
 Used by the driver and by settling record by record (``records``), which cannot import the
 driver. Internal to ``zoho_convert``.
@@ -8,9 +8,12 @@ driver. Internal to ``zoho_convert``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
 
-__all__ = ["Stopped", "all_to_end", "cancel_all"]
+__all__ = ["Stopped", "all_to_end", "cancel_all", "within"]
+
+T = TypeVar("T")
 
 
 class Stopped(Exception):
@@ -37,3 +40,9 @@ async def cancel_all(tasks: set[asyncio.Task[None]]) -> None:
         task.cancel()
     while tasks:
         await asyncio.wait(set(tasks))
+
+
+async def within(slots: asyncio.Semaphore, call: Callable[[], Awaitable[T]]) -> T:
+    """``call()`` awaited with one of ``slots`` held."""
+    async with slots:
+        return await call()

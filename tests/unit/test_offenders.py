@@ -1,0 +1,89 @@
+"""Ids Zoho refused by name (``offenders.isolate``): which are rejected or counted converted
+by the lost submission, and how the rest goes next, checked by the single convert when it may.
+
+Pure function: no I/O, no clock (times are plain numbers).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from zoho_convert.api.errors import InvalidRequestError
+from zoho_convert.bulk.events import (
+    BatchSplit,
+    BatchUncertain,
+    IdsAlreadyConverted,
+    IdsRejected,
+)
+from zoho_convert.bulk.offenders import isolate
+from zoho_convert.bulk.report import RejectedId
+
+IDS = ("101", "102", "103", "104")
+
+
+def converted_at(index: int) -> InvalidRequestError:
+    """Zoho's refusal naming the id at ``index`` as converted already (the OAS shape)."""
+    return InvalidRequestError(
+        400, "ID_ALREADY_CONVERTED", "already converted", details={"resource_path_index": index}
+    )
+
+
+def numbers() -> itertools.count[int]:
+    return itertools.count(10)
+
+
+def test_a_settling_refusal_has_the_rest_checked_record_by_record_when_it_may() -> None:
+    """A settling resubmission refused because its second id is converted: with the single
+    convert usable, the rest is one part parked to be checked record by record at once (no
+    job of the refused call runs; a check takes no round), nothing submitted now."""
+    events, parts = isolate(
+        7, IDS, converted_at(1), settling=True, at=3.0, new_seq=numbers().__next__,
+        checkable=True,
+    )
+    rest = ("101", "103", "104")
+    reason = "102 was converted by the lost submission: checking the rest"
+    assert events == [
+        IdsAlreadyConverted(7, ("102",)),
+        BatchSplit(7, ((10, rest),), True),
+        BatchUncertain(10, rest, 3.0, True, reason, "", True, True),
+    ]
+    assert parts == []
+
+
+def test_without_the_single_convert_the_rest_goes_one_by_one() -> None:
+    """The same refusal where the single convert may not check: the rest goes again one id
+    per part, side by side."""
+    events, parts = isolate(
+        7, IDS, converted_at(1), settling=True, at=3.0, new_seq=numbers().__next__,
+        checkable=False,
+    )
+    assert parts == [(10, ("101",)), (11, ("103",)), (12, ("104",))]
+    assert events == [IdsAlreadyConverted(7, ("102",)), BatchSplit(7, tuple(parts), True)]
+
+
+@pytest.mark.parametrize("checkable", [False, True])
+def test_a_first_submissions_refusal_sends_the_rest_as_one_part(checkable: bool) -> None:
+    """A first submission refused for a converted id (converted before the run): that id is
+    rejected, the rest goes again as one part, checkable or not."""
+    events, parts = isolate(
+        7, IDS, converted_at(3), settling=False, at=3.0, new_seq=numbers().__next__,
+        checkable=checkable,
+    )
+    rejected = IdsRejected(7, (RejectedId("104", "ID_ALREADY_CONVERTED", "already converted"),))
+    assert parts == [(10, IDS[:3])]
+    assert events == [rejected, BatchSplit(7, ((10, IDS[:3]),), False)]
+
+
+def test_a_settling_refusal_of_the_last_id_left_leaves_nothing_to_check() -> None:
+    """A settling part of two whose both ids Zoho names: all counted converted by the lost
+    submission, nothing parked to check."""
+    error = InvalidRequestError(
+        400, "ID_ALREADY_CONVERTED", "already converted", details={"ids": list(IDS[:2])}
+    )
+    events, parts = isolate(
+        7, IDS[:2], error, settling=True, at=3.0, new_seq=numbers().__next__, checkable=True
+    )
+    assert events == [IdsAlreadyConverted(7, IDS[:2])]
+    assert parts == []

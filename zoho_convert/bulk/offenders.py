@@ -1,0 +1,81 @@
+"""Ids Zoho refused by name: the events that record them, and the parts to send next.
+
+``RunMachine.refused`` hands here a refusal it can isolate (``isolation.is_isolatable``): the
+ids Zoho named are rejected (or, refused as converted while settling, counted converted by
+the lost submission), the rest goes again; a refusal that names no id is bisected. No I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from zoho_convert.api.errors import APIError
+from zoho_convert.bulk.events import (
+    BatchSplit,
+    BatchUncertain,
+    Event,
+    IdsAlreadyConverted,
+    IdsRejected,
+)
+from zoho_convert.bulk.isolation import REQUEST_LEVEL, locate_offenders
+from zoho_convert.bulk.report import RejectedId
+
+__all__ = ["Parts", "isolate"]
+
+#: Parts of a batch to submit next: (batch number, ids).
+Parts = list[tuple[int, tuple[str, ...]]]
+
+
+def isolate(
+    seq: int,
+    part: tuple[str, ...],
+    error: APIError,
+    *,
+    settling: bool,
+    at: float,
+    new_seq: Callable[[], int],
+    checkable: bool,
+) -> tuple[list[Event], Parts]:
+    """The events of a refusal of ids (``at``: when it came back) and the parts to submit
+    next, each numbered by ``new_seq``. ``checkable``: each record's single convert may be
+    used to check it (settling record by record)."""
+    located = locate_offenders(error, part)
+    if len(part) == 1:
+        return [refusal(seq, part, error, settling)], []
+    parts: Parts
+    if isinstance(located, frozenset):
+        refused = tuple(value for index, value in enumerate(part) if index in located)
+        rest = tuple(value for index, value in enumerate(part) if index not in located)
+        events: list[Event] = [refusal(seq, refused, error, settling)]
+        if settling and error.code == "ID_ALREADY_CONVERTED" and rest:
+            # The lost submission was processed, so most of the rest is converted too, and
+            # Zoho names one converted id per refusal. Each record's single convert says at
+            # once, with no job to wait for (nothing of the refused call runs: at once); else
+            # the rest goes one by one, side by side (as many calls as a chain of refusals,
+            # but in one round trip; each one lost again is another round).
+            if checkable:
+                checked = new_seq()
+                reason = f"{refused[0]} was converted by the lost submission: checking the rest"
+                events.append(BatchSplit(seq, ((checked, rest),), settling))
+                events.append(BatchUncertain(checked, rest, at, True, reason, "", True, True))
+                return events, []
+            parts = [(new_seq(), (value,)) for value in rest]
+        else:
+            parts = [(new_seq(), rest)] if rest else []
+    else:
+        assert located != REQUEST_LEVEL  # is_isolatable said so
+        events = []
+        half = len(part) // 2
+        parts = [(new_seq(), part[half:]), (new_seq(), part[:half])]
+    if parts:
+        events.append(BatchSplit(seq, tuple(parts), settling))
+    return events, parts
+
+
+def refusal(seq: int, ids: tuple[str, ...], error: APIError, settling: bool) -> Event:
+    """The event of ids Zoho refused with ``error``."""
+    if settling and error.code == "ID_ALREADY_CONVERTED":
+        # Resubmitted because an earlier submission's reply was lost: that submission
+        # converted them. Converted by this run, so neither rejected nor failed.
+        return IdsAlreadyConverted(seq, ids)
+    return IdsRejected(seq, tuple(RejectedId(i, error.code, error.message) for i in ids))
