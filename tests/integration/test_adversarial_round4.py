@@ -37,7 +37,13 @@ from zoho_convert import (
     ZohoConvertClient,
 )
 from zoho_convert.api.ids import id_problem
-from zoho_convert.bulk.events import BatchGaveUp, Event
+from zoho_convert.bulk.events import (
+    BatchGaveUp,
+    BatchRead,
+    BatchSplit,
+    Event,
+    SubmitStarted,
+)
 from zoho_convert.simulator import Faults, Simulator
 
 CASE_TIMEOUT = 60.0
@@ -198,6 +204,54 @@ async def test_a_lost_job_that_outlives_the_poll_timeout_and_fails_is_not_claime
     env = await start(200, seed=1, faults=lost(failed_job_rate=0.3), **OUTLIVED)
     report = await convert(env, poll=SHORT_POLL)
     true_to_ledger(env, report)
+
+
+class Untried:
+    """A progress callback that lists the ids given up uncertain after a single submission
+    (never resubmitted to settle them)."""
+
+    def __init__(self) -> None:
+        self.batches: dict[int, tuple[str, ...]] = {}
+        self.sent: dict[str, int] = {}
+        self.ids: list[str] = []
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, BatchRead):
+            self.batches[event.batch] = event.ids
+        elif isinstance(event, BatchSplit):
+            self.batches.update(event.parts)
+        elif isinstance(event, SubmitStarted):
+            for value in self.batches[event.batch]:
+                self.sent[value] = self.sent.get(value, 0) + 1
+        elif isinstance(event, BatchGaveUp):
+            self.ids.extend(value for value in event.ids if self.sent.get(value) == 1)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "settle_plan.SettlePlan.settle_round skips a parked batch whose due time is past "
+        "_last(batch, now), and _last counts the SettlePolicy.deadline of a batch not yet "
+        "taken from now; at the end of a run (no job left running) a batch lost late, due "
+        "only after a lost job's wait (the longest job, 643 s, plus the margin: 1,195 s "
+        "from now), is past now + deadline (900 s) and is given up uncertain without a "
+        "single resubmission, though the deadline is documented to count from its first "
+        "resubmission (50 ids, all converted). Fix: count a batch not yet taken from when "
+        "it falls due (self._last(batch, batch_due) in settle_round), so every lost batch "
+        "gets at least one settling round"
+    ),
+)
+async def test_a_batch_lost_at_the_end_of_a_run_of_long_jobs_gets_a_settling_round(
+    start: Start,
+) -> None:
+    """Jobs of 350 to 650 s, one pending at a time, submit replies lost (20 %), default
+    policies: the last batch, lost once every other job has ended, is resubmitted after its
+    lost job's wait, not given up uncertain untried (it was: 50 ids, all converted)."""
+    env = await start(300, seed=7, faults=lost(), job_duration=500.0, job_duration_jitter=150.0)
+    untried = Untried()
+    report = await convert(env, poll=PollPolicy(), max_pending_jobs=1, progress=untried)
+    true_to_ledger(env, report)
+    assert not untried.ids, f"{len(untried.ids)} ids given up without a resubmission"
 
 
 # -- combinations that hold --------------------------------------------------------------------
