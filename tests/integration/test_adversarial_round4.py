@@ -159,29 +159,14 @@ def submits(env: Env) -> int:
     return len(env.sim.state.jobs)
 
 
-# -- findings (xfail strict) ------------------------------------------------------------------
+# -- findings: fixed (settle_plan: jobs given up on hold lost batches back; a batch lost late
+# gets its first round), and one left (xfail strict) ----------------------------------------
 
 # Jobs of 1 to 39 s polled for 10 s at most: two jobs sent before a lost submission are given
 # up on (unfinished) while they still run, and the one job measured took 10.5 s.
 OUTLIVED: dict[str, Any] = {"job_duration": 20.0, "job_duration_jitter": 19.0}
 SHORT_POLL = PollPolicy(initial=0.5, multiplier=2.0, max_interval=5.0, timeout=10.0)
 
-OUTLIVED_REASON = (
-    "settle_plan.SettlePlan.settle_due (and settle_round) hold a parked batch back only while "
-    "a job sent no later than its lost submission is still polled (_oldest_running: "
-    "SUBMITTED batches); a job given up at the poll timeout (JobUnfinished) leaves "
-    "machine.batches, so the jobs sent at 0.0 s and 1.0 s, still running when given up at "
-    "10 s and 11 s, no longer hold back batch 3, whose submission left at 1.0 s and was lost "
-    "(its job: 27.2 s). It is settled at 22.6 s (the one job measured, 10.5 s, plus a margin "
-    "of as much) while its lost job still runs. lost_jobs_end already counts "
-    "oldest_unfinished; settle_due and settle_round do not. Fix: take "
-    "min(_oldest_running(), oldest_unfinished) there too, so a batch lost after a job left "
-    "unfinished is not resubmitted while that job may run (it ends uncertain, truthfully), "
-    "or keep polling a job given up on while a batch lost after it is parked"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=OUTLIVED_REASON)
 async def test_jobs_given_up_at_the_poll_timeout_still_hold_back_a_lost_batch(
     start: Start,
 ) -> None:
@@ -194,7 +179,6 @@ async def test_jobs_given_up_at_the_poll_timeout_still_hold_back_a_lost_batch(
     true_to_ledger(env, report)
 
 
-@pytest.mark.xfail(strict=True, reason=OUTLIVED_REASON)
 async def test_a_lost_job_that_outlives_the_poll_timeout_and_fails_is_not_claimed(
     start: Start,
 ) -> None:
@@ -208,7 +192,6 @@ async def test_a_lost_job_that_outlives_the_poll_timeout_and_fails_is_not_claime
     true_to_ledger(env, report)
 
 
-@pytest.mark.xfail(strict=True, reason=OUTLIVED_REASON)
 async def test_jobs_given_up_at_the_poll_timeout_hold_back_a_lost_batch_in_overlapping_time() -> (
     None
 ):
@@ -268,26 +251,6 @@ class Untried:
             self.ids.extend(value for value in event.ids if self.sent.get(value) == 1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "settle_plan.SettlePlan.settle_round skips a parked batch whose due time is past "
-        "_last(batch, now), and _last counts the SettlePolicy.deadline of a batch not yet "
-        "taken from now: at the end of a run (no job left running) a batch lost late, due "
-        "only after a lost job's wait (the longest job, 643 s, plus the margin: 1,195 s "
-        "from now), is past now + deadline (900 s) and is given up uncertain without a "
-        "single resubmission (50 ids, all converted), though SettlePolicy.deadline is "
-        "documented to count from a batch's first resubmission, and README Guarantees 4 "
-        "says a long run settles a reply lost late. Fix: count a batch not yet taken from "
-        "when it falls due (self._last(batch, batch_due) in settle_round), so every lost "
-        "batch gets a settling round; this flips "
-        "tests/unit/test_journal_resume.py::test_a_resumed_run_sends_a_never_sent_batch_at_"
-        "once[refused-again], which pins today's behaviour (deadline 20 s < wait 60 s: "
-        "never sent again); or, if that behaviour is meant, document that the deadline "
-        "also bounds the wait before the first resubmission and raise its default above "
-        "the waits long jobs give"
-    ),
-)
 async def test_a_batch_lost_at_the_end_of_a_run_of_long_jobs_gets_a_settling_round(
     start: Start,
 ) -> None:

@@ -89,29 +89,43 @@ def test_the_settling_deadline_counts_from_the_first_resubmission() -> None:
 
 
 def test_no_round_starts_past_the_deadline_of_the_first() -> None:
-    """Once settling started (a round planned at 0 s), a later round due past the deadline
-    is not planned: what is still parked is given up."""
+    """Once settling started (a round planned at 0 s that goes at 5 s: the deadline is
+    10 s after), a later round due past the deadline is not planned: what is still parked
+    is given up."""
     machine = machine_with((0, 0.0))
     first = machine.settle_round(0.0)
     assert first is not None and first.due == 5.0 and [b.seq for b in first.batches] == [0]
-    park_again(machine, 0, 6.0)  # due at 11 s: 11 s after settling started
-    assert machine.settle_round(7.0) is None
-    assert machine.settle_due(11.0) == ()
-    # Given up at 11 s, its lost job not waited for: surely ended at 11 s (5 s after 6 s).
-    assert machine.give_up(11.0) == [BatchGaveUp(0, machine.batches[0].ids, "lost again")]
-    assert machine.give_up(7.0) == [BatchGaveUp(0, machine.batches[0].ids, "lost again", 4.0)]
+    park_again(machine, 0, 11.0)  # due at 16 s: 11 s after settling started
+    assert machine.settle_round(12.0) is None
+    assert machine.settle_due(16.0) == ()
+    # Given up at 16 s, its lost job not waited for: surely ended at 16 s (5 s after 11 s).
+    assert machine.give_up(16.0) == [BatchGaveUp(0, machine.batches[0].ids, "lost again")]
+    assert machine.give_up(12.0) == [BatchGaveUp(0, machine.batches[0].ids, "lost again", 4.0)]
 
 
 def test_no_round_starts_once_the_deadline_has_passed() -> None:
     """A batch due before the deadline, asked about only after it (the round before ran
     long), is not resubmitted: no round starts past the deadline."""
     machine = machine_with((0, 0.0), (1, 4.0))
-    first = machine.settle_round(0.0)  # settling starts at 0 s: deadline at 10 s
-    assert first is not None and [b.seq for b in first.batches] == [0, 1]
-    park_again(machine, 1, 4.5)  # due at 9.5 s
-    assert machine.settle_round(10.5) is None
-    again = machine.settle_round(10.0)  # at the deadline itself: still in time
+    first = machine.settle_round(0.0)  # settling starts when the round goes, 9 s: until 19 s
+    assert first is not None and first.due == 9.0
+    assert [b.seq for b in first.batches] == [0, 1]
+    park_again(machine, 1, 13.5)  # due at 18.5 s
+    assert machine.settle_round(19.5) is None
+    again = machine.settle_round(19.0)  # at the deadline itself: still in time
     assert again is not None and [b.seq for b in again.batches] == [1]
+
+
+def test_a_batch_due_past_the_deadline_still_gets_its_first_round() -> None:
+    """A batch never resubmitted whose lost job's wait ends past now + deadline is not given
+    up untried: its first round goes when it falls due (its deadline counts from then)."""
+    machine = RunMachine(attrs.evolve(POLICY, deadline=2.0))
+    machine(BatchRead(0, IDS, 3, 3, 0))
+    machine(SubmitStarted(0))
+    machine(BatchUncertain(0, IDS, 1.0, True, "reply lost"))  # due at 6 s
+    round_ = machine.settle_round(0.0)
+    assert round_ is not None and round_.due == 6.0 and [b.seq for b in round_.batches] == [0]
+    assert machine.batches[0].settle_from == 6.0
 
 
 def test_a_held_part_of_a_batch_out_of_rounds_is_still_looked_at() -> None:

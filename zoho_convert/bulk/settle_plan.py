@@ -238,38 +238,54 @@ class SettlePlan:
             return ()
         # A job sent a moment after the lost one, still running, may be as long: so may the
         # lost one (the margin is how much the lost job is given past the longest seen).
-        oldest = self._oldest_running() - self._margin()
+        oldest = self._held_back_from()
         free = [b for b in due if b.at_once or b.held_elsewhere or oldest > b.since]
         return self._take(free, now)
+
+    def _held_back_from(self) -> float:
+        """Batches lost at or after this time may not go again: a job sent no later (or
+        within the margin after) still runs, or was given up on while it ran (the poll
+        timeout): a lost job may be as long, and how long that one runs is unknown."""
+        return min(self._oldest_running(), self.oldest_unfinished) - self._margin()
+
+    def _outlived(self, batch: Batch) -> bool:
+        """Whether a parked batch's lost job may run as long as a job given up on while it
+        ran: it may never go again (it ends uncertain when settling ends)."""
+        waits = not (batch.at_once or batch.held_elsewhere)
+        return waits and self.oldest_unfinished - self._margin() <= batch.since
 
     def settle_round(self, now: float) -> SettleRound | None:
         """Once no job runs: the parked batches that fall due first, each before its settling
         deadline, to resubmit when the last of them is due (the rest in a later round); None
         when nothing is left to settle, or rounds or time are used up (``SettlePolicy``). No
-        batch goes past its deadline (a round's jobs may outlast it: none starts after it)."""
+        batch goes past its deadline (a round's jobs may outlast it: none starts after it);
+        one not yet resubmitted gets its first round however late it falls due (its deadline
+        counts from then). One whose lost job may be as long as a job given up on while it
+        ran never goes again."""
         wait = self._wait()
-        timed = sorted((max(now, self._due(b, wait)), b.seq, b) for b in self._parked())
+        parked = [b for b in self._parked() if not self._outlived(b)]
+        timed = sorted((max(now, self._due(b, wait)), b.seq, b) for b in parked)
         batches: list[Batch] = []
         due, last = now, math.inf
         for batch_due, _, batch in timed:
             batch_last = self._last(batch, now)
-            if batch_due > batch_last:
-                continue  # too late for it
+            if batch_due > batch_last and batch.settle_from is not None:
+                continue  # too late for it (one not yet taken gets its first round, though)
             if batch_due > last:
                 break  # later than an earlier one may go: a later round
             batches.append(batch)
             due, last = batch_due, min(last, batch_last)
         if not batches:
             return None
-        return SettleRound(due, self._take(batches, now))
+        return SettleRound(due, self._take(batches, due))  # (their settling begins then)
 
     def lost_jobs_end(self, now: float) -> float:
         """When every lost job of the batches that may have been sent has surely ended, as
         settling would wait for it; infinity when a job sent no later than one of them (or
         within the margin after it) had not ended when the run stopped: settling would not
         resubmit it meanwhile, and how long that job runs is unknown from here on."""
-        ends, wait, margin = now, self._wait(), self._margin()
-        oldest = min(self._oldest_running(), self.oldest_unfinished) - margin
+        ends, wait = now, self._wait()
+        oldest = self._held_back_from()
         for batch in self.batches.values():
             if batch.state is BatchState.SUBMITTING:
                 lost_at = now + self.in_flight_grace  # (it may land that late)
@@ -301,6 +317,8 @@ class SettlePlan:
             if batch.settling:
                 no_job = batch.at_once or batch.held_elsewhere  # (none of this run runs)
                 ends = 0.0 if no_job else max(0.0, self._due(batch, wait) - now)
+                if self._outlived(batch):
+                    ends = math.inf  # (its claims, if any, expire)
                 events.append(BatchGaveUp(batch.seq, batch.ids, batch.reason, ends))
             else:
                 code = batch.code or "NOT_SUBMITTED"
