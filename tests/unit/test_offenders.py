@@ -40,7 +40,7 @@ def test_a_settling_refusal_has_the_rest_checked_record_by_record_when_it_may() 
     job of the refused call runs; a check takes no round), nothing submitted now."""
     events, parts = isolate(
         7, IDS, converted_at(1), settling=True, at=3.0, new_seq=numbers().__next__,
-        checkable=True,
+        quick_checks=True,
     )
     rest = ("101", "103", "104")
     reason = "102 was converted by the lost submission: checking the rest"
@@ -57,7 +57,7 @@ def test_without_the_single_convert_the_rest_goes_one_by_one() -> None:
     per part, side by side."""
     events, parts = isolate(
         7, IDS, converted_at(1), settling=True, at=3.0, new_seq=numbers().__next__,
-        checkable=False,
+        quick_checks=False,
     )
     assert parts == [(10, ("101",)), (11, ("103",)), (12, ("104",))]
     assert events == [IdsAlreadyConverted(7, ("102",)), BatchSplit(7, tuple(parts), True)]
@@ -69,7 +69,7 @@ def test_a_first_submissions_refusal_sends_the_rest_as_one_part(checkable: bool)
     rejected, the rest goes again as one part, checkable or not."""
     events, parts = isolate(
         7, IDS, converted_at(3), settling=False, at=3.0, new_seq=numbers().__next__,
-        checkable=checkable,
+        quick_checks=checkable,
     )
     rejected = IdsRejected(7, (RejectedId("104", "ID_ALREADY_CONVERTED", "already converted"),))
     assert parts == [(10, IDS[:3])]
@@ -83,7 +83,7 @@ def test_a_settling_refusal_of_the_last_id_left_leaves_nothing_to_check() -> Non
         400, "ID_ALREADY_CONVERTED", "already converted", details={"ids": list(IDS[:2])}
     )
     events, parts = isolate(
-        7, IDS[:2], error, settling=True, at=3.0, new_seq=numbers().__next__, checkable=True
+        7, IDS[:2], error, settling=True, at=3.0, new_seq=numbers().__next__, quick_checks=True
     )
     assert events == [IdsAlreadyConverted(7, IDS[:2])]
     assert parts == []

@@ -269,7 +269,8 @@ async def test_a_refused_single_call_parks_every_record_for_a_mass_resubmission(
 ) -> None:
     """The first single convert refused for the request (NO_PERMISSION): one warning naming the
     error and the fallback, the record parked at once with the reason, and the records still
-    waiting for the slot parked the same way without being sent; ``wanted`` is False after."""
+    waiting for the slot parked the same way without being sent, each as a check (nothing of
+    it was sent in its round: it takes no round of its own); ``wanted`` is False after."""
     run = FakeRun(parked_machine(IDS, ("201",)))
     error = PermissionDeniedError(403, "NO_PERMISSION", "permission denied")
 
@@ -286,7 +287,7 @@ async def test_a_refused_single_call_parks_every_record_for_a_mass_resubmission(
     assert run.posts == [(2, "101")]  # the first part to get the slot; the others not sent
     parked = sorted(run.of(BatchUncertain), key=lambda e: e.batch)
     assert parked == [
-        BatchUncertain(seq, (value,), 12.5, True, reason, at_once=True)
+        BatchUncertain(seq, (value,), 12.5, True, reason, at_once=True, by_record=True)
         for seq, value in ((2, "101"), (3, "102"), (4, "103"))
     ]
     assert {run.machine.due_at(seq) for seq in (2, 3, 4)} == {12.5}

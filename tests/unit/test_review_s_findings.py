@@ -1,7 +1,7 @@
 """Review "review-s" of the settling changes (lost settling jobs checked record by record,
 the rest of a refused settling batch checked by single converts, jobs given up on holding
-batches back): each finding pinned as a strict xfail, driven event by event on
-``RunMachine`` (times are plain numbers), with the real ``RecordSettler`` where it decides.
+batches back): each finding, now fixed, driven event by event on ``RunMachine`` (times are
+plain numbers), with the real ``RecordSettler`` where it decides.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import attrs
-import pytest
 
 from zoho_convert.api.errors import AuthenticationError, InvalidRequestError, ServerError
 from zoho_convert.bulk.events import (
@@ -72,17 +71,6 @@ def lost_once(policy: SettlePolicy) -> RunMachine:
     return machine
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "records.RecordSettler._park parks a record whose single call Zoho refused as a "
-        "plain BatchUncertain(at_once=True): taking it again costs a round (SettlePlan._take), "
-        "though nothing of it was sent since its round began; the rest of a settling "
-        "resubmission refused ID_ALREADY_CONVERTED (offenders.isolate, checkable) then ends "
-        "uncertain when that resubmission was the last round, where before this session it "
-        "went in the same round as one id per mass convert"
-    ),
-)
 async def test_the_rest_of_a_refused_batch_is_settled_when_the_single_call_is_refused() -> None:
     """max_rounds=1, the single convert out of the token's scope (not known yet: usable):
     the settling resubmission (round 1) is refused naming 101 as converted; the rest goes to
@@ -95,7 +83,7 @@ async def test_the_rest_of_a_refused_batch_is_settled_when_the_single_call_is_re
         400, "ID_ALREADY_CONVERTED", "already converted", details={"resource_path_index": 0}
     )
     port = Port(machine, now=6.0)
-    verdict = machine.refused(0, IDS, converted, settling=True, at=6.0, checkable=True)
+    verdict = machine.refused(0, IDS, converted, settling=True, at=6.0, quick_checks=True)
     assert verdict is not None and verdict[1] == []
     port.publish_all(verdict[0])
     (check,) = machine.settle_due(6.0)
@@ -117,15 +105,6 @@ async def test_the_rest_of_a_refused_batch_is_settled_when_the_single_call_is_re
     assert plan is not None and {b.ids for b in plan.batches} == {(i,) for i in IDS[1:]}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "settle_plan.SettlePlan._take clears check_pending without restarting the deadline: a "
-        "check that went after the batch's deadline (no deadline of its own, _last) leaves "
-        "its records with the expired settle_from, so a record whose single convert Zoho "
-        "answered 500 (nothing runs: at once) is never tried again and ends uncertain"
-    ),
-)
 def test_a_checked_record_answered_500_after_the_deadline_is_tried_again() -> None:
     """A lost settling job (Zoho forgot it) whose check falls due after the batch's 10 s
     deadline: the check goes (it has no deadline of its own); one record's single convert is

@@ -113,3 +113,15 @@ def test_giving_up_on_a_batch_with_no_lost_job_of_this_run_waits_for_none(
         (0, 0.0),
         (1, 4.0),  # 1 s + the 5 s wait, from 2 s
     ]
+
+
+def test_batches_falling_due_late_together_go_in_one_round() -> None:
+    """Two batches never resubmitted, both due past now + deadline and a moment apart: one
+    round takes both when the later is due (the first's deadline counting from its round),
+    rather than the second waiting out the first round."""
+    machine = RunMachine(POLICY)
+    parked(machine, 0, 95.0)  # due at 100 s
+    parked(machine, 1, 96.0)  # due at 101 s
+    plan = machine.settle_round(0.0)
+    assert plan is not None and plan.due == 101.0
+    assert [b.seq for b in plan.batches] == [0, 1]

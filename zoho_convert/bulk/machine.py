@@ -51,6 +51,7 @@ __all__ = ["Batch", "BatchState", "RunMachine", "SettleRound"]
 
 logger = logging.getLogger("zoho_convert.bulk")
 
+
 class RunMachine(SettlePlan):
     """The state and the decisions of one run (see the module docstring; the settling
     decisions are ``SettlePlan``'s).
@@ -169,19 +170,19 @@ class RunMachine(SettlePlan):
         settling: bool,
         at: float,
         single: bool = False,
-        checkable: bool = False,
+        quick_checks: bool = False,
     ) -> tuple[list[Event], Parts] | None:
         """What a submission that failed ``at`` (when its error came back) means: events to
         publish and parts to submit next; None for an error that concerns the whole run
         (authentication, a wrong module id, ...). ``single``: the single convert of one
         record (settling record by record), not a mass convert; an INVALID_DATA of it must
         name the record (else it may be about the request: not the record's fate).
-        ``checkable``: the single convert may check records (``offenders.isolate``)."""
+        ``quick_checks``: the single convert may check records for speed (``offenders``)."""
         if is_isolatable(error, part) and not (single and unlocated_invalid_data(error, part)):
             assert isinstance(error, APIError)
             return isolate(
                 seq, part, error, settling=settling, at=at, new_seq=self.new_seq,
-                checkable=checkable,
+                quick_checks=quick_checks,
             )
         processed = maybe_processed(error)
         # A 400/403 whose body could not be read, once requests like this one were accepted, is

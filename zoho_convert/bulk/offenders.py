@@ -34,11 +34,11 @@ def isolate(
     settling: bool,
     at: float,
     new_seq: Callable[[], int],
-    checkable: bool,
+    quick_checks: bool,
 ) -> tuple[list[Event], Parts]:
     """The events of a refusal of ids (``at``: when it came back) and the parts to submit
-    next, each numbered by ``new_seq``. ``checkable``: each record's single convert may be
-    used to check it (settling record by record)."""
+    next, each numbered by ``new_seq``. ``quick_checks``: each record's single convert may
+    check it, for speed too (settling record by record; not Convert Lead's checks only)."""
     located = locate_offenders(error, part)
     if len(part) == 1:
         return [refusal(seq, part, error, settling)], []
@@ -53,7 +53,7 @@ def isolate(
             # once, with no job to wait for (nothing of the refused call runs: at once); else
             # the rest goes one by one, side by side (as many calls as a chain of refusals,
             # but in one round trip; each one lost again is another round).
-            if checkable:
+            if quick_checks:
                 checked = new_seq()
                 reason = f"{refused[0]} was converted by the lost submission: checking the rest"
                 events.append(BatchSplit(seq, ((checked, rest),), settling))

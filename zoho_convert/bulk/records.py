@@ -148,7 +148,10 @@ class RecordSettler:
         run.publish(IdsConverted(seq, ids))
 
     def _park(self, seq: int) -> None:
-        """Park a record for a mass resubmission, at once (its lost job's wait is over)."""
+        """Park a record for a mass resubmission, at once (its lost job's wait is over). Nothing
+        of it was sent in this round: like a check, it takes no round of its own (and no
+        further check follows, the single call being refused)."""
         run = self.run
         ids = run.machine.batches[seq].ids
-        run.publish(BatchUncertain(seq, ids, run.clock(), True, self.refusal, at_once=True))
+        refused = BatchUncertain(seq, ids, run.clock(), True, self.refusal, "", True, True)
+        run.publish(refused)

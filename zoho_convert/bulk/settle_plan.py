@@ -216,7 +216,9 @@ class SettlePlan:
             if batch.held_elsewhere:
                 batch.looks += 1  # looking again at the ledger: not a resubmission
             elif batch.check_pending:
-                batch.check_pending = False  # (part of the round before)
+                # Part of the round before; its records get a deadline from now (a check may go
+                # past the batch's: one answered 5xx still goes again).
+                batch.check_pending, batch.settle_from = False, now
             else:
                 batch.rounds += 1
         return tuple(batches)
@@ -268,9 +270,12 @@ class SettlePlan:
         batches: list[Batch] = []
         due, last = now, math.inf
         for batch_due, _, batch in timed:
-            batch_last = self._last(batch, now)
-            if batch_due > batch_last and batch.settle_from is not None:
-                continue  # too late for it (one not yet taken gets its first round, though)
+            # One not yet taken gets its first round however late it falls due (its deadline
+            # then counts from that round).
+            late = batch_due > now + self.settle.deadline
+            batch_last = self._last(batch, batch_due if late else now)
+            if batch_due > batch_last:
+                continue  # too late for it
             if batch_due > last:
                 break  # later than an earlier one may go: a later round
             batches.append(batch)
