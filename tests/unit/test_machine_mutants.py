@@ -8,15 +8,20 @@ Each test feeds ``RunMachine`` the events a run would publish (times are plain n
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from zoho_convert.api.errors import ResponseValidationError, ServerError
 from zoho_convert.api.models import JobState, JobStatus
 from zoho_convert.bulk.events import (
+    BatchGaveUp,
     BatchRead,
     BatchSubmitted,
     BatchUncertain,
+    IdsRejected,
     JobFinished,
+    JobUnfinished,
     LongestJob,
     SubmitStarted,
 )
@@ -110,3 +115,83 @@ def test_a_run_stopping_gateway_reply_leaves_its_batch_in_flight() -> None:
     error = ServerError(504, "GATEWAY_TIMEOUT", "upstream timed out", maybe_processed=False)
     assert machine.stopped_by(0, error, 3.0) == []
     assert machine.batches[0].state.value == "submitting"
+
+
+# -- a job's end: what its events say (mutation testing of machine.finished and lost) -----------
+
+
+IDS3 = ("101", "102", "103")
+PARTLY = JobStatus(JobState.COMPLETED, 3, 2, 0, 1)  # two converted, one failed
+
+
+def submitted(*, settling: bool, fleet: bool = False) -> RunMachine:
+    """A machine whose batch 0 (three ids) was accepted as job 5000 at 1 s (answered 1.5 s)."""
+    machine = RunMachine(POLICY, fleet=fleet)
+    machine(BatchRead(0, IDS3, 3, 3, 0))
+    machine(SubmitStarted(0))
+    machine(BatchSubmitted(0, 3, "5000", settling, 1.0, 1.5))
+    return machine
+
+
+
+@pytest.mark.parametrize(
+    ("settling", "fleet", "kind"), [(True, False, "settling job"), (False, True, "job")]
+)
+def test_an_unclear_jobs_check_says_what_it_converted(
+    settling: bool, fleet: bool, kind: str
+) -> None:
+    """A settling job (or a fleet run's) that converted 2 of 3 records: its records are
+    parked to be checked one by one at once, saying how many of how many it converted."""
+    machine = submitted(settling=settling, fleet=fleet)
+    events = machine.finished(0, "5000", PARTLY, took=2.0, by_record=True)
+    reason = f"{kind} 5000 converted 2 of 3 records; each is checked by its single convert"
+    assert events[-1] == BatchUncertain(0, IDS3, 1.0, True, reason, "", True, True)
+
+
+def test_an_unclear_job_without_the_single_convert_is_given_up_saying_why() -> None:
+    """The same settling job where the single convert is not usable: its ids are given up,
+    the reason saying that which of them converted cannot be told."""
+    machine = submitted(settling=True)
+    events = machine.finished(0, "5000", PARTLY, took=2.0)  # (by_record: False by default)
+    reason = (
+        "settling job 5000 converted 2 of 3 records; which of the rest an earlier submission "
+        "converted cannot be told without the single convert"
+    )
+    assert events[-1] == BatchGaveUp(0, IDS3, reason)
+
+
+def test_a_settling_job_that_converted_everything_finishes_as_settling() -> None:
+    """A settling job that converted every record finishes, marked settling (its report
+    entry says its records went again)."""
+    machine = submitted(settling=True)
+    done = JobStatus(JobState.COMPLETED, 3, 3, 0, 0)
+    assert machine.finished(0, "5000", done, took=2.0)[-1] == JobFinished(
+        0, "5000", 3, done, IDS3, True
+    )
+
+
+def test_a_settling_job_with_odd_counts_is_lost_and_checked_when_it_may_be() -> None:
+    """A settling job whose final counts do not add up is lost; with the single convert
+    usable its records are checked one by one after its wait, else resubmitted (a lost
+    job's default: no check)."""
+    odd = JobStatus(JobState.COMPLETED, 3, 3, 0, 1)
+    reason = "job 5000 lost: its final status has counts that are missing or do not add up"
+    for by_record in (True, False):
+        machine = submitted(settling=True)
+        *_, parked = machine.finished(0, "5000", odd, took=2.0, by_record=by_record)
+        assert parked == BatchUncertain(0, IDS3, 1.5, True, reason, "", False, by_record)
+    machine = submitted(settling=True)
+    *_, parked = machine.lost(0, "5000", "forgotten")
+    assert isinstance(parked, BatchUncertain) and not parked.by_record
+
+
+def test_events_of_batches_already_gone_are_folded_without_error() -> None:
+    """Events naming a batch the machine no longer holds (a journal replaying a session that
+    ended it already) change nothing and raise nothing."""
+    machine = RunMachine(POLICY)
+    status = JobStatus(JobState.COMPLETED, 1, 1, 0, 0)
+    machine(JobUnfinished(7, "5000", 1, None, ("101",), False))
+    machine(JobFinished(7, "5000", 1, status, ("101",), False))
+    machine(IdsRejected(7, ()))
+    assert machine.batches == {} and machine.oldest_unfinished == math.inf
+    assert machine.last_refused is None
