@@ -113,6 +113,7 @@ def assert_report_true(
     counts: dict[str, int],
     *,
     preconverted: Collection[str] = (),
+    either_converter: bool = False,
 ) -> None:
     """The report against the ledger, per id: no false success, no false failure.
 
@@ -131,6 +132,10 @@ def assert_report_true(
         report: the run's report.
         counts: the ledger for every distinct id the run was given (see ``ledger``).
         preconverted: ids converted before the run started.
+        either_converter: accept an id of ``preconverted`` reported ``already_converted`` (by
+            the run's lost submission): a batch whose reply was lost cannot tell "converted
+            before the run" from "by the lost submission", the same refusal on the wire
+            (README, *Known limits*); issue 11's invariant allows it.
     """
     before = set(preconverted)
     assert all(counts[i] == 1 for i in before), "a preconverted id converted again"
@@ -151,7 +156,11 @@ def assert_report_true(
             assert counts[item.id] == 0, f"{item.id} rejected ({item.code}) yet converted"
     for value in report.already_converted_ids:
         place(value, "already converted")
-        assert counts[value] == 1 and value not in before, f"{value} is not converted by the run"
+        ours = either_converter or value not in before
+        assert counts[value] == 1 and ours, f"{value} is not converted by the run"
+    claimed = before & set(report.already_converted_ids)  # (empty unless either_converter)
+    for value in report.converted_by_record:
+        place(value, "converted by record")
     for value in report.uncertain:
         place(value, "uncertain")
     converted_in_kept = 0
@@ -162,7 +171,10 @@ def assert_report_true(
             assert job.status is not None
             converted = job.status.converted_count or 0
             failed = job.status.failed_count or 0
-            by_run = sum(counts[i] for i in job.ids if i not in before)
+            # (A settling job fails a record converted before the run like one its lost
+            # predecessor converted: with either_converter, counted as the latter.)
+            lenient = either_converter and job.settling
+            by_run = sum(counts[i] for i in job.ids if lenient or i not in before)
             expected = converted + (failed if job.settling else 0)
             assert by_run == expected, f"job {job.job_id}: ledger {by_run}, report {expected}"
             converted_in_kept += by_run
@@ -175,5 +187,5 @@ def assert_report_true(
     converted_unfinished = sum(counts[i] for i in unfinished_ids if i not in before)
     assert (
         report.converted + report.already_converted + converted_uncertain + converted_unfinished
-        == by_run_total
+        == by_run_total + len(claimed)
     ), "a conversion the run caused is not counted (or one is counted that did not happen)"
