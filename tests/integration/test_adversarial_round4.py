@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import attrs
 import pytest
 from fakes import SummingTime, deadline
 from settling_helpers import SteppedTime, Wire
-from truth import RETRY, assert_report_true, ledger, simulator_with
+from truth import RETRY, Simulated, assert_report_true, ledger, simulator_with
 
 from zoho_convert import (
     ConversionReport,
@@ -52,14 +51,7 @@ CASE_TIMEOUT = 60.0
 POLL = PollPolicy(initial=0.5, multiplier=2.0, max_interval=5.0, timeout=3_000)
 
 
-@attrs.frozen
-class Env:
-    """A simulator, a client of it, their one clock, and the records' ids."""
-
-    sim: Simulator
-    client: ZohoConvertClient
-    time: SummingTime
-    ids: list[str]
+Env = Simulated
 
 
 Start = Callable[..., Awaitable[Env]]
