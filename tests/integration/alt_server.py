@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -92,6 +92,12 @@ class AltConfig:
             the true one, so counts can go down between two polls (nothing forbids it).
         revoke_at: clock time from which every access token minted so far is refused (401
             INVALID_TOKEN); None: never.
+        duration_spread: each job takes ``duration`` plus a random extra up to
+            ``duration_spread`` times it (jobs of varied length; 0: all alike).
+        fault_plan: scripted faults per kind, for deterministic tests: the ``n``-th request
+            of a kind gets the plan's ``n``-th entry (a fault's name: ``"429"``,
+            ``"500_before"``, ``"500_after"``, ``"drop_before"``, ``"drop_after"``,
+            ``"200_error"``, ``"401"``; or None: no fault); past its plan, ``rates`` draws.
     """
 
     seed: int = 0
@@ -117,6 +123,8 @@ class AltConfig:
     token_api_domain: bool = True
     counts_wobble: bool = False
     revoke_at: float | None = None
+    fault_plan: Mapping[str, Sequence[str | None]] = attrs.field(factory=dict)
+    duration_spread: float = 0.0
 
 
 @attrs.define
@@ -152,6 +160,7 @@ class AltServer:
         self.tokens: dict[str, float] = {}  # access token -> when it dies
         self.access_token = self._mint()
         self.revoked = False  # config.revoke_at has taken effect
+        self._planned: dict[str, int] = {}  # requests of each kind served (``fault_plan``)
         self._next_job = 7_340_011_000_000_500_000
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -226,6 +235,13 @@ class AltServer:
         return token
 
     def _fault(self, kind: str, request: web.Request) -> str | None:
+        plan = self.config.fault_plan.get(kind, ())
+        served = self._planned[kind] = self._planned.get(kind, 0) + 1
+        if served <= len(plan):
+            fault = plan[served - 1]
+            if fault is not None:
+                self.faults.append((kind, fault))
+            return fault
         rates = self.config.rates.get(kind)
         if rates is None:
             return None
@@ -247,7 +263,7 @@ class AltServer:
         return None
 
     def _faulted(self, kind: str, fault: str) -> web.Response:
-        rates = self.config.rates[kind]
+        rates = self.config.rates.get(kind, Rates())
         if fault == "429":
             headers = {"X-RATELIMIT-LIMIT": "10", "X-RATELIMIT-REMAINING": "0"}
             if rates.retry_after is not None:
@@ -314,7 +330,7 @@ class AltServer:
             return self._faulted(kind, fault)
         if fault == "slow_after":
             # Real time: the client's request timeout is aiohttp's, not the virtual clock's.
-            await asyncio.sleep(self.config.rates[kind].slow)
+            await asyncio.sleep(self.config.rates.get(kind, Rates()).slow)
         return reply
 
     # -- endpoints ----------------------------------------------------------------------
@@ -384,7 +400,10 @@ class AltServer:
         if self.config.queue:
             ends = [job.end for job in self.jobs.values() if job.module == module]
             start = max([start, *ends])
-        job = Job(self._next_job, module, values, start, start + self.config.duration)
+        duration = self.config.duration
+        if self.config.duration_spread:
+            duration += duration * self.config.duration_spread * self.random.random()
+        job = Job(self._next_job, module, values, start, start + duration)
         self._next_job += 13
         self.jobs[job.job_id] = job
         job_id: Any = job.job_id if self.config.job_id_number else str(job.job_id)
