@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -69,11 +69,14 @@ class AltConfig:
         duration: clock seconds a job takes to convert its records, one by one.
         already: an already-converted id in a submit: ``"in_job"`` (counted failed in the
             job), ``"refuse_index"`` (400 ID_ALREADY_CONVERTED ``{resource_path_index}``, the
-            OAS), ``"refuse_id"`` (``{id}``), ``"refuse_data"`` (``{"data": [per-id errors]}``).
+            OAS), ``"refuse_id"`` (``{id}``), ``"refuse_data"`` (``{"data": [per-id errors]}``),
+            ``"refuse_path"`` (``{api_name: ids, json_path: $.ids[N]}``, older replies).
         failed_state: a job with failures ends ``"completed"`` (COMPLETED, counts say how many
             failed), ``"failed_if_any"`` (FAILED after converting the others) or
             ``"failed_if_all"``.
         forget_after: a job's status is forgotten this long after it ends (None: never).
+        forget_from: ``forget_after`` counts from the job's ``"end"`` or from its ``"submit"``
+            (a status kept a fixed time after scheduling: a long job is forgotten as it runs).
         forget_reply: ``"invalid_data"`` (the page: 400 INVALID_DATA "The job_id is invalid",
             details ``{}``) or ``"204"`` (the SDK's samples).
         single_errors: single/lead convert errors at ``"top"`` level (HTTP 400) or inside
@@ -82,7 +85,9 @@ class AltConfig:
         token_ms: the token reply carries ``expires_in_sec`` and ``expires_in`` in ms.
         queue: jobs of a module run one after another (each starts when the one before
             ends), so a job's wait grows with the queue ahead of it.
-        rates: faults per kind: ``submit``, ``status``, ``single``, ``lead``, ``token``.
+        rates: faults per kind: ``submit``, ``status``, ``single``, ``lead``, ``modules``,
+            ``token`` (the accounts server: a 429 or an error under 200 is its throttle,
+            ``Access Denied``; a 401 there is no fault).
         leads_mass: serve the Leads mass convert (``Leads/actions/mass_convert``, the OAS
             mass_convert.json: 200 on submit, status rows in ``data`` with capitalised keys).
             Off: INVALID_MODULE, as before.
@@ -92,6 +97,12 @@ class AltConfig:
             the true one, so counts can go down between two polls (nothing forbids it).
         revoke_at: clock time from which every access token minted so far is refused (401
             INVALID_TOKEN); None: never.
+        duration_spread: each job takes ``duration`` plus a random extra up to
+            ``duration_spread`` times it (jobs of varied length; 0: all alike).
+        fault_plan: scripted faults per kind, for deterministic tests: the ``n``-th request
+            of a kind gets the plan's ``n``-th entry (a fault's name: ``"429"``,
+            ``"500_before"``, ``"500_after"``, ``"drop_before"``, ``"drop_after"``,
+            ``"200_error"``, ``"401"``; or None: no fault); past its plan, ``rates`` draws.
     """
 
     seed: int = 0
@@ -104,10 +115,11 @@ class AltConfig:
     job_id_number: bool = True
     scheduled_for: float = 1.0
     duration: float = 4.0
-    already: Literal["in_job", "refuse_index", "refuse_id", "refuse_data"] = "in_job"
+    already: Literal["in_job", "refuse_index", "refuse_id", "refuse_data", "refuse_path"] = "in_job"
     failed_state: Literal["completed", "failed_if_any", "failed_if_all"] = "completed"
     forget_after: float | None = None
     forget_reply: Literal["invalid_data", "204"] = "invalid_data"
+    forget_from: Literal["end", "submit"] = "end"
     single_errors: Literal["top", "data", "bare202"] = "data"
     token_life: float = 3600.0
     token_ms: bool = False
@@ -117,6 +129,8 @@ class AltConfig:
     token_api_domain: bool = True
     counts_wobble: bool = False
     revoke_at: float | None = None
+    fault_plan: Mapping[str, Sequence[str | None]] = attrs.field(factory=dict)
+    duration_spread: float = 0.0
 
 
 @attrs.define
@@ -129,6 +143,7 @@ class Job:
     start: float
     end: float
     results: dict[str, bool] = attrs.field(factory=dict)  # id -> converted (False: failed)
+    submitted: float = 0.0  # when the submit was served
 
     def due(self, index: int) -> float:
         """When the ``index``-th record is converted (or failed)."""
@@ -148,10 +163,15 @@ class AltServer:
         self.jobs: dict[int, Job] = {}
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request served
         self.faults: list[tuple[str, str]] = []  # (kind, fault) of every fault served
+        # (kind, id) of every record sent to be converted while a job still holds it unconverted
+        # (submitted, not yet reached): on a server that lets two jobs convert one record,
+        # a second conversion. This server refuses it; the list only says it happened.
+        self.overlaps: list[tuple[str, str]] = []
         self.client_id, self.client_secret, self.refresh_token = "alt-id", "alt-sec", "alt-ref"
         self.tokens: dict[str, float] = {}  # access token -> when it dies
         self.access_token = self._mint()
         self.revoked = False  # config.revoke_at has taken effect
+        self._planned: dict[str, int] = {}  # requests of each kind served (``fault_plan``)
         self._next_job = 7_340_011_000_000_500_000
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -226,6 +246,13 @@ class AltServer:
         return token
 
     def _fault(self, kind: str, request: web.Request) -> str | None:
+        plan = self.config.fault_plan.get(kind, ())
+        served = self._planned[kind] = self._planned.get(kind, 0) + 1
+        if served <= len(plan):
+            fault = plan[served - 1]
+            if fault is not None:
+                self.faults.append((kind, fault))
+            return fault
         rates = self.config.rates.get(kind)
         if rates is None:
             return None
@@ -247,7 +274,7 @@ class AltServer:
         return None
 
     def _faulted(self, kind: str, fault: str) -> web.Response:
-        rates = self.config.rates[kind]
+        rates = self.config.rates.get(kind, Rates())
         if fault == "429":
             headers = {"X-RATELIMIT-LIMIT": "10", "X-RATELIMIT-REMAINING": "0"}
             if rates.retry_after is not None:
@@ -314,7 +341,7 @@ class AltServer:
             return self._faulted(kind, fault)
         if fault == "slow_after":
             # Real time: the client's request timeout is aiohttp's, not the virtual clock's.
-            await asyncio.sleep(self.config.rates[kind].slow)
+            await asyncio.sleep(self.config.rates.get(kind, Rates()).slow)
         return reply
 
     # -- endpoints ----------------------------------------------------------------------
@@ -380,11 +407,15 @@ class AltServer:
         refused = [i for i, v in enumerate(values) if self._converted(module, v)]
         if refused and self.config.already != "in_job":
             return self._refuse(values, refused)
+        self._note_overlaps("submit", module, values)
         start = self.clock() + self.config.scheduled_for
         if self.config.queue:
             ends = [job.end for job in self.jobs.values() if job.module == module]
             start = max([start, *ends])
-        job = Job(self._next_job, module, values, start, start + self.config.duration)
+        duration = self.config.duration
+        if self.config.duration_spread:
+            duration += duration * self.config.duration_spread * self.random.random()
+        job = Job(self._next_job, module, values, start, start + duration, submitted=self.clock())
         self._next_job += 13
         self.jobs[job.job_id] = job
         job_id: Any = job.job_id if self.config.job_id_number else str(job.job_id)
@@ -398,12 +429,22 @@ class AltServer:
             status=self.config.submit_http,
         )
 
+    def _note_overlaps(self, kind: str, module: str, values: list[str]) -> None:
+        wanted = set(values)
+        for job in self.jobs.values():
+            if job.module == module and len(job.results) < len(job.ids):
+                held = set(job.ids[len(job.results) :]) & wanted
+                self.overlaps.extend((kind, value) for value in sorted(held))
+
     def _refuse(self, values: list[str], refused: list[int]) -> web.Response:
         message = "id already converted"
         if self.config.already == "refuse_index":
             return self._error(
                 400, "ID_ALREADY_CONVERTED", message, {"resource_path_index": refused[0]}
             )
+        if self.config.already == "refuse_path":
+            details = {"api_name": "ids", "json_path": f"$.ids[{refused[0]}]"}
+            return self._error(400, "ID_ALREADY_CONVERTED", message, details)
         if self.config.already == "refuse_id":
             return self._error(400, "ID_ALREADY_CONVERTED", message, {"id": values[refused[0]]})
         rows = [
@@ -431,13 +472,16 @@ class AltServer:
         forgotten = (
             job is not None
             and self.config.forget_after is not None
-            and now >= job.end + self.config.forget_after
+            and now >= self._kept_from(job) + self.config.forget_after
         )
         if job is None or job.module != request.match_info["module"] or forgotten:
             if self.config.forget_reply == "204":
                 return web.Response(status=204)
             return self._error(400, "INVALID_DATA", "The job_id is invalid")
         return web.json_response(self._status_body(job, now))
+
+    def _kept_from(self, job: Job) -> float:
+        return job.submitted if self.config.forget_from == "submit" else job.end
 
     def _status_body(self, job: Job, now: float) -> dict[str, Any]:
         total = len(job.ids)
@@ -519,6 +563,7 @@ class AltServer:
             return self._single_error(400, "ID_ALREADY_CONVERTED", "id already converted")
         if record in self.locked:
             return self._single_error(400, "RECORD_LOCKED", "the record is locked")
+        self._note_overlaps("single", module, [record])
         self._convert(module, record)
         made = str(int(record) + 1)
         if module == "Leads":
@@ -548,6 +593,20 @@ class AltServer:
     async def _token(self, request: web.Request) -> web.Response:
         self.requests.append((request.method, request.path))
         form = await request.post()
+        fault = self._fault("token", request)
+        if fault in ("429", "200_error"):
+            # The accounts server's throttle: HTTP 400 (or 200) and "Access Denied".
+            body = {
+                "error": "Access Denied",
+                "error_description": "You have made too many requests continuously. "
+                "Please try again after some time.",
+                "status": "failure",
+            }
+            return web.json_response(body, status=400 if fault == "429" else 200)
+        if fault in ("500_before", "500_after"):
+            return self._faulted("token", fault)  # a minted token lost with the reply: unused
+        if fault in ("drop_before", "drop_after"):
+            return self._drop(request)
         if (
             form.get("grant_type"),
             form.get("client_id"),
