@@ -306,20 +306,6 @@ async def test_resumed_after_every_job_was_forgotten(alt: Any, tmp_path: Path, m
     assert stopped and report.input_complete
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "zoho_convert/api/auth.py, _RefreshFlow.refused: `self._unproven >= 2` gives up after "
-        "two minted tokens refused before any success within one request, even when a token "
-        "this auth minted was accepted earlier (the credentials are proven; each refresh "
-        "succeeded). With requests in flight, one revocation counts against every flow holding "
-        "the token: in the random search 168 of 1,246 RefreshTokenAuth runs with random "
-        "revocations (p401 up to 15 % per request) and 22 of 1,041 with tokens dying after "
-        "3-30 s stopped with AuthenticationError. Fix: count unproven tokens only while no "
-        "token this auth minted was ever accepted (auth._good and auth._minted disjoint), "
-        "else bound by _MAX_REFRESHES"
-    ),
-)
 async def test_three_tokens_revoked_in_a_row_after_one_worked(alt: Any) -> None:
     """A poll whose token, and the two minted after it, are each revoked on first use (fast
     token churn: the refresh token's other clients push tokens out) does not stop the run:
@@ -346,20 +332,6 @@ async def test_two_fresh_tokens_revoked_then_the_run_goes_on(alt: Any) -> None:
     assert env.server.faults == [("status", "401"), ("status", "401")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "zoho_convert/bulk/machine.py, job_finished: `if not status.counts_consistent` (api/"
-        "models.py, JobStatus.counts_consistent, which needs all four counts) takes a final "
-        "status that leaves out its zero counts (the OAS marks none required) for a lost job, "
-        "though the counts present add up: COMPLETED, total 50, converted 50. Every job is then "
-        "settled: fault-free, 120 ids end converted 0, already_converted 120 ('by this run's "
-        "lost submission': no reply was lost), 3 lost jobs, and 120 single converts (Quotes: "
-        "120 credits; Leads: Convert Lead, 5 credits each) or 120 one-id mass converts. Fix: "
-        "on a final status with total_count present, read an absent count as 0 when the "
-        "present ones add up to the total; keep 'lost' for counts present that do not add up"
-    ),
-)
 @pytest.mark.parametrize("module", ["Quotes", "Leads"])
 async def test_final_status_without_zero_counts_is_counted(alt: Any, module: str) -> None:
     """A fault-free run against a server that leaves zero counts out of its final statuses

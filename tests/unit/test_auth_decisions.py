@@ -206,16 +206,31 @@ async def test_a_request_refreshes_eight_times_at_most_for_tokens_that_expire_in
 
 
 async def test_two_fresh_tokens_refused_in_a_row_are_refused_credentials() -> None:
-    """A fresh token refused before any success gets one refresh; a second one is final, even
-    after a token that did work."""
+    """Before any token this client minted was accepted, a fresh token refused gets one
+    refresh; a second one refused is final (Zoho refuses the credentials)."""
+    auth = CountingAuth()
+    await auth.refresh(None, None)
+    flow = auth.flow()
+    assert await flow.refused(NO_TRANSPORT, "t1", invalid_token()) is True
+    assert await flow.refused(NO_TRANSPORT, "t2", invalid_token()) is False
+    assert auth.refreshed == [None, "t1"]
+
+
+async def test_fresh_tokens_refused_after_one_worked_are_churn() -> None:
+    """Once a token this client minted was accepted, the credentials are proven: fresh
+    tokens refused in a row (revoked, pushed out by the refresh token's other clients) are
+    refreshed again, up to the refreshes one request may make."""
     auth = CountingAuth()
     await auth.refresh(None, None)
     flow = auth.flow()
     assert await flow.refused(NO_TRANSPORT, "t1", invalid_token()) is True
     flow.accepted("t2")
     assert await flow.refused(NO_TRANSPORT, "t2", invalid_token()) is True
-    assert await flow.refused(NO_TRANSPORT, "t3", invalid_token()) is False
-    assert auth.refreshed == [None, "t1", "t2"]
+    assert await flow.refused(NO_TRANSPORT, "t3", invalid_token()) is True
+    assert auth.refreshed == [None, "t1", "t2", "t3"]
+    for n in range(4, 9):  # (8 refreshes in all for one request: _MAX_REFRESHES)
+        assert await flow.refused(NO_TRANSPORT, f"t{n}", invalid_token()) is True
+    assert await flow.refused(NO_TRANSPORT, "t9", invalid_token()) is False
 
 
 async def test_other_auth_errors_are_final_without_a_refresh() -> None:

@@ -148,6 +148,9 @@ class RefreshTokenAuth:
         # The last few tokens this client minted: only their refusal counts against the
         # credentials (a token from a shared store may have been used up by other processes).
         self._minted: collections.deque[str] = collections.deque(maxlen=8)
+        # A token this client minted was accepted once: the credentials work, so a refused
+        # fresh token is churn (revoked, pushed out), not a sign they stopped working.
+        self._proven = False
         self.refresh_count = 0
 
     def __repr__(self) -> str:
@@ -285,6 +288,8 @@ class _RefreshFlow:
         good = self._auth._good
         if not good or good[-1] != token:
             good.append(token)
+            if token in self._auth._minted:
+                self._auth._proven = True
 
     async def refused(
         self, transport: HttpTransport, token: str, error: AuthenticationError
@@ -299,9 +304,10 @@ class _RefreshFlow:
             return True
         # Refresh, and again for a token that had worked for someone (it expired in use) or
         # for a fresh one refused once (tokens churning fast); two tokens this client minted
-        # refused before any success mean Zoho refuses the credentials. A token another process
-        # minted proves nothing: it may have been used up while this one stalled.
-        if token not in auth._good and token in auth._minted:
+        # refused before any success mean Zoho refuses the credentials, unless a token this
+        # client minted was accepted before (then only _MAX_REFRESHES bounds it). A token
+        # another process minted proves nothing: it may have been used up while this one stalled.
+        if not auth._proven and token not in auth._good and token in auth._minted:
             self._unproven += 1
         if self._refreshes >= _MAX_REFRESHES or self._unproven >= 2:
             return False

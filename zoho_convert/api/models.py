@@ -103,6 +103,23 @@ class JobStatus:
         """True once the job is COMPLETED or FAILED."""
         return self.state.is_final
 
+    def filled(self) -> JobStatus:
+        """This status with its absent counts read as 0 when the total is given and the present
+        counts already add up to it (Zoho's OpenAPI spec marks no count required, so a reply
+        may leave out its zeros; an absent count read as 0 adds up only if it was 0)."""
+        counts = (self.converted_count, self.not_converted_count, self.failed_count)
+        if self.total_count is None or None not in counts:
+            return self
+        if sum(count or 0 for count in counts) != self.total_count:
+            return self
+        converted, not_converted, failed = (count or 0 for count in counts)
+        return attrs.evolve(
+            self,
+            converted_count=converted,
+            not_converted_count=not_converted,
+            failed_count=failed,
+        )
+
     @property
     def counts_consistent(self) -> bool:
         """Whether every count is present and converted + not converted + failed = total."""

@@ -260,6 +260,7 @@ class RunMachine(SettlePlan):
             self.longest_job_tight = max(self.longest_job_tight, tight)
             self.shortest_job_tight = min(self.shortest_job_tight, tight)
             self.tight_jobs += 1
+        status = status.filled()  # (counts left out as zeros)
         if not status.counts_consistent:
             # A final status that cannot be counted ends the job with what it says (kept on the
             # lost job); which of its records converted is settled by resubmission.
