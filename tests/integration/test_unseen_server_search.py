@@ -22,16 +22,13 @@ import pytest
 from alt_server import AltConfig, AltServer, Rates
 from fakes import SummingTime, deadline
 from test_unseen_server import judge
-from truth import RETRY
+from test_unseen_server_more import Env as MoreEnv
 
 from zoho_convert import (
     ConversionReport,
     PollPolicy,
-    RefreshTokenAuth,
     RetryPolicy,
     SettlePolicy,
-    StaticToken,
-    ZohoConvertClient,
 )
 from zoho_convert.bulk.events import JobFinished
 
@@ -41,34 +38,9 @@ TARGET = {"Quotes": "Sales_Orders", "Sales_Orders": "Invoices"}
 
 
 @attrs.define
-class Env:
-    """A server on a virtual clock, and a way to make clients of it (one per "process")."""
-
-    server: AltServer
-    time: SummingTime
-    stack: contextlib.AsyncExitStack
-
-    async def client(self, *, refresh: bool = False, **options: Any) -> ZohoConvertClient:
-        """A new client of the server (a static token unless ``refresh``)."""
-        auth: Any = StaticToken(self.server.access_token)
-        if refresh:
-            auth = RefreshTokenAuth(
-                self.server.client_id,
-                self.server.client_secret,
-                self.server.refresh_token,
-                accounts_url=self.server.url,
-                clock=self.time.clock,
-                refresh_margin=0.0,
-            )
-        options.setdefault("retry", RETRY)
-        client = ZohoConvertClient(
-            auth,
-            api_domain=self.server.url,
-            sleep=self.time.sleep,
-            clock=self.time.clock,
-            **options,
-        )
-        return await self.stack.enter_async_context(client)
+class Env(MoreEnv):
+    """A server on a virtual clock, and a way to make clients of it (one per "process"),
+    with the records and ledger helpers of the search."""
 
     def records(
         self, module: str, count: int, preconverted: int = 0, locked: int = 0
