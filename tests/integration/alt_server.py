@@ -371,21 +371,15 @@ class AltServer:
                 "invalid data",
                 {"api_name": "module", "json_path": "$.convert_to[0].module"},
             )
-        ids = body.get("ids")
-        if not isinstance(ids, list) or not ids:
-            return self._error(
-                400,
-                "MANDATORY_NOT_FOUND",
-                "required field not found",
-                {"api_name": "ids", "json_path": "$.ids"},
-            )
-        if len(ids) > 50:
-            return self._error(400, "LIMIT_EXCEEDED", "Limit has been exceed", {"limit": 50})
-        return self._schedule(module, [str(v) for v in ids])  # a string or a long
+        return self._schedule_ids(module, body.get("ids"))
 
     def _submit_leads(self, body: Any) -> web.Response:
         # The Leads mass convert (OAS mass_convert.json): ids, and options this server ignores.
-        ids = body.get("ids") if isinstance(body, dict) else None
+        return self._schedule_ids("Leads", body.get("ids") if isinstance(body, dict) else None)
+
+    def _schedule_ids(self, module: str, ids: Any) -> web.Response:
+        """Schedule a job of ``ids`` (each a string or a long), or refuse a missing or too
+        long list."""
         if not isinstance(ids, list) or not ids:
             return self._error(
                 400,
@@ -395,7 +389,7 @@ class AltServer:
             )
         if len(ids) > 50:
             return self._error(400, "LIMIT_EXCEEDED", "Limit has been exceed", {"limit": 50})
-        return self._schedule("Leads", [str(v) for v in ids])
+        return self._schedule(module, [str(v) for v in ids])
 
     def _schedule(self, module: str, values: list[str]) -> web.Response:
         known = set(self.records.get(module, ()))

@@ -8,6 +8,7 @@ modules, as ``truth`` is).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -16,6 +17,7 @@ import aiohttp
 import attrs
 from fakes import SummingTime, VirtualTime
 
+from zoho_convert import RetryPolicy, StaticToken, ZohoConvertClient
 from zoho_convert.simulator import Simulator
 
 Handler = Callable[[aiohttp.ClientRequest], Awaitable[aiohttp.ClientResponse]]
@@ -136,6 +138,24 @@ class Wire:
         self.crash_task.cancel()  # the process dies before it reads the reply
         await asyncio.get_running_loop().create_future()
         raise AssertionError("unreachable")
+
+
+async def stepped_client(
+    stack: contextlib.AsyncExitStack, sim: Simulator, time: SteppedTime, retry: RetryPolicy
+) -> ZohoConvertClient:
+    """A client of ``sim`` on ``time``, its session's requests counted by a ``Wire`` so that
+    the clock stands still while any is in flight."""
+    wire = Wire(time)
+    session = await stack.enter_async_context(aiohttp.ClientSession(middlewares=(wire,)))
+    client = ZohoConvertClient(
+        StaticToken(sim.access_token),
+        api_domain=sim.url,
+        session=session,
+        retry=retry,
+        sleep=time.sleep,
+        clock=time.clock,
+    )
+    return await stack.enter_async_context(client)
 
 
 def lost_job_end(sim: Simulator, ids: list[str]) -> float | None:

@@ -22,10 +22,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterat
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from fakes import SummingTime, deadline
-from settling_helpers import SteppedTime, Wire
+from settling_helpers import SteppedTime, stepped_client
 from truth import RETRY, Simulated, assert_report_true, ledger, simulator_with
 
 from zoho_convert import (
@@ -198,17 +197,7 @@ async def test_jobs_given_up_at_the_poll_timeout_hold_back_a_lost_batch_in_overl
         )
         sim = await stack.enter_async_context(Simulator(config))
         ids = sim.state.create_records("Quotes", 600)
-        wire = Wire(time)  # counts requests in flight: the clock stands still meanwhile
-        session = await stack.enter_async_context(aiohttp.ClientSession(middlewares=(wire,)))
-        client = ZohoConvertClient(
-            StaticToken(sim.access_token),
-            api_domain=sim.url,
-            session=session,
-            retry=RETRY,
-            sleep=time.sleep,
-            clock=time.clock,
-        )
-        await stack.enter_async_context(client)
+        client = await stepped_client(stack, sim, time, RETRY)
         async with deadline(CASE_TIMEOUT):
             report = await client.convert_many(
                 "Quotes",

@@ -16,11 +16,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
 from typing import Any
 
-import aiohttp
 import attrs
 import pytest
 from fakes import FakeClock, deadline, no_wait
-from settling_helpers import SteppedTime, Wire
+from settling_helpers import SteppedTime, stepped_client
 from truth import assert_report_true, convert_quotes, ledger
 
 from zoho_convert import (
@@ -58,18 +57,7 @@ async def start() -> AsyncIterator[Start]:
             time = SteppedTime()
             cfg = SimulatorConfig(faults=faults, clock=time.clock, **config)
             sim = await stack.enter_async_context(Simulator(cfg))
-            wire = Wire(time)  # counts requests in flight: the clock stands still meanwhile
-            session = await stack.enter_async_context(aiohttp.ClientSession(middlewares=(wire,)))
-            client = ZohoConvertClient(
-                StaticToken(sim.access_token),
-                api_domain=sim.url,
-                session=session,
-                retry=retry,
-                sleep=time.sleep,
-                clock=time.clock,
-            )
-            await stack.enter_async_context(client)
-            return Env(sim, client, time)
+            return Env(sim, await stepped_client(stack, sim, time, retry), time)
 
         yield make
 

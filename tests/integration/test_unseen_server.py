@@ -12,21 +12,19 @@ server share one virtual clock (``SummingTime``): no test sleeps for real.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
 import attrs
 import pytest
+from alt_env import AltEnv, alt_envs
 from alt_server import AltConfig, AltServer, Rates
 from fakes import SummingTime, deadline
-from truth import RETRY, assert_report_true
+from truth import assert_report_true
 
 from zoho_convert import (
     ConversionReport,
     PollPolicy,
-    RefreshTokenAuth,
-    StaticToken,
     ZohoConvertClient,
 )
 from zoho_convert.api.errors import RecordStateError
@@ -48,27 +46,11 @@ class Alt:
 @pytest.fixture
 async def alt() -> AsyncIterator[Any]:
     """Start an ``AltServer`` with a config, and a client of it on one virtual clock."""
-    async with contextlib.AsyncExitStack() as stack:
+    async with alt_envs(AltEnv) as start:
 
         async def make(config: AltConfig, *, refresh: bool = False, **options: Any) -> Alt:
-            time = SummingTime()
-            server = await stack.enter_async_context(AltServer(config, time.clock))
-            auth: Any = StaticToken(server.access_token)
-            if refresh:
-                auth = RefreshTokenAuth(
-                    server.client_id,
-                    server.client_secret,
-                    server.refresh_token,
-                    accounts_url=server.url,
-                    clock=time.clock,
-                    refresh_margin=0.0,
-                )
-            options.setdefault("retry", RETRY)
-            client = ZohoConvertClient(
-                auth, api_domain=server.url, sleep=time.sleep, clock=time.clock, **options
-            )
-            await stack.enter_async_context(client)
-            return Alt(server, client, time)
+            env = await start(config)
+            return Alt(env.server, await env.client(refresh=refresh, **options), env.time)
 
         yield make
 

@@ -21,17 +21,15 @@ from typing import Any
 
 import attrs
 import pytest
-from alt_server import AltConfig, AltServer, Rates
-from fakes import SummingTime, deadline
+from alt_env import AltEnv, alt_envs
+from alt_server import AltConfig, Rates
+from fakes import deadline
 from test_unseen_server import POLL, judge
-from truth import RETRY
 
 from zoho_convert import (
     AuthenticationError,
     ConversionReport,
     JournalInUseError,
-    RefreshTokenAuth,
-    StaticToken,
     ZohoConvertClient,
 )
 from zoho_convert.bulk.events import (
@@ -44,49 +42,13 @@ from zoho_convert.bulk.events import (
 CASE_TIMEOUT = 30.0
 
 
-@attrs.define
-class Env:
-    """A server on a virtual clock, and a way to make clients of it (one per "process")."""
-
-    server: AltServer
-    time: SummingTime
-    stack: contextlib.AsyncExitStack
-
-    async def client(
-        self, *, token: str | None = None, refresh: bool = False, **options: Any
-    ) -> ZohoConvertClient:
-        """A new client of the server (a static token unless ``refresh``)."""
-        auth: Any = StaticToken(token or self.server.access_token)
-        if refresh:
-            auth = RefreshTokenAuth(
-                self.server.client_id,
-                self.server.client_secret,
-                self.server.refresh_token,
-                accounts_url=self.server.url,
-                clock=self.time.clock,
-                refresh_margin=0.0,
-            )
-        options.setdefault("retry", RETRY)
-        client = ZohoConvertClient(
-            auth,
-            api_domain=self.server.url,
-            sleep=self.time.sleep,
-            clock=self.time.clock,
-            **options,
-        )
-        return await self.stack.enter_async_context(client)
+Env = AltEnv
 
 
 @pytest.fixture
 async def alt() -> AsyncIterator[Any]:
     """Start an ``AltServer`` with a config on a virtual clock."""
-    async with contextlib.AsyncExitStack() as stack:
-
-        async def make(config: AltConfig) -> Env:
-            time = SummingTime()
-            server = await stack.enter_async_context(AltServer(config, time.clock))
-            return Env(server, time, stack)
-
+    async with alt_envs(Env) as make:
         yield make
 
 

@@ -12,17 +12,16 @@ real time.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
-from alt_server import AltConfig, AltServer, Rates
-from fakes import SummingTime, deadline
+from alt_env import AltEnv, alt_envs
+from alt_server import AltConfig, Rates
+from fakes import deadline
 from test_unseen_server import judge
-from test_unseen_server_more import Env as MoreEnv
 
 from zoho_convert import (
     ConversionReport,
@@ -38,7 +37,7 @@ TARGET = {"Quotes": "Sales_Orders", "Sales_Orders": "Invoices"}
 
 
 @attrs.define
-class Env(MoreEnv):
+class Env(AltEnv):
     """A server on a virtual clock, and a way to make clients of it (one per "process"),
     with the records and ledger helpers of the search."""
 
@@ -61,13 +60,7 @@ class Env(MoreEnv):
 @pytest.fixture
 async def alt() -> AsyncIterator[Any]:
     """Start an ``AltServer`` with a config on a virtual clock."""
-    async with contextlib.AsyncExitStack() as stack:
-
-        async def make(config: AltConfig) -> Env:
-            time = SummingTime()
-            server = await stack.enter_async_context(AltServer(config, time.clock))
-            return Env(server, time, stack)
-
+    async with alt_envs(Env) as make:
         yield make
 
 
