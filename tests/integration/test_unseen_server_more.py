@@ -163,9 +163,10 @@ async def test_stopped_then_resumed_report_true(
         forget_after=60.0,
         token_life=1e9,
         rates=LOSSY,
-        # (The third submit's reply is lost for sure: which requests the random faults hit
-        # depends on their order of arrival, so a run could end before its first lost reply.)
-        fault_plan={"submit": [None, None, "500_after"]},
+        # (The third submit's reply is lost for sure, and the four after it are answered:
+        # which requests the random faults hit depends on their order of arrival, so a run
+        # could end before its first lost reply, or its third job id.)
+        fault_plan={"submit": [None, None, "500_after", None, None, None, None]},
     )
     env = await alt(config)
     ids, before = ids_of(env, "Quotes", 400, preconverted=3, locked=2)

@@ -313,21 +313,6 @@ async def test_final_status_without_zero_counts_is_counted(alt: Any, module: str
     assert not report.lost_jobs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "zoho_convert/bulk/driver.py, Driver.await_job (except JobNotFoundError) and "
-        "bulk/machine.py, StateMachine.lost: a job polls saw running (IN PROGRESS, 2 of 10 "
-        "converted at 26.8 s) and then forgotten (31.8 s; statuses kept 30 s from submission) "
-        "is parked with since=batch.answered and no last status, and settled SettlePolicy."
-        "unknown_wait (60 s) after its submission, as if nothing had been seen of it: at 60 s "
-        "its records are sent again (6 single converts, or a mass resubmission each round) "
-        "while it runs to 121 s. Fix: pass the last status seen to lost(), time the wait from "
-        "the last poll that saw the job unfinished, and give it at least its observed pace's "
-        "remaining time (elapsed * (total / converted - 1); unbounded while nothing converted: "
-        "until the settle deadline, then uncertain)"
-    ),
-)
 @pytest.mark.parametrize("by_record", [True, False], ids=["by-record", "by-mass"])
 async def test_a_job_forgotten_while_running_is_not_sent_again_while_it_runs(
     alt: Any, by_record: bool

@@ -77,8 +77,7 @@ class Run:
         self.poll = poll
         self.progress = progress
         self.journal = journal
-        self.sleep = endpoints.timing.sleep
-        self.clock = endpoints.timing.clock
+        self.sleep, self.clock = endpoints.timing.sleep, endpoints.timing.clock
         # A run holds request slots of its own when the caller asked for fewer than the client
         # has; when journaled (a batch journaled "submitting" holds its slot, so after a crash it
         # is not mistaken for one queued); with min_credits. Else None: no ``async with`` per call.
@@ -314,7 +313,8 @@ class Run:
             self.publish(self.machine.unfinished(seq, job_id, timeout.last_status))
         except JobNotFoundError as lost:
             reason = f"Zoho no longer knows the job ({lost.status} {lost.code})"
-            self.publish_all(self.machine.lost(seq, job_id, reason, by_record=self.checkable))
+            seen, by_record = timer.seen_running(timed), self.checkable  # (its pace: its wait)
+            self.publish_all(self.machine.lost(seq, job_id, reason, seen=seen, by_record=by_record))
         except BaseException:
             # Could not learn its fate (the run is stopping): it is still unfinished for us.
             self.publish(self.machine.unfinished(seq, job_id, None))

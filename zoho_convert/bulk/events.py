@@ -154,6 +154,10 @@ class BatchUncertain:
             did not convert every record cannot say which of them its lost predecessor
             converted and which failed for a reason of their own; each record's single
             convert says (not journaled: a resumed run decides afresh).
+        runs_until: its lost job was seen running before Zoho forgot it: by the pace it
+            showed, it has surely ended by then (the run's clock), and its ids do not go
+            again before; infinity when nothing bounds it (they never go again); 0.0 when
+            nothing was seen of it (not journaled: a resumed run gives it an unknown wait).
     """
 
     batch: int
@@ -164,6 +168,7 @@ class BatchUncertain:
     code: str = ""
     at_once: bool = False
     by_record: bool = False
+    runs_until: float = 0.0
 
 
 @attrs.frozen

@@ -11,6 +11,7 @@ event.
 from __future__ import annotations
 
 import logging
+import math
 
 from zoho_convert.api.errors import APIError
 from zoho_convert.api.models import JobStatus
@@ -142,6 +143,9 @@ class RunMachine(SettlePlan):
             batch.code, batch.at_once = event.code, event.at_once
             batch.by_record = batch.by_record or event.by_record
             batch.check_pending = event.by_record
+            batch.runs_until = event.runs_until
+            if event.runs_until == math.inf:  # (like a job given up on while it ran)
+                self.oldest_unfinished = min(self.oldest_unfinished, event.since)
             self.parked[event.batch] = batch
         elif isinstance(event, JobLost):
             self.job_ids.add(event.job_id)
@@ -304,17 +308,32 @@ class RunMachine(SettlePlan):
 
     def lost(
         self, seq: int, job_id: str, reason: str, last: JobStatus | None = None,
-        *, by_record: bool = False,
+        *, seen: tuple[JobStatus, float | None] | None = None, by_record: bool = False,
     ) -> list[Event]:
         """A job whose outcome cannot be read (it started before Zoho's acceptance came back):
-        settle its ids. A settling job lost too shows resubmitting may never tell (jobs forgotten
-        as they end): with ``by_record`` (the single convert usable), each record's says."""
+        settle its ids. ``last``: its final status, if one came that cannot be counted.
+        ``seen``: the last unfinished status a poll found and when (None: when the job was
+        sent is unknown); its ids wait as long as its pace says it may run
+        (``seen_running_until``). A settling job lost too shows resubmitting may never tell
+        (jobs forgotten as they end): with ``by_record`` (the single convert usable), each
+        record's says."""
         batch, text = self.batches[seq], f"job {job_id} lost: {reason}"
         check = by_record and batch.settling  # (a check: it takes no round of its own)
-        return [
-            JobLost(seq, job_id, len(batch.ids), reason, last),
-            BatchUncertain(seq, batch.ids, batch.answered, True, text, "", False, check),
-        ]
+        events: list[Event] = []
+        runs_until = 0.0
+        if seen is not None:
+            last, seen_at = seen
+            runs_until = self.seen_running_until(batch.since, seen_at, last)
+            if seen_at is not None:  # (a lost job not seen may be as long)
+                ran = (runs_until if 0.0 < runs_until < math.inf else seen_at) - batch.since
+                self.longest_seen_running = max(self.longest_seen_running, ran)
+                if ran > self.longest_job:  # (journaled: a resumed run waits as long)
+                    events.append(LongestJob(ran, self.mean_round_trip()))
+        events.append(JobLost(seq, job_id, len(batch.ids), reason, last))
+        uncertain = BatchUncertain(
+            seq, batch.ids, batch.answered, True, text, "", False, check, runs_until
+        )
+        return [*events, uncertain]
 
     def unfinished(self, seq: int, job_id: str, last: JobStatus | None) -> Event:
         """A job still running at the poll timeout (or when the run stopped)."""

@@ -109,7 +109,7 @@ class PollTimer:
             about when due even if no job ends then, and no task of its own sleeps meanwhile.
     """
 
-    __slots__ = ("_asked", "_clock", "_on_poll", "_schedule", "lag")
+    __slots__ = ("_asked", "_clock", "_on_poll", "_schedule", "lag", "running", "running_at")
 
     def __init__(
         self, clock: Clock, schedule: Schedule, on_poll: Callable[[float], None] | None = None
@@ -119,6 +119,8 @@ class PollTimer:
         self._on_poll = on_poll
         self._asked: float  # set by ``due``, which ``poll_job`` asks before every poll
         self.lag = 0.0  # seconds the last answered poll left after it was asked for
+        self.running: JobStatus | None = None  # the last status that was not final
+        self.running_at = 0.0  # when it came (the run's clock)
 
     def wait(self, elapsed: float) -> float:
         return self._schedule.wait(elapsed)
@@ -135,9 +137,18 @@ class PollTimer:
     def polled(self, started: float, ended: float, status: JobStatus | None) -> None:
         if status is not None:  # an answer: note how late its poll left
             self.lag = last_sent(self._asked) - self._asked
+            if not status.is_final:
+                self.running, self.running_at = status, self._clock()
         self._schedule.polled(started, ended, status)
         if self._on_poll is not None and (status is None or not status.is_final):
             self._on_poll(self._clock())  # (a job's end is asked about once it is recorded)
+
+    def seen_running(self, timed: bool) -> tuple[JobStatus, float | None] | None:
+        """The last unfinished status a poll found, and when (None if it was not timed: the
+        job was sent by an earlier session); None if no poll found the job unfinished."""
+        if self.running is None:
+            return None
+        return self.running, self.running_at if timed else None
 
     def tight(self, took: float) -> bool:
         """Whether a job found done ``took`` seconds after its submission left, by the last
