@@ -1,6 +1,6 @@
-"""A job seen running, then forgotten by Zoho: its ids wait as long as its pace says it may
-still run (``SettlePlan.seen_running_until``), batches lost after it wait for it too, and a
-job not seen at all is given as long.
+"""A job seen running, then forgotten by Zoho: every lost job, its own and one not seen at
+all, is given as long as its pace says it may run (``SettlePlan.seen_job_length``); one that
+nothing bounds never goes again, nor do batches lost after it.
 
 The machine is fed the events a run would publish (no I/O, no clock: times are plain numbers).
 """
@@ -54,9 +54,8 @@ def test_a_job_forgotten_after_its_pace_was_seen_waits_for_its_pace() -> None:
     events = apply(machine, machine.lost(0, "job0", "forgotten", seen=(running(2), 30.0)))
     assert events[0] == LongestJob(150.0, 0.0)  # (journaled: a resumed run waits as long)
     assert events[1] == JobLost(0, "job0", 10, "forgotten", running(2))
-    uncertain = events[2]
-    assert isinstance(uncertain, BatchUncertain) and uncertain.runs_until == 150.0
-    assert machine.due_at(0) >= 150.0
+    assert isinstance(events[2], BatchUncertain) and not events[2].unbounded
+    assert machine.due_at(0) == 150.0
     assert machine.settle_due(149.0) == ()
     assert [b.seq for b in machine.settle_due(400.0)] == [0]
 
@@ -67,7 +66,7 @@ def test_failed_records_count_towards_its_pace() -> None:
     machine = RunMachine(POLICY)
     submitted(machine, 0, 0.0)
     events = machine.lost(0, "job0", "forgotten", seen=(running(1, failed=1), 20.0))
-    assert isinstance(events[-1], BatchUncertain) and events[-1].runs_until == 100.0
+    assert events[0] == LongestJob(100.0, 0.0)
 
 
 def test_a_job_seen_early_with_nothing_done_gets_a_lost_jobs_wait() -> None:
@@ -76,7 +75,7 @@ def test_a_job_seen_early_with_nothing_done_gets_a_lost_jobs_wait() -> None:
     machine = RunMachine(POLICY)
     submitted(machine, 0, 0.0)
     events = apply(machine, machine.lost(0, "job0", "forgotten", seen=(running(0), 2.0)))
-    assert isinstance(events[-1], BatchUncertain) and events[-1].runs_until == 0.0
+    assert isinstance(events[-1], BatchUncertain) and not events[-1].unbounded
     assert machine.due_at(0) == 5.0
     assert [b.seq for b in machine.settle_due(5.0)] == [0]
 
@@ -88,13 +87,49 @@ def test_a_job_seen_long_with_nothing_done_never_goes_again() -> None:
     machine = RunMachine(POLICY)
     submitted(machine, 0, 0.0)
     events = apply(machine, machine.lost(0, "job0", "forgotten", seen=(running(0), 30.0)))
-    assert isinstance(events[-1], BatchUncertain) and events[-1].runs_until == math.inf
+    assert isinstance(events[-1], BatchUncertain) and events[-1].unbounded
     later = submitted(machine, 1, 10.0)
     machine(BatchUncertain(1, later, 10.0, True, "reply lost"))
     assert machine.settle_due(10_000.0) == ()
     assert machine.settle_round(10_000.0) is None
     gave_up = [event for event in machine.give_up(10_000.0) if isinstance(event, BatchGaveUp)]
     assert {event.batch: event.lost_job_end for event in gave_up} == {0: math.inf, 1: math.inf}
+
+
+def test_a_job_seen_with_every_record_processed_is_as_long_as_its_age() -> None:
+    """Seen at 30 s, past a lost job's wait, with every record processed but not yet final:
+    it is as long as its age, not unbounded."""
+    machine = RunMachine(POLICY)
+    submitted(machine, 0, 0.0)
+    events = machine.lost(0, "job0", "forgotten", seen=(running(10), 30.0))
+    assert events[0] == LongestJob(30.0, 0.0)
+    assert isinstance(events[-1], BatchUncertain) and not events[-1].unbounded
+
+
+def test_a_slow_job_seen_outweighs_the_jobs_measured_tightly() -> None:
+    """Jobs measured tightly (1 s) are the run's usual measure of a lost job's wait, but a
+    job seen running at a pace of 150 s shows jobs can take that long: its lost job is
+    given 150 s and the margin (1 s: the one tight job over its count)."""
+    machine = RunMachine(POLICY)
+    submitted(machine, 3, 0.0)
+    done = JobStatus(JobState.COMPLETED, 10, 10, 0, 0)
+    apply(machine, machine.finished(3, "job3", done, took=1.0, tight=1.0))
+    submitted(machine, 1, 5.0)
+    machine(BatchUncertain(1, IDS, 5.0, True, "reply lost"))
+    assert machine.due_at(1) == 10.0  # (min_wait: a lost job of this run is given 5 s)
+    submitted(machine, 0, 10.0)
+    apply(machine, machine.lost(0, "job0", "forgotten", seen=(running(2), 40.0)))
+    assert machine.due_at(0) == 10.0 + 150.0 + 1.0
+    assert machine.due_at(1) == 5.0 + 150.0 + 1.0
+
+
+def test_a_job_seen_shorter_than_the_longest_journals_nothing() -> None:
+    """A job seen running no longer than the longest job known adds no ``LongestJob``."""
+    machine = RunMachine(POLICY)
+    machine(LongestJob(500.0, None))
+    submitted(machine, 0, 0.0)
+    events = machine.lost(0, "job0", "forgotten", seen=(running(2), 30.0))
+    assert [type(event) for event in events] == [JobLost, BatchUncertain]
 
 
 def test_a_job_re_polled_by_a_resumed_session_has_no_pace() -> None:
@@ -104,14 +139,13 @@ def test_a_job_re_polled_by_a_resumed_session_has_no_pace() -> None:
     submitted(machine, 0, 0.0)
     events = machine.lost(0, "job0", "forgotten", seen=(running(5), None))
     assert not any(isinstance(event, LongestJob) for event in events)
-    assert isinstance(events[-1], BatchUncertain) and events[-1].runs_until == math.inf
+    assert isinstance(events[-1], BatchUncertain) and events[-1].unbounded
 
 
-def test_a_batch_lost_after_a_slow_job_waits_for_it() -> None:
-    """A batch whose reply was lost after a job seen running slowly (until 150 s by its
-    pace) was sent may have a job as slow: it does not go before 150 s either, while the
-    run goes on (``settle_due``) or once nothing runs (``settle_round``); one lost before
-    that job was sent goes after a lost job's wait."""
+def test_other_lost_jobs_are_given_as_long_as_a_slow_one_seen() -> None:
+    """Lost replies before and after a job seen running slowly (150 s by its pace): their
+    lost jobs may be as slow, so each is given 150 s from its own loss, while the run goes
+    on (``settle_due``) or once nothing runs (``settle_round``)."""
     machine = RunMachine(POLICY)
     earlier = submitted(machine, 2, 0.0)
     machine(BatchUncertain(2, earlier, 0.0, True, "reply lost"))
@@ -119,15 +153,15 @@ def test_a_batch_lost_after_a_slow_job_waits_for_it() -> None:
     apply(machine, machine.lost(0, "job0", "forgotten", seen=(running(2), 31.0)))
     later = submitted(machine, 1, 40.0)
     machine(BatchUncertain(1, later, 40.0, True, "reply lost"))
-    # The lost job not seen is given as long as the slow one may have run (150 s).
-    assert machine.due_at(1) >= 190.0
+    assert [machine.due_at(seq) for seq in (2, 0, 1)] == [150.0, 151.0, 190.0]
+    assert machine.settle_due(149.0) == ()
     assert [b.seq for b in machine.settle_due(150.0)] == [2]
-    settle = machine.settle_round(151.0)
-    assert settle is not None and settle.due >= 190.0
-    assert {b.seq for b in settle.batches} == {0, 1}
+    settle = machine.settle_round(151.0)  # (a round goes when the last of it is due)
+    assert settle is not None and settle.due == 190.0
+    assert [b.seq for b in settle.batches] == [0, 1]
 
 
-def test_the_wait_a_seen_job_gives_others_holds_without_its_status() -> None:
+def test_a_job_not_seen_is_given_as_long_as_one_seen() -> None:
     """A job not seen at all after one seen running for 40 s (2 of 10 done: 200 s by its
     pace) is given 200 s: the run's only evidence of how long its jobs take."""
     machine = RunMachine(POLICY)

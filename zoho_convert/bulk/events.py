@@ -154,10 +154,11 @@ class BatchUncertain:
             did not convert every record cannot say which of them its lost predecessor
             converted and which failed for a reason of their own; each record's single
             convert says (not journaled: a resumed run decides afresh).
-        runs_until: its lost job was seen running before Zoho forgot it: by the pace it
-            showed, it has surely ended by then (the run's clock), and its ids do not go
-            again before; infinity when nothing bounds it (they never go again); 0.0 when
-            nothing was seen of it (not journaled: a resumed run gives it an unknown wait).
+        unbounded: its lost job was seen running before Zoho forgot it, and nothing bounds
+            how long it runs (nothing processed long after it began, or begun in an earlier
+            session): its ids never go again, nor do those of batches lost after it was sent
+            (their lost jobs may be as long), as for a job given up on while it ran (not
+            journaled: a resumed run gives it a lost job's wait of unknown length).
     """
 
     batch: int
@@ -168,7 +169,7 @@ class BatchUncertain:
     code: str = ""
     at_once: bool = False
     by_record: bool = False
-    runs_until: float = 0.0
+    unbounded: bool = False
 
 
 @attrs.frozen

@@ -143,8 +143,7 @@ class RunMachine(SettlePlan):
             batch.code, batch.at_once = event.code, event.at_once
             batch.by_record = batch.by_record or event.by_record
             batch.check_pending = event.by_record
-            batch.runs_until = event.runs_until
-            if event.runs_until == math.inf:  # (like a job given up on while it ran)
+            if event.unbounded:  # (like a job given up on while it ran)
                 self.oldest_unfinished = min(self.oldest_unfinished, event.since)
             self.parked[event.batch] = batch
         elif isinstance(event, JobLost):
@@ -313,25 +312,25 @@ class RunMachine(SettlePlan):
         """A job whose outcome cannot be read (it started before Zoho's acceptance came back):
         settle its ids. ``last``: its final status, if one came that cannot be counted.
         ``seen``: the last unfinished status a poll found and when (None: when the job was
-        sent is unknown); its ids wait as long as its pace says it may run
-        (``seen_running_until``). A settling job lost too shows resubmitting may never tell
+        sent is unknown); every lost job is given as long as its pace says it may run
+        (``seen_job_length``). A settling job lost too shows resubmitting may never tell
         (jobs forgotten as they end): with ``by_record`` (the single convert usable), each
         record's says."""
         batch, text = self.batches[seq], f"job {job_id} lost: {reason}"
         check = by_record and batch.settling  # (a check: it takes no round of its own)
         events: list[Event] = []
-        runs_until = 0.0
+        length = 0.0
         if seen is not None:
             last, seen_at = seen
-            runs_until = self.seen_running_until(batch.since, seen_at, last)
-            if seen_at is not None:  # (a lost job not seen may be as long)
-                ran = (runs_until if 0.0 < runs_until < math.inf else seen_at) - batch.since
-                self.longest_seen_running = max(self.longest_seen_running, ran)
-                if ran > self.longest_job:  # (journaled: a resumed run waits as long)
-                    events.append(LongestJob(ran, self.mean_round_trip()))
+            length = self.seen_job_length(batch.since, seen_at, last)
+            if length < math.inf:  # (a lost job not seen may be as long)
+                self.longest_seen_running = max(self.longest_seen_running, length)
+                if length > self.longest_job:  # (journaled: a resumed run waits as long)
+                    events.append(LongestJob(length, self.mean_round_trip()))
         events.append(JobLost(seq, job_id, len(batch.ids), reason, last))
+        unbounded = length == math.inf
         uncertain = BatchUncertain(
-            seq, batch.ids, batch.answered, True, text, "", False, check, runs_until
+            seq, batch.ids, batch.answered, True, text, "", False, check, unbounded
         )
         return [*events, uncertain]
 

@@ -62,8 +62,6 @@ class Batch:
     # When its settling began (first taken to go again; split parts inherit it): its own
     # deadline counts from then (``SettlePolicy.deadline``). None: not yet.
     settle_from: float | None = None
-    # Its lost job was seen running: surely ended by then (``BatchUncertain.runs_until``).
-    runs_until: float = 0.0
 
     @property
     def held_elsewhere(self) -> bool:
@@ -102,8 +100,8 @@ class SettlePlan:
         self.longest_job_tight = 0.0
         self.shortest_job_tight = math.inf
         self.tight_jobs = 0  # jobs measured tightly in this session
-        # How long a lost job seen running may have run, by its pace (or its age when seen):
-        # a job not seen at all may be as long.
+        # The longest a lost job seen running may run, by its pace (``seen_job_length``): a
+        # lost job not seen may be as long.
         self.longest_seen_running = 0.0
         # When the oldest job left unfinished (the poll timeout, the run stopping) was sent.
         self.oldest_unfinished = math.inf
@@ -150,21 +148,21 @@ class SettlePlan:
     def _wait(self) -> float:
         return self.settle.wait(self._longest(), self._margin())
 
-    def seen_running_until(self, sent: float, seen_at: float | None, last: JobStatus) -> float:
-        """When a lost job that a poll answered at ``seen_at`` found unfinished (``last``; sent
-        at ``sent``) has surely ended, by the pace it showed: having processed ``done`` of its
-        ``total`` records in at most ``seen_at - sent`` seconds, it needs at most that times
-        ``total / done`` in all (records processed at an even pace), plus the margin. Having
-        processed none after running longer than a lost job is given, or when when it was
-        sent is unknown (``seen_at`` None: polled again by a resumed session), nothing bounds
-        it: infinity. 0.0 when nothing seen says it runs longer than a lost job's wait."""
-        done = (last.converted_count or 0) + (last.failed_count or 0)
-        total = last.total_count or 0
+    def seen_job_length(self, sent: float, seen_at: float | None, last: JobStatus) -> float:
+        """How long a lost job that a poll answered at ``seen_at`` found unfinished (``last``;
+        sent at ``sent``) may run in all, by the pace it showed: having processed ``done`` of
+        its ``total`` records in at most ``seen_at - sent`` seconds, that times ``total /
+        done`` (records processed at an even pace). Having processed none, its age, unless it
+        ran longer than a lost job is given: then, or when when it was sent is unknown
+        (``seen_at`` None: polled again by a resumed session), nothing bounds it: infinity."""
         if seen_at is None:
             return math.inf
+        age = seen_at - sent
+        done = (last.converted_count or 0) + (last.failed_count or 0)
+        total = last.total_count or 0
         if total > done > 0:
-            return sent + (seen_at - sent) * total / done + self._margin()
-        return math.inf if not done and seen_at - sent > self._wait() else 0.0
+            return age * total / done
+        return math.inf if not done and age > self._wait() else age
 
     def _margin(self) -> float:
         """What a lost job is given on top of the longest job measured tightly: the longest
@@ -184,7 +182,7 @@ class SettlePlan:
 
     def _longest(self) -> float:
         """The longest job seen: measured tightly in this session if any was, else loosely;
-        at least as long as a lost job seen running may have run (``seen_running_until``)."""
+        at least as long as a lost job seen running may run (``seen_job_length``)."""
         return max(self.longest_job_tight or self.longest_job, self.longest_seen_running)
 
     def _due(self, batch: Batch, wait: float) -> float:
@@ -196,7 +194,7 @@ class SettlePlan:
             return batch.since
         if batch.held_elsewhere:
             return batch.since + self._look_again(batch, wait)
-        return max(batch.since + wait, batch.runs_until)
+        return batch.since + wait
 
     def _look_again(self, batch: Batch, wait: float) -> float:
         """Seconds before ids another run holds are looked at again: min_wait, doubling each
@@ -217,23 +215,6 @@ class SettlePlan:
             for b in self.parked.values()
             if b.rounds < rounds or b.held_elsewhere or b.check_pending
         ]
-
-    def _seen_running(self) -> list[tuple[float, float]]:
-        """Lost jobs seen running, bounded by their pace (``runs_until``): from when a batch
-        lost no earlier (or within the margin after) waits for one (its lost job may be as
-        slow), and until when. Of the parked batches (``_parked`` refreshes them)."""
-        margin = self._margin()
-        return [
-            (b.since - margin, b.runs_until)
-            for b in self.parked.values()
-            if 0.0 < b.runs_until < math.inf
-        ]
-
-    @staticmethod
-    def _held_until(batch: Batch, seen: list[tuple[float, float]]) -> float:
-        if batch.at_once or batch.held_elsewhere:
-            return 0.0  # (no lost job of its own)
-        return max((until for since, until in seen if since <= batch.since), default=0.0)
 
     def _oldest_running(self) -> float:
         """When the oldest job still being polled was sent (infinity: none is)."""
@@ -268,20 +249,14 @@ class SettlePlan:
         goes on (the driver asks after every poll); none past its settling deadline.
 
         While a job sent no later than a batch's lost submission (or a margin after it)
-        still runs (being polled, or lost, seen running and still running by its pace),
-        that batch is not due either: its lost job, like that job, may still be running (a
-        job still running is at least as long as its age: the longest job seen is a sample,
-        small early in a run). Ids another run held wait for no job of this run.
+        still runs, that batch is not due either: its lost job, like that job, may still be
+        running (a job still running is at least as long as its age: the longest job seen
+        is a sample, small early in a run). Ids another run held wait for no job of this run.
         """
         if not self.parked:
             return ()  # none ever parked (the usual case, asked after every poll): nothing due
-        wait, parked = self._wait(), self._parked()
-        seen = self._seen_running()
-        due = [
-            b
-            for b in parked
-            if max(self._due(b, wait), self._held_until(b, seen)) <= now <= self._last(b, now)
-        ]
+        wait = self._wait()
+        due = [b for b in self._parked() if self._due(b, wait) <= now <= self._last(b, now)]
         if not due:
             return ()
         # A job sent a moment after the lost one, still running, may be as long: so may the
@@ -312,10 +287,7 @@ class SettlePlan:
         ran never goes again."""
         wait = self._wait()
         parked = [b for b in self._parked() if not self._outlived(b)]
-        seen = self._seen_running()
-        timed = sorted(
-            (max(now, self._due(b, wait), self._held_until(b, seen)), b.seq, b) for b in parked
-        )
+        timed = sorted((max(now, self._due(b, wait)), b.seq, b) for b in parked)
         batches: list[Batch] = []
         due, last = now, math.inf
         for batch_due, _, batch in timed:
