@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 
-from zoho_convert.api.errors import APIError
+from zoho_convert.api.errors import APIError, RateLimitError
 from zoho_convert.api.models import JobStatus
 from zoho_convert.bulk.events import (
     BatchGaveUp,
@@ -107,7 +107,7 @@ class RunMachine(SettlePlan):
                 batch.answered = event.answered
                 self.round_trip_sum += event.answered - event.at
                 self.round_trips += 1
-            batch.settling = event.settling
+            batch.settling, batch.throttles = event.settling, 0  # (a job: refusals in a row end)
             self.job_ids.add(event.job_id)
             self.gate_open = True
         elif isinstance(event, JobUnfinished):
@@ -192,13 +192,23 @@ class RunMachine(SettlePlan):
         # most likely about its ids: it goes again (read, it is isolated), never stopping the
         # run; one before any was accepted may be about the request: it does.
         again = retry_later(error) or (self.gate_open and unreadable_refusal(error))
+        # A settling submission Zoho surely did nothing with (a 429, one that never left) uses
+        # no round, only time: it goes again, paced (``throttled``). A 5xx or a lost reply may
+        # have converted records: its round is used.
+        paced = None
+        if settling and retry_later(error) and not processed:
+            retry_after = error.retry_after if isinstance(error, RateLimitError) else None
+            paced = self.throttled(seq, at, retry_after)
+        elif settling:
+            self.batches[seq].throttles = 0  # (such refusals in a row end)
         if single and (processed or again) and answered_by_zoho(error):
             # Zoho answered, and a single convert ends before its reply: nothing of it can
             # still be running, so the record goes again after a short pause (growing with
-            # its rounds), not after a job's duration. Converted meanwhile, it is refused so.
-            pause = self.record_pause(seq)
+            # its rounds, or its pace), not after a job's duration. Converted meanwhile, it is
+            # refused so.
+            due = at + self.record_pause(seq) if paced is None else paced
             text, code = error_text(error), error.code if isinstance(error, APIError) else ""
-            return [BatchUncertain(seq, part, at + pause, True, text, code, True)], []
+            return [BatchUncertain(seq, part, due, True, text, code, True)], []
         if processed or again:
             # A job this submission may have started began before its error came back (after
             # a timeout, maybe later: ``latest_start``). One that surely did nothing leaves the

@@ -21,9 +21,13 @@ from zoho_convert.bulk.settling import SettlePolicy
 
 __all__ = ["Batch", "BatchState", "SettlePlan", "SettleRound"]
 
-# Seconds before a record whose single convert Zoho answered with a 5xx (or a 429 after the
-# client's retries) goes again, doubled for each settling round the record has had.
+# Seconds before a record whose single convert Zoho answered with a 5xx goes again, doubled
+# for each settling round the record has had.
 _RECORD_PAUSE = 0.05
+# Seconds before a settling submission Zoho surely did nothing with (a 429 after the client's
+# retries, a request that never left) goes again: doubled for each such refusal in a row, up
+# to ``SettlePolicy.min_wait``; never sooner than Zoho's Retry-After (``SettlePlan.throttled``).
+_THROTTLE_PAUSE = 0.1
 
 
 class BatchState(enum.Enum):
@@ -62,6 +66,10 @@ class Batch:
     # When its settling began (first taken to go again; split parts inherit it): its own
     # deadline counts from then (``SettlePolicy.deadline``). None: not yet.
     settle_from: float | None = None
+    # Settling submissions in a row Zoho surely did nothing with (a 429, one never sent): the
+    # last goes again in its round, paced: not before ``not_before`` (``SettlePlan.throttled``).
+    throttles: int = 0
+    not_before: float = 0.0
 
     @property
     def held_elsewhere(self) -> bool:
@@ -141,6 +149,24 @@ class SettlePlan:
         goes again: short (nothing of that call still runs), doubling with its rounds."""
         return min(_RECORD_PAUSE * 2.0 ** self.batches[seq].rounds, self.settle.min_wait)
 
+    def throttled(self, seq: int, at: float, retry_after: float | None = None) -> float:
+        """A settling submission (or a record's single convert) that Zoho surely did nothing
+        with, refused ``at``: a 429 after the client's retries, or a request that never left.
+        It used no round: it goes again in the round it was sent in (or, a check's, in none),
+        whatever rounds the batch used, so a storm of 429s does not spend the rounds in a
+        second; only ``SettlePolicy.deadline`` bounds these. It is paced instead: not sent
+        again before ``_THROTTLE_PAUSE`` doubled for each such refusal in a row, up to
+        ``min_wait``, nor before Zoho's ``retry_after``. Returns when it may go again."""
+        batch = self.batches[seq]
+        batch.throttles += 1
+        pause = min(_THROTTLE_PAUSE * 2.0 ** (batch.throttles - 1), self.settle.min_wait)
+        batch.not_before = at + max(pause, retry_after or 0.0)
+        return batch.not_before
+
+    def _ready(self, batch: Batch, wait: float) -> float:
+        """When a parked batch may go again: due (``_due``), and no sooner than its pace."""
+        return max(self._due(batch, wait), batch.not_before)
+
     def due_at(self, seq: int) -> float:
         """When a parked batch falls due (the lost job's wait, or at once)."""
         return self._due(self.batches[seq], self._wait())
@@ -206,14 +232,14 @@ class SettlePlan:
     def _parked(self) -> list[Batch]:
         parked, live = BatchState.PARKED, self.batches.get
         self.parked = {s: b for s, b in self.parked.items() if b.state is parked and live(s) is b}
-        # Ids another run held are looked at again whatever rounds their batch used, and a
-        # settling job's records are checked: neither is a resubmission of its own (the
-        # deadline bounds the looks).
+        # Ids another run held are looked at again whatever rounds their batch used, a
+        # settling job's records are checked, and a submission Zoho did nothing with goes
+        # again: none is a resubmission of its own (the deadline bounds them).
         rounds = self.settle.max_rounds
         return [
             b
             for b in self.parked.values()
-            if b.rounds < rounds or b.held_elsewhere or b.check_pending
+            if b.rounds < rounds or b.held_elsewhere or b.check_pending or b.throttles
         ]
 
     def _oldest_running(self) -> float:
@@ -240,7 +266,7 @@ class SettlePlan:
                 # Part of the round before; its records get a deadline from now (a check may go
                 # past the batch's: one answered 5xx still goes again).
                 batch.check_pending, batch.settle_from = False, now
-            else:
+            elif not batch.throttles:  # (one Zoho did nothing with goes again in its round)
                 batch.rounds += 1
         return tuple(batches)
 
@@ -256,7 +282,7 @@ class SettlePlan:
         if not self.parked:
             return ()  # none ever parked (the usual case, asked after every poll): nothing due
         wait = self._wait()
-        due = [b for b in self._parked() if self._due(b, wait) <= now <= self._last(b, now)]
+        due = [b for b in self._parked() if self._ready(b, wait) <= now <= self._last(b, now)]
         if not due:
             return ()
         # A job sent a moment after the lost one, still running, may be as long: so may the
@@ -287,7 +313,7 @@ class SettlePlan:
         ran never goes again."""
         wait = self._wait()
         parked = [b for b in self._parked() if not self._outlived(b)]
-        timed = sorted((max(now, self._due(b, wait)), b.seq, b) for b in parked)
+        timed = sorted((max(now, self._ready(b, wait)), b.seq, b) for b in parked)
         batches: list[Batch] = []
         due, last = now, math.inf
         for batch_due, _, batch in timed:
