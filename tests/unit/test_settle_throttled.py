@@ -178,3 +178,34 @@ def test_a_records_single_convert_refused_with_a_429_goes_again_in_its_round(
         machine(SubmitStarted(1))
     refuse(machine, MAYBE_DONE[0], 5.0, seq=1, single=True)
     assert machine.settle_due(100.0) == ()
+
+
+def test_a_batch_refused_before_it_reached_zoho_gets_every_settling_round() -> None:
+    """A first submission refused with 429s (rounds Zoho did nothing with: 5 of 6) whose
+    next try's reply is lost becomes a settling batch: it gets all 6 settling rounds, not the
+    one left (seed 2 of the storm left 50 ids uncertain so)."""
+    policy = SettlePolicy(max_rounds=6, deadline=1000.0, min_wait=1.0, unknown_wait=1.0)
+    machine = RunMachine(policy)
+    machine(BatchRead(0, IDS, 3, 3, 0))
+    now = 0.0
+    for _ in range(5):
+        machine(SubmitStarted(0))
+        verdict = machine.refused(0, IDS, too_many(), settling=False, at=now)
+        assert verdict is not None
+        for event in verdict[0]:
+            machine(event)
+        assert [b.seq for b in machine.settle_due(now)] == [0]
+    assert machine.batches[0].rounds == 5
+    machine(SubmitStarted(0))
+    verdict = machine.refused(0, IDS, MAYBE_DONE[0], settling=False, at=now)
+    assert verdict is not None
+    for event in verdict[0]:
+        machine(event)
+    assert machine.batches[0].settling and machine.batches[0].rounds == 0
+    for round_ in range(6):
+        now += 10.0
+        assert [b.seq for b in machine.settle_due(now)] == [0], f"round {round_ + 1}"
+        machine(SubmitStarted(0))
+        refuse(machine, MAYBE_DONE[0], now)
+    now += 10.0
+    assert machine.settle_due(now) == ()

@@ -139,6 +139,8 @@ class RunMachine(SettlePlan):
         elif isinstance(event, BatchUncertain):
             batch = batches[event.batch]
             batch.state, batch.since, batch.reason = BatchState.PARKED, event.since, event.reason
+            if event.maybe_sent and not batch.settling:
+                batch.rounds = 0  # (its tries so far, which Zoho did nothing with, settled nothing)
             batch.settling = batch.settling or event.maybe_sent
             batch.code, batch.at_once = event.code, event.at_once
             batch.by_record = batch.by_record or event.by_record
