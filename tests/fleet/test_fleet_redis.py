@@ -11,6 +11,8 @@ import pytest
 from redis.asyncio import Redis
 
 from zoho_convert.api.errors import AuthenticationError, ZohoConvertError
+from zoho_convert.bulk.events import JobUnfinished
+from zoho_convert.bulk.keeper import UNFINISHED_HOLD, LedgerKeeper
 from zoho_convert.fleet import (
     ConversionLedger,
     CreditsBook,
@@ -473,3 +475,32 @@ async def test_status_of_an_unreachable_redis_names_host_and_port() -> None:
     with pytest.raises(FleetUnavailableError) as caught:
         await fleet.status()
     assert "127.0.0.1:1" in str(caught.value) and "pw-secret" not in str(caught.value)
+
+
+async def test_a_job_given_up_at_the_poll_timeout_holds_on_to_its_claims(
+    make_fleet: MakeFleet, redis_server: RedisServerProcess, namespace: str
+) -> None:
+    """A run's keeper renews the claims of a job it gave up on at the poll timeout (still
+    running) for ``UNFINISHED_HOLD``, so another worker does not take its ids once the
+    ordinary claim ends; a job left unfinished because the run stopped keeps its claim as
+    it was (a resumed run takes it back)."""
+    fleet = make_fleet()
+    await fleet.start()
+    keeper = LedgerKeeper(fleet.ledger.holding("run-a"), "Quotes")
+    ids = tuple(str(10**15 + n) for n in range(4))
+    events, part = await keeper.screen(0, ids, False, iter(range(1, 9)).__next__, 0.0, 30.0)
+    assert (events, part) == ([], 0)
+    raw = Redis.from_url(redis_server.url, decode_responses=True)
+    claims = f"{namespace}:ledger:Quotes:claims"
+    before = [await raw.zscore(claims, value) for value in ids]
+    keeper(JobUnfinished(0, "j1", 2, None, ids[:2], timed_out=True))
+    keeper(JobUnfinished(1, "j2", 2, None, ids[2:]))  # (the run stopped: not renewed)
+    await keeper.flush()
+    after = [await raw.zscore(claims, value) for value in ids]
+    renewed = [end - start for start, end in zip(before[:2], after[:2], strict=True)]
+    assert all(gain > UNFINISHED_HOLD * 1000 - 60_000 for gain in renewed)
+    assert after[2:] == before[2:]
+    other = make_fleet()
+    await other.start()
+    assert await other.ledger.claim("Quotes", list(ids), ttl=30) == ([], list(ids))
+    await raw.aclose()

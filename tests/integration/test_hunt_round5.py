@@ -38,29 +38,15 @@ async def alt() -> AsyncIterator[Any]:
         yield make
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "zoho_convert/bulk/keeper.py, LedgerKeeper.__call__ (no case for JobUnfinished) with "
-        "bulk/driver.py, Run.claim_ttl = poll.timeout + 120: a job given up at the poll "
-        "timeout still runs on Zoho's side, but its ids' claims are left to expire 120 s after "
-        "the timeout (130 s after the claim here) while the job runs to 301 s; another worker "
-        "of the fleet then claims the ids and submits them while the job holds 4 of the 10 "
-        "(on a server that lets two jobs convert one record: converted twice). Fix: on "
-        "JobUnfinished, renew the ids' claims for as long as such a job may run (a hold "
-        "beyond the poll timeout, e.g. SettlePolicy.deadline or an explicit unfinished-job "
-        "hold), or keep the job id with the claim so that a worker meeting an expired claim "
-        "polls that job before sending its ids"
-    ),
-)
 async def test_a_job_given_up_at_the_poll_timeout_keeps_its_fleet_claims_while_it_runs(
     alt: Any,
 ) -> None:
     """Two workers of one fleet (a shared ledger on the test's clock): the first converts 10
     Quotes with a poll timeout of 10 s; its job takes 300 s, so the run returns it
-    unfinished. 200 s later the second worker converts the same 10 ids: it submits them at
-    1210 s while the first job, running to 1301 s, still holds 4 of them (observed: 4
-    records sent while held; the second report says all 10 already converted)."""
+    unfinished. 200 s later the second worker converts the same 10 ids: they are still
+    claimed (renewed for ``UNFINISHED_HOLD`` when the first gave up on its job), so none is
+    sent while the job holds them (before, it submitted them at 1210 s while the job, running
+    to 1301 s, still held 4 of them, and reported all 10 already converted)."""
     env = await alt(AltConfig(seed=501, token_life=1e9, scheduled_for=1.0, duration=300.0))
     ids = env.server.create("Quotes", 10)
     shared = MemoryLedger(clock=env.time.clock)
@@ -75,6 +61,9 @@ async def test_a_job_given_up_at_the_poll_timeout_keeps_its_fleet_claims_while_i
         later = await second.convert_many("Quotes", ids, to="Sales_Orders", poll=POLL)
     assert later.accounted_for
     assert not env.server.overlaps, f"{len(env.server.overlaps)} records sent while held"
+    # (Held by the first run's job until its claims are given back: the second says so.)
+    assert {item.code for item in later.rejected} == {"CLAIMED_ELSEWHERE"}
+    assert later.converted == 0
 
 
 @pytest.mark.xfail(

@@ -310,7 +310,7 @@ class Run:
                 call, job_id, self.poll, sleep=self.sleep, clock=self.clock, schedule=timer
             )
         except PollTimeoutError as timeout:
-            self.publish(self.machine.unfinished(seq, job_id, timeout.last_status))
+            self.publish(self.machine.unfinished(seq, job_id, timeout.last_status, timed_out=True))
         except JobNotFoundError as lost:
             reason = f"Zoho no longer knows the job ({lost.status} {lost.code})"
             seen, by_record = timer.seen_running(timed), self.checkable  # (its pace: its wait)

@@ -202,7 +202,8 @@ class JobFinished:
 
 @attrs.frozen
 class JobUnfinished:
-    """A job was still running when the poll timeout passed (or the run stopped first)."""
+    """A job was still running when the poll timeout passed (``timed_out``), or the run
+    stopped first."""
 
     batch: int
     job_id: str
@@ -210,6 +211,7 @@ class JobUnfinished:
     last_status: JobStatus | None
     ids: tuple[str, ...] = ()
     settling: bool = False
+    timed_out: bool = False
 
 
 @attrs.frozen

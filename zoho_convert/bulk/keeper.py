@@ -20,12 +20,19 @@ from zoho_convert.bulk.events import (
     IdsConverted,
     IdsRejected,
     JobFinished,
+    JobUnfinished,
     RunStopped,
 )
 from zoho_convert.bulk.ledger import CLAIMED_ELSEWHERE, ConversionLedger
 from zoho_convert.bulk.report import JobOutcome
 
-__all__ = ["LedgerKeeper"]
+__all__ = ["UNFINISHED_HOLD", "LedgerKeeper"]
+
+#: Seconds a run holds on to the claims of a job it gave up on at the poll timeout (renewed
+#: then): the job still runs, for how long nobody knows, and another worker sending its ids
+#: meanwhile would run two jobs side by side. Resuming the run (or its journal) settles them
+#: sooner; a ledger whose claims cannot be renewed lets them expire as usual.
+UNFINISHED_HOLD = 24 * 3600.0
 
 
 class LedgerKeeper:
@@ -44,6 +51,7 @@ class LedgerKeeper:
         self._mine: set[str] = set()  # ids this run claimed and holds
         self._later: list[str] = []  # ids to give back once their lost jobs surely ended
         self._later_delay = 0.0  # seconds from the next flush until then
+        self._held: list[str] = []  # ids of jobs given up on at the poll timeout: hold on
 
     def __call__(self, event: Event) -> None:
         """Note what an event says of the ids' fate."""
@@ -69,6 +77,10 @@ class LedgerKeeper:
             # parked to be checked one by one (``by_record``): this run converts them next.
             if not event.maybe_sent and not event.by_record:
                 self._release(event.ids)
+        elif isinstance(event, JobUnfinished) and event.timed_out:
+            # Still running when the run gave up on it: its claims are renewed to hold on to
+            # its ids (``UNFINISHED_HOLD``), not left to expire while it may still run.
+            self._held.extend(value for value in event.ids if value in self._mine)
         elif isinstance(event, BatchGaveUp):
             # Its last submission may have reached Zoho, its job not waited for (rounds or
             # time ran out): its claims are given back once that job has surely ended.
@@ -166,6 +178,9 @@ class LedgerKeeper:
             await self.ledger.mark_converted(self.module, converted)
         if released:
             await self.ledger.release(self.module, released)
+        held, self._held = self._held, []
+        if held:
+            await self.ledger.claim(self.module, held, UNFINISHED_HOLD)  # (its own: renewed)
         later, self._later = self._later, []
         delay, self._later_delay = self._later_delay, 0.0
         release_later = getattr(self.ledger, "release_later", None)  # (optional: see there)

@@ -346,10 +346,13 @@ class RunMachine(SettlePlan):
         )
         return [*events, uncertain]
 
-    def unfinished(self, seq: int, job_id: str, last: JobStatus | None) -> Event:
-        """A job still running at the poll timeout (or when the run stopped)."""
+    def unfinished(
+        self, seq: int, job_id: str, last: JobStatus | None, *, timed_out: bool = False
+    ) -> Event:
+        """A job still running at the poll timeout (``timed_out``), or when the run stopped."""
         batch = self.batches[seq]
-        return JobUnfinished(seq, job_id, len(batch.ids), last, batch.ids, batch.settling)
+        ids, settling = batch.ids, batch.settling
+        return JobUnfinished(seq, job_id, len(ids), last, ids, settling, timed_out)
 
     def stopped(self, reason: str, now: float) -> list[Event]:
         """The run stops ``now`` with batches still active: which ids were never sent, and
