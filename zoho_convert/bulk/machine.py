@@ -350,9 +350,8 @@ class RunMachine(SettlePlan):
         self, seq: int, job_id: str, last: JobStatus | None, *, timed_out: bool = False
     ) -> Event:
         """A job still running at the poll timeout (``timed_out``), or when the run stopped."""
-        batch = self.batches[seq]
-        ids, settling = batch.ids, batch.settling
-        return JobUnfinished(seq, job_id, len(ids), last, ids, settling, timed_out)
+        b = self.batches[seq]
+        return JobUnfinished(seq, job_id, len(b.ids), last, b.ids, b.settling, timed_out)
 
     def stopped(self, reason: str, now: float) -> list[Event]:
         """The run stops ``now`` with batches still active: which ids were never sent, and
