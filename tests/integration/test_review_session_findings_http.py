@@ -1,5 +1,5 @@
 """Review of the session's engine changes (forgotten running jobs, 429 pacing, fleet holds):
-each finding a strict ``xfail`` naming the code path and a suggested fix.
+what the review found, fixed and pinned over HTTP.
 
 Client and server share one virtual clock (``alt_server`` via ``alt_envs``): no real sleeps.
 Reports are judged id by id against the server's ledger.
@@ -23,21 +23,6 @@ from zoho_convert.bulk.ledger import MemoryLedger
 from zoho_convert.fleet import LocalFleet
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bulk/settle_plan.py SettlePlan.seen_job_length returns the job's age when nothing "
-        "was processed within a lost job's wait; RunMachine.lost raises longest_seen_running "
-        "to it, and _longest() then makes SettlePolicy.wait(longest, 0) = max(age, min_wait) "
-        "replace unknown_wait (60 s) while no job has finished: a job seen with nothing "
-        "done at ~2 s (SCHEDULED, or IN PROGRESS with counts absent), then forgotten at 3 s, "
-        "has its 10 records sent again at once while it holds them until 20-25 s (before this "
-        "session: after 60 s, none). Fix: a sighting with nothing "
-        "done says nothing of a job's length: do not raise longest_seen_running for it (or "
-        "use age + the lost job's wait), and never let longest_seen_running alone replace "
-        "unknown_wait (a lower bound, not a measurement)"
-    ),
-)
 @pytest.mark.parametrize("by_record", [True, False], ids=["by-record", "by-mass"])
 @pytest.mark.parametrize(
     "config",
@@ -60,9 +45,9 @@ from zoho_convert.fleet import LocalFleet
     ids=["scheduled", "counts-final"],
 )
 async def test_a_job_seen_with_nothing_done_then_forgotten_is_not_sent_again_while_it_runs(
-    alt: Any,
+    alt: Any,  # noqa: F811
     by_record: bool,
-    config: AltConfig,  # noqa: F811
+    config: AltConfig,
 ) -> None:
     """A job seen unfinished with nothing done (SCHEDULED, or IN PROGRESS without counts)
     whose status the server forgets 3 s after submission; it runs to 20-25 s. No job has
@@ -79,19 +64,6 @@ async def test_a_job_seen_with_nothing_done_then_forgotten_is_not_sent_again_whi
     assert not env.server.overlaps, f"{len(env.server.overlaps)} records sent while held"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bulk/keeper.py LedgerKeeper: only JobUnfinished(timed_out=True) renews claims for "
-        "UNFINISHED_HOLD; a lost job seen running with nothing done past a lost job's wait "
-        "(BatchUncertain.unbounded, machine.py) ends in BatchGaveUp(lost_job_end=inf) "
-        "(settle_plan.give_up, _outlived), which _release_later(inf) turns into 'let the "
-        "claims expire' at the claim ttl (poll timeout + 120 s): another worker then sends "
-        "ids the forgotten job may still hold. Same for the batches held back after it and "
-        "for RunStopped(lost_jobs_end=inf). Fix: treat an infinite lost_job_end like "
-        "JobUnfinished.timed_out (renew the run's claims for UNFINISHED_HOLD at flush)"
-    ),
-)
 async def test_a_job_forgotten_while_it_runs_unbounded_keeps_its_fleet_claims(
     alt: Any,  # noqa: F811
 ) -> None:
@@ -126,23 +98,9 @@ async def test_a_job_forgotten_while_it_runs_unbounded_keeps_its_fleet_claims(
     assert not env.server.overlaps, f"{len(env.server.overlaps)} records sent while held"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "bulk/machine.py RunMachine.lost / events.BatchUncertain.unbounded is not journaled "
-        "(nor oldest_unfinished): a run stopped after a job seen running with nothing done "
-        "past a lost job's wait was forgotten leaves its batch 'uncertain' in the journal; "
-        "resume parks it from now with an ordinary lost job's wait (to_restart; unknown_wait "
-        "60 s, no LongestJob was journaled) and sends its records again while that job, "
-        "which nothing bounds, still holds them. README Guarantees 4 says such a job 'is "
-        "never sent again'. Fix: journal the unbounded mark (e.g. a state 'uncertain_unbounded' "
-        "or a lost row flag) and replay it as BatchUncertain(unbounded=True) so the resumed "
-        "machine sets oldest_unfinished and _outlived holds it (and the batches parked after)"
-    ),
-)
 async def test_a_resumed_run_does_not_send_an_unbounded_lost_job_again(
-    alt: Any,
-    tmp_path: Path,  # noqa: F811
+    alt: Any,  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     """A journaled run whose job stays SCHEDULED for 4000 s is forgotten 80 s after its
     submission (last seen at ~78 s, nothing done: unbounded); the run is cancelled as it

@@ -52,7 +52,7 @@ def test_a_job_forgotten_after_its_pace_was_seen_waits_for_its_pace() -> None:
     machine = RunMachine(POLICY)
     submitted(machine, 0, 0.0)
     events = apply(machine, machine.lost(0, "job0", "forgotten", seen=(running(2), 30.0)))
-    assert events[0] == LongestJob(150.0, 0.0)  # (journaled: a resumed run waits as long)
+    assert events[0] == LongestJob(150.0, None, seen=True)  # (journaled for a resumed run)
     assert events[1] == JobLost(0, "job0", 10, "forgotten", running(2))
     assert isinstance(events[2], BatchUncertain) and not events[2].unbounded
     assert machine.due_at(0) == 150.0
@@ -66,7 +66,7 @@ def test_failed_records_count_towards_its_pace() -> None:
     machine = RunMachine(POLICY)
     submitted(machine, 0, 0.0)
     events = machine.lost(0, "job0", "forgotten", seen=(running(1, failed=1), 20.0))
-    assert events[0] == LongestJob(100.0, 0.0)
+    assert events[0] == LongestJob(100.0, None, seen=True)
 
 
 def test_a_job_seen_early_with_nothing_done_gets_a_lost_jobs_wait() -> None:
@@ -102,7 +102,7 @@ def test_a_job_seen_with_every_record_processed_is_as_long_as_its_age() -> None:
     machine = RunMachine(POLICY)
     submitted(machine, 0, 0.0)
     events = machine.lost(0, "job0", "forgotten", seen=(running(10), 30.0))
-    assert events[0] == LongestJob(30.0, 0.0)
+    assert events[0] == LongestJob(30.0, None, seen=True)
     assert isinstance(events[-1], BatchUncertain) and not events[-1].unbounded
 
 
@@ -124,9 +124,10 @@ def test_a_slow_job_seen_outweighs_the_jobs_measured_tightly() -> None:
 
 
 def test_a_job_seen_shorter_than_the_longest_journals_nothing() -> None:
-    """A job seen running no longer than the longest job known adds no ``LongestJob``."""
+    """A job seen running no longer than the longest a job seen before may run adds no
+    ``LongestJob``."""
     machine = RunMachine(POLICY)
-    machine(LongestJob(500.0, None))
+    machine(LongestJob(500.0, None, seen=True))
     submitted(machine, 0, 0.0)
     events = machine.lost(0, "job0", "forgotten", seen=(running(2), 30.0))
     assert [type(event) for event in events] == [JobLost, BatchUncertain]

@@ -92,9 +92,9 @@ def test_a_refusal_zoho_did_nothing_with_uses_no_settling_round(error: Exception
         at = due + 0.5  # (sent at once, refused half a second later)
         dues.append(due)
         refuse(machine, error, at)
-    # Paced (0.1, 0.2, 0.4, 0.8 s, then min_wait's 1 s) until the deadline, 21 s.
-    assert dues[:2] == pytest.approx([2.1, 2.8]) and len(dues) == 14
-    assert dues[-1] <= 21.0 < at + 1.0
+    # Paced (0.1, 0.2, 0.4 s, doubling) until the deadline, 21 s.
+    assert dues == pytest.approx([2.1, 2.8, 3.7, 5.0, 7.1, 10.8, 17.7])
+    assert dues[-1] <= 21.0 < at + 12.8
     (gave_up,) = machine.give_up(at)
     assert isinstance(gave_up, BatchGaveUp) and gave_up.ids == IDS
 
@@ -111,13 +111,14 @@ def test_a_5xx_or_a_lost_reply_after_a_429_still_uses_the_round(error: Exception
     assert [type(event) for event in machine.give_up(100.0)] == [BatchGaveUp]
 
 
-def test_the_pace_doubles_per_refusal_in_a_row_up_to_min_wait() -> None:
-    """0.1, 0.2, 0.4 s after each 429 in a row, then min_wait's 0.5 s (0.8 capped); not due a
-    moment before, due then. A job in between starts the pace afresh."""
+def test_the_pace_doubles_per_refusal_in_a_row() -> None:
+    """0.1, 0.2, 0.4, 0.8, 1.6 s after each 429 in a row (past min_wait's 0.5 s: the pace
+    grows to 30 s); not due a moment before, due then. A job in between starts the pace
+    afresh."""
     policy = SettlePolicy(max_rounds=2, deadline=50.0, min_wait=0.5, unknown_wait=1.0)
     machine = lost_and_taken(policy)
     at = 4.0
-    for pause in (0.1, 0.2, 0.4, 0.5, 0.5):
+    for pause in (0.1, 0.2, 0.4, 0.8, 1.6):
         refuse(machine, too_many(), at)
         assert machine.settle_due(at + pause - 0.01) == ()
         (taken,) = machine.settle_due(at + pause)
@@ -209,3 +210,14 @@ def test_a_batch_refused_before_it_reached_zoho_gets_every_settling_round() -> N
         refuse(machine, MAYBE_DONE[0], now)
     now += 10.0
     assert machine.settle_due(now) == ()
+
+
+@pytest.mark.parametrize(("min_wait", "cap"), [(1.0, 30.0), (45.0, 45.0)])
+def test_the_pace_grows_to_30_s_or_min_wait_if_longer(min_wait: float, cap: float) -> None:
+    """A storm of 429s that lasts makes one request per batch every 30 s at most (or every
+    ``min_wait``, if longer), not one a second until the deadline."""
+    machine = RunMachine(SettlePolicy(min_wait=min_wait, unknown_wait=max(min_wait, 60.0)))
+    machine(BatchRead(0, IDS, 3, 3, 0))
+    pauses = [machine.throttled(0, 0.0) for _ in range(12)]
+    assert pauses[:3] == pytest.approx([0.1, 0.2, 0.4])
+    assert pauses[-1] == cap and max(pauses) == cap

@@ -234,10 +234,14 @@ class LongestJob:
         round_trip: the mean round trip of an accepted submission then, in seconds (what a
             single convert takes when settling record by record; a resumed session that
             sends nothing else learns it from here), if measured.
+        seen: ``seconds`` is how long a lost job seen running may run, by its pace
+            (``SettlePlan.seen_job_length``), not a job measured: every lost job is given as
+            long.
     """
 
     seconds: float
     round_trip: float | None = None
+    seen: bool = False
 
 
 @attrs.frozen

@@ -261,6 +261,9 @@ def _finished(event: JobFinished) -> _Sql:
 
 
 def _longest(event: LongestJob) -> _Sql:
+    if event.seen:
+        seen = {"longest_seen": repr(float(event.seconds))}
+        return lambda db: _put(db, seen)
     values = {"longest_job": repr(float(event.seconds))}
     if event.round_trip is not None:
         values["round_trip"] = repr(float(event.round_trip))

@@ -107,6 +107,8 @@ def replay(db: sqlite3.Connection) -> tuple[RunParams, list[Event]]:
     if "longest_job" in run:
         trip = run.get("round_trip")
         events.append(LongestJob(float(run["longest_job"]), None if trip is None else float(trip)))
+    if "longest_seen" in run:
+        events.append(LongestJob(float(run["longest_seen"]), None, seen=True))
     if "requests" in run:
         events.append(RequestsCounted(int(run["requests"])))
     if run.get("input_complete") == "1":

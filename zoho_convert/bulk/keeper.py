@@ -80,7 +80,9 @@ class LedgerKeeper:
         elif isinstance(event, JobUnfinished) and event.timed_out:
             # Still running when the run gave up on it: its claims are renewed to hold on to
             # its ids (``UNFINISHED_HOLD``), not left to expire while it may still run.
-            self._held.extend(value for value in event.ids if value in self._mine)
+            self._hold(event.ids)
+        elif isinstance(event, BatchGaveUp) and event.lost_job_end == math.inf:
+            self._hold(event.ids)  # (its lost job may run as long: likewise)
         elif isinstance(event, BatchGaveUp):
             # Its last submission may have reached Zoho, its job not waited for (rounds or
             # time ran out): its claims are given back once that job has surely ended.
@@ -104,6 +106,10 @@ class LedgerKeeper:
         converted = tuple(ids)
         self._converted.extend(converted)
         self._mine.difference_update(converted)
+
+    def _hold(self, ids: Iterable[str]) -> None:
+        """Renew this run's claims on ``ids`` for ``UNFINISHED_HOLD`` at the next flush."""
+        self._held.extend(value for value in ids if value in self._mine)
 
     def _release_later(self, ids: Iterable[str], delay: float) -> None:
         """Give back this run's claims on ``ids`` ``delay`` seconds from the next flush (an

@@ -11,7 +11,6 @@ event.
 from __future__ import annotations
 
 import logging
-import math
 
 from zoho_convert.api.errors import APIError, RateLimitError
 from zoho_convert.api.models import JobStatus
@@ -43,9 +42,10 @@ from zoho_convert.bulk.isolation import (
     unlocated_invalid_data,
     unreadable_refusal,
 )
+from zoho_convert.bulk.lost_jobs import LostJobs, idle
 from zoho_convert.bulk.offenders import Parts, isolate
 from zoho_convert.bulk.report import JobOutcome
-from zoho_convert.bulk.settle_plan import Batch, BatchState, SettlePlan, SettleRound
+from zoho_convert.bulk.settle_plan import Batch, BatchState, SettleRound
 from zoho_convert.bulk.settling import SettlePolicy
 
 __all__ = ["Batch", "BatchState", "RunMachine", "SettleRound"]
@@ -53,9 +53,9 @@ __all__ = ["Batch", "BatchState", "RunMachine", "SettleRound"]
 logger = logging.getLogger("zoho_convert.bulk")
 
 
-class RunMachine(SettlePlan):
+class RunMachine(LostJobs):
     """The state and the decisions of one run (see the module docstring; the settling
-    decisions are ``SettlePlan``'s).
+    decisions are ``SettlePlan``'s, and a lost job's ``LostJobs``').
 
     Args:
         settle: how settling rounds are bounded.
@@ -138,6 +138,8 @@ class RunMachine(SettlePlan):
             self.gate_open = True  # a refusal of ids shows the request itself is acceptable
         elif isinstance(event, BatchUncertain):
             batch = batches[event.batch]
+            if event.unbounded and batch.state is BatchState.SUBMITTED:  # (as if given up)
+                self.oldest_unfinished = min(self.oldest_unfinished, batch.since)
             batch.state, batch.since, batch.reason = BatchState.PARKED, event.since, event.reason
             if event.maybe_sent and not batch.settling:
                 batch.rounds = 0  # (its tries so far, which Zoho did nothing with, settled nothing)
@@ -145,11 +147,15 @@ class RunMachine(SettlePlan):
             batch.code, batch.at_once = event.code, event.at_once
             batch.by_record = batch.by_record or event.by_record
             batch.check_pending = event.by_record
-            if event.unbounded:  # (like a job given up on while it ran)
-                self.oldest_unfinished = min(self.oldest_unfinished, event.since)
+            batch.unbounded = event.unbounded
             self.parked[event.batch] = batch
         elif isinstance(event, JobLost):
             self.job_ids.add(event.job_id)
+            lost = batches.get(event.batch)  # (a resumed run cannot tell how long it may run)
+            if lost is not None:
+                lost.unbounded = idle(event.last_status)
+        elif isinstance(event, LongestJob) and event.seen:
+            self.longest_seen_running = max(self.longest_seen_running, event.seconds)
         elif isinstance(event, LongestJob):
             self.longest_job = max(self.longest_job, event.seconds)
             if event.round_trip is not None and not self.round_trips:  # an earlier session's
@@ -317,35 +323,6 @@ class RunMachine(SettlePlan):
         events.append(JobFinished(seq, job_id, len(batch.ids), status, batch.ids, batch.settling))
         return events
 
-    def lost(
-        self, seq: int, job_id: str, reason: str, last: JobStatus | None = None,
-        *, seen: tuple[JobStatus, float | None] | None = None, by_record: bool = False,
-    ) -> list[Event]:
-        """A job whose outcome cannot be read (it started before Zoho's acceptance came back):
-        settle its ids. ``last``: its final status, if one came that cannot be counted.
-        ``seen``: the last unfinished status a poll found and when (None: when the job was
-        sent is unknown); every lost job is given as long as its pace says it may run
-        (``seen_job_length``). A settling job lost too shows resubmitting may never tell
-        (jobs forgotten as they end): with ``by_record`` (the single convert usable), each
-        record's says."""
-        batch, text = self.batches[seq], f"job {job_id} lost: {reason}"
-        check = by_record and batch.settling  # (a check: it takes no round of its own)
-        events: list[Event] = []
-        length = 0.0
-        if seen is not None:
-            last, seen_at = seen
-            length = self.seen_job_length(batch.since, seen_at, last)
-            if length < math.inf:  # (a lost job not seen may be as long)
-                self.longest_seen_running = max(self.longest_seen_running, length)
-                if length > self.longest_job:  # (journaled: a resumed run waits as long)
-                    events.append(LongestJob(length, self.mean_round_trip()))
-        events.append(JobLost(seq, job_id, len(batch.ids), reason, last))
-        unbounded = length == math.inf
-        uncertain = BatchUncertain(
-            seq, batch.ids, batch.answered, True, text, "", False, check, unbounded
-        )
-        return [*events, uncertain]
-
     def unfinished(
         self, seq: int, job_id: str, last: JobStatus | None, *, timed_out: bool = False
     ) -> Event:
@@ -393,7 +370,8 @@ class RunMachine(SettlePlan):
                 maybe_sent = batch.state is BatchState.SUBMITTING or batch.settling
                 reason = batch.reason or "parked by an earlier session"
                 uncertain = BatchUncertain(
-                    batch.seq, batch.ids, now, maybe_sent, reason, batch.code, not maybe_sent
+                    batch.seq, batch.ids, now, maybe_sent, reason, batch.code, not maybe_sent,
+                    unbounded=batch.unbounded,
                 )
                 events.append(uncertain)
         return to_submit, to_poll, events

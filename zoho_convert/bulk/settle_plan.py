@@ -13,7 +13,6 @@ import math
 
 import attrs
 
-from zoho_convert.api.models import JobStatus
 from zoho_convert.bulk.events import BatchGaveUp, Event, IdsRejected
 from zoho_convert.bulk.ledger import CLAIMED_ELSEWHERE
 from zoho_convert.bulk.report import RejectedId
@@ -28,6 +27,9 @@ _RECORD_PAUSE = 0.05
 # retries, a request that never left) goes again: doubled for each such refusal in a row, up
 # to ``SettlePolicy.min_wait``; never sooner than Zoho's Retry-After (``SettlePlan.throttled``).
 _THROTTLE_PAUSE = 0.1
+# The longest that pace grows to (seconds, or ``SettlePolicy.min_wait`` if longer): a storm of
+# 429s that lasts makes a request per batch this often, not one a second.
+_THROTTLE_CAP = 30.0
 
 
 class BatchState(enum.Enum):
@@ -66,6 +68,9 @@ class Batch:
     # When its settling began (first taken to go again; split parts inherit it): its own
     # deadline counts from then (``SettlePolicy.deadline``). None: not yet.
     settle_from: float | None = None
+    # Its lost job was seen running and nothing bounds how long: it never goes again
+    # (``BatchUncertain.unbounded``).
+    unbounded: bool = False
     # Settling submissions in a row Zoho surely did nothing with (a 429, one never sent): the
     # last goes again in its round, paced: not before ``not_before`` (``SettlePlan.throttled``).
     throttles: int = 0
@@ -156,10 +161,12 @@ class SettlePlan:
         whatever rounds the batch used, so a storm of 429s does not spend the rounds in a
         second; only ``SettlePolicy.deadline`` bounds these. It is paced instead: not sent
         again before ``_THROTTLE_PAUSE`` doubled for each such refusal in a row, up to
-        ``min_wait``, nor before Zoho's ``retry_after``. Returns when it may go again."""
+        ``_THROTTLE_CAP`` (or ``min_wait``), nor before Zoho's ``retry_after``. Returns when
+        it may go again."""
         batch = self.batches[seq]
         batch.throttles += 1
-        pause = min(_THROTTLE_PAUSE * 2.0 ** (batch.throttles - 1), self.settle.min_wait)
+        doubled = _THROTTLE_PAUSE * 2.0 ** min(batch.throttles - 1, 30)  # (no overflow)
+        pause = min(doubled, max(_THROTTLE_CAP, self.settle.min_wait))
         batch.not_before = at + max(pause, retry_after or 0.0)
         return batch.not_before
 
@@ -172,23 +179,10 @@ class SettlePlan:
         return self._due(self.batches[seq], self._wait())
 
     def _wait(self) -> float:
-        return self.settle.wait(self._longest(), self._margin())
-
-    def seen_job_length(self, sent: float, seen_at: float | None, last: JobStatus) -> float:
-        """How long a lost job that a poll answered at ``seen_at`` found unfinished (``last``;
-        sent at ``sent``) may run in all, by the pace it showed: having processed ``done`` of
-        its ``total`` records in at most ``seen_at - sent`` seconds, that times ``total /
-        done`` (records processed at an even pace). Having processed none, its age, unless it
-        ran longer than a lost job is given: then, or when when it was sent is unknown
-        (``seen_at`` None: polled again by a resumed session), nothing bounds it: infinity."""
-        if seen_at is None:
-            return math.inf
-        age = seen_at - sent
-        done = (last.converted_count or 0) + (last.failed_count or 0)
-        total = last.total_count or 0
-        if total > done > 0:
-            return age * total / done
-        return math.inf if not done and age > self._wait() else age
+        # A lost job seen running shows how long jobs can take: a lost job is given at least
+        # as long (never less than ``unknown_wait`` while no job has ended, though).
+        margin = self._margin()
+        return max(self.settle.wait(self._longest(), margin), self.longest_seen_running + margin)
 
     def _margin(self) -> float:
         """What a lost job is given on top of the longest job measured tightly: the longest
@@ -207,9 +201,8 @@ class SettlePlan:
         return varies + self.longest_job_tight / n
 
     def _longest(self) -> float:
-        """The longest job seen: measured tightly in this session if any was, else loosely;
-        at least as long as a lost job seen running may run (``seen_job_length``)."""
-        return max(self.longest_job_tight or self.longest_job, self.longest_seen_running)
+        """The longest job seen: measured tightly in this session if any was, else loosely."""
+        return self.longest_job_tight or self.longest_job
 
     def _due(self, batch: Batch, wait: float) -> float:
         # A lost job may still be running: give it the longest duration seen and a margin to
@@ -301,7 +294,8 @@ class SettlePlan:
         """Whether a parked batch's lost job may run as long as a job given up on while it
         ran: it may never go again (it ends uncertain when settling ends)."""
         waits = not (batch.at_once or batch.held_elsewhere)
-        return waits and self.oldest_unfinished - self._margin() <= batch.since
+        held = batch.unbounded or self.oldest_unfinished - self._margin() <= batch.since
+        return waits and held
 
     def settle_round(self, now: float) -> SettleRound | None:
         """Once no job runs: the parked batches that fall due first, each before its settling

@@ -1,0 +1,79 @@
+"""Lost jobs: what a job whose outcome cannot be read leaves to settle, and what a job seen
+running before Zoho forgot it tells of how long jobs take.
+
+``RunMachine`` (``machine.py``) inherits these decisions; ``settle_plan.py`` decides when the
+ids they park go again. No I/O.
+"""
+
+from __future__ import annotations
+
+import math
+
+from zoho_convert.api.models import JobStatus
+from zoho_convert.bulk.events import BatchUncertain, Event, JobLost, LongestJob
+from zoho_convert.bulk.settle_plan import SettlePlan
+
+__all__ = ["LostJobs", "idle"]
+
+
+def _done(status: JobStatus) -> int:
+    """Records a job has processed (converted or failed)."""
+    return (status.converted_count or 0) + (status.failed_count or 0)
+
+
+def idle(status: JobStatus | None) -> bool:
+    """Whether a lost job was last seen running with nothing processed: how long it may run,
+    a resumed run (which cannot tell how long it ran) cannot bound."""
+    return status is not None and not status.is_final and not _done(status)
+
+
+class LostJobs(SettlePlan):
+    """The lost-job decisions over a run's batches (the base of ``RunMachine``)."""
+
+    def seen_job_length(
+        self, sent: float, seen_at: float | None, last: JobStatus, size: int
+    ) -> float:
+        """How long a lost job of ``size`` records that a poll answered at ``seen_at`` found
+        unfinished (``last``; sent at ``sent``) may run in all, by the pace it showed: having
+        processed ``done`` of its ``total`` records in at most ``seen_at - sent`` seconds,
+        that times ``total / done`` (records processed at an even pace); its age once every
+        record is processed. Having processed none, nothing is learned (0.0) while it is
+        within a lost job's wait; past it, or when when it was sent is unknown (``seen_at``
+        None: polled again by a resumed session), nothing bounds it: infinity."""
+        if seen_at is None:
+            return math.inf
+        age, done = seen_at - sent, _done(last)
+        total = last.total_count or size
+        if total > done > 0:
+            return age * total / done
+        if done:
+            return age
+        return math.inf if age > self._wait() else 0.0
+
+    def lost(
+        self, seq: int, job_id: str, reason: str, last: JobStatus | None = None,
+        *, seen: tuple[JobStatus, float | None] | None = None, by_record: bool = False,
+    ) -> list[Event]:
+        """A job whose outcome cannot be read (it started before Zoho's acceptance came back):
+        settle its ids. ``last``: its final status, if one came that cannot be counted.
+        ``seen``: the last unfinished status a poll found and when (None: when the job was
+        sent is unknown): every lost job is given as long as its pace says it may run
+        (``seen_job_length``, journaled as a ``LongestJob`` seen); one nothing bounds is
+        ``unbounded``. A settling job lost too shows resubmitting may never tell (jobs
+        forgotten as they end): with ``by_record`` (the single convert usable), each
+        record's says."""
+        batch, text = self.batches[seq], f"job {job_id} lost: {reason}"
+        check = by_record and batch.settling  # (a check: it takes no round of its own)
+        events: list[Event] = []
+        length = 0.0
+        if seen is not None:
+            last, seen_at = seen
+            length = self.seen_job_length(batch.since, seen_at, last, len(batch.ids))
+            if self.longest_seen_running < length < math.inf:
+                events.append(LongestJob(length, None, seen=True))
+        events.append(JobLost(seq, job_id, len(batch.ids), reason, last))
+        unbounded = length == math.inf
+        events.append(
+            BatchUncertain(seq, batch.ids, batch.answered, True, text, "", False, check, unbounded)
+        )
+        return events
