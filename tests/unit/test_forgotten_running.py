@@ -8,8 +8,9 @@ The machine is fed the events a run would publish (no I/O, no clock: times are p
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
-from zoho_convert.api.models import JobState, JobStatus
+from zoho_convert.api.models import JobState, JobStatus, ModuleRef
 from zoho_convert.bulk.events import (
     BatchGaveUp,
     BatchRead,
@@ -20,8 +21,10 @@ from zoho_convert.bulk.events import (
     LongestJob,
     SubmitStarted,
 )
+from zoho_convert.bulk.journal import Journal
 from zoho_convert.bulk.machine import RunMachine
 from zoho_convert.bulk.settling import PollTimer, SettlePolicy
+from zoho_convert.bulk.spec import RunParams
 
 # A lost job not seen running is given 5 s (no job duration known yet).
 POLICY = SettlePolicy(deadline=1000.0, min_wait=5.0, unknown_wait=5.0)
@@ -29,7 +32,8 @@ IDS = tuple(str(100 + n) for n in range(10))
 
 
 def running(converted: int, failed: int = 0, total: int | None = 10) -> JobStatus:
-    return JobStatus(JobState.IN_PROGRESS, total, converted, 10 - converted - failed, failed)
+    rest = (total or 10) - converted - failed
+    return JobStatus(JobState.IN_PROGRESS, total, converted, rest, failed)
 
 
 def submitted(machine: RunMachine, seq: int, sent: float) -> tuple[str, ...]:
@@ -200,3 +204,44 @@ class _Always:
 
     def polled(self, started: float, ended: float, status: JobStatus | None) -> None:
         return None
+
+
+async def test_a_seen_length_and_an_idle_sighting_survive_a_resume(tmp_path: Path) -> None:
+    """Journaled and replayed: the length a seen job may run (every lost job of the resumed
+    run is given as long, not the measured 3.5 s), and a batch whose lost job was last seen
+    with nothing done, which the resumed run never sends again (how long that job ran, it
+    cannot tell); one last seen with records done is settled as usual."""
+    params = RunParams(module="Quotes", to=ModuleRef("Sales_Orders", "1"))
+    idle_ids, paced_ids = ("1", "2"), ("3", "4")
+    events: list[Event] = [
+        BatchRead(0, idle_ids, 2, 2, 0),
+        BatchRead(1, paced_ids, 4, 4, 0),
+        SubmitStarted(0),
+        SubmitStarted(1),
+        BatchSubmitted(0, 2, "j0", False, 1.0),
+        BatchSubmitted(1, 2, "j1", False, 1.0),
+        LongestJob(3.5),
+        LongestJob(150.0, None, seen=True),
+        JobLost(0, "j0", 2, "forgotten", running(0, total=2)),
+        BatchUncertain(0, idle_ids, 1.0, True, "lost"),
+        JobLost(1, "j1", 2, "forgotten", running(1, total=2)),
+        BatchUncertain(1, paced_ids, 1.0, True, "lost"),
+    ]
+    journal = await Journal.create(tmp_path / "j.db", params)
+    for event in events:
+        journal.record(event)
+    await journal.close()
+    opened = await Journal.open(tmp_path / "j.db")
+    _, replayed = await opened.load()
+    await opened.close()
+    machine = RunMachine(POLICY)
+    for event in replayed:
+        machine(event)
+    assert (machine.longest_job, machine.longest_seen_running) == (3.5, 150.0)
+    _, _, parked = machine.to_restart(1000.0)
+    apply(machine, parked)
+    assert machine.due_at(1) == 1150.0
+    assert [b.seq for b in machine.settle_due(2000.0)] == [1]
+    assert machine.settle_round(2000.0) is None  # (batch 0 never goes again)
+    gave_up = [e for e in machine.give_up(2000.0) if isinstance(e, BatchGaveUp)]
+    assert [(e.batch, e.lost_job_end) for e in gave_up] == [(0, math.inf)]

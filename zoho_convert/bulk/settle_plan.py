@@ -211,6 +211,8 @@ class SettlePlan:
         # at once. Ids another run holds are looked at again sooner (``_look_again``).
         if batch.at_once:
             return batch.since
+        if batch.unbounded:
+            return math.inf  # (nothing bounds its lost job: it never goes again)
         if batch.held_elsewhere:
             return batch.since + self._look_again(batch, wait)
         return batch.since + wait
