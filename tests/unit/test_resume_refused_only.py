@@ -1,7 +1,8 @@
 """A resumed run whose first session refused input values but read no batch (found mutation
-testing ``RunMachine.__init__``'s ``position``): the machine's input position moves only with
-a batch read or the input's end, so the values that session refused are read again as new and
-refused a second time, counted twice in the report.
+testing ``RunMachine.__init__``'s ``position``): the machine's input position moved only with
+a batch read or the input's end, so the values that session refused were read again as new
+and refused a second time, counted twice in the report. ``IdsRefused`` now carries (and the
+journal keeps) where the input stood.
 
 FakeAPI and a journal in ``tmp_path``; no real sleeps.
 """
@@ -42,10 +43,6 @@ async def test_a_resumed_runs_input_is_counted_once_when_only_refusals_were_read
     assert [item.id for item in report.rejected] == ["abc"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="IdsRefused moves no input position: the refused value is read (and refused) again",
-)
 async def test_values_refused_before_any_batch_was_read_are_not_refused_again(
     tmp_path: Path,
 ) -> None:

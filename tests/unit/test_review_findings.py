@@ -136,4 +136,4 @@ async def test_reader_refuses_a_new_invalid_value_in_the_skip_range() -> None:
     reader = Reader(50, skip=2)
     await reader.read(["11", "x1", "13"], dispatch, lambda: False)
     assert reader.take_partial() == ("11", "13")
-    assert [r.id for r in reader.take_refused()] == ["x1"]
+    assert [r.id for r in reader.take_refused().rejected] == ["x1"]

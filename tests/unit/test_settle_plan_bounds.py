@@ -56,16 +56,17 @@ def test_one_record_processed_sets_the_jobs_pace() -> None:
     """Seen at 3 s with 1 of its 10 records processed: at that pace it runs 30 s (one record
     is a pace like any other, not taken for no progress: its age, 3 s)."""
     machine = RunMachine(POLICY)
-    assert machine.seen_job_length(0.0, 3.0, running(1)) == 30.0
-    assert machine.seen_job_length(0.0, 3.0, running(2)) == 15.0
+    assert machine.seen_job_length(0.0, 3.0, running(1), 10) == 30.0
+    assert machine.seen_job_length(0.0, 3.0, running(2), 10) == 15.0
 
 
-def test_a_job_of_no_progress_exactly_as_old_as_the_wait_is_bounded_by_its_age() -> None:
-    """Nothing processed, seen exactly a lost job's wait (5 s) after it was sent: its age
-    bounds it (it has not outrun the wait); a moment older, nothing does."""
+def test_a_job_of_no_progress_exactly_as_old_as_the_wait_teaches_nothing() -> None:
+    """Nothing processed, seen exactly a lost job's wait (5 s) after it was sent: it has not
+    outrun the wait, and says nothing of its length (0.0); a moment older, nothing bounds
+    it."""
     machine = RunMachine(POLICY)
-    assert machine.seen_job_length(10.0, 15.0, running(0)) == 5.0
-    assert machine.seen_job_length(10.0, 15.5, running(0)) == math.inf
+    assert machine.seen_job_length(10.0, 15.0, running(0), 10) == 0.0
+    assert machine.seen_job_length(10.0, 15.5, running(0), 10) == math.inf
 
 
 def test_batches_with_no_lost_job_go_again_after_a_job_given_up_on() -> None:

@@ -27,7 +27,6 @@ from zoho_convert.bulk.events import (
     BatchSubmitted,
     BatchUncertain,
     Event,
-    IdsRefused,
     InputEnded,
     ProgressCallback,
     SubmitStarted,
@@ -132,7 +131,7 @@ class Run:
 
         async def dispatch(batch: tuple[str, ...]) -> None:
             if reader.refused:
-                self.publish(IdsRefused(reader.take_refused()))
+                self.publish(reader.take_refused())
             seq = self.machine.new_seq()
             self.publish(reader.batch_read(seq, batch))
             await self.slots.acquire()
@@ -149,14 +148,14 @@ class Run:
         if self.stopping():
             # Read but not sent: journaled and reported as not submitted (resume sends them).
             if reader.refused:
-                self.publish(IdsRefused(reader.take_refused()))
+                self.publish(reader.take_refused())
             if last:
                 self.publish(reader.batch_read(self.machine.new_seq(), last))
             return
         if last:
             await dispatch(last)
         if reader.refused:
-            self.publish(IdsRefused(reader.take_refused()))
+            self.publish(reader.take_refused())
         self.publish(InputEnded(reader.position, reader.duplicates))
 
     @property

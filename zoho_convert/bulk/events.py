@@ -41,9 +41,17 @@ __all__ = [
 
 @attrs.frozen
 class IdsRefused:
-    """Values of the input refused before anything was sent (``INVALID_ID``)."""
+    """Values of the input refused before anything was sent (``INVALID_ID``).
+
+    Attributes:
+        position: input items consumed when they were refused (duplicates and refused values
+            included), and ``duplicates`` the repeats among them: a run stopped before it
+            read a batch resumes past them (0: not known).
+    """
 
     rejected: tuple[RejectedId, ...]
+    position: int = 0
+    duplicates: int = 0
 
 
 @attrs.frozen

@@ -227,7 +227,14 @@ def _requests(event: RequestsCounted) -> _Sql:
 
 
 def _refused_at_read(event: IdsRefused) -> _Sql:
-    return _inserts((_REJECTED, [(None, r.id, r.code, r.message) for r in event.rejected]))
+    rows = _inserts((_REJECTED, [(None, r.id, r.code, r.message) for r in event.rejected]))
+    read = {"refused_position": str(event.position), "refused_duplicates": str(event.duplicates)}
+
+    def job(db: sqlite3.Connection) -> None:
+        rows(db)
+        _put(db, read)  # (a run stopped before a batch resumes past them)
+
+    return job
 
 
 def _input_ended(event: InputEnded) -> _Sql:

@@ -82,7 +82,8 @@ def replay(db: sqlite3.Connection) -> tuple[RunParams, list[Event]]:
         if parent is not None:
             parts[parent].append((seq, _ids(ids)))
     refused = rejected.pop(None, [])
-    events: list[Event] = [IdsRefused(tuple(refused))] if refused else []
+    at = int(run.get("refused_position", 0)), int(run.get("refused_duplicates", 0))
+    events: list[Event] = [IdsRefused(tuple(refused), *at)] if refused else []
     read = len(refused)
     for seq, parent, ids, state, job_id, status, position, duplicates, settling in rows:
         batch_ids = _ids(ids)

@@ -23,6 +23,7 @@ from zoho_convert.bulk.events import (
     Event,
     IdsAlreadyConverted,
     IdsConverted,
+    IdsRefused,
     IdsRejected,
     InputEnded,
     JobFinished,
@@ -163,6 +164,8 @@ class RunMachine(LostJobs):
         elif isinstance(event, InputEnded):
             self.position, self.duplicates = event.position, event.duplicates
             self.input_ended = True
+        elif isinstance(event, IdsRefused) and event.position > self.position:
+            self.position, self.duplicates = event.position, event.duplicates
 
     def new_seq(self) -> int:
         """A fresh batch number."""

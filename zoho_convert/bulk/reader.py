@@ -10,7 +10,7 @@ from collections.abc import AsyncIterable, Awaitable, Callable, Collection, Iter
 from typing import Any
 
 from zoho_convert.api.ids import MAX_ID_DIGITS, id_problem
-from zoho_convert.bulk.events import BatchRead
+from zoho_convert.bulk.events import BatchRead, IdsRefused
 from zoho_convert.bulk.idset import IdSet
 from zoho_convert.bulk.report import RejectedId
 
@@ -68,9 +68,10 @@ class Reader:
         """The event of a batch formed from what was read so far."""
         return BatchRead(seq, ids, self.total, self.position, self.duplicates)
 
-    def take_refused(self) -> tuple[RejectedId, ...]:
+    def take_refused(self) -> IdsRefused:
+        """The event of the values refused since the last one (where the input stands)."""
         refused, self.refused = tuple(self.refused), []
-        return refused
+        return IdsRefused(refused, self.position, self.duplicates)
 
     def take_partial(self) -> tuple[str, ...]:
         partial = tuple(self._batch)
