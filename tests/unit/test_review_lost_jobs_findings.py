@@ -1,6 +1,5 @@
 """Findings of a review of cfdd039..8b5802a (lost jobs seen running, ``unbounded``, the
-fleet keeper's holds, ``IdsRefused.position``): each case pins a gap as a strict xfail, named
-with the code path and a suggested fix.
+fleet keeper's holds, ``IdsRefused.position``), fixed and pinned here.
 
 The machine and the keeper are fed the events a run would publish (no I/O; times are plain
 numbers, the ledger's clock is settable); the journal cases write and replay a real journal in
@@ -83,18 +82,6 @@ async def other_worker_can_claim(ledger: NotingLedger, ids: tuple[str, ...]) -> 
 # -- F1: unbounded is lost by a second resume ------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "F1: BatchUncertain.unbounded is not journaled and JobLost replay "
-        "(RunMachine.__call__ -> lost_jobs.idle) re-derives it only for a sighting with "
-        "nothing processed; a job a resumed session re-polled and saw running WITH records "
-        "processed (seen_at None -> infinity) is unbounded in that session but an ordinary "
-        "lost job after the next resume: sent again after a lost job's wait. Fix: journal the "
-        "unbounded flag (e.g. a lost-row column or run key) and replay it, or make replay treat "
-        "any unfinished sighting of a job whose batch row was re-polled as unbounded."
-    ),
-)
 async def test_a_re_polled_job_seen_with_progress_stays_unbounded_after_another_resume(
     tmp_path: Path,
 ) -> None:
@@ -118,18 +105,6 @@ async def test_a_re_polled_job_seen_with_progress_stays_unbounded_after_another_
 # -- F2: batches lost after an unbounded job are not held back after a resume ----------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "F2: oldest_unfinished (set by BatchUncertain.unbounded only while the batch is "
-        "SUBMITTED) is not rebuilt on resume: to_restart re-parks the unbounded batch "
-        "(PARKED, so machine.__call__ skips oldest_unfinished) and a batch lost after it was "
-        "sent, outlived in session 1, is resubmitted after a lost job's wait in session 2. "
-        "Fix: in to_restart, when a parked batch is unbounded, set oldest_unfinished to now "
-        "(every re-parked batch's since) so the maybe-sent ones stay outlived, as a re-polled "
-        "timed-out job holds them back."
-    ),
-)
 async def test_a_batch_lost_after_an_unbounded_job_stays_held_back_after_a_resume(
     tmp_path: Path,
 ) -> None:
@@ -174,17 +149,6 @@ async def claimed_and_lost(seen: JobStatus, seen_at: float) -> tuple[
     return ledger, keeper, machine, ids
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "F3: LedgerKeeper renews an unbounded lost job's claims only at give_up "
-        "(BatchGaveUp.lost_job_end == inf), at the end of settling; BatchUncertain(unbounded) "
-        "keeps them as claimed (claim_ttl = poll timeout + 120 s from the screen), so while "
-        "the run goes on (a long input) they expire and another worker sends the ids beside "
-        "the job. Fix: LedgerKeeper.__call__ holds (UNFINISHED_HOLD) on "
-        "BatchUncertain.unbounded, as on JobUnfinished.timed_out."
-    ),
-)
 async def test_an_unbounded_lost_jobs_claims_hold_while_the_run_goes_on() -> None:
     """Seen at 100 s with nothing done (past the 60 s a lost job is given), then forgotten:
     its ids never go again. At 1021 s the run still goes on (other batches): another worker
@@ -196,17 +160,6 @@ async def test_an_unbounded_lost_jobs_claims_hold_while_the_run_goes_on() -> Non
     assert await other_worker_can_claim(ledger, ids) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "F4: a lost job's wait by its seen pace (seen_job_length; longest_seen_running) has no "
-        "bound, but its batch's claims still end claim_ttl (poll timeout + 120 s) after the "
-        "screen: another worker claims and sends the ids while this run waits for that job. "
-        "Fix: renew a maybe-sent parked batch's claims until it is due (e.g. BatchUncertain "
-        "carrying its due time, the keeper claiming for due - now + margin), or hold "
-        "(UNFINISHED_HOLD) whenever its wait outlasts the claim."
-    ),
-)
 async def test_a_lost_job_given_a_long_wait_by_its_pace_keeps_its_claims_for_it() -> None:
     """Seen at 100 s with 1 of 100 records done: it may run 10 000 s by its pace, so this
     run holds its ids back until then. At 1021 s another worker must not be able to claim
@@ -218,16 +171,6 @@ async def test_a_lost_job_given_a_long_wait_by_its_pace_keeps_its_claims_for_it(
     assert await other_worker_can_claim(ledger, ids) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "F3b: a run stopped (RunStopped) with an unbounded batch parked passes "
-        "lost_jobs_end == inf: LedgerKeeper._release_later lets the claims expire (claim_ttl "
-        "after the screen), while the same batch given up by settling (BatchGaveUp inf) is "
-        "held for UNFINISHED_HOLD. Fix: hold on BatchUncertain.unbounded (F3's fix), or hold "
-        "a RunStopped's uncertain ids when lost_jobs_end is infinite."
-    ),
-)
 async def test_an_unbounded_lost_jobs_claims_hold_when_the_run_stops() -> None:
     """The run is stopped at 200 s with the unbounded batch parked: the job may run on for
     any time, so its claims must hold past 1020 s (they expire)."""
@@ -250,17 +193,6 @@ def one_id_then_invalid_then_broken() -> Iterator[str]:
     raise OSError("input unreadable")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "F5: journal_replay emits IdsRefused (with refused_position) BEFORE the batch rows, "
-        "and RunMachine.__call__(BatchRead) sets position unconditionally: a value refused "
-        "after the last batch read (the run stopped before the next batch: the input failed) "
-        "is behind the replayed position, read again as new and refused a second time. Fix: "
-        "replay IdsRefused after the BatchRead rows, or let BatchRead move position only "
-        "forward."
-    ),
-)
 async def test_a_value_refused_after_the_last_batch_is_counted_once_on_resume(
     tmp_path: Path,
 ) -> None:
@@ -297,16 +229,6 @@ class FlakyLedger(NotingLedger):
         return await super().claim(module, ids, ttl)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "F6: LedgerKeeper.flush swaps each queue out before its call: a renewal claim that "
-        "raises (a transient ledger error; the driver suppresses it as 'never fatal') drops "
-        "the hold of a timed-out job's ids for good (likewise release_later's ids); no later "
-        "flush sends it, so the claims expire claim_ttl after the screen while the job runs. "
-        "Fix: put back what was not sent when a call raises (as screen() does for releases)."
-    ),
-)
 async def test_a_failed_renewal_is_tried_again_at_the_next_flush() -> None:
     """Job 0 (ids 1000-1009) is given up on at the poll timeout; the flush after it fails to
     renew the claims (the ledger unreachable a moment), the next flush (after another batch)

@@ -165,8 +165,8 @@ class BatchUncertain:
         unbounded: its lost job was seen running before Zoho forgot it, and nothing bounds
             how long it runs (nothing processed long after it began, or begun in an earlier
             session): its ids never go again, nor do those of batches lost after it was sent
-            (their lost jobs may be as long), as for a job given up on while it ran (not
-            journaled: a resumed run gives it a lost job's wait of unknown length).
+            (their lost jobs may be as long), as for a job given up on while it ran
+            (journaled: a resumed run never sends it again either, nor any batch it parks).
     """
 
     batch: int

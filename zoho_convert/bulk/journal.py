@@ -8,7 +8,8 @@ leaves) -> ``submitted`` (with its job id) -> ``finished`` (with the final statu
 also end ``converted`` (one record settled by the single convert call), ``rejected`` (every id
 refused, see the ``rejected`` table), ``split`` (failure isolation, or settling record by
 record, replaced it by smaller child batches), ``uncertain`` (parked, to be settled by
-resubmission) or ``uncertain_final`` (settling gave up). A batch's ``settling`` flag says an
+resubmission; ``uncertain_unbounded`` when its lost job, seen running, may run for any time:
+it never goes again) or ``uncertain_final`` (settling gave up). A batch's ``settling`` flag says an
 earlier submission of its ids may have reached Zoho. Ids found converted by such a submission
 are in the ``already`` table, jobs whose outcome was lost in the ``lost`` table.
 
@@ -160,7 +161,7 @@ _PART = (
 )
 _SPLIT = "UPDATE batch SET state='split' WHERE seq=?"
 _REFUSED = "UPDATE batch SET state='rejected' WHERE seq=?"
-_UNCERTAIN = "UPDATE batch SET state='uncertain', settling=MAX(settling, ?) WHERE seq=?"
+_UNCERTAIN = "UPDATE batch SET state=?, settling=MAX(settling, ?) WHERE seq=?"
 _REJECTED = "INSERT INTO rejected VALUES (?, ?, ?, ?)"
 _ALREADY = "INSERT INTO already VALUES (?, ?)"
 _LOST = "INSERT INTO lost VALUES (?, ?, ?, ?, ?)"
@@ -252,7 +253,8 @@ def _submitted(event: BatchSubmitted) -> _Sql:
 
 
 def _uncertain(event: BatchUncertain) -> _Sql:
-    return _inserts((_UNCERTAIN, (int(event.maybe_sent), event.batch)))
+    state = "uncertain_unbounded" if event.unbounded else "uncertain"
+    return _inserts((_UNCERTAIN, (state, int(event.maybe_sent), event.batch)))
 
 
 def _gave_up(event: BatchGaveUp) -> _Sql:

@@ -52,6 +52,7 @@ _BATCHES = (
 _LOST = "SELECT seq, job_id, size, reason, status FROM lost ORDER BY rowid"
 # Why a batch was given up on is in no report (its ids are ``uncertain``).
 _GAVE_UP = "settling gave up in an earlier session"
+_PARKED = "parked by an earlier session"
 
 
 def _rows(db: sqlite3.Connection, sql: str) -> Iterator[tuple[Any, ...]]:
@@ -144,7 +145,8 @@ def _outcome(
             yield JobFinished(seq, job_id, len(ids), status, ids, settling)
     elif state == "converted":
         yield IdsConverted(seq, ids)
-    elif state == "uncertain":
-        yield BatchUncertain(seq, ids, 0.0, settling, "parked by an earlier session")
+    elif state in ("uncertain", "uncertain_unbounded"):
+        unbounded = state == "uncertain_unbounded"
+        yield BatchUncertain(seq, ids, 0.0, settling, _PARKED, unbounded=unbounded)
     elif state == "uncertain_final":
         yield BatchGaveUp(seq, ids, _GAVE_UP)

@@ -21,6 +21,7 @@ from zoho_convert.bulk.events import (
     IdsRejected,
     JobFinished,
     JobUnfinished,
+    LongestJob,
     RunStopped,
 )
 from zoho_convert.bulk.ledger import CLAIMED_ELSEWHERE, ConversionLedger
@@ -52,6 +53,9 @@ class LedgerKeeper:
         self._later: list[str] = []  # ids to give back once their lost jobs surely ended
         self._later_delay = 0.0  # seconds from the next flush until then
         self._held: list[str] = []  # ids of jobs given up on at the poll timeout: hold on
+        self._holding: set[str] = set()  # ids held so (not to be renewed for less)
+        self._ttl = 0.0  # how long a screen claims ids for (the run's claim ttl)
+        self._renew_for = 0.0  # renew every claim of this run for this long at the next flush
 
     def __call__(self, event: Event) -> None:
         """Note what an event says of the ids' fate."""
@@ -77,6 +81,12 @@ class LedgerKeeper:
             # parked to be checked one by one (``by_record``): this run converts them next.
             if not event.maybe_sent and not event.by_record:
                 self._release(event.ids)
+            elif event.unbounded:
+                self._hold(event.ids)  # (nothing bounds its lost job: as one given up on)
+        elif isinstance(event, LongestJob) and event.seen and self._ttl:
+            # A lost job seen running may run this long: so may any lost job of this run, whose
+            # ids wait as long: their claims (all of this run's) are renewed to last as long.
+            self._renew_for = max(self._renew_for, self._ttl + event.seconds)
         elif isinstance(event, JobUnfinished) and event.timed_out:
             # Still running when the run gave up on it: its claims are renewed to hold on to
             # its ids (``UNFINISHED_HOLD``), not left to expire while it may still run.
@@ -109,7 +119,9 @@ class LedgerKeeper:
 
     def _hold(self, ids: Iterable[str]) -> None:
         """Renew this run's claims on ``ids`` for ``UNFINISHED_HOLD`` at the next flush."""
-        self._held.extend(value for value in ids if value in self._mine)
+        held = [value for value in ids if value in self._mine]
+        self._held.extend(held)
+        self._holding.update(held)
 
     def _release_later(self, ids: Iterable[str], delay: float) -> None:
         """Give back this run's claims on ``ids`` ``delay`` seconds from the next flush (an
@@ -146,6 +158,7 @@ class LedgerKeeper:
         Returns:
             the events saying so, and the part to submit (a batch number; -1 for none).
         """
+        self._ttl = ttl
         self._release(ids)  # this run's own claims among them (a lost submission's)
         if self._released:
             # Claims this run gave back, not sent yet (a record parked a moment ago, looked at
@@ -177,18 +190,34 @@ class LedgerKeeper:
         return events, parts[0][0] if claimed else -1
 
     async def flush(self) -> None:
-        """Send what is queued to the ledger."""
+        """Send what is queued to the ledger. Claims to renew or give back later that a
+        failed call did not send stay queued for the next flush (a claim left to expire
+        could let another worker send ids a job may still hold)."""
         converted, self._converted = self._converted, []
         released, self._released = self._released, []
         if converted:
             await self.ledger.mark_converted(self.module, converted)
         if released:
             await self.ledger.release(self.module, released)
+        renew_for, self._renew_for = self._renew_for, 0.0
         held, self._held = self._held, []
-        if held:
-            await self.ledger.claim(self.module, held, UNFINISHED_HOLD)  # (its own: renewed)
         later, self._later = self._later, []
         delay, self._later_delay = self._later_delay, 0.0
-        release_later = getattr(self.ledger, "release_later", None)  # (optional: see there)
-        if later and release_later is not None:
-            await release_later(self.module, later, delay)
+        try:
+            longer = [value for value in self._mine if value not in self._holding]
+            if renew_for and longer:  # (its own claims: renewed)
+                await self.ledger.claim(self.module, longer, renew_for)
+            renew_for = 0.0
+            if held:
+                await self.ledger.claim(self.module, held, UNFINISHED_HOLD)
+                held = []
+            release_later = getattr(self.ledger, "release_later", None)  # (optional)
+            if later and release_later is not None:
+                await release_later(self.module, later, delay)
+            later = []
+        finally:  # (what was not sent goes with the next flush)
+            self._renew_for = max(self._renew_for, renew_for)
+            self._held[:0] = held
+            self._later[:0] = later
+            if later:
+                self._later_delay = max(self._later_delay, delay)

@@ -98,7 +98,8 @@ class RunMachine(LostJobs):
             assert isinstance(event, BatchRead)
             batches[event.batch] = Batch(event.batch, event.ids)
             self.next_seq = max(self.next_seq, event.batch + 1)
-            self.position, self.duplicates = event.position, event.duplicates
+            if event.position >= self.position:  # (a replay brings refusals read after it first)
+                self.position, self.duplicates = event.position, event.duplicates
         elif isinstance(event, BatchSubmitted):
             batch = batches[event.batch]
             batch.state, batch.job_id, batch.since = BatchState.SUBMITTED, event.job_id, event.at
@@ -139,8 +140,9 @@ class RunMachine(LostJobs):
             self.gate_open = True  # a refusal of ids shows the request itself is acceptable
         elif isinstance(event, BatchUncertain):
             batch = batches[event.batch]
-            if event.unbounded and batch.state is BatchState.SUBMITTED:  # (as if given up)
-                self.oldest_unfinished = min(self.oldest_unfinished, batch.since)
+            if event.unbounded:  # (as if given up on while it ran; re-parked: from now on)
+                sent = batch.since if batch.state is BatchState.SUBMITTED else event.since
+                self.oldest_unfinished = min(self.oldest_unfinished, sent)
             batch.state, batch.since, batch.reason = BatchState.PARKED, event.since, event.reason
             if event.maybe_sent and not batch.settling:
                 batch.rounds = 0  # (its tries so far, which Zoho did nothing with, settled nothing)
@@ -154,7 +156,7 @@ class RunMachine(LostJobs):
             self.job_ids.add(event.job_id)
             lost = batches.get(event.batch)  # (a resumed run cannot tell how long it may run)
             if lost is not None:
-                lost.unbounded = idle(event.last_status)
+                lost.unbounded = lost.unbounded or idle(event.last_status)
         elif isinstance(event, LongestJob) and event.seen:
             self.longest_seen_running = max(self.longest_seen_running, event.seconds)
         elif isinstance(event, LongestJob):
