@@ -246,3 +246,18 @@ async def test_a_failed_renewal_is_tried_again_at_the_next_flush() -> None:
     await keeper.flush()  # (the next batch's: the ledger answers again)
     ledger.now = CLAIM_TTL + 1.0
     assert await other_worker_can_claim(ledger, ids) == []
+
+
+async def test_ids_claimed_after_a_slow_job_was_seen_are_claimed_as_much_longer() -> None:
+    """Once a lost job seen running may run 10 000 s (1 of 100 records at 100 s), ids this run
+    claims afterwards are claimed that much longer too: lost in their turn, they wait as
+    long, and another worker must not take them meanwhile (at 1021 s + 10 000 s - 1)."""
+    ledger, keeper, _, _ = await claimed_and_lost(running(1, total=100), 100.0)
+    later = tuple(str(2000 + n) for n in range(10))
+    ledger.now = 200.0
+    events, part = await keeper.screen(1, later, False, lambda: 2, 200.0, CLAIM_TTL)
+    assert events == [] and part == 1
+    ledger.now = 200.0 + CLAIM_TTL + 9_999.0
+    assert await other_worker_can_claim(ledger, later) == []
+    ledger.now = 200.0 + CLAIM_TTL + 10_001.0
+    assert await other_worker_can_claim(ledger, later) == list(later)

@@ -55,7 +55,10 @@ class LedgerKeeper:
         self._held: list[str] = []  # ids of jobs given up on at the poll timeout: hold on
         self._holding: set[str] = set()  # ids held so (not to be renewed for less)
         self._ttl = 0.0  # how long a screen claims ids for (the run's claim ttl)
-        self._renew_for = 0.0  # renew every claim of this run for this long at the next flush
+        # How long a lost job seen running may run: claims last as much longer (a lost job of
+        # this run may be as long); ``_renew`` renews those made before at the next flush.
+        self._longer = 0.0
+        self._renew = False
 
     def __call__(self, event: Event) -> None:
         """Note what an event says of the ids' fate."""
@@ -83,10 +86,10 @@ class LedgerKeeper:
                 self._release(event.ids)
             elif event.unbounded:
                 self._hold(event.ids)  # (nothing bounds its lost job: as one given up on)
-        elif isinstance(event, LongestJob) and event.seen and self._ttl:
+        elif isinstance(event, LongestJob) and event.seen and event.seconds > self._longer:
             # A lost job seen running may run this long: so may any lost job of this run, whose
-            # ids wait as long: their claims (all of this run's) are renewed to last as long.
-            self._renew_for = max(self._renew_for, self._ttl + event.seconds)
+            # ids wait as long: their claims (all of this run's) last as much longer.
+            self._longer, self._renew = event.seconds, True
         elif isinstance(event, JobUnfinished) and event.timed_out:
             # Still running when the run gave up on it: its claims are renewed to hold on to
             # its ids (``UNFINISHED_HOLD``), not left to expire while it may still run.
@@ -159,6 +162,7 @@ class LedgerKeeper:
             the events saying so, and the part to submit (a batch number; -1 for none).
         """
         self._ttl = ttl
+        ttl += self._longer  # (a lost job of this run may run that much longer)
         self._release(ids)  # this run's own claims among them (a lost submission's)
         if self._released:
             # Claims this run gave back, not sent yet (a record parked a moment ago, looked at
@@ -199,15 +203,15 @@ class LedgerKeeper:
             await self.ledger.mark_converted(self.module, converted)
         if released:
             await self.ledger.release(self.module, released)
-        renew_for, self._renew_for = self._renew_for, 0.0
+        renew, self._renew = self._renew and bool(self._ttl), False
         held, self._held = self._held, []
         later, self._later = self._later, []
         delay, self._later_delay = self._later_delay, 0.0
         try:
             longer = [value for value in self._mine if value not in self._holding]
-            if renew_for and longer:  # (its own claims: renewed)
-                await self.ledger.claim(self.module, longer, renew_for)
-            renew_for = 0.0
+            if renew and longer:  # (its own claims: renewed)
+                await self.ledger.claim(self.module, longer, self._ttl + self._longer)
+            renew = False
             if held:
                 await self.ledger.claim(self.module, held, UNFINISHED_HOLD)
                 held = []
@@ -216,7 +220,7 @@ class LedgerKeeper:
                 await release_later(self.module, later, delay)
             later = []
         finally:  # (what was not sent goes with the next flush)
-            self._renew_for = max(self._renew_for, renew_for)
+            self._renew = self._renew or renew
             self._held[:0] = held
             self._later[:0] = later
             if later:
