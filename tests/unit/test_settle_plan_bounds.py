@@ -121,3 +121,19 @@ def test_a_batch_due_exactly_at_now_plus_deadline_keeps_its_deadline_for_the_rou
     assert [b.seq for b in plan.batches] == [0]
     assert machine.batches[0].settle_from == 10.0
     assert machine.batches[1].settle_from is None
+
+
+def test_a_batch_lost_exactly_the_margin_before_a_job_given_up_on_never_goes_again() -> None:
+    """As above, the batch lost at 6 s: exactly the 4 s margin before the job given up on
+    (sent at 10 s). It may be as long as that job: it never goes again, its end unknown."""
+    machine = RunMachine(POLICY)
+    machine(BatchRead(9, ("901",), 1, 1, 0))
+    machine(SubmitStarted(9))
+    machine(BatchSubmitted(9, 1, "job9", False, 0.0, 0.1))
+    for event in machine.finished(9, "job9", DONE, took=4.0, tight=4.0):
+        machine(event)
+    given_up_at_timeout(machine, 0, 10.0)
+    parked(machine, 1, 6.0)
+    assert machine.settle_round(20.0) is None
+    (gave_up,) = machine.give_up(20.0)
+    assert isinstance(gave_up, BatchGaveUp) and gave_up.lost_job_end == math.inf
