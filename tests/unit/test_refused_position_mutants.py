@@ -66,12 +66,6 @@ def full_batch_then_a_repeat_and_a_refusal() -> Iterator[str]:
     raise OSError("input unreadable")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="replay yields IdsRefused before the BatchReads, and RunMachine takes a BatchRead's "
-    "position as is (a refusal's only if larger): the earlier batch's position 2 wins over "
-    "the refusal's 4, so the resumed reader reads 'abc' as new and refuses it again",
-)
 async def test_a_value_refused_after_the_last_batch_is_not_refused_again_on_resume(
     tmp_path: Path,
 ) -> None:
