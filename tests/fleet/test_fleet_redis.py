@@ -504,3 +504,26 @@ async def test_a_job_given_up_at_the_poll_timeout_holds_on_to_its_claims(
     await other.start()
     assert await other.ledger.claim("Quotes", list(ids), ttl=30) == ([], list(ids))
     await raw.aclose()
+
+
+async def test_a_claim_renewed_or_extended_never_ends_sooner(
+    make_fleet: MakeFleet, redis_server: RedisServerProcess, namespace: str
+) -> None:
+    """A run's own claim claimed again, or extended, ends no sooner than it did; ``extend``
+    moves a claim's end on only for its holder, and never claims an id afresh."""
+    fleet = make_fleet()
+    await fleet.start()
+    run, other = fleet.ledger.holding("run-a"), fleet.ledger.holding("run-b")
+    ids = [str(10**15 + n) for n in range(4)]
+    assert await run.claim("Quotes", ids[:3], ttl=3600) == (ids[:3], [])
+    raw = Redis.from_url(redis_server.url, decode_responses=True)
+    claims = f"{namespace}:ledger:Quotes:claims"
+    before = [await raw.zscore(claims, value) for value in ids[:3]]
+    assert await run.claim("Quotes", ids[:1], ttl=30) == (ids[:1], [])  # (renewed: not sooner)
+    await run.extend("Quotes", ids[1:2], 30)
+    await other.extend("Quotes", ids[2:3], 7200)  # (not its claim)
+    assert [await raw.zscore(claims, value) for value in ids[:3]] == before
+    await run.extend("Quotes", ids[2:], 7200)
+    assert await raw.zscore(claims, ids[2]) > before[2] + 3_000_000
+    assert await raw.zscore(claims, ids[3]) is None  # (never claimed: not claimed now)
+    await raw.aclose()

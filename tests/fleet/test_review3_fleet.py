@@ -23,16 +23,6 @@ FIRST = tuple(str(10**15 + n) for n in range(10))
 LATER = tuple(str(2 * 10**15 + n) for n in range(10))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "R3: RedisLedger sends a claim in chunks (500 ids each; 1 here), so a renewal of "
-        "_mine under way when another flush holds some of its ids for UNFINISHED_HOLD "
-        "re-claims them afterwards for ttl + _longer: the hold is cut from a day to 90 s. "
-        "Fix: a renewal never shortens a claim (CLAIM renew: keep max(end, now + ttl)), or a "
-        "RENEW script that only extends the holder's unexpired claims"
-    ),
-)
 async def test_a_renewal_reaching_redis_after_a_hold_does_not_cut_it_short(
     make_fleet: MakeFleet,
     redis_server: RedisServerProcess,

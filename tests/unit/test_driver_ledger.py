@@ -66,8 +66,9 @@ class TtlLedger(MemoryLedger):
 
 
 async def test_a_claim_outlives_the_longest_poll_of_its_job() -> None:
-    """Ids are claimed for the poll timeout plus two minutes: a worker that lost track of its
-    job keeps others off the ids until that job surely ended."""
+    """Ids are claimed for the poll timeout plus two minutes, and a lost job's wait on top (60 s
+    while no job has ended): a worker that lost track of its job keeps others off the ids
+    until that job surely ended, and a lost batch's ids while it waits for its lost job."""
     api = FakeAPI()
     api.ledger = ledger = TtlLedger(clock=api.clock)
     ids = [str(9_100_000_000_000_000 + n) for n in range(100)]
@@ -76,7 +77,7 @@ async def test_a_claim_outlives_the_longest_poll_of_its_job() -> None:
         api, "Quotes", ids, to="Sales_Orders", poll=PollPolicy(timeout=300.0)
     )
 
-    assert report.ok and ledger.ttls == [420.0, 420.0]
+    assert report.ok and ledger.ttls == [480.0, 480.0]
 
 
 async def test_a_stopped_run_gives_back_the_claims_of_ids_it_never_converted() -> None:
@@ -114,7 +115,7 @@ async def test_a_run_cancelled_mid_submission_keeps_the_claims_of_the_ids_in_fli
     api.request_timeout = request_timeout  # type: ignore[attr-defined]
     later = [0.0]  # seconds past the run's clock, for the ledger (claims expire on it)
     api.ledger = ledger = MemoryLedger(clock=lambda: api.clock() + later[0])
-    poll = PollPolicy(timeout=300.0)  # claims last 420 s
+    poll = PollPolicy(timeout=300.0)  # claims last 420 s and a lost job's wait
 
     await crash.run(
         convert_many(api, "Quotes", ids, to="Sales_Orders", max_pending_jobs=1, poll=poll)
@@ -190,7 +191,7 @@ async def test_claims_in_flight_expire_when_the_ledger_cannot_give_them_back_lat
     later = [0.0]
     inner = MemoryLedger(clock=lambda: api.clock() + later[0])
     api.ledger = FourMethodLedger(inner)
-    poll = PollPolicy(timeout=300.0)  # claims last 420 s
+    poll = PollPolicy(timeout=300.0)  # claims last 420 s and a lost job's wait
 
     await crash.run(
         convert_many(api, "Quotes", ids, to="Sales_Orders", max_pending_jobs=1, poll=poll)
@@ -198,7 +199,7 @@ async def test_claims_in_flight_expire_when_the_ledger_cannot_give_them_back_lat
 
     later[0] = 400.0
     assert await inner.claim("Quotes", ids[50:], 60.0) == (ids[100:], ids[50:100])
-    later[0] = 421.0
+    later[0] = 430.0  # (420 s, and a lost job's wait: 1 s, once the first jobs ended)
     assert await inner.claim("Quotes", ids[50:100], 60.0) == (ids[50:100], [])
 
 
@@ -215,7 +216,7 @@ async def test_cancelled_in_a_settling_rounds_sleep_keeps_claims_of_its_lost_job
     lost = ServerError(500, "INTERNAL_ERROR", "reply lost", maybe_processed=True)
     api = FakeAPI(duration=30.0, submit_faults_after={0: lost})
     api.ledger = ledger = MemoryLedger(clock=api.clock)
-    poll = PollPolicy(timeout=300.0)  # claims last 420 s
+    poll = PollPolicy(timeout=300.0)  # claims last 420 s and a lost job's wait
 
     task = asyncio.ensure_future(convert_many(api, "Quotes", ids, to="Sales_Orders", poll=poll))
     await api.sleep(10.0)
@@ -315,7 +316,7 @@ async def test_a_resumed_run_takes_back_the_claims_its_killed_session_left(
         return crash(call)
 
     api.on_processed = killed
-    poll = PollPolicy(timeout=300.0)  # claims last 420 s
+    poll = PollPolicy(timeout=300.0)  # claims last 420 s and a lost job's wait
     await crash.run(
         convert_many(
             api, "Quotes", ids, to="Sales_Orders", max_pending_jobs=1, poll=poll,

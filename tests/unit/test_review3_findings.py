@@ -51,8 +51,9 @@ class Run:
 
     def __init__(self) -> None:
         self.ledger = NotingLedger()
-        self.keeper = LedgerKeeper(self.ledger.holding("run-a"), "Quotes")
         self.machine = RunMachine(POLICY, fleet=True)
+        # (As the driver makes it: the claim ttl, and the machine's lost-job plan.)
+        self.keeper = LedgerKeeper(self.ledger.holding("run-a"), "Quotes", CLAIM_TTL, self.machine)
 
     def publish(self, events: Sequence[Event]) -> None:
         for event in events:
@@ -80,17 +81,6 @@ async def other_worker_can_claim(ledger: NotingLedger, ids: tuple[str, ...]) -> 
 # -- R1: a batch held back for good by a job given up on keeps no hold ----------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "R1: a parked batch that becomes _outlived (never goes again: lost after a job given "
-        "up on at the poll timeout, or after an unbounded one) is held (UNFINISHED_HOLD) only "
-        "when settling gives up (BatchGaveUp(inf)), at the end of the run; its claims expire "
-        "at screen + ttl meanwhile. Fix: hold the claims of batches outlived when "
-        "oldest_unfinished drops (e.g. the machine gives up on them at once, or publishes "
-        "them unbounded), and of a batch parked already outlived"
-    ),
-)
 async def test_a_batch_lost_after_a_job_given_up_on_keeps_its_claims_while_held_back() -> None:
     """Job 0 (sent at 0) and batch 1 (sent at 10, its reply lost at 20). Job 0 is given up
     on at the 900 s poll timeout, still running: batch 1's lost job may be as long, so this
@@ -112,14 +102,6 @@ async def test_a_batch_lost_after_a_job_given_up_on_keeps_its_claims_while_held_
     assert await other_worker_can_claim(run.ledger, LATER) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "R1 (unbounded): a batch lost before job 0 turned out unbounded is held back for "
-        "good (_outlived) but only job 0's claims are held; batch 1's expire at screen + ttl. "
-        "Fix as R1"
-    ),
-)
 async def test_a_batch_lost_after_an_unbounded_job_keeps_its_claims_while_held_back() -> None:
     """Job 0 (sent at 0), batch 1 (sent at 10, reply lost at 20); job 0 is seen at 100 s with
     nothing done (past the 60 s wait), then forgotten: unbounded, and batch 1 never goes
@@ -155,16 +137,6 @@ class TtlLedger(NotingLedger):
         return await super().claim(module, ids, ttl)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "R2: resume() replays the journal into the machine and the tally only, so the keeper "
-        "never sees the journaled LongestJob(seen=True): a resumed run claims for the bare "
-        "ttl while its machine gives every lost job longest_seen_running (README: every claim "
-        "of the run lasts that much longer). Fix: feed replayed LongestJob(seen) events to the "
-        "keeper too (or set its _longer from machine.longest_seen_running in _restart)"
-    ),
-)
 async def test_a_resumed_run_claims_as_long_as_a_journaled_seen_job_may_run(
     tmp_path: Path,
 ) -> None:
@@ -184,16 +156,6 @@ async def test_a_resumed_run_claims_as_long_as_a_journaled_seen_job_may_run(
 
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "R2b: LedgerKeeper learns the claim ttl only from screen(); a resumed session that "
-        "screens nothing (its input read, its batches polled or parked) drops the renewal a "
-        "LongestJob(seen) asks for (flush: renew = _renew and bool(_ttl), then _renew = "
-        "False): the adopted claims of batches it holds back expire. Fix: give the keeper the "
-        "run's claim ttl when it is made (Run.claim_ttl), and keep _renew until sent"
-    ),
-)
 async def test_a_resumed_session_that_screens_nothing_still_renews_its_claims() -> None:
     """Session 1 claimed LATER at 0 s (for 1020 s) and lost its submission. Session 2 (the
     same run's name) adopts the claims, parks the batch at 100 s, and learns that a lost job
@@ -239,6 +201,13 @@ class ChunkedLedger(NotingLedger):
             held += busy
         return claimed, held
 
+    async def extend(self, module: str, ids: Sequence[str], ttl: float) -> None:
+        for n, value in enumerate(ids):
+            if n == 1 and ttl == self.slow[0]:
+                self.waiting.set()
+                await self.gate.wait()
+            await super().extend(module, [value], ttl)
+
 
 async def renewing(longer: float) -> tuple[Run, ChunkedLedger, asyncio.Task[None], asyncio.Event]:
     """A run that claimed FIRST (batch 0) and LATER (batch 1) at 0 s, then learned that a lost
@@ -257,16 +226,6 @@ async def renewing(longer: float) -> tuple[Run, ChunkedLedger, asyncio.Task[None
     return run, ledger, renewal, ledger.gate
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "R3: flushes run concurrently (every run_batch flushes); a renewal claim of _mine "
-        "(ttl + _longer) still being sent when another flush holds some of those ids for "
-        "UNFINISHED_HOLD re-claims them for the shorter ttl afterwards (CLAIM with renew sets "
-        "the end, never keeps a later one). Fix: a renewal never shortens a claim (extend "
-        "only: ZADD GT / max() in MemoryLedger), or a ledger 'renew' that extends only"
-    ),
-)
 async def test_a_renewal_under_way_does_not_shorten_a_hold_made_meanwhile() -> None:
     """The renewal (for 1020 s + 5000 s) is under way when batch 1's job is given up on at
     the poll timeout (900 s): its ids are held for a day. At 900 + 1020 + 5000 + 1 s another
@@ -281,15 +240,6 @@ async def test_a_renewal_under_way_does_not_shorten_a_hold_made_meanwhile() -> N
     assert await other_worker_can_claim(ledger, LATER) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "R3 (give-back): a renewal claim still being sent re-claims ids another flush gave "
-        "back meanwhile (a job that failed records): they stay claimed by this run for "
-        "ttl + _longer, no longer in _mine, so never given back. Fix: the renewal extends "
-        "only claims the holder still has (a ledger 'renew'), never claims afresh"
-    ),
-)
 async def test_a_renewal_under_way_does_not_take_back_ids_given_back_meanwhile() -> None:
     """The renewal is under way when batch 1's job ends with records failed: its ids are
     given back (another worker may try them). Once the renewal is done, another worker must
@@ -307,17 +257,6 @@ async def test_a_renewal_under_way_does_not_take_back_ids_given_back_meanwhile()
 # -- R4: a lost batch waits longer than its claims last ----------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "R4: claims last ttl (poll timeout + 120 s) + _longer, _longer following only a lost "
-        "job seen running (LongestJob(seen)); a lost job's wait is longest + margin "
-        "(SettlePlan._wait: one job measured at 600 s gives 1200 s), so a lost batch's claims "
-        "expire while the run still holds it back. Fix: claims (and renewals) last as long as "
-        "the run's lost-job wait (the keeper follows every LongestJob / the machine's _wait(), "
-        "or renews a parked batch's claims up to its due time)"
-    ),
-)
 async def test_a_lost_batch_keeps_its_claims_until_it_falls_due() -> None:
     """Job 0 (sent at 0) took 600 s, measured tightly: a lost job is now given 1200 s.
     Batch 1 (claimed and sent at 700 s) loses its reply: it falls due at 1900 s. At 1721 s
@@ -356,16 +295,6 @@ class FailingMarkLedger(NotingLedger):
         await super().mark_converted(module, ids)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "R5: LedgerKeeper.flush takes _converted and _released off the queue before sending "
-        "them, outside its try/finally: a failed mark_converted drops both (and a failed "
-        "release the give-backs), unlike the renewals/holds/later give-backs it requeues and "
-        "unlike screen, which requeues a failed release. Fix: requeue converted/released in "
-        "the finally too"
-    ),
-)
 async def test_a_failed_flush_sends_its_give_backs_with_the_next() -> None:
     """Batch 0's job converts every record, batch 1's fails every record: the flush after
     them fails on its first call (the ledger unreachable a moment). The next flush must

@@ -93,10 +93,10 @@ class Run:
         self._gate = asyncio.Lock()
         self.floor = None if min_credits is None else CreditsFloor(endpoints.credits, min_credits)
         self.halted = ""  # why the run stopped submitting on purpose (credits ran low)
-        ledger = endpoints.ledger
-        self.keeper = None if ledger is None else LedgerKeeper(ledger, spec.module)
         # A claim outlives the job it covers: the longest a job is polled, and a margin.
-        self.claim_ttl = poll.timeout + 120.0
+        self.claim_ttl = ttl = poll.timeout + 120.0
+        ledger = endpoints.ledger
+        self.keeper = None if ledger is None else LedgerKeeper(ledger, spec.module, ttl, machine)
         single, slots = endpoints.convert_record, min(concurrency, limit)
         self.records = None if single is None else RecordSettler(
             self, single, slots, checks_only=endpoints.record_checks_only

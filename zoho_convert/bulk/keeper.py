@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable
+from typing import Protocol
 
 from zoho_convert.bulk.events import (
     BatchGaveUp,
@@ -27,7 +28,7 @@ from zoho_convert.bulk.events import (
 from zoho_convert.bulk.ledger import CLAIMED_ELSEWHERE, ConversionLedger
 from zoho_convert.bulk.report import JobOutcome
 
-__all__ = ["UNFINISHED_HOLD", "LedgerKeeper"]
+__all__ = ["UNFINISHED_HOLD", "LedgerKeeper", "LostJobPlan"]
 
 #: Seconds a run holds on to the claims of a job it gave up on at the poll timeout (renewed
 #: then): the job still runs, for how long nobody knows, and another worker sending its ids
@@ -36,17 +37,41 @@ __all__ = ["UNFINISHED_HOLD", "LedgerKeeper"]
 UNFINISHED_HOLD = 24 * 3600.0
 
 
+class LostJobPlan(Protocol):
+    """What the keeper asks the run's machine (``RunMachine``) about its lost jobs."""
+
+    def lost_job_wait(self) -> float:
+        """Seconds a lost job of the run is given to finish now."""
+
+    def never_again(self) -> Iterable[tuple[str, ...]]:
+        """The ids of parked batches that will never go again (their lost jobs may run as
+        long as one given up on while it ran)."""
+
+
 class LedgerKeeper:
     """Queues ledger updates from events; ``flush`` sends them.
 
     Args:
         ledger: the fleet's ledger.
         module: the ledger's key for this run (the source module).
+        ttl: how long a claim lasts (the run's claim ttl: the poll timeout and a margin); a
+            claim lasts a lost job's wait longer, as that grows (a lost batch's ids wait as
+            long before they go again).
+        plan: the run's lost-job decisions: the keeper holds on to the claims of batches
+            that will never go again, and follows the lost-job wait (also known from the
+            ``LongestJob`` a lost job seen running gives).
     """
 
-    def __init__(self, ledger: ConversionLedger, module: str) -> None:
+    def __init__(
+        self,
+        ledger: ConversionLedger,
+        module: str,
+        ttl: float = 0.0,
+        plan: LostJobPlan | None = None,
+    ) -> None:
         self.ledger = ledger
         self.module = module
+        self._plan = plan
         self._converted: list[str] = []
         self._released: list[str] = []
         self._mine: set[str] = set()  # ids this run claimed and holds
@@ -54,11 +79,9 @@ class LedgerKeeper:
         self._later_delay = 0.0  # seconds from the next flush until then
         self._held: list[str] = []  # ids of jobs given up on at the poll timeout: hold on
         self._holding: set[str] = set()  # ids held so (not to be renewed for less)
-        self._ttl = 0.0  # how long a screen claims ids for (the run's claim ttl)
-        # How long a lost job seen running may run: claims last as much longer (a lost job of
-        # this run may be as long); ``_renew`` renews those made before at the next flush.
-        self._longer = 0.0
-        self._renew = False
+        self._ttl = ttl  # how long a screen claims ids for (the run's claim ttl)
+        self._seen = 0.0  # how long a lost job seen running may run (``LongestJob.seen``)
+        self._covered = 0.0  # the lost-job wait this run's claims were last made to outlast
 
     def __call__(self, event: Event) -> None:
         """Note what an event says of the ids' fate."""
@@ -86,10 +109,10 @@ class LedgerKeeper:
                 self._release(event.ids)
             elif event.unbounded:
                 self._hold(event.ids)  # (nothing bounds its lost job: as one given up on)
-        elif isinstance(event, LongestJob) and event.seen and event.seconds > self._longer:
+        elif isinstance(event, LongestJob) and event.seen:
             # A lost job seen running may run this long: so may any lost job of this run, whose
             # ids wait as long: their claims (all of this run's) last as much longer.
-            self._longer, self._renew = event.seconds, True
+            self._seen = max(self._seen, event.seconds)
         elif isinstance(event, JobUnfinished) and event.timed_out:
             # Still running when the run gave up on it: its claims are renewed to hold on to
             # its ids (``UNFINISHED_HOLD``), not left to expire while it may still run.
@@ -106,7 +129,9 @@ class LedgerKeeper:
             # (another worker sending them while it ran would run two jobs side by side), if
             # the ledger can do that (``release_later``) and that end is known; else their
             # claims expire, as a crashed worker's do. (A job still running keeps its claims
-            # until they expire: a claim outlives the longest poll of a job.)
+            # until they expire: a claim outlives the longest poll of a job.) Batches that
+            # would never have gone again are held on to, as they would have been.
+            self._never_again()
             self._release(event.not_submitted)
             self._release_later(event.uncertain, event.lost_jobs_end)
 
@@ -162,7 +187,7 @@ class LedgerKeeper:
             the events saying so, and the part to submit (a batch number; -1 for none).
         """
         self._ttl = ttl
-        ttl += self._longer  # (a lost job of this run may run that much longer)
+        ttl += self._longer()  # (a lost batch's ids wait that much longer)
         self._release(ids)  # this run's own claims among them (a lost submission's)
         if self._released:
             # Claims this run gave back, not sent yet (a record parked a moment ago, looked at
@@ -193,25 +218,46 @@ class LedgerKeeper:
             )
         return events, parts[0][0] if claimed else -1
 
+    def _longer(self) -> float:
+        """How much longer than the claim ttl a claim must last: a lost job's wait."""
+        wait = 0.0 if self._plan is None else self._plan.lost_job_wait()
+        return max(wait, self._seen)
+
+    def _never_again(self) -> None:
+        """Hold on to the claims of the parked batches that will never go again."""
+        if self._plan is not None:
+            for ids in self._plan.never_again():
+                self._hold(value for value in ids if value not in self._holding)
+
     async def flush(self) -> None:
-        """Send what is queued to the ledger. Claims to renew or give back later that a
-        failed call did not send stay queued for the next flush (a claim left to expire
-        could let another worker send ids a job may still hold)."""
+        """Send what is queued to the ledger. Flushes may overlap (each batch flushes): a
+        renewal never shortens a claim nor claims an id afresh (``_extend``), so one under
+        way cannot undo a hold or a give-back another made meanwhile. What a failed call did
+        not send stays queued for the next flush (a claim left to expire could let another
+        worker send ids a job may still hold)."""
+        self._never_again()
+        longer = self._longer()
         converted, self._converted = self._converted, []
         released, self._released = self._released, []
-        if converted:
-            await self.ledger.mark_converted(self.module, converted)
-        if released:
-            await self.ledger.release(self.module, released)
-        renew, self._renew = self._renew and bool(self._ttl), False
         held, self._held = self._held, []
         later, self._later = self._later, []
         delay, self._later_delay = self._later_delay, 0.0
         try:
-            longer = [value for value in self._mine if value not in self._holding]
-            if renew and longer:  # (its own claims: renewed)
-                await self.ledger.claim(self.module, longer, self._ttl + self._longer)
-            renew = False
+            if converted:
+                await self.ledger.mark_converted(self.module, converted)
+                converted = []
+            if released:
+                await self.ledger.release(self.module, released)
+                released = []
+            # (Claims outlast a lost job's wait by the ttl: renewed only once the wait grew
+            # by a quarter of it, rarely, and never for the short jobs of a usual run.)
+            if longer > self._covered + self._ttl / 4:
+                covered, self._covered = self._covered, longer  # (one renewal, not one a flush)
+                try:
+                    await self._extend(longer)
+                except BaseException:
+                    self._covered = covered
+                    raise
             if held:
                 await self.ledger.claim(self.module, held, UNFINISHED_HOLD)
                 held = []
@@ -220,8 +266,22 @@ class LedgerKeeper:
                 await release_later(self.module, later, delay)
             later = []
         finally:  # (what was not sent goes with the next flush)
-            self._renew = self._renew or renew
+            self._converted[:0] = converted
+            self._released[:0] = released
             self._held[:0] = held
             self._later[:0] = later
             if later:
                 self._later_delay = max(self._later_delay, delay)
+
+    async def _extend(self, longer: float) -> None:
+        """Make this run's claims (but those held on to) last ``longer`` more than a claim's
+        ttl from now: never claiming an id afresh, nor shortening a claim (``extend``; a
+        ledger without it claims them again)."""
+        ids = [value for value in self._mine if value not in self._holding]
+        if not ids:
+            return
+        extend = getattr(self.ledger, "extend", None)  # (optional: see ``ConversionLedger``)
+        if extend is not None:
+            await extend(self.module, ids, self._ttl + longer)
+        else:
+            await self.ledger.claim(self.module, ids, self._ttl + longer)

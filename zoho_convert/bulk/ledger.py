@@ -40,7 +40,8 @@ class ConversionLedger(Protocol):
         """Claim ``ids`` for ``ttl`` seconds: ``(claimed, held_by_others)``, in input order.
 
         Two claims never hold one id at once, even two of the same process: an id already
-        claimed and unexpired is held by others. So is an id recorded converted since the
+        claimed and unexpired is held by others (but see ``holding``: a run's own claim is
+        claimed again, its end moved on, never sooner). So is an id recorded converted since the
         caller's ``filter_known`` (checked atomically with the claim): look at the held ids
         again later, with ``filter_known`` first.
         """
@@ -56,6 +57,11 @@ class ConversionLedger(Protocol):
 
     # Optional (the ledgers here have them; a ledger without ``release_later`` lets those
     # claims expire, one without ``holding`` keeps a stopped run's claims from its resumption):
+    #
+    # async def extend(self, module: str, ids: Sequence[str], ttl: float) -> None:
+    #     """Make this caller's unexpired claims on ``ids`` last at least ``ttl`` seconds from
+    #     now (a claim ending later keeps its end; an id it no longer holds is never claimed).
+    #     A run keeps the ids of a lost job claimed while it waits for that job."""
     #
     # async def release_later(self, module: str, ids: Sequence[str], delay: float) -> None:
     #     """Give back this caller's claims on ``ids`` ``delay`` seconds from now (a claim
@@ -92,6 +98,9 @@ class NullLedger:
 
     async def release_later(self, module: str, ids: Sequence[str], delay: float) -> None:
         """Nothing to release."""
+
+    async def extend(self, module: str, ids: Sequence[str], ttl: float) -> None:
+        """Nothing to extend."""
 
     def holding(self, holder: str) -> NullLedger:
         """Itself: it holds no claims."""
@@ -143,8 +152,8 @@ class MemoryLedger:
             end, by = claims.get(record_id, (now, ""))
             if (end > now and not (holder and by == holder)) or record_id in known:
                 held.append(record_id)
-            else:
-                claims[record_id] = (now + ttl, holder)
+            else:  # (claimed again by its holder: moved on, never sooner)
+                claims[record_id] = (max(end, now + ttl), holder)
                 claimed.append(record_id)
         return claimed, held
 
@@ -172,6 +181,15 @@ class MemoryLedger:
             if self._mine(claim):
                 assert claim is not None
                 claims[record_id] = (min(claim[0], ends), claim[1])
+
+    async def extend(self, module: str, ids: Sequence[str], ttl: float) -> None:
+        """Make this caller's unexpired claims on ``ids`` last at least ``ttl`` seconds from
+        now (see the comment in ``ConversionLedger``)."""
+        claims, now = self._claims.get(module, {}), self._clock()
+        for record_id in ids:
+            claim = claims.get(record_id)
+            if self._mine(claim) and claim is not None and claim[0] > now:
+                claims[record_id] = (max(claim[0], now + ttl), claim[1])
 
     def _mine(self, claim: tuple[float, str] | None) -> bool:
         return claim is not None and claim[1] == self._holder

@@ -327,6 +327,16 @@ class SettlePlan:
             return None
         return SettleRound(due, self._take(batches, due))  # (their settling begins then)
 
+    def lost_job_wait(self) -> float:
+        """Seconds a lost job is given to finish now (from when it surely started)."""
+        return self._wait()
+
+    def never_again(self) -> list[tuple[str, ...]]:
+        """The ids of the parked batches that will never go again: their lost jobs may run
+        as long as one given up on while it ran (``_outlived``)."""
+        waiting = [b for b in self.batches.values() if b.state in _WAITING and b.settling]
+        return [b.ids for b in waiting if self._outlived(b)]
+
     def lost_jobs_end(self, now: float) -> float:
         """When every lost job of the batches that may have been sent has surely ended, as
         settling would wait for it; infinity when a job sent no later than one of them (or

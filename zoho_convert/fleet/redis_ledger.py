@@ -38,6 +38,7 @@ class _Scripts:
     release: AsyncScript | None = None
     mark: AsyncScript | None = None
     release_later: AsyncScript | None = None
+    extend: AsyncScript | None = None
 
 
 class RedisLedger:
@@ -76,6 +77,7 @@ class RedisLedger:
         bound_scripts.release = redis.register_script(scripts.RELEASE_CLAIMS)
         bound_scripts.mark = redis.register_script(scripts.MARK_CONVERTED)
         bound_scripts.release_later = redis.register_script(scripts.RELEASE_LATER)
+        bound_scripts.extend = redis.register_script(scripts.EXTEND_CLAIMS)
 
     def _keys(self, module: str) -> tuple[str, str, str]:
         return (
@@ -139,6 +141,14 @@ class RedisLedger:
             return
         delay_ms = max(0, round(delay * 1000))
         await self._own_claims(self._scripts.release_later, module, ids, delay_ms)
+
+    async def extend(self, module: str, ids: Sequence[str], ttl: float) -> None:
+        """Make this caller's unexpired claims on ``ids`` last at least ``ttl`` seconds from
+        now (see ``ConversionLedger``)."""
+        if self._link.degraded:
+            await self.local.extend(module, ids, ttl)
+            return
+        await self._own_claims(self._scripts.extend, module, ids, max(1, round(ttl * 1000)))
 
     async def _own_claims(
         self, script: AsyncScript | None, module: str, ids: Sequence[str], *args: int

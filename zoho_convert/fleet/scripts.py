@@ -11,6 +11,7 @@ from __future__ import annotations
 __all__ = [
     "ACQUIRE",
     "CLAIM",
+    "EXTEND_CLAIMS",
     "MARK_CONVERTED",
     "RELEASE",
     "RELEASE_CLAIMS",
@@ -173,10 +174,10 @@ return 0
 """
 
 #: Claim ids. KEYS: claims (zset id -> claim end), owners (hash id -> owner), converted set.
-#: ARGV: owner, ttl ms, renew (1: an id this owner holds is claimed again, its end moved),
-#: ids... Returns {claimed, held}: an id already converted is never claimed (it goes with the
-#: held ones), so a worker that checked the ledger just before another finished the id still
-#: does not submit it again.
+#: ARGV: owner, ttl ms, renew (1: an id this owner holds is claimed again, its end moved on,
+#: never sooner), ids... Returns {claimed, held}: an id already converted is never claimed
+#: (it goes with the held ones), so a worker that checked the ledger just before another
+#: finished the id still does not submit it again.
 CLAIM = (
     _NOW
     + """
@@ -192,13 +193,15 @@ local held = {}
 for i = 4, #ARGV do
   local ends = redis.call('ZSCORE', KEYS[1], ARGV[i])
   local taken = ends and tonumber(ends) > now
+  local finish = now + ttl
   if taken and renew and redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[1] then
     taken = false
+    if tonumber(ends) > finish then finish = tonumber(ends) end
   end
   if taken or redis.call('SISMEMBER', KEYS[3], ARGV[i]) == 1 then
     held[#held + 1] = ARGV[i]
   else
-    redis.call('ZADD', KEYS[1], now + ttl, ARGV[i])
+    redis.call('ZADD', KEYS[1], finish, ARGV[i])
     redis.call('HSET', KEYS[2], ARGV[i], ARGV[1])
     claimed[#claimed + 1] = ARGV[i]
   end
@@ -227,6 +230,24 @@ local ends = now + tonumber(ARGV[2])
 for i = 3, #ARGV do
   local held = redis.call('ZSCORE', KEYS[1], ARGV[i])
   if held and tonumber(held) > ends and redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[1] then
+    redis.call('ZADD', KEYS[1], ends, ARGV[i])
+  end
+end
+return 1
+"""
+)
+
+#: Make the caller's unexpired claims last at least ttl from now (a claim ending later keeps
+#: its end; an id it no longer holds is never claimed). KEYS: claims, owners.
+#: ARGV: owner, ttl ms, ids...
+EXTEND_CLAIMS = (
+    _NOW
+    + """
+local ends = now + tonumber(ARGV[2])
+for i = 3, #ARGV do
+  local held = redis.call('ZSCORE', KEYS[1], ARGV[i])
+  if held and tonumber(held) > now and tonumber(held) < ends
+      and redis.call('HGET', KEYS[2], ARGV[i]) == ARGV[1] then
     redis.call('ZADD', KEYS[1], ends, ARGV[i])
   end
 end
