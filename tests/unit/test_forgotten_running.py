@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from lost_job_feed import apply, journal_round_trip, running
+
 from zoho_convert.api.models import JobState, JobStatus, ModuleRef
 from zoho_convert.bulk.events import (
     BatchGaveUp,
@@ -21,7 +23,6 @@ from zoho_convert.bulk.events import (
     LongestJob,
     SubmitStarted,
 )
-from zoho_convert.bulk.journal import Journal
 from zoho_convert.bulk.machine import RunMachine
 from zoho_convert.bulk.settling import PollTimer, SettlePolicy
 from zoho_convert.bulk.spec import RunParams
@@ -31,23 +32,12 @@ POLICY = SettlePolicy(deadline=1000.0, min_wait=5.0, unknown_wait=5.0)
 IDS = tuple(str(100 + n) for n in range(10))
 
 
-def running(converted: int, failed: int = 0, total: int | None = 10) -> JobStatus:
-    rest = (total or 10) - converted - failed
-    return JobStatus(JobState.IN_PROGRESS, total, converted, rest, failed)
-
-
 def submitted(machine: RunMachine, seq: int, sent: float) -> tuple[str, ...]:
     ids = tuple(f"{seq}-{value}" for value in IDS)
     machine(BatchRead(seq, ids, 10 * (seq + 1), 10 * (seq + 1), 0))
     machine(SubmitStarted(seq))
     machine(BatchSubmitted(seq, 10, f"job{seq}", False, sent, sent))
     return ids
-
-
-def apply(machine: RunMachine, events: list[Event]) -> list[Event]:
-    for event in events:
-        machine(event)
-    return events
 
 
 def test_a_job_forgotten_after_its_pace_was_seen_waits_for_its_pace() -> None:
@@ -228,13 +218,7 @@ async def test_a_seen_length_and_an_idle_sighting_survive_a_resume(tmp_path: Pat
         JobLost(1, "j1", 2, "forgotten", running(1, total=2)),
         BatchUncertain(1, paced_ids, 1.0, True, "lost"),
     ]
-    journal = await Journal.create(tmp_path / "j.db", params)
-    for event in events:
-        journal.record(event)
-    await journal.close()
-    opened = await Journal.open(tmp_path / "j.db")
-    _, replayed = await opened.load()
-    await opened.close()
+    replayed = await journal_round_trip(tmp_path / "j.db", params, events)
     machine = RunMachine(POLICY)
     for event in replayed:
         machine(event)

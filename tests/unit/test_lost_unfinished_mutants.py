@@ -10,6 +10,8 @@ The machine is fed the events a run would publish (no I/O, no clock: times are p
 
 from __future__ import annotations
 
+from lost_job_feed import running
+
 from zoho_convert.api.models import JobState, JobStatus
 from zoho_convert.bulk.events import (
     BatchRead,
@@ -25,10 +27,6 @@ from zoho_convert.bulk.settling import PollTimer, SettlePolicy
 
 POLICY = SettlePolicy(deadline=1000.0, min_wait=5.0, unknown_wait=5.0)
 IDS = tuple(str(100 + n) for n in range(10))
-
-
-def running(converted: int) -> JobStatus:
-    return JobStatus(JobState.IN_PROGRESS, 10, converted, 10 - converted, 0)
 
 
 def submitted(machine: RunMachine, seq: int, *, settling: bool, sent: float = 0.0) -> None:

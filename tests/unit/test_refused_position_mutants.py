@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from fake_convert_api import FakeAPI
+from lost_job_feed import journal_round_trip
 
 from zoho_convert.api.models import JobState, JobStatus, ModuleRef
 from zoho_convert.bulk.convert import convert_many, resume
@@ -88,14 +89,7 @@ async def test_a_value_refused_after_the_last_batch_is_not_refused_again_on_resu
 
 
 async def replayed(path: Path, events: list[Event]) -> list[Event]:
-    journal = await Journal.create(path, PARAMS)
-    for event in events:
-        journal.record(event)
-    await journal.close()
-    opened = await Journal.open(path)
-    _, back = await opened.load()
-    await opened.close()
-    return back
+    return await journal_round_trip(path, PARAMS, events)
 
 
 async def test_a_refusals_position_and_repeats_survive_the_journal(tmp_path: Path) -> None:

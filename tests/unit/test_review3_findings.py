@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from fake_convert_api import FakeAPI
+from lost_job_feed import other_worker_can_claim, running
 from noting_ledger import NotingLedger
 
 from zoho_convert.api.models import JobState, JobStatus, ModuleRef
@@ -42,10 +43,6 @@ FIRST = tuple(str(1000 + n) for n in range(10))
 LATER = tuple(str(2000 + n) for n in range(10))
 
 
-def running(converted: int, total: int = 10) -> JobStatus:
-    return JobStatus(JobState.IN_PROGRESS, total, converted, total - converted, 0)
-
-
 class Run:
     """A fleet run's machine and keeper (holder "run-a"), fed the same events."""
 
@@ -68,14 +65,6 @@ class Run:
         assert events == [] and part == seq
         submitted = BatchSubmitted(seq, len(ids), f"job{seq}", False, at, at)
         self.publish([SubmitStarted(seq), submitted])
-
-
-async def other_worker_can_claim(ledger: NotingLedger, ids: tuple[str, ...]) -> list[str]:
-    """Which of ``ids`` another worker of the fleet could claim now (given back at once)."""
-    other = ledger.holding("run-b")
-    got, _ = await other.claim("Quotes", ids, 1.0)
-    await other.release("Quotes", got)
-    return got
 
 
 # -- R1: a batch held back for good by a job given up on keeps no hold ----------------------

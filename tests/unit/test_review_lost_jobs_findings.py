@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 from fake_convert_api import FakeAPI
+from lost_job_feed import apply, journal_round_trip, other_worker_can_claim, running
 from noting_ledger import NotingLedger
 
-from zoho_convert.api.models import JobState, JobStatus, ModuleRef
+from zoho_convert.api.models import JobStatus, ModuleRef
 from zoho_convert.bulk.convert import convert_many, resume
 from zoho_convert.bulk.events import (
     BatchRead,
@@ -25,7 +26,6 @@ from zoho_convert.bulk.events import (
     JobUnfinished,
     SubmitStarted,
 )
-from zoho_convert.bulk.journal import Journal
 from zoho_convert.bulk.keeper import UNFINISHED_HOLD, LedgerKeeper
 from zoho_convert.bulk.machine import RunMachine
 from zoho_convert.bulk.settling import SettlePolicy
@@ -38,10 +38,6 @@ CLAIM_TTL = 900.0 + 120.0
 PARAMS = RunParams(module="Quotes", to=ModuleRef("Sales_Orders", "1"))
 
 
-def running(converted: int, total: int = 10) -> JobStatus:
-    return JobStatus(JobState.IN_PROGRESS, total, converted, total - converted, 0)
-
-
 def submitted(machine: RunMachine, seq: int, ids: tuple[str, ...], sent: float) -> list[Event]:
     events: list[Event] = [
         BatchRead(seq, ids, 10 * (seq + 1), 10 * (seq + 1), 0),
@@ -51,32 +47,11 @@ def submitted(machine: RunMachine, seq: int, ids: tuple[str, ...], sent: float) 
     return apply(machine, events)
 
 
-def apply(machine: RunMachine, events: list[Event]) -> list[Event]:
-    for event in events:
-        machine(event)
-    return events
-
-
 async def replayed(tmp_path: Path, events: list[Event]) -> RunMachine:
     """A fresh machine fed what a journal of ``events`` replays (``resume``'s first step)."""
-    journal = await Journal.create(tmp_path / "j.db", PARAMS)
-    for event in events:
-        journal.record(event)
-    await journal.close()
-    opened = await Journal.open(tmp_path / "j.db")
-    _, back = await opened.load()
-    await opened.close()
     machine = RunMachine(POLICY)
-    apply(machine, back)
+    apply(machine, await journal_round_trip(tmp_path / "j.db", PARAMS, events))
     return machine
-
-
-async def other_worker_can_claim(ledger: NotingLedger, ids: tuple[str, ...]) -> list[str]:
-    """Which of ``ids`` another worker of the fleet could claim now (given back at once)."""
-    other = ledger.holding("run-b")
-    got, _ = await other.claim("Quotes", ids, 1.0)
-    await other.release("Quotes", got)
-    return got
 
 
 # -- F1: unbounded is lost by a second resume ------------------------------------------------

@@ -5,6 +5,8 @@ numbers, no I/O).
 
 from __future__ import annotations
 
+from lost_job_feed import apply
+
 from zoho_convert.api.errors import RateLimitError
 from zoho_convert.api.models import JobState, JobStatus
 from zoho_convert.bulk.events import (
@@ -12,7 +14,6 @@ from zoho_convert.bulk.events import (
     BatchRead,
     BatchSubmitted,
     BatchUncertain,
-    Event,
     SubmitStarted,
 )
 from zoho_convert.bulk.machine import RunMachine
@@ -27,12 +28,6 @@ def submitted(machine: RunMachine, seq: int, sent: float, answered: float) -> tu
     machine(SubmitStarted(seq))
     machine(BatchSubmitted(seq, 10, f"job{seq}", False, sent, answered))
     return ids
-
-
-def apply(machine: RunMachine, events: list[Event]) -> list[Event]:
-    for event in events:
-        machine(event)
-    return events
 
 
 def status(state: JobState, converted: int, total: int | None = 10) -> JobStatus:

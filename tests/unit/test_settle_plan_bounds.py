@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import math
 
-from zoho_convert.api.models import JobState, JobStatus
+from lost_job_feed import running
+from test_settle_plan_edges import DONE, POLICY
+from test_settle_plan_edges import parked as parked_once
+
 from zoho_convert.bulk.events import (
     BatchGaveUp,
     BatchRead,
@@ -21,27 +24,14 @@ from zoho_convert.bulk.events import (
 )
 from zoho_convert.bulk.ledger import CLAIMED_ELSEWHERE
 from zoho_convert.bulk.machine import RunMachine
-from zoho_convert.bulk.settling import SettlePolicy
-
-# Every lost job is given 5 s (no job measured); settling of one batch may take 10 s.
-POLICY = SettlePolicy(deadline=10.0, min_wait=5.0, unknown_wait=5.0)
-DONE = JobStatus(JobState.COMPLETED, 1, 1, 0, 0)
-
-
-def running(converted: int, total: int | None = 10) -> JobStatus:
-    return JobStatus(JobState.IN_PROGRESS, total, converted, 10 - converted, 0)
 
 
 def parked(
     machine: RunMachine, seq: int, since: float, *, code: str = "", at_once: bool = False
 ) -> None:
-    """Batch ``seq`` (one id) read, sent, and parked ``since`` (a lost reply, unless
-    ``at_once``: surely not sent; ``code``: why)."""
-    ids = (f"{seq}01",)
-    machine(BatchRead(seq, ids, seq + 1, seq + 1, 0))
-    machine(SubmitStarted(seq))
-    machine(BatchUncertain(seq, ids, since, not at_once, "lost", code, at_once))
-    machine.batches[seq].settling = True  # (a settling batch, whatever parked it)
+    """``test_settle_plan_edges.parked``, the batch a settling one whatever parked it."""
+    parked_once(machine, seq, since, code=code, at_once=at_once)
+    machine.batches[seq].settling = True
 
 
 def given_up_at_timeout(machine: RunMachine, seq: int, sent: float) -> None:
