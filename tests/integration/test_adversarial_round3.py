@@ -29,7 +29,7 @@ from zoho_convert import (
     PollPolicy,
     SettlePolicy,
 )
-from zoho_convert.bulk.events import BatchSplit, Event
+from zoho_convert.bulk.events import BatchSplit, BatchSubmitted, Event
 from zoho_convert.simulator import Faults, SimulatorConfig
 from zoho_convert.simulator.state import CrmState
 
@@ -169,19 +169,6 @@ async def test_a_job_stuck_on_an_unknown_state_does_not_leave_other_batches_unce
     assert not report.uncertain
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "machine.RunMachine.accepted trusts any job id the run does not hold; batch A's "
-        "submit was processed (job 304) but its reply lost to a 500, then batch B's reply "
-        "carried 304 (a duplicate job id) while B's own job 305 ran: B is judged by A's job "
-        "(46 converted of 50) though its own converted 47. The run never saw 304, so "
-        "remembering distrusted ids (the fix the round-1 duplicate xfail suggests) does not "
-        "reach this: while a submission of the module has a lost reply, a new job id may be "
-        "the lost job's; e.g. settle B (or at least check its failures like a settling "
-        "job's) when a lost reply is outstanding, or accept it as a limit of the fault"
-    ),
-)
 async def test_a_job_id_of_a_lost_submission_answered_to_another_batch_is_not_trusted(
     start: Start,
 ) -> None:
@@ -317,8 +304,12 @@ async def test_a_crash_while_records_are_checked_resumes_truly(
     journal = str(tmp_path / "run.journal")
     options: dict[str, Any] = {} if module == "Leads" else {"to": "Sales_Orders"}
 
+    settling_jobs: set[int] = set()  # (a job whose batch may be another's is checked too)
+
     def crash_on_checks(event: Event) -> None:
-        if isinstance(event, BatchSplit) and event.settling and not first.done():
+        if isinstance(event, BatchSubmitted) and event.settling:
+            settling_jobs.add(event.batch)
+        if isinstance(event, BatchSplit) and event.batch in settling_jobs and not first.done():
             asyncio.get_running_loop().call_soon(first.cancel)
 
     async with deadline(CASE_TIMEOUT):

@@ -212,14 +212,6 @@ async def test_a_record_converted_before_the_run_is_not_claimed_by_a_lost_submis
     assert_report_true(report, ledger(env.sim, "Quotes", env.ids), preconverted=before)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "machine.RunMachine.accepted only distrusts a job id the run already holds: batch B's "
-        "reply carried A's id (B parked), then C's reply carried B's true job id, never seen, "
-        "so C is judged by B's job (48 converted, 2 failed) though C's own job converted 47"
-    ),
-)
 async def test_a_job_id_the_run_never_held_but_another_batch_owns_is_not_trusted(
     start: Start,
 ) -> None:

@@ -78,6 +78,10 @@ class RunMachine(LostJobs):
         self.position = 0
         self.duplicates = 0
         self.last_refused: Batch | None = None  # the batch of the last refusal of ids
+        # A submission's reply was lost, or carried a job id the run already held: a job
+        # whose id the run never learned may exist, and a reply may yet carry its id; a
+        # batch answered since is ``suspect`` (replayed: a resumed run knows it too).
+        self.unknown_jobs = False
 
     # -- folding events -------------------------------------------------------------------
 
@@ -110,6 +114,7 @@ class RunMachine(LostJobs):
                 self.round_trip_sum += event.answered - event.at
                 self.round_trips += 1
             batch.settling, batch.throttles = event.settling, 0  # (a job: refusals in a row end)
+            batch.suspect = self.unknown_jobs
             self.job_ids.add(event.job_id)
             self.gate_open = True
         elif isinstance(event, JobUnfinished):
@@ -140,6 +145,8 @@ class RunMachine(LostJobs):
             self.gate_open = True  # a refusal of ids shows the request itself is acceptable
         elif isinstance(event, BatchUncertain):
             batch = batches[event.batch]
+            if event.maybe_sent and not event.at_once and batch.state is BatchState.SUBMITTING:
+                self.unknown_jobs = True  # (a job of it, if any, has an id never learned)
             if event.unbounded:  # (as if given up on while it ran; re-parked: from now on)
                 sent = batch.since if batch.state is BatchState.SUBMITTED else event.since
                 self.oldest_unfinished = min(self.oldest_unfinished, sent)
@@ -259,7 +266,12 @@ class RunMachine(LostJobs):
         ``answered``."""
         if job_id in self.job_ids:
             # A job id the run already holds for another batch: its status would be the other
-            # batch's. What became of this one is unknown: settle it.
+            # batch's. What became of this one is unknown: settle it. Zoho hands out other
+            # batches' job ids, then: the job of any batch still polled may not be its own
+            # (the holder's may be this one's; another's, a lost reply's job): its counts are
+            # checked if they are not all converted.
+            for other in self.batches.values():
+                other.suspect = other.suspect or other.state is BatchState.SUBMITTED
             reason = f"Zoho answered with job id {job_id}, already given to another batch"
             return BatchUncertain(seq, part, answered, True, reason)
         return BatchSubmitted(seq, len(part), job_id, settling, sent_at, answered)
@@ -301,7 +313,7 @@ class RunMachine(LostJobs):
                 len(batch.ids),
             )
         # (``and``'s order: a first submission's job, the usual one, builds no outcome.)
-        unclear = batch.settling or self.fleet
+        unclear = batch.settling or self.fleet or batch.suspect
         if unclear and not JobOutcome(job_id, len(batch.ids), status).fully_converted:
             # Its failures may be records its lost predecessor (or another run of the fleet)
             # converted (Zoho failing them inside the job, or the job FAILED) or records that
@@ -309,15 +321,16 @@ class RunMachine(LostJobs):
             # say which: each record's single convert does (refused as converted, refused
             # with its own reason, or converted now). The job has ended, so nothing of it
             # runs: at once. Without the single convert, which records converted is
-            # unknown: uncertain, never a success nor a failure.
+            # unknown: uncertain, never a success nor a failure. A suspect batch's own job may
+            # not be this one (which ended), and may still run: it is waited for first.
             converted = status.converted_count or 0
             kind = "settling job" if batch.settling else "job"
             done = f"{kind} {job_id} converted {converted} of {len(batch.ids)} records"
             if by_record:
                 reason = f"{done}; each is checked by its single convert"
                 # (Its job ran: stopped before the checks, its ids are uncertain, not unsent.)
-                parked = BatchUncertain(seq, batch.ids, batch.since, True, reason, "", True, True)
-                events.append(parked)
+                ids, now = batch.ids, not batch.suspect
+                events.append(BatchUncertain(seq, ids, batch.since, True, reason, "", now, True))
             else:
                 reason = (
                     f"{done}; which of the rest an earlier submission converted cannot be "

@@ -75,6 +75,11 @@ class Batch:
     # last goes again in its round, paced: not before ``not_before`` (``SettlePlan.throttled``).
     throttles: int = 0
     not_before: float = 0.0
+    # Its job id may be another batch's (a job of unknown id existed when it was answered,
+    # or Zoho answered another batch with a job id of this run while it was polled): a job
+    # of it that did not convert every record is checked record by record, once its own
+    # job has surely ended (``RunMachine.finished``).
+    suspect: bool = False
 
     @property
     def held_elsewhere(self) -> bool:
