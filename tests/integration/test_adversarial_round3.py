@@ -130,21 +130,6 @@ async def test_ids_held_by_a_lost_job_that_never_ends_are_not_reported_converted
     true_to_ledger(env, "Quotes", report)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "settle_plan.SettlePlan.settle_due holds a parked batch back while a job sent no "
-        "later than its lost submission (plus the margin) is still polled, and _last counts "
-        "its SettlePolicy.deadline from its first resubmission meanwhile: a job whose final "
-        "status has an unknown state (CANCELLED) is polled to the poll timeout (900 s by "
-        "default), so batches parked after it was sent pass their deadline (counted from "
-        "~1010 s, held until ~1905 s) after 2 of their 6 rounds and end uncertain (6 ids, "
-        "all in fact converted). Fix: do not "
-        "count the time a batch is held back by a running job against its deadline (push "
-        "settle_from on by it), or end a job whose status stays unusable as lost (issue 11 "
-        "point 5) so nothing waits for it"
-    ),
-)
 async def test_a_job_stuck_on_an_unknown_state_does_not_leave_other_batches_uncertain(
     start: Start,
 ) -> None:

@@ -31,13 +31,13 @@ from zoho_convert.bulk.events import (
     ProgressCallback,
     SubmitStarted,
 )
+from zoho_convert.bulk.job_watch import JobWatch
 from zoho_convert.bulk.journal import Journal
 from zoho_convert.bulk.keeper import LedgerKeeper
 from zoho_convert.bulk.machine import RunMachine
 from zoho_convert.bulk.reader import Reader
 from zoho_convert.bulk.records import RecordSettler
 from zoho_convert.bulk.report import ConversionReport
-from zoho_convert.bulk.settling import PollTimer
 from zoho_convert.bulk.spec import RunParams
 from zoho_convert.bulk.tally import Tally
 from zoho_convert.bulk.tasks import Stopped, all_to_end, cancel_all, within
@@ -301,12 +301,13 @@ class Run:
         estimator = self.estimator
         poll = self.poll
         schedule = AdaptiveSchedule(poll, estimator) if poll.adaptive else PlainSchedule(poll)
-        # The schedule, how late each poll left, and after each poll what fell due.
-        timer = PollTimer(self.clock, schedule, self.settle_now)
+        # The schedule, how late each poll left, whether Zoho's status could be used, and
+        # after each poll what fell due.
+        timer = JobWatch(self.clock, schedule, self, seq, timed, call)
         estimator.pending += 1
         try:
             status = await poll_job(
-                call, job_id, self.poll, sleep=self.sleep, clock=self.clock, schedule=timer
+                timer.poll, job_id, self.poll, sleep=self.sleep, clock=self.clock, schedule=timer
             )
         except PollTimeoutError as timeout:
             self.publish(self.machine.unfinished(seq, job_id, timeout.last_status, timed_out=True))

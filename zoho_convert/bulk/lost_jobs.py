@@ -50,6 +50,31 @@ class LostJobs(SettlePlan):
             return age
         return math.inf if age > self._wait() else 0.0
 
+    def unreadable(
+        self, seq: int, seen: tuple[JobStatus, float | None] | None, unusable: bool = True
+    ) -> list[Event]:
+        """A job still polled whose last status Zoho answered cannot be used (``unusable``;
+        False: a usable status came again). Such a status (an unknown state like CANCELLED,
+        a count that is no count) is no sign that the job still runs, so its age is no sign
+        that a lost job sent after it may still run: it holds no parked batch back
+        (``settle_due``), and given up on at the poll timeout, it does not make them wait
+        forever. What it was ``seen`` doing last (``lost``'s) bounds it instead: every lost
+        job is given as long as its pace says it may run (a ``LongestJob`` seen). One that
+        pace cannot bound (seen running with nothing processed past a lost job's wait, or
+        seen by a resumed session) goes on holding them back, as one running does."""
+        batch = self.batches[seq]
+        if not unusable:
+            batch.unreadable = False  # (running again, as far as the run can tell)
+            return []
+        length = 0.0
+        if seen is not None:
+            last, seen_at = seen
+            length = self.seen_job_length(batch.since, seen_at, last, len(batch.ids))
+        if length == math.inf:
+            return []  # (as long a job may run: it is held to be running)
+        batch.unreadable = True
+        return [LongestJob(length, None, seen=True)] if length > self.longest_seen_running else []
+
     def lost(
         self, seq: int, job_id: str, reason: str, last: JobStatus | None = None,
         *, seen: tuple[JobStatus, float | None] | None = None, by_record: bool = False,

@@ -119,7 +119,8 @@ class RunMachine(LostJobs):
             self.gate_open = True
         elif isinstance(event, JobUnfinished):
             unfinished = batches.pop(event.batch, None)
-            if unfinished is not None:
+            # (One whose last status could not be used is no sign a job runs that long.)
+            if unfinished is not None and not unfinished.unreadable:
                 self.oldest_unfinished = min(self.oldest_unfinished, unfinished.since)
         elif isinstance(event, (IdsConverted, BatchGaveUp)):
             batches.pop(event.batch, None)

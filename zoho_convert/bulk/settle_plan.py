@@ -80,6 +80,9 @@ class Batch:
     # of it that did not convert every record is checked record by record, once its own
     # job has surely ended (``RunMachine.finished``).
     suspect: bool = False
+    # Its job (SUBMITTED) last answered a status that cannot be used: no sign it still runs
+    # (``LostJobs.unreadable``): it holds no parked batch back.
+    unreadable: bool = False
 
     @property
     def held_elsewhere(self) -> bool:
@@ -243,9 +246,11 @@ class SettlePlan:
         ]
 
     def _oldest_running(self) -> float:
-        """When the oldest job still being polled was sent (infinity: none is)."""
-        running = BatchState.SUBMITTED
-        return min((b.since for b in self.batches.values() if b.state is running), default=math.inf)
+        """When the oldest job still being polled, and not answering unusable statuses, was
+        sent (infinity: none is)."""
+        polled = BatchState.SUBMITTED
+        sent = (b.since for b in self.batches.values() if b.state is polled and not b.unreadable)
+        return min(sent, default=math.inf)
 
     def _last(self, batch: Batch, now: float) -> float:
         """The last moment a batch may go again: its settling deadline (counted from now for
@@ -277,7 +282,8 @@ class SettlePlan:
         While a job sent no later than a batch's lost submission (or a margin after it)
         still runs, that batch is not due either: its lost job, like that job, may still be
         running (a job still running is at least as long as its age: the longest job seen
-        is a sample, small early in a run). Ids another run held wait for no job of this run.
+        is a sample, small early in a run; one answering a status that cannot be used is not
+        taken to run: ``LostJobs.unreadable``). Ids another run held wait for no job of this run.
         """
         if not self.parked:
             return ()  # none ever parked (the usual case, asked after every poll): nothing due
