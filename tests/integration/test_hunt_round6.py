@@ -1,6 +1,6 @@
 """Round 6 of the adversarial hunt: findings pinned as strict ``xfail`` tests, or fixed.
 
-A seeded random search (about 1,000 configurations of the independent server ``alt_server``,
+A seeded random search (about 800 configurations of the independent server ``alt_server``,
 with wire variants added this round: counts null until a job ends, status replies with HTTP
 202, states of other names, a forgotten job's error inside ``data``, the submit's success
 reply inside ``data``, multi-status (207) replies refusing some ids while scheduling the
