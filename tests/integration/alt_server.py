@@ -14,6 +14,7 @@ clock passed in, so tests move it by hand.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
@@ -70,7 +71,10 @@ class AltConfig:
         already: an already-converted id in a submit: ``"in_job"`` (counted failed in the
             job), ``"refuse_index"`` (400 ID_ALREADY_CONVERTED ``{resource_path_index}``, the
             OAS), ``"refuse_id"`` (``{id}``), ``"refuse_data"`` (``{"data": [per-id errors]}``),
-            ``"refuse_path"`` (``{api_name: ids, json_path: $.ids[N]}``, older replies).
+            ``"refuse_path"`` (``{api_name: ids, json_path: $.ids[N]}``, older replies),
+            ``"partial_207"`` (the others scheduled in a job, HTTP 207 with a ``data`` row per
+            refused id, then the job's success row: the multi-status shape of Zoho's record
+            APIs).
         failed_state: a job with failures ends ``"completed"`` (COMPLETED, counts say how many
             failed), ``"failed_if_any"`` (FAILED after converting the others) or
             ``"failed_if_all"``.
@@ -99,6 +103,12 @@ class AltConfig:
             INVALID_TOKEN); None: never.
         duration_spread: each job takes ``duration`` plus a random extra up to
             ``duration_spread`` times it (jobs of varied length; 0: all alike).
+        state_names: states renamed on the wire (the OAS types ``status`` as a bare string:
+            ``{"SCHEDULED": "QUEUED"}`` names a state no page lists).
+        status_http: the HTTP status of a status reply (200; the OAS allows no other, a
+            gateway might say 202).
+        submit_wrap: the submit's success reply ``"bare"`` (OAS, page) or inside ``"data"``
+            (the shape of Zoho's record APIs).
         fault_plan: scripted faults per kind, for deterministic tests: the ``n``-th request
             of a kind gets the plan's ``n``-th entry (a fault's name: ``"429"``,
             ``"500_before"``, ``"500_after"``, ``"drop_before"``, ``"drop_after"``,
@@ -108,17 +118,19 @@ class AltConfig:
     seed: int = 0
     status_wrap: Literal["bare", "data"] = "bare"
     state_case: Literal["upper", "title"] = "title"
-    counts: Literal["int", "str", "final", "nonzero"] = "str"
+    counts: Literal["int", "str", "final", "nonzero", "null"] = "str"
     not_converted_key: str = "not_converted_Count"
     extra_fields: bool = True
     submit_http: int = 200
     job_id_number: bool = True
     scheduled_for: float = 1.0
     duration: float = 4.0
-    already: Literal["in_job", "refuse_index", "refuse_id", "refuse_data", "refuse_path"] = "in_job"
+    already: Literal[
+        "in_job", "refuse_index", "refuse_id", "refuse_data", "refuse_path", "partial_207"
+    ] = "in_job"
     failed_state: Literal["completed", "failed_if_any", "failed_if_all"] = "completed"
     forget_after: float | None = None
-    forget_reply: Literal["invalid_data", "204"] = "invalid_data"
+    forget_reply: Literal["invalid_data", "204", "data_error"] = "invalid_data"
     forget_from: Literal["end", "submit"] = "end"
     single_errors: Literal["top", "data", "bare202"] = "data"
     token_life: float = 3600.0
@@ -131,6 +143,9 @@ class AltConfig:
     revoke_at: float | None = None
     fault_plan: Mapping[str, Sequence[str | None]] = attrs.field(factory=dict)
     duration_spread: float = 0.0
+    state_names: Mapping[str, str] = attrs.field(factory=dict)
+    status_http: int = 200
+    submit_wrap: Literal["bare", "data"] = "bare"
 
 
 @attrs.define
@@ -229,6 +244,7 @@ class AltServer:
         return web.json_response(body, status=http)
 
     def _state(self, name: str) -> str:
+        name = self.config.state_names.get(name, name)
         if self.config.state_case == "title":
             return name.title()
         return name
@@ -399,8 +415,22 @@ class AltServer:
                     400, "INVALID_DATA", "invalid data", {"resource_path_index": index}
                 )
         refused = [i for i, v in enumerate(values) if self._converted(module, v)]
+        if refused and self.config.already == "partial_207" and len(refused) < len(values):
+            return self._partial(module, values, refused)
         if refused and self.config.already != "in_job":
             return self._refuse(values, refused)
+        return self._scheduled(module, values)
+
+    def _partial(self, module: str, values: list[str], refused: list[int]) -> web.Response:
+        """Schedule the ids not refused; 207 with a row per refused id, then the job's."""
+        rows = self._refused_rows(values, refused)
+        kept = [v for i, v in enumerate(values) if i not in set(refused)]
+        scheduled = self._scheduled(module, kept)
+        assert scheduled.text is not None
+        rows.append(json.loads(scheduled.text))
+        return web.json_response({"data": rows}, status=207)
+
+    def _scheduled(self, module: str, values: list[str]) -> web.Response:
         self._note_overlaps("submit", module, values)
         start = self.clock() + self.config.scheduled_for
         if self.config.queue:
@@ -413,15 +443,15 @@ class AltServer:
         self._next_job += 13
         self.jobs[job.job_id] = job
         job_id: Any = job.job_id if self.config.job_id_number else str(job.job_id)
-        return web.json_response(
-            {
-                "code": "SCHEDULED",
-                "details": {"job_id": job_id},
-                "message": "Mass Convert scheduled successfully",
-                "status": "success",
-            },
-            status=self.config.submit_http,
-        )
+        reply: dict[str, Any] = {
+            "code": "SCHEDULED",
+            "details": {"job_id": job_id},
+            "message": "Mass Convert scheduled successfully",
+            "status": "success",
+        }
+        if self.config.submit_wrap == "data":
+            reply = {"data": [reply]}
+        return web.json_response(reply, status=self.config.submit_http)
 
     def _note_overlaps(self, kind: str, module: str, values: list[str]) -> None:
         wanted = set(values)
@@ -441,16 +471,19 @@ class AltServer:
             return self._error(400, "ID_ALREADY_CONVERTED", message, details)
         if self.config.already == "refuse_id":
             return self._error(400, "ID_ALREADY_CONVERTED", message, {"id": values[refused[0]]})
-        rows = [
+        return web.json_response({"data": self._refused_rows(values, refused)}, status=400)
+
+    @staticmethod
+    def _refused_rows(values: list[str], refused: list[int]) -> list[dict[str, Any]]:
+        return [
             {
                 "code": "ID_ALREADY_CONVERTED",
                 "details": {"id": values[i]},
-                "message": message,
+                "message": "id already converted",
                 "status": "error",
             }
             for i in refused
         ]
-        return web.json_response({"data": rows}, status=400)
 
     def _status(self, request: web.Request, _: Any) -> web.Response:
         raw = request.query.get("job_id")
@@ -471,8 +504,16 @@ class AltServer:
         if job is None or job.module != request.match_info["module"] or forgotten:
             if self.config.forget_reply == "204":
                 return web.Response(status=204)
+            if self.config.forget_reply == "data_error":
+                row = {
+                    "code": "INVALID_DATA",
+                    "details": {"param_name": "job_id"},
+                    "message": "The job_id is invalid",
+                    "status": "error",
+                }
+                return web.json_response({"data": [row]}, status=200)
             return self._error(400, "INVALID_DATA", "The job_id is invalid")
-        return web.json_response(self._status_body(job, now))
+        return web.json_response(self._status_body(job, now), status=self.config.status_http)
 
     def _kept_from(self, job: Job) -> float:
         return job.submitted if self.config.forget_from == "submit" else job.end
@@ -506,6 +547,9 @@ class AltServer:
             if self.config.counts == "final" and not done:
                 continue
             if self.config.counts == "nonzero" and value == 0 and key != "total_count":
+                continue
+            if self.config.counts == "null" and not done:
+                row[key] = None
                 continue
             row[key] = self._count(value)
         if self.config.extra_fields:

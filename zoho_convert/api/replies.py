@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from zoho_convert.api.errors import APIError, ResponseValidationError, error_for
 from zoho_convert.api.retry import parse_retry_after
-from zoho_convert.api.wire import error_in_reply
+from zoho_convert.api.wire import error_in_reply, mixed_outcomes
 
 __all__ = ["decode_reply", "host_of", "path_of", "short_error"]
 
@@ -43,6 +43,15 @@ def decode_reply(status: int, headers: Mapping[str, str], raw: bytes, is_post: b
                 maybe_processed=is_post,
             ) from None
     found = error_in_reply(payload)
+    if found is not None and status < 500 and mixed_outcomes(payload):
+        # Some rows succeeded: Zoho did part of what was asked (a mass convert refusing some
+        # ids may have scheduled a job of the others), so this is not a refusal that did
+        # nothing. What it did cannot be read: for a POST, it may have been processed.
+        raise ResponseValidationError(
+            f"HTTP {status} reply mixes errors ({found.code}) with successes",
+            field="data",
+            maybe_processed=is_post,
+        )
     if status >= 400 or found is not None:
         retry_after = parse_retry_after(headers.get("Retry-After"))
         if found is None:

@@ -26,6 +26,7 @@ __all__ = [
     "ErrorBody",
     "converter",
     "error_in_reply",
+    "mixed_outcomes",
     "parse_converted_record",
     "parse_job_id",
     "parse_job_status",
@@ -177,8 +178,14 @@ def _within(error: ResponseValidationError, prefix: str) -> ResponseValidationEr
 
 
 def parse_job_id(payload: object) -> str:
-    """Read the job id from a mass-convert reply (a bare object, not wrapped in ``data``)."""
+    """Read the job id from a mass-convert reply: a bare object (the OAS and the page), or
+    that object as the one row of ``data`` (the envelope of Zoho's record APIs)."""
     body = _expect_mapping(payload, "<body>")
+    rows = body.get("data")
+    if "details" not in body and type(rows) is list and len(rows) == 1:
+        row = _expect_mapping(rows[0], "data[0]")
+        details = _expect_mapping(row.get("details"), "data[0].details")
+        return _id(details.get("job_id"), "data[0].details.job_id")
     details = _expect_mapping(body.get("details"), "details")
     return _id(details.get("job_id"), "details.job_id")
 
@@ -260,3 +267,16 @@ def error_in_reply(payload: object) -> ErrorBody | None:
     if isinstance(rows, list) and rows and isinstance(rows[0], Mapping):
         return _error_from(rows[0])
     return None
+
+
+def mixed_outcomes(payload: object) -> bool:
+    """Whether a reply's ``data`` rows mix errors with rows that are not errors (the
+    multi-status shape of Zoho's record APIs, HTTP 207): Zoho acted on part of the request,
+    so the error of one row is no refusal of the whole of it."""
+    if not isinstance(payload, Mapping):
+        return False
+    rows = payload.get("data")
+    if not isinstance(rows, list) or len(rows) < 2:
+        return False
+    states = {row.get("status") == "error" for row in rows if isinstance(row, Mapping)}
+    return states == {True, False}
