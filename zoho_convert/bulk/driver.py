@@ -73,9 +73,7 @@ class Run:
         self.spec = spec
         self.machine = machine
         self.tally = Tally()
-        self.poll = poll
-        self.progress = progress
-        self.journal = journal
+        self.poll, self.progress, self.journal = poll, progress, journal
         self.sleep, self.clock = endpoints.timing.sleep, endpoints.timing.clock
         # A run holds request slots of its own when the caller asked for fewer than the client
         # has; when journaled (a batch journaled "submitting" holds its slot, so after a crash it
@@ -298,7 +296,9 @@ class Run:
         call: Callable[[], Awaitable[JobStatus]] = functools.partial(self.endpoints.status, job_id)
         if self.requests is not None:  # within the run's own request slots too
             call = functools.partial(within, self.requests, call)
-        estimator = self.estimator
+        # A job an earlier session sent is timed from the resume: no duration, so it learns on
+        # an estimator of its own (a lost job's wait must not shrink to its seeming length).
+        estimator = self.estimator if timed else DurationEstimator()
         poll = self.poll
         schedule = AdaptiveSchedule(poll, estimator) if poll.adaptive else PlainSchedule(poll)
         # The schedule, how late each poll left, whether Zoho's status could be used, and
@@ -322,7 +322,7 @@ class Run:
         else:
             took = self.clock() - batch.since
             tight = took if timed and timer.tight(took) else None
-            loose = max(estimator.max_seen, took)
+            loose = max(estimator.max_seen, took) if timed else 0.0
             finished = self.machine.finished(
                 seq, job_id, status, took=loose, tight=tight, by_record=self.checkable
             )
