@@ -8,9 +8,10 @@ others; with lost replies, 429s with odd Retry-After values, failing token refre
 of 1 to 50, poll timeouts shorter than jobs, journaled runs stopped at a random event and
 resumed) judged each report id by id against the server's ledger and its record of sends
 while a job held the record (``overlaps``). What it found, reduced to small deterministic
-cases: two fixed in ``api/`` (a multi-status reply is no refusal of the whole batch; a
-submit reply inside ``data`` names its job), one in ``bulk/driver.py`` (an earlier session's
-job found done says nothing of how long jobs take), two pinned as strict ``xfail`` (each
+cases: three fixed in ``api/`` (a multi-status reply is no refusal of the whole batch; a
+submit reply inside ``data`` names its job; a state of another name that does not say the
+job ended reads as running), one in ``bulk/driver.py`` (an earlier session's job found done
+says nothing of how long jobs take), one pinned as strict ``xfail`` (its
 ``reason`` names the code path and a fix). Combinations it tried that the client handles
 are kept at the end. Client and server share one virtual clock (``SummingTime``): no test
 sleeps for real.
@@ -171,21 +172,6 @@ async def test_a_job_of_an_earlier_session_found_done_does_not_shorten_a_lost_jo
     assert not env.server.overlaps, f"{len(env.server.overlaps)} records sent while held"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "zoho_convert/bulk/lost_jobs.py (LostJobs.unreadable) with bulk/job_watch.py and "
-        "api/wire.py (_state): a status whose state this client does not know is unusable as "
-        "a whole (its counts unread), and a job answering only such statuses holds no lost "
-        "batch back (f2f8053, meant for a final state like CANCELLED); a server that names "
-        "its running state otherwise (the OAS types status as a bare string) has every "
-        "running job taken for a stuck one, so a lost batch sent after it goes again after "
-        "unknown_wait while its lost job runs. Fix: a job that keeps answering, whatever "
-        "its state, still holds back the lost batches sent no sooner than it for at least "
-        "its age at its last sighting (until the poll timeout), or read an unknown state "
-        "whose counts show records not yet processed as running"
-    ),
-)
 async def test_a_running_state_of_another_name_still_holds_a_lost_batch_back(alt: Any) -> None:
     """Jobs of 200 s whose running state reads "RUNNING" (not "IN PROGRESS"), 20 Quotes in
     batches of 10, the second submit processed then answered 500: the lost batch waits while

@@ -119,11 +119,24 @@ def _structure_job_status(row: object, _: type) -> JobStatus:
     return JobStatus(state=_state(lowered["status"]), **counts)
 
 
+# Words of a state this client does not know that say the job has ended (CANCELLED, ABORTED,
+# DONE...): what it did cannot be told from such a state, and it may never change again.
+_ENDED_WORDS = ("CANCEL", "ABORT", "TERMINAT", "ERROR", "FAIL", "DONE", "SUCCE", "FINISH",
+                "COMPLET", "EXPIR", "STOP", "KILL", "REJECT")
+
+
 def _state(text: object) -> JobState:
     state = JobState.from_wire(text)
-    if state is None:
-        raise ResponseValidationError(f"unknown job status {text!r}", field="status")
-    return state
+    if state is not None:
+        return state
+    word = text.strip().upper() if isinstance(text, str) else ""
+    if word and not any(ended in word for ended in _ENDED_WORDS):
+        # A state of another name that does not say the job ended ("RUNNING", "QUEUED": the
+        # OAS types the status as a bare string) is read as running: its job then holds back
+        # what was sent after it, as one IN PROGRESS does. Read as unusable, it held nothing
+        # back, and a lost job sent after it was sent again while it ran.
+        return JobState.IN_PROGRESS
+    raise ResponseValidationError(f"unknown job status {text!r}", field="status")
 
 
 def _structure_converted(value: object, module: str, field: str) -> ConvertedRecord:
