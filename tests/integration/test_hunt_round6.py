@@ -11,10 +11,10 @@ while a job held the record (``overlaps``). What it found, reduced to small dete
 cases: three fixed in ``api/`` (a multi-status reply is no refusal of the whole batch; a
 submit reply inside ``data`` names its job; a state of another name that does not say the
 job ended reads as running), one in ``bulk/driver.py`` (an earlier session's job found done
-says nothing of how long jobs take), one pinned as strict ``xfail`` (its
-``reason`` names the code path and a fix). Combinations it tried that the client handles
-are kept at the end. Client and server share one virtual clock (``SummingTime``): no test
-sleeps for real.
+says nothing of how long jobs take), one in ``bulk/machine.py`` (a first submission refused
+with a 429 is paced like a settling one, using no round). Combinations it tried that the
+client handles are kept at the end. Client and server share one virtual clock
+(``SummingTime``): no test sleeps for real.
 
 Not findings (known limits): a lost first submission with nothing yet timed waits
 ``unknown_wait``, so jobs longer than it (or statuses forgotten as soon as submitted) see
@@ -90,26 +90,14 @@ async def test_a_submit_reply_inside_data_is_read_not_taken_for_a_lost_reply(alt
     assert report.ok and report.converted == 20 and not report.lost_jobs
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "zoho_convert/bulk/machine.py (RunMachine.refused) with settle_plan.py (_take): a "
-        "first submission Zoho surely did nothing with (a 429 after the client's retries, a "
-        "5xx before processing, or HTTP 200 with INTERNAL_ERROR) is parked at_once and "
-        "counted as a settling round, unpaced (``throttled`` only paces settling batches, "
-        "and Retry-After is not read), so a short 429 storm uses up max_rounds in no time "
-        "and gives the batch up as rejected TOO_MANY_REQUESTS, an id converted before the "
-        "run included. Fix: pace such a first submission as a settling one (``throttled``: "
-        "no round used, Retry-After honoured, only the settle deadline bounds it)"
-    ),
-)
 async def test_a_429_storm_on_first_submissions_does_not_give_the_batch_up(alt: Any) -> None:
     """10 Quotes (one converted before the run), one try per request
     (``RetryPolicy(max_tries=1)``), the first 7 submits answered 429 with Retry-After 30:
-    the batch waits and goes again until Zoho takes it. Observed: 7 submits within 0 s of
-    the run's clock (no pause, Retry-After ignored), then all 10 ids rejected
-    TOO_MANY_REQUESTS, the one converted before the run among them (judged: "rejected
-    (TOO_MANY_REQUESTS) yet converted"); nothing converted."""
+    the batch waits (each 429's Retry-After, using no settling round) and goes again until
+    Zoho takes it. Observed before: 7 submits within 0 s of the run's clock (no pause,
+    Retry-After ignored), then all 10 ids rejected TOO_MANY_REQUESTS, the one converted
+    before the run among them (judged: "rejected (TOO_MANY_REQUESTS) yet converted");
+    nothing converted."""
     config = AltConfig(
         seed=601,
         token_life=1e9,
@@ -120,8 +108,10 @@ async def test_a_429_storm_on_first_submissions_does_not_give_the_batch_up(alt: 
     ids = env.server.create("Quotes", 10)
     env.server.preconvert("Quotes", [ids[3]])
     client = await env.client(retry=RetryPolicy(max_tries=1))
+    began = env.time.now
     async with deadline(CASE_TIMEOUT):
         report = await client.convert_many("Quotes", ids, to="Sales_Orders", poll=POLL)
+    assert env.time.now - began >= 7 * 30, "Retry-After not honoured between the submits"
     env.time.now += 100_000
     judge(report, env.server.counts("Quotes", ids), [ids[3]])
     assert report.converted == 9

@@ -133,7 +133,8 @@ async def test_exactly_once_under_the_fault_matrix_with_jobs_of_varied_length(
 
 
 async def test_a_batch_zoho_always_throttles_is_rejected_with_zohos_code(start: Start) -> None:
-    """Every submit answered 429: each batch goes again at once (nothing can be running)
+    """Every submit answered 429: each batch goes again, paced (0.1 s, doubling: nothing
+    can be running, and a 429 uses no settling round), until its settling deadline (5 s),
     and is then rejected with TOO_MANY_REQUESTS, Zoho's code (not the error class), none
     converted."""
     env = await start(
@@ -141,8 +142,9 @@ async def test_a_batch_zoho_always_throttles_is_rejected_with_zohos_code(start: 
         faults=Faults(rate_429=1.0, fault_endpoints={"mass_convert"}),
         retry=RetryPolicy(max_tries=2, initial=0.01, deadline=1_000),
     )
-    report, ids = await convert(env, 100, settle=SettlePolicy(max_rounds=1))
+    report, ids = await convert(env, 100, settle=SettlePolicy(max_rounds=1, deadline=5.0))
     assert_report_true(report, ledger(env.sim, "Quotes", ids))
     assert {r.code for r in report.rejected} == {"TOO_MANY_REQUESTS"}
     assert len(report.rejected) == 100 and not report.uncertain
-    assert env.sim.state.stats.rate_limited == 2 * 2 * 2  # 2 batches, 2 rounds, 2 tries
+    # 2 batches of 2 tries each, at 0, 0.1, 0.3, 0.7, 1.5 and 3.1 s (6.3 s is too late).
+    assert env.sim.state.stats.rate_limited == 2 * 2 * 6

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -311,6 +312,17 @@ async def test_a_journaled_job_zoho_forgot_before_the_resume_is_settled(
     assert {i: api.records[i] for i in IDS[:150]} == dict.fromkeys(IDS[:150], 1)
 
 
+class RefusedBatch(dict[int, BaseException]):
+    """``FakeAPI.submit_faults`` refusing every submission of ``ids`` with ``error``."""
+
+    def __init__(self, api: FakeAPI, ids: list[str], error: BaseException) -> None:
+        super().__init__()
+        self.api, self.ids, self.error = api, ids, error
+
+    def get(self, number: int, default: Any = None) -> Any:
+        return self.error if self.api.calls[number].ids == self.ids else default
+
+
 @pytest.mark.parametrize("refused_again", [False, True], ids=["accepted", "refused-again"])
 async def test_a_resumed_run_sends_a_never_sent_batch_at_once(
     tmp_path: Path, refused_again: bool
@@ -319,15 +331,17 @@ async def test_a_resumed_run_sends_a_never_sent_batch_at_once(
     POST had landed; resumed with a settling deadline shorter than the wait for a lost job
     of unknown length. The first goes again at once, as the resumed session's first call
     (nothing of it can be running). Accepted, its job shows how long jobs take: the second
-    is settled within the deadline, found converted by its landed POST. Refused again (its
-    one round used), the first is rejected with Zoho's code; the second, which may have
-    reached Zoho, still gets its one round once its lost job's wait is over (the deadline
-    counts from a batch's first resubmission), and is found converted."""
+    is settled within the deadline, found converted by its landed POST. Refused on every try
+    (paced, using no round), the first is rejected with Zoho's code at its deadline; the
+    second, which may have reached Zoho, still gets its one round once its lost job's wait
+    is over (the deadline counts from a batch's first resubmission), and is found
+    converted."""
     path = tmp_path / "run.journal"
     crash = Crash(lambda call: call.ids == BATCHES[1])
     unavailable = ServerError(503, "SERVICE_UNAVAILABLE", "try later", maybe_processed=False)
-    faults = {0: unavailable, 2: unavailable} if refused_again else {0: unavailable}
-    api = FakeAPI(submit_faults=faults, duration=DURATION, on_processed=crash)
+    api = FakeAPI(submit_faults={0: unavailable}, duration=DURATION, on_processed=crash)
+    if refused_again:
+        api.submit_faults = RefusedBatch(api, BATCHES[0], unavailable)
     await crash.run(
         convert_many(
             api, "Quotes", IDS[:100], to="Sales_Orders", journal=str(path), max_pending_jobs=2
@@ -347,8 +361,10 @@ async def test_a_resumed_run_sends_a_never_sent_batch_at_once(
         }
         assert sorted(report.already_converted_ids) == sorted(BATCHES[1])
         assert not report.uncertain and report.converted == 0
-        assert api.calls[3].ids == BATCHES[1]  # (refused naming one id: the rest one by one)
-        assert api.calls[3].sent >= resumed_at + settle.unknown_wait
+        tries = [call.sent for call in api.calls if call.ids == BATCHES[0]]
+        assert len(tries) > 3 and tries[-1] <= resumed_at + settle.deadline  # (paced)
+        settled = [call for call in api.calls if call.ids == BATCHES[1]][1]
+        assert settled.sent >= resumed_at + settle.unknown_wait
     else:
         assert report.ok and report.converted == 50
         assert sorted(report.already_converted_ids) == sorted(BATCHES[1])

@@ -92,14 +92,15 @@ async def test_a_settling_resubmission_lost_again_waits_for_its_own_job() -> Non
 
 
 async def test_a_batch_zoho_never_took_is_rejected_with_its_last_error() -> None:
-    """Every submission of a batch is refused as unavailable (surely not processed): after
-    the settling rounds it is rejected with Zoho's code and the error's text as the reason."""
+    """Every submission of a batch is refused as unavailable (surely not processed): paced
+    (0.1 s, doubling), using no settling round, until the settling deadline (10 s), it is
+    then rejected with Zoho's code and the error's text as the reason."""
     unavailable = ServerError(503, "SERVICE_UNAVAILABLE", "try later", maybe_processed=False)
-    api = FakeAPI(submit_faults={n: unavailable for n in range(10)})
-    report = await convert_many(
-        api, "Quotes", FIRST, to="Sales_Orders", settle=SettlePolicy(max_rounds=2)
-    )
-    assert api.submits == 3  # sent, then two settling rounds, each at once
+    api = FakeAPI(submit_faults={n: unavailable for n in range(100)})
+    settle = SettlePolicy(max_rounds=2, deadline=10.0)
+    report = await convert_many(api, "Quotes", FIRST, to="Sales_Orders", settle=settle)
+    # Sent, then again 0.1, 0.3, 0.7, 1.5, 3.1, 6.3 s later (12.7 s is past the deadline).
+    assert api.submits == 7
     assert {r.code for r in report.rejected} == {"SERVICE_UNAVAILABLE"}
     (message,) = {r.message for r in report.rejected}
     assert message.startswith("ServerError") and "try later" in message

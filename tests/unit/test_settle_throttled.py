@@ -181,22 +181,25 @@ def test_a_records_single_convert_refused_with_a_429_goes_again_in_its_round(
     assert machine.settle_due(100.0) == ()
 
 
-def test_a_batch_refused_before_it_reached_zoho_gets_every_settling_round() -> None:
-    """A first submission refused with 429s (rounds Zoho did nothing with: 5 of 6) whose
-    next try's reply is lost becomes a settling batch: it gets all 6 settling rounds, not the
-    one left (seed 2 of the storm left 50 ids uncertain so)."""
+def test_a_batch_refused_before_it_reached_zoho_is_paced_then_gets_every_settling_round() -> None:
+    """A first submission refused with 429s (5, which Zoho did nothing with) is paced as a
+    settling one (0.1 s, doubling; hunt round 6: unpaced, a storm gave it up at once) and
+    uses no round; once its next try's reply is lost it is a settling batch with all 6
+    settling rounds (seed 2 of the storm left 50 ids uncertain when the 429s used them)."""
     policy = SettlePolicy(max_rounds=6, deadline=1000.0, min_wait=1.0, unknown_wait=1.0)
     machine = RunMachine(policy)
     machine(BatchRead(0, IDS, 3, 3, 0))
     now = 0.0
-    for _ in range(5):
+    for pause in (0.1, 0.2, 0.4, 0.8, 1.6):
         machine(SubmitStarted(0))
         verdict = machine.refused(0, IDS, too_many(), settling=False, at=now)
         assert verdict is not None
         for event in verdict[0]:
             machine(event)
+        assert machine.settle_due(now) == () and machine.due_at(0) == now + pause
+        now += pause
         assert [b.seq for b in machine.settle_due(now)] == [0]
-    assert machine.batches[0].rounds == 5
+    assert machine.batches[0].rounds == 0
     machine(SubmitStarted(0))
     verdict = machine.refused(0, IDS, MAYBE_DONE[0], settling=False, at=now)
     assert verdict is not None

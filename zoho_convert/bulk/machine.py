@@ -213,14 +213,14 @@ class RunMachine(LostJobs):
         # most likely about its ids: it goes again (read, it is isolated), never stopping the
         # run; one before any was accepted may be about the request: it does.
         again = retry_later(error) or (self.gate_open and unreadable_refusal(error))
-        # A settling submission Zoho surely did nothing with (a 429, one that never left) uses
-        # no round, only time: it goes again, paced (``throttled``). A 5xx or a lost reply may
-        # have converted records: its round is used.
+        # A submission Zoho surely did nothing with (a 429, one that never left), a first one
+        # as a settling one, uses no round, only time: it goes again, paced (``throttled``).
+        # A 5xx or a lost reply may have converted records: its round is used.
         paced = None
-        if settling and retry_later(error) and not processed:
+        if retry_later(error) and not processed:
             retry_after = error.retry_after if isinstance(error, RateLimitError) else None
             paced = self.throttled(seq, at, retry_after)
-        elif settling:
+        else:
             self.batches[seq].throttles = 0  # (such refusals in a row end)
         if single and (processed or again) and answered_by_zoho(error):
             # Zoho answered, and a single convert ends before its reply: nothing of it can

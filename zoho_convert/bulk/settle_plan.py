@@ -183,8 +183,9 @@ class SettlePlan:
         return max(self._due(batch, wait), batch.not_before)
 
     def due_at(self, seq: int) -> float:
-        """When a parked batch falls due (the lost job's wait, or at once)."""
-        return self._due(self.batches[seq], self._wait())
+        """When a parked batch falls due (the lost job's wait, or at once; not before its
+        pace)."""
+        return self._ready(self.batches[seq], self._wait())
 
     def _wait(self) -> float:
         # A lost job seen running shows how long jobs can take: a lost job is given at least

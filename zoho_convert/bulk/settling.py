@@ -52,8 +52,9 @@ class SettlePolicy:
         max_rounds: resubmissions of one batch at most; a batch still unsettled after them
             is reported ``uncertain`` (or, if none of its submissions can have reached Zoho,
             ``rejected`` with the last error's code). Looking again at ids another run of the
-            fleet holds is not a round, nor is a settling resubmission Zoho surely did nothing
-            with (a 429 after the client's retries, one that never left): it goes again after
+            fleet holds is not a round, nor is a submission (a first one, or a settling
+            resubmission) Zoho surely did nothing with (a 429 after the client's retries,
+            one that never left): it goes again after
             0.1 s, doubling for each such refusal in a row up to 30 s (or ``min_wait``, if
             longer), and never before Zoho's Retry-After, within the deadline.
         deadline: seconds the settling of one batch may take (from its first resubmission,
