@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
+from alt_env import AltEnv, alt_envs
 from fakes import no_wait
 
 from zoho_convert import RetryPolicy, StaticToken, ZohoConvertClient
@@ -36,3 +37,12 @@ async def sim_client() -> AsyncIterator[Callable[..., Awaitable[SimAndClient]]]:
             return sim, api
 
         yield start
+
+
+@pytest.fixture
+async def alt() -> AsyncIterator[Any]:
+    """Start an ``AltServer`` (the independent server) with a config on a virtual clock:
+    ``await alt(config)`` gives an ``AltEnv``. (Modules with an environment of their own
+    override it.)"""
+    async with alt_envs(AltEnv) as make:
+        yield make

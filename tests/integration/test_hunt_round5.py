@@ -14,11 +14,9 @@ at fault and a suggested fix. Client, server and ledger share one virtual clock
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from alt_env import AltEnv, alt_envs
 from alt_server import AltConfig
 from fakes import deadline
 from test_unseen_server import judge
@@ -29,13 +27,6 @@ from zoho_convert.fleet import LocalFleet
 
 CASE_TIMEOUT = 10.0
 POLL = PollPolicy(initial=0.5, multiplier=2.0, max_interval=5.0, timeout=3_000)
-
-
-@pytest.fixture
-async def alt() -> AsyncIterator[Any]:
-    """Start an ``AltServer`` with a config on a virtual clock."""
-    async with alt_envs(AltEnv) as make:
-        yield make
 
 
 async def test_a_job_given_up_at_the_poll_timeout_keeps_its_fleet_claims_while_it_runs(

@@ -24,12 +24,10 @@ their records sent again; jobs queued one after another (round 5's xfail).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from alt_env import AltEnv, alt_envs
 from alt_server import AltConfig, Rates
 from fakes import deadline
 from test_unseen_server import judge
@@ -41,11 +39,21 @@ CASE_TIMEOUT = 10.0
 POLL = PollPolicy(initial=0.5, multiplier=2.0, max_interval=5.0, timeout=3_000)
 
 
-@pytest.fixture
-async def alt() -> AsyncIterator[Any]:
-    """Start an ``AltServer`` with a config on a virtual clock."""
-    async with alt_envs(AltEnv) as make:
-        yield make
+async def converted_and_judged(
+    env: Any, ids: list[str], before: list[str], client: Any = None, **options: Any
+) -> ConversionReport:
+    """Convert ``ids`` (Quotes to Sales_Orders; ``before``: converted before the run), let
+    every job end, and judge the report id by id against the server's ledger; no record
+    sent while a job held it."""
+    client = client or await env.client()
+    async with deadline(CASE_TIMEOUT):
+        report = await client.convert_many(
+            "Quotes", ids, to="Sales_Orders", poll=POLL, **options
+        )
+    env.time.now += 100_000
+    judge(report, env.server.counts("Quotes", ids), before)
+    assert not env.server.overlaps, f"{len(env.server.overlaps)} records sent while held"
+    return report
 
 
 async def test_a_multi_status_reply_refusing_some_ids_is_not_a_refusal_of_the_batch(
@@ -60,12 +68,7 @@ async def test_a_multi_status_reply_refusing_some_ids_is_not_a_refusal_of_the_ba
     env = await alt(AltConfig(seed=602, token_life=1e9, already="partial_207", duration=4.0))
     ids = env.server.create("Quotes", 10)
     env.server.preconvert("Quotes", [ids[3]])
-    client = await env.client()
-    async with deadline(CASE_TIMEOUT):
-        report = await client.convert_many("Quotes", ids, to="Sales_Orders", poll=POLL)
-    env.time.now += 100_000
-    judge(report, env.server.counts("Quotes", ids), [ids[3]])
-    assert not env.server.overlaps, f"{len(env.server.overlaps)} records sent while held"
+    report = await converted_and_judged(env, ids, [ids[3]])
     assert report.already_converted + report.converted == 10 and not report.uncertain
 
 
@@ -79,14 +82,7 @@ async def test_a_submit_reply_inside_data_is_read_not_taken_for_a_lost_reply(alt
     config = AltConfig(seed=604, token_life=1e9, submit_wrap="data", duration=120.0)
     env = await alt(config)
     ids = env.server.create("Quotes", 20)
-    client = await env.client()
-    async with deadline(CASE_TIMEOUT):
-        report = await client.convert_many(
-            "Quotes", ids, to="Sales_Orders", batch_size=10, poll=POLL
-        )
-    env.time.now += 100_000
-    judge(report, env.server.counts("Quotes", ids), [])
-    assert not env.server.overlaps, f"{len(env.server.overlaps)} records sent while held"
+    report = await converted_and_judged(env, ids, [], batch_size=10)
     assert report.ok and report.converted == 20 and not report.lost_jobs
 
 
@@ -178,14 +174,7 @@ async def test_a_running_state_of_another_name_still_holds_a_lost_batch_back(alt
     )
     env = await alt(config)
     ids = env.server.create("Quotes", 20)
-    client = await env.client()
-    async with deadline(CASE_TIMEOUT):
-        report = await client.convert_many(
-            "Quotes", ids, to="Sales_Orders", batch_size=10, poll=POLL
-        )
-    env.time.now += 100_000
-    judge(report, env.server.counts("Quotes", ids), [])
-    assert not env.server.overlaps, f"{len(env.server.overlaps)} records sent while held"
+    await converted_and_judged(env, ids, [], batch_size=10)
 
 
 LOST = ("500_after", "drop_after")
@@ -266,13 +255,7 @@ async def test_round6_combinations_report_true(alt: Any, name: str) -> None:
     before = [ids[3], ids[10]]
     env.server.preconvert("Quotes", before)
     client = await env.client(refresh=options.pop("refresh", False))
-    async with deadline(CASE_TIMEOUT):
-        report = await client.convert_many(
-            "Quotes", ids, to="Sales_Orders", poll=POLL, **{"batch_size": 25, **options}
-        )
-    env.time.now += 100_000
-    judge(report, env.server.counts("Quotes", ids), before)
-    assert not env.server.overlaps, f"{len(env.server.overlaps)} records sent while held"
+    report = await converted_and_judged(env, ids, before, client, **{"batch_size": 25, **options})
     assert report.accounted_for and not report.unfinished
     assert all(delay <= 60.0 for delay in env.time.slept), max(env.time.slept)
     assert env.server.faults or report.lost_jobs, "the case served no fault"
