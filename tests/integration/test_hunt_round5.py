@@ -57,31 +57,17 @@ async def test_a_job_given_up_at_the_poll_timeout_keeps_its_fleet_claims_while_i
     assert later.converted == 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "zoho_convert/bulk/settle_plan.py (SettlePlan: a lost job's wait) with "
-        "bulk/machine.py: a lost submission's wait is timed from when it left (the longest "
-        "job seen, 31 s submission to end, plus a margin) and also waits for the jobs sent "
-        "before it that the run knows to end, but not for the lost job's own running time "
-        "after them: on a server that runs a module's jobs one after another, the lost job "
-        "starts only when the job before it ends (1031 s) and runs to 1061 s, while its records "
-        "go again before that (9 of the 20 records of the two lost batches sent while held, "
-        "by single converts or by a mass resubmission). Fix: time a lost job's wait from the "
-        "latest end of the jobs sent no later than it (as well as from its submission), "
-        "adding the longest running time seen (end minus first poll that saw it started, "
-        "or the shortest job seen) after that end"
-    ),
-)
 @pytest.mark.parametrize("by_record", [True, False], ids=["by-record", "by-mass"])
 async def test_lost_jobs_queued_behind_a_known_job_are_waited_for(
     alt: Any, by_record: bool
 ) -> None:
     """A server that runs a module's jobs one after another (30 s each, queued): 30 Quotes
     in batches of 10, the first submit answered, the next two processed and answered 500.
-    Observed: the lost batches go again (single converts, or a mass resubmission) while
-    their lost jobs, queued behind the first, still hold 9 of their 20 records (on a server
-    that lets two jobs convert one record: converted twice); the reports stay true."""
+    Their lost jobs start when the first ends (1031 s) and run to 1061 s and 1091 s: the
+    lost batches go again (single converts, or a mass resubmission) only after the first
+    job's end, the longest running time seen and the margin (``queued_jobs.QueuedJobs``),
+    never while their lost jobs hold their records (before, 9 of their 20 were sent again
+    while held); the reports stay true."""
     config = AltConfig(
         seed=502,
         token_life=1e9,

@@ -279,13 +279,27 @@ def test_job_state_unknown_names_the_value(value: Any) -> None:
     assert caught.value.field == "status"
 
 
-@pytest.mark.parametrize("value", ["RUNNING", "QUEUED", "pending", "IN-PROGRESS", "Processing"])
-def test_a_state_of_another_name_not_saying_the_job_ended_reads_as_running(value: str) -> None:
+@pytest.mark.parametrize(
+    ("value", "state"),
+    [
+        ("RUNNING", JobState.IN_PROGRESS),
+        ("IN-PROGRESS", JobState.IN_PROGRESS),
+        ("Processing", JobState.IN_PROGRESS),
+        ("QUEUED", JobState.SCHEDULED),
+        ("pending", JobState.SCHEDULED),
+        ("Waiting", JobState.SCHEDULED),
+    ],
+)
+def test_a_state_of_another_name_not_saying_the_job_ended_reads_as_unfinished(
+    value: str, state: JobState
+) -> None:
     """A state this client does not know that does not say the job ended is read as IN
-    PROGRESS: its job still holds back what was sent after it (hunt round 6)."""
+    PROGRESS, or as SCHEDULED when it says the job waits (not started: a job queued behind it
+    has not started either): either way its job still holds back what was sent after it
+    (hunt round 6)."""
     assert JobState.from_wire(value) is None
     status = parse_job_status({"status": value, "total_count": 3, "converted_count": 0})
-    assert status.state is JobState.IN_PROGRESS
+    assert status.state is state
     assert not status.is_final
 
 

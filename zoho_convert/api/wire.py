@@ -123,6 +123,8 @@ def _structure_job_status(row: object, _: type) -> JobStatus:
 # DONE...): what it did cannot be told from such a state, and it may never change again.
 _ENDED_WORDS = ("CANCEL", "ABORT", "TERMINAT", "ERROR", "FAIL", "DONE", "SUCCE", "FINISH",
                 "COMPLET", "EXPIR", "STOP", "KILL", "REJECT")
+# Words of such a state that say the job has not started yet (QUEUED, PENDING, WAITING).
+_WAITING_WORDS = ("QUEUE", "PENDING", "WAIT")
 
 
 def _state(text: object) -> JobState:
@@ -134,8 +136,11 @@ def _state(text: object) -> JobState:
         # A state of another name that does not say the job ended ("RUNNING", "QUEUED": the
         # OAS types the status as a bare string) is read as running: its job then holds back
         # what was sent after it, as one IN PROGRESS does. Read as unusable, it held nothing
-        # back, and a lost job sent after it was sent again while it ran.
-        return JobState.IN_PROGRESS
+        # back, and a lost job sent after it was sent again while it ran. One that says the
+        # job waits is read as SCHEDULED: not started (``bulk.queued_jobs``: a job queued
+        # behind it has not started either).
+        waiting = any(wait in word for wait in _WAITING_WORDS)
+        return JobState.SCHEDULED if waiting else JobState.IN_PROGRESS
     raise ResponseValidationError(f"unknown job status {text!r}", field="status")
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "JobFinished",
     "JobLost",
     "JobUnfinished",
+    "JobsInParallel",
     "LongestJob",
     "ProgressCallback",
     "RequestsCounted",
@@ -253,6 +254,13 @@ class LongestJob:
 
 
 @attrs.frozen
+class JobsInParallel:
+    """Two jobs of the run were seen running at the same time: the server runs jobs side by
+    side, so a lost job is not taken to wait in a queue behind the jobs sent before it
+    (``queued_jobs.QueuedJobs``). Journaled: a resumed run knows it too."""
+
+
+@attrs.frozen
 class RequestsCounted:
     """Requests a session sent, counted when it ended."""
 
@@ -295,6 +303,7 @@ Event = (
     | JobUnfinished
     | JobLost
     | LongestJob
+    | JobsInParallel
     | RequestsCounted
     | RunStopped
 )

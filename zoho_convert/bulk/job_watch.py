@@ -1,5 +1,6 @@
-"""Watching one job's polls for the run: a ``PollTimer`` that, after each poll that did not
-find the job done, tells the machine whether Zoho's status could be used, then the run what
+"""Watching one job's polls for the run: a ``PollTimer`` that tells the machine what each
+poll saw of the job (started or not, running, done: ``QueuedJobs.job_sighted``) and, after
+each poll that did not find it done, whether Zoho's status could be used, then the run what
 fell due.
 
 A job whose status Zoho answers with something that cannot be used (an unknown state such as
@@ -14,9 +15,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
 from zoho_convert.api.errors import ResponseValidationError
-from zoho_convert.api.models import JobStatus
+from zoho_convert.api.models import JobState, JobStatus
 from zoho_convert.api.polling import Schedule
-from zoho_convert.api.timing import Clock
+from zoho_convert.api.timing import Clock, last_sent
 from zoho_convert.bulk.events import Event
 from zoho_convert.bulk.machine import RunMachine
 from zoho_convert.bulk.settling import PollTimer
@@ -38,7 +39,7 @@ class JobWatch(PollTimer):
     """The poll timer of one batch's job (``seq``) in ``run``; ``timed``: sent in this
     session (see ``PollTimer.seen_running``). ``call`` makes one poll: poll with ``poll``."""
 
-    __slots__ = ("_call", "_run", "_seq", "_timed", "unusable")
+    __slots__ = ("_before", "_call", "_first", "_run", "_seq", "_timed", "unusable")
 
     def __init__(
         self,
@@ -54,6 +55,10 @@ class JobWatch(PollTimer):
         # Whether the last status Zoho answered could not be used. (A poll that got no
         # answer, a 5xx or a dropped connection, leaves it as it was: no news.)
         self.unusable = False
+        # When a poll last found the job not started (at first: when it was sent, if this
+        # session sent it), and when one first found it started.
+        self._before = run.machine.batches[seq].since if timed else None
+        self._first: float | None = None
 
     async def poll(self) -> JobStatus:
         """One poll of the job, noting a status Zoho answered that cannot be used (raised
@@ -67,7 +72,28 @@ class JobWatch(PollTimer):
     def polled(self, started: float, ended: float, status: JobStatus | None) -> None:
         if status is not None:
             self.unusable = False  # (a status that can be used came)
+            machine = self._run.machine
+            if not machine.parallel:  # (once jobs ran side by side, nothing more to learn)
+                self._sighted(machine, status.state)
         super().polled(started, ended, status)
+
+    def _sighted(self, machine: RunMachine, state: JobState) -> None:
+        """Tell the machine what a poll found the job doing (``queued_jobs.QueuedJobs``)."""
+        seq, now, left = self._seq, self._clock(), last_sent(self._asked)
+        if state is JobState.SCHEDULED and self._first is None:
+            self._before = left  # (it started after this poll left, if at all)
+        elif self._first is None and state is not JobState.FAILED:
+            self._first = now  # (a FAILED job may have failed without ever running)
+            machine.job_started(seq, now)
+        if not state.is_final:
+            started = None if state is JobState.SCHEDULED else self._first
+            self._run.publish_all(machine.job_running(seq, started, left, now))
+            return
+        # How long it ran, at most: measured only by a poll that left when asked (as a job's
+        # duration is: ``PollTimer.tight``), from when it surely had not started.
+        ran = None if self._before is None else now - self._before
+        self.lag = left - self._asked
+        machine.job_ended(seq, now, ran if ran is not None and self.tight(ran) else None)
 
     def _told(self, now: float) -> None:
         """After a poll that did not find the job done: the machine learns whether its

@@ -44,6 +44,7 @@ from zoho_convert.bulk.events import (
     InputEnded,
     JobFinished,
     JobLost,
+    JobsInParallel,
     LongestJob,
     RequestsCounted,
     SubmitStarted,
@@ -279,6 +280,10 @@ def _longest(event: LongestJob) -> _Sql:
     return lambda db: _put(db, values)
 
 
+def _in_parallel(_: JobsInParallel) -> _Sql:
+    return lambda db: _put(db, {"jobs_in_parallel": "1"})
+
+
 _WRITERS: dict[type, Callable[[Any], _Sql]] = {
     IdsRefused: _refused_at_read,
     BatchRead: _batch_read,
@@ -294,5 +299,6 @@ _WRITERS: dict[type, Callable[[Any], _Sql]] = {
     IdsConverted: _converted,
     JobLost: _lost,
     LongestJob: _longest,
+    JobsInParallel: _in_parallel,
     RequestsCounted: _requests,
 }

@@ -30,6 +30,7 @@ from zoho_convert.bulk.events import (
     InputEnded,
     JobFinished,
     JobLost,
+    JobsInParallel,
     LongestJob,
     RequestsCounted,
     SubmitStarted,
@@ -111,6 +112,8 @@ def replay(db: sqlite3.Connection) -> tuple[RunParams, list[Event]]:
         events.append(LongestJob(float(run["longest_job"]), None if trip is None else float(trip)))
     if "longest_seen" in run:
         events.append(LongestJob(float(run["longest_seen"]), None, seen=True))
+    if run.get("jobs_in_parallel") == "1":
+        events.append(JobsInParallel())
     if "requests" in run:
         events.append(RequestsCounted(int(run["requests"])))
     if run.get("input_complete") == "1":

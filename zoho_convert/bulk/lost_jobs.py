@@ -2,16 +2,16 @@
 running before Zoho forgot it tells of how long jobs take.
 
 ``RunMachine`` (``machine.py``) inherits these decisions; ``settle_plan.py`` decides when the
-ids they park go again. No I/O.
+ids they park go again (``queued_jobs.py``: not while a queue may still hold a lost job). No I/O.
 """
 
 from __future__ import annotations
 
 import math
 
-from zoho_convert.api.models import JobStatus
+from zoho_convert.api.models import JobState, JobStatus
 from zoho_convert.bulk.events import BatchUncertain, Event, JobLost, LongestJob
-from zoho_convert.bulk.settle_plan import SettlePlan
+from zoho_convert.bulk.queued_jobs import QueuedJobs
 
 __all__ = ["LostJobs", "idle"]
 
@@ -27,7 +27,7 @@ def idle(status: JobStatus | None) -> bool:
     return status is not None and not status.is_final and not _done(status)
 
 
-class LostJobs(SettlePlan):
+class LostJobs(QueuedJobs):
     """The lost-job decisions over a run's batches (the base of ``RunMachine``)."""
 
     def seen_job_length(
@@ -91,11 +91,14 @@ class LostJobs(SettlePlan):
         check = by_record and batch.settling  # (a check: it takes no round of its own)
         events: list[Event] = []
         length = 0.0
+        ended = last is not None and last.is_final
         if seen is not None:
             last, seen_at = seen
             length = self.seen_job_length(batch.since, seen_at, last, len(batch.ids))
             if self.longest_seen_running < length < math.inf:
                 events.append(LongestJob(length, None, seen=True))
+        if ended or (last is not None and last.state is not JobState.SCHEDULED):
+            self.unqueued(seq, batch.answered)  # (seen started: behind no queue now)
         events.append(JobLost(seq, job_id, len(batch.ids), reason, last))
         unbounded = length == math.inf
         events.append(

@@ -28,6 +28,7 @@ from zoho_convert.bulk.events import (
     InputEnded,
     JobFinished,
     JobLost,
+    JobsInParallel,
     JobUnfinished,
     LongestJob,
     RunStopped,
@@ -56,7 +57,7 @@ logger = logging.getLogger("zoho_convert.bulk")
 
 class RunMachine(LostJobs):
     """The state and the decisions of one run (see the module docstring; the settling
-    decisions are ``SettlePlan``'s, and a lost job's ``LostJobs``').
+    decisions are ``SettlePlan``'s, a lost job's ``LostJobs``' and ``QueuedJobs``').
 
     Args:
         settle: how settling rounds are bounded.
@@ -171,6 +172,8 @@ class RunMachine(LostJobs):
             self.longest_job = max(self.longest_job, event.seconds)
             if event.round_trip is not None and not self.round_trips:  # an earlier session's
                 self.round_trip_sum, self.round_trips = event.round_trip, 1
+        elif isinstance(event, JobsInParallel):
+            self.parallel = True
         elif isinstance(event, InputEnded):
             self.position, self.duplicates = event.position, event.duplicates
             self.input_ended = True

@@ -1,0 +1,150 @@
+"""Lost jobs that may wait in a queue: on a server that runs a module's jobs one after
+another, a lost job starts only when the jobs that reached the server before it have ended,
+so its wait counts from their ends, not only from when it was sent.
+
+``RunMachine`` (``machine.py``) inherits these decisions (between ``SettlePlan``'s, whose
+``_due`` this refines, and ``LostJobs``'); ``job_watch.JobWatch`` tells it what the polls
+saw. No I/O.
+
+Until the run sees that the server does not run its jobs one at a time in the order they
+came (``JobsInParallel``), a lost job is taken to wait in such a queue: its records are due
+no earlier than the latest end of the jobs sent before it that the run saw end, plus the
+longest a job was seen to run and the margin (``SettlePlan._margin``), as well as its own
+wait from when it was sent. Once a job sent after it is seen started, such a queue has run
+it already: that bounds it instead. A lost job seen started (or ended) waits in no queue.
+Lost jobs queued behind one another are not added up: the margin covers them, statistically.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+
+from zoho_convert.bulk.events import Event, JobsInParallel
+from zoho_convert.bulk.settle_plan import Batch, SettlePlan
+from zoho_convert.bulk.settling import SettlePolicy
+
+__all__ = ["QueuedJobs"]
+
+
+class QueuedJobs(SettlePlan):
+    """The queued-job refinement of when a lost job's records fall due (see the module
+    docstring). Args: as ``SettlePlan``'s."""
+
+    def __init__(self, settle: SettlePolicy, in_flight_grace: float = 0.0) -> None:
+        super().__init__(settle, in_flight_grace)
+        self.parallel = False  # the server runs jobs side by side (``JobsInParallel``)
+        # The longest a job measured tightly ran, at most: from when the last poll that found
+        # it not started left (or its submission) to the poll that found it done. 0.0: none.
+        self.longest_running = 0.0
+        # The jobs seen end: (sent, ended) with both increasing (a job sent no later than
+        # another that ended no sooner says nothing more), so the latest end of the jobs sent
+        # before a time is that of the last one sent before it.
+        self._end_sent: list[float] = []
+        self._ended: list[float] = []
+        # The jobs seen started: (sent, first seen started) with both increasing, so the
+        # first job sent after a time seen started is the first one sent after it.
+        self._start_sent: list[float] = []
+        self._started: list[float] = []
+        # The last sighting of a job running (its batch, when its poll left and came back),
+        # and the last of a job of another batch before it: see ``job_running``.
+        self._running: tuple[int, float, float] = (-1, -math.inf, -math.inf)
+        self._other: tuple[float, float] = (-math.inf, -math.inf)
+        # Batches whose lost job was seen started or ended (it waits in no queue), with the
+        # ``since`` they were parked from.
+        self._unqueued: dict[int, float] = {}
+
+    def job_running(
+        self, seq: int, first: float | None, left: float, at: float
+    ) -> list[Event]:
+        """A poll of batch ``seq``'s job that left at ``left`` found it unfinished (answered
+        at ``at``); ``first``: when a poll first came back finding it running (None: none
+        has, it is not started). Returns ``JobsInParallel`` once this shows the server does
+        not run jobs one at a time in the order they came: the job ran from ``first`` to
+        ``left`` at least, so another job seen running by a poll that left and came back
+        meanwhile ran at the same time; or a job sent after this one was answered was seen
+        started before this poll left."""
+        if self.parallel:
+            return []
+        proof = False
+        if first is not None:
+            last_seq, last_left, last_at = self._running
+            if last_seq != seq:
+                self._other = (last_left, last_at)
+            self._running = (seq, left, at)
+            other_left, other_at = self._other
+            proof = first <= other_left and other_at <= left
+        if proof or self._started_after(self.batches[seq].answered) <= left:
+            self._end_sent, self._ended, self._start_sent, self._started = [], [], [], []
+            self._unqueued = {}
+            return [JobsInParallel()]
+        return []
+
+    def job_started(self, seq: int, at: float) -> None:
+        """A poll answered at ``at`` first found batch ``seq``'s job started (running, or
+        done converting)."""
+        if self.parallel:
+            return
+        keys, seen = self._start_sent, self._started
+        sent = self.batches[seq].since
+        j = bisect.bisect_left(keys, sent)
+        if j < len(keys) and seen[j] <= at:
+            return  # (a job sent no sooner was seen started no later)
+        r = bisect.bisect_right(keys, sent, j)
+        i = bisect.bisect_left(seen, at, 0, j)
+        keys[i:r], seen[i:r] = [sent], [at]
+
+    def job_ended(self, seq: int, at: float, ran: float | None) -> None:
+        """A poll answered at ``at`` found batch ``seq``'s job done; ``ran``: how long it ran
+        at most, if measured tightly."""
+        if self.parallel:
+            return
+        if ran is not None:
+            self.longest_running = max(self.longest_running, ran)
+        keys, ended = self._end_sent, self._ended
+        sent = self.batches[seq].since
+        r = bisect.bisect_right(keys, sent)
+        if r and ended[r - 1] >= at:
+            return  # (a job sent no later ended no sooner)
+        i = bisect.bisect_left(keys, sent, 0, r)
+        j = bisect.bisect_right(ended, at, i)
+        keys[i:j], ended[i:j] = [sent], [at]
+
+    def unqueued(self, seq: int, since: float) -> None:
+        """Batch ``seq``'s lost job, parked from ``since``, was seen started or ended: it
+        waits in no queue (its own wait bounds it)."""
+        self._unqueued[seq] = since
+
+    def _started_after(self, time: float) -> float:
+        """When a job sent after ``time`` was first seen started (infinity: none was)."""
+        j = bisect.bisect_right(self._start_sent, time)
+        return self._started[j] if j < len(self._started) else math.inf
+
+    def _queued_end(self, batch: Batch) -> float:
+        """When a parked batch's lost job has surely ended if it waited in a queue (see the
+        module docstring); -infinity when that does not apply, or nothing is known."""
+        if self.parallel or batch.at_once or batch.held_elsewhere or batch.unbounded:
+            return -math.inf
+        since = batch.since
+        i = bisect.bisect_left(self._end_sent, since)  # (one sent as it came back: behind)
+        if not i or self._unqueued.get(batch.seq) == since:
+            return -math.inf
+        # (None measured tightly yet, a resumed session's first jobs say: the longest a job
+        # took, bounded loosely, stands in.)
+        run = self.longest_running or self.longest_job
+        end = self._ended[i - 1] + run + self._margin()
+        # (A queue that started a job sent after it has run it.)
+        return min(end, self._started_after(since))
+
+    def _due(self, batch: Batch, wait: float) -> float:
+        # (``SettlePlan``'s, and no sooner than the queue says.)
+        return max(super()._due(batch, wait), self._queued_end(batch))
+
+    def lost_job_wait(self) -> float:
+        """Seconds a lost job is given to finish now, from when it surely started (a fleet's
+        claims outlast it): the longest a parked one waits, queued."""
+        wait = self._wait()
+        if self.parallel or not self._ended:
+            return wait
+        ends = (self._queued_end(b) - b.since for b in self._parked())
+        return max(wait, max(ends, default=wait))
