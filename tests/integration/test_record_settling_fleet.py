@@ -81,9 +81,9 @@ async def workers(
 async def test_records_converted_one_at_a_time_are_in_the_fleet_ledger(
     workers: tuple[Simulator, SteppedTime, Callable[..., Awaitable[Worker]]],
 ) -> None:
-    """A fleet worker whose two submits never reached Zoho settles them record by record:
-    the fleet's ledger holds those records as converted, and a second worker given the same
-    ids sends none of them (it reports them already converted)."""
+    """A fleet worker whose two submits never reached Zoho settles them record by record (at
+    least one of them): the fleet's ledger holds those records as converted, and a second
+    worker given the same ids sends none of them (it reports them already converted)."""
     sim, time, make = workers
     ids = sim.state.create_records("Quotes", 600)
     first = await make(frozenset({2, 5}))
@@ -91,7 +91,11 @@ async def test_records_converted_one_at_a_time_are_in_the_fleet_ledger(
         report = await first.client.convert_many("Quotes", ids, to="Sales_Orders", poll=POLL)
     by_record = set(report.converted_by_record)
     lost = {i for post in first.wire.mass if post.lost for i in post.ids}
-    assert len(lost) == 100 and by_record == lost
+    # (Both lost batches go record by record, unless they fall due at the same moment: then
+    # 100 records wait, too many for single converts to beat a mass resubmission's job, and
+    # one of them goes as a mass convert. Which happens depends on the order the first
+    # submits left in.)
+    assert len(lost) == 100 and len(by_record) >= 50 and by_record <= lost
     assert by_record == {post.ids[0] for post in first.wire.single}
     time.now += 10_000
     assert_report_true(report, ledger(sim, "Quotes", ids))
