@@ -333,8 +333,8 @@ class RunMachine(LostJobs):
             if by_record:
                 reason = f"{done}; each is checked by its single convert"
                 # (Its job ran: stopped before the checks, its ids are uncertain, not unsent.)
-                ids, now = batch.ids, not batch.suspect
-                events.append(BatchUncertain(seq, ids, batch.answered, True, reason, "", now, True))
+                now, since = not batch.suspect, batch.answered if batch.suspect else batch.since
+                events.append(BatchUncertain(seq, batch.ids, since, True, reason, "", now, True))
             else:
                 reason = (
                     f"{done}; which of the rest an earlier submission converted cannot be "
