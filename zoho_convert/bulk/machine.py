@@ -326,15 +326,15 @@ class RunMachine(LostJobs):
             # with its own reason, or converted now). The job has ended, so nothing of it
             # runs: at once. Without the single convert, which records converted is
             # unknown: uncertain, never a success nor a failure. A suspect batch's own job may
-            # not be this one (which ended), and may still run: it is waited for first.
+            # not be this one, and may still run: it is waited for first, from its answer.
             converted = status.converted_count or 0
             kind = "settling job" if batch.settling else "job"
             done = f"{kind} {job_id} converted {converted} of {len(batch.ids)} records"
             if by_record:
                 reason = f"{done}; each is checked by its single convert"
                 # (Its job ran: stopped before the checks, its ids are uncertain, not unsent.)
-                ids, now = batch.ids, not batch.suspect
-                events.append(BatchUncertain(seq, ids, batch.since, True, reason, "", now, True))
+                now, since = not batch.suspect, batch.answered if batch.suspect else batch.since
+                events.append(BatchUncertain(seq, batch.ids, since, True, reason, "", now, True))
             else:
                 reason = (
                     f"{done}; which of the rest an earlier submission converted cannot be "
