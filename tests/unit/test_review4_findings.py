@@ -36,19 +36,6 @@ def due(machine: RunMachine, now: float) -> list[int]:
 # -- 1. suspect job ids are not journaled -------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "false failure after resume: RunMachine.unknown_jobs and Batch.suspect are not "
-        "journaled (machine.py's comment 'replayed: a resumed run knows it too' is wrong: "
-        "journal_replay yields a lost reply's batch as BatchUncertain straight after "
-        "BatchRead, never SUBMITTING, and re-polled jobs come back as plain BatchSubmitted), "
-        "so a re-polled suspect job with failures is counted by its numbers (JobFinished) "
-        "instead of checked record by record. Fix: journal a run key 'unknown_jobs' when set "
-        "(and the per-batch suspect flag, or mark every re-polled SUBMITTED batch suspect on "
-        "replay when the key is set) and replay it before the batches"
-    ),
-)
 async def test_a_suspect_job_is_still_suspect_after_a_resume(tmp_path: Path) -> None:
     """Batch 0's submit reply is lost (a job of unknown id may exist); batch 1 is answered
     after it: suspect (its job id may be batch 0's job). The session dies while batch 1's job
@@ -72,35 +59,12 @@ async def test_a_suspect_job_is_still_suspect_after_a_resume(tmp_path: Path) -> 
 # -- 2. the word list of unknown state names ----------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "double send: api/wire.py _state reads a state saying the job has NOT started "
-        "(NOT_STARTED, YET_TO_START, RESCHEDULED, NEW, CREATED, ACCEPTED) as IN PROGRESS, "
-        "since _WAITING_WORDS lacks them (RESCHEDULED: 'SCHEDULE' is in no list); a job "
-        "read as started proves JobsInParallel (queued_jobs.job_running) and takes a lost "
-        "job out of its queue (lost_jobs.lost -> unqueued), so a lost job still queued is "
-        "sent again after its own wait. Fix: read every unknown state that does not say the "
-        "job ended as SCHEDULED (only Zoho's IN PROGRESS proves a start), or add the "
-        "not-started words (NOT, YET, SCHEDUL, NEW, CREAT, ACCEPT, SUBMIT, INIT)"
-    ),
-)
 @pytest.mark.parametrize("name", ["NOT_STARTED", "Yet to start", "RESCHEDULED"])
 def test_a_state_saying_the_job_has_not_started_reads_as_scheduled(name: str) -> None:
     status = parse_job_status({"status": name, "total_count": 10, "converted_count": 0})
     assert status.state is JobState.SCHEDULED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "double send: a lost job last seen in a state saying it has not started "
-        "(NOT_STARTED, read IN PROGRESS by api/wire.py _state) is taken as started "
-        "(lost_jobs.LostJobs.lost -> QueuedJobs.unqueued): it waits in no queue, and is due "
-        "after its own wait (60.6 s) while it may still wait behind batch 0's job (89.5 s). "
-        "Fix: as for _state above"
-    ),
-)
 def test_a_lost_job_last_seen_not_started_still_waits_in_its_queue() -> None:
     machine = RunMachine(POLICY)
     apply(machine, sent(0, 0.0) + sent(3, 0.5))
@@ -112,16 +76,6 @@ def test_a_lost_job_last_seen_not_started_still_waits_in_its_queue() -> None:
     assert machine.due_at(3) >= 89.5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "double send: api/wire.py _state matches _ENDED_WORDS as substrings, so a state "
-        "saying the job has NOT ended (INCOMPLETE, NOT_COMPLETED, UNFINISHED, NOT_DONE) reads "
-        "as an end: unusable, it holds no lost batch back (LostJobs.unreadable), the very "
-        "fault 0ce5b5d fixed for RUNNING. Fix: treat a negated end word (NOT/UN/IN prefix) as "
-        "not ended, or match ended words only as whole words without a negation"
-    ),
-)
 @pytest.mark.parametrize("name", ["INCOMPLETE", "NOT_COMPLETED", "UNFINISHED"])
 def test_a_state_saying_the_job_has_not_ended_reads_as_unfinished(name: str) -> None:
     try:
@@ -134,17 +88,6 @@ def test_a_state_saying_the_job_has_not_ended_reads_as_unfinished(name: str) -> 
 # -- 3. a suspect job's sightings -----------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "double send (queue rule off for the rest of the run, journaled): "
-        "queued_jobs.QueuedJobs.job_started/job_running count sightings of a suspect batch's "
-        "job, whose id may be a lost submission's job sent before the job it is compared "
-        "with: 'a job sent after this one was answered seen started' is then no proof. "
-        "Fix: in job_watch.JobWatch._sighted (or QueuedJobs.job_started/job_running/"
-        "job_ended), take no sighting of a batch that is suspect as proof or bound"
-    ),
-)
 def test_a_suspect_jobs_start_proves_no_jobs_side_by_side() -> None:
     """Batch 0's reply is lost at 0.2 s (its job, of unknown id, reached the server first);
     batch 1 is sent at 0.3 s; batch 2, sent at 1 s, is answered with a job id the run never
@@ -188,20 +131,6 @@ def test_a_suspect_batch_is_held_back_by_a_job_sent_while_it_was_in_flight() -> 
 # -- 5. a resumed session forgets the queue ----------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "double send after resume: RunMachine.to_restart sets a re-polled job's since and a "
-        "re-parked batch's since to the same resume time, and QueuedJobs._queued_end counts "
-        "only jobs sent strictly before (bisect_left), so the earlier session's jobs never "
-        "queue its lost ones; and a re-polled job gives no duration (driver.await_job), so "
-        "with no running time journaled run = longest_running or longest_job = 0 and no "
-        "margin. The lost batch goes the moment the job ahead of it ends, when its own job "
-        "starts; the live session would have waited to 600 s. Fix: count jobs sent at "
-        "``since`` too (bisect_right: conservative), and fall back to the lost-job wait "
-        "(self._wait()) when no running time is known"
-    ),
-)
 async def test_a_resumed_run_still_queues_a_lost_job_behind_a_re_polled_job(
     tmp_path: Path,
 ) -> None:

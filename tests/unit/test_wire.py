@@ -303,6 +303,35 @@ def test_a_state_of_another_name_not_saying_the_job_ended_reads_as_unfinished(
     assert not status.is_final
 
 
+@pytest.mark.parametrize(
+    ("name", "state"),
+    [
+        ("RUNNING", JobState.IN_PROGRESS),
+        ("Processing", JobState.IN_PROGRESS),
+        ("ACTIVE", JobState.IN_PROGRESS),
+        ("NEW", JobState.SCHEDULED),
+        ("ACCEPTED", JobState.SCHEDULED),
+        ("NOT_STARTED", JobState.SCHEDULED),
+        ("not running", JobState.SCHEDULED),
+        ("INCOMPLETE", JobState.SCHEDULED),
+        ("Unfinished", JobState.SCHEDULED),
+        ("NOT DONE", JobState.SCHEDULED),
+        ("JOB_DONE", None),
+        ("Cancelled by user", None),
+        ("FAILURE", None),
+    ],
+)
+def test_a_state_of_another_name_is_read_by_its_words(name: str, state: JobState | None) -> None:
+    """What an unknown state says decides: running (IN PROGRESS), ended (unusable: None), or
+    neither, a negated word included (SCHEDULED: not known to have started)."""
+    row = {"status": name, "total_count": 3, "converted_count": 0}
+    if state is None:
+        with pytest.raises(ResponseValidationError):
+            parse_job_status(row)
+    else:
+        assert parse_job_status(row).state is state
+
+
 @given(st.text(max_size=20))
 def test_job_state_parse_never_crashes(text: str) -> None:
     """Any text parses to a JobState or raises ResponseValidationError."""

@@ -21,6 +21,7 @@ from zoho_convert.api.models import (
     LeadConversionResult,
     ModuleRef,
 )
+from zoho_convert.api.state_words import read_state_words
 
 __all__ = [
     "ErrorBody",
@@ -119,28 +120,21 @@ def _structure_job_status(row: object, _: type) -> JobStatus:
     return JobStatus(state=_state(lowered["status"]), **counts)
 
 
-# Words of a state this client does not know that say the job has ended (CANCELLED, ABORTED,
-# DONE...): what it did cannot be told from such a state, and it may never change again.
-_ENDED_WORDS = ("CANCEL", "ABORT", "TERMINAT", "ERROR", "FAIL", "DONE", "SUCCE", "FINISH",
-                "COMPLET", "EXPIR", "STOP", "KILL", "REJECT")
-# Words of such a state that say the job has not started yet (QUEUED, PENDING, WAITING).
-_WAITING_WORDS = ("QUEUE", "PENDING", "WAIT")
-
-
 def _state(text: object) -> JobState:
     state = JobState.from_wire(text)
     if state is not None:
         return state
-    word = text.strip().upper() if isinstance(text, str) else ""
-    if word and not any(ended in word for ended in _ENDED_WORDS):
-        # A state of another name that does not say the job ended ("RUNNING", "QUEUED": the
-        # OAS types the status as a bare string) is read as running: its job then holds back
-        # what was sent after it, as one IN PROGRESS does. Read as unusable, it held nothing
-        # back, and a lost job sent after it was sent again while it ran. One that says the
-        # job waits is read as SCHEDULED: not started (``bulk.queued_jobs``: a job queued
-        # behind it has not started either).
-        waiting = any(wait in word for wait in _WAITING_WORDS)
-        return JobState.SCHEDULED if waiting else JobState.IN_PROGRESS
+    reading = read_state_words(text) if isinstance(text, str) else None
+    # A state of another name (the OAS types the status as a bare string) is read by its
+    # words: one that says the job ended cannot be used (what it did is unknown); one that
+    # says it runs is IN PROGRESS; any other (QUEUED, NOT_STARTED) is SCHEDULED, not started.
+    # Either way its job holds back what was sent after it, as one polled does (read as
+    # unusable, a running job held nothing back, and a lost job sent after it went again
+    # while it ran); and only a job read as started bears on ``bulk.queued_jobs``.
+    if reading == "running":
+        return JobState.IN_PROGRESS
+    if reading == "not started":
+        return JobState.SCHEDULED
     raise ResponseValidationError(f"unknown job status {text!r}", field="status")
 
 

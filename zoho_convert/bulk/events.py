@@ -98,6 +98,9 @@ class BatchSubmitted:
         at: when the accepted request left (the run's clock): its job started no earlier.
         answered: when Zoho's acceptance came back (the run's clock): its job started no
             later. None when not known (``at`` stands in).
+        suspect: answered after a reply was lost (a job of unknown id may exist): the job
+            named may be another submission's, so its counts are checked if they are not
+            all converted.
     """
 
     batch: int
@@ -106,6 +109,7 @@ class BatchSubmitted:
     settling: bool = False
     at: float = 0.0
     answered: float | None = None
+    suspect: bool = False
 
 
 @attrs.frozen

@@ -250,7 +250,15 @@ def _submit_started(event: SubmitStarted) -> _Sql:
 
 
 def _submitted(event: BatchSubmitted) -> _Sql:
-    return _state(event.batch, "submitted", job_id=event.job_id, settling=int(event.settling))
+    submitted = _state(event.batch, "submitted", job_id=event.job_id, settling=int(event.settling))
+    if not event.suspect:
+        return submitted
+
+    def suspect(db: sqlite3.Connection) -> None:  # (a run key: no column for it in format 3)
+        submitted(db)
+        _put(db, {f"suspect:{event.batch}": "1"})
+
+    return suspect
 
 
 def _uncertain(event: BatchUncertain) -> _Sql:

@@ -100,6 +100,7 @@ def replay(db: sqlite3.Connection) -> tuple[RunParams, list[Event]]:
                 job_id,
                 _status(status),
                 bool(settling),
+                f"suspect:{seq}" in run,
                 rejected[seq],
                 already[seq],
                 parts[seq],
@@ -128,6 +129,7 @@ def _outcome(
     job_id: str | None,
     status: JobStatus | None,
     settling: bool,
+    suspect: bool,
     rejected: list[RejectedId],
     already: list[str],
     parts: list[tuple[int, tuple[str, ...]]],
@@ -143,7 +145,7 @@ def _outcome(
         yield SubmitStarted(seq)
     elif state in ("submitted", "finished"):
         assert job_id is not None  # written with the state
-        yield BatchSubmitted(seq, len(ids), job_id, settling)
+        yield BatchSubmitted(seq, len(ids), job_id, settling, suspect=suspect)
         if status is not None:  # written with the finished state only
             yield JobFinished(seq, job_id, len(ids), status, ids, settling)
     elif state == "converted":

@@ -31,7 +31,6 @@ from zoho_convert.bulk.events import (
     JobsInParallel,
     JobUnfinished,
     LongestJob,
-    RunStopped,
     SubmitStarted,
 )
 from zoho_convert.bulk.isolation import (
@@ -44,9 +43,10 @@ from zoho_convert.bulk.isolation import (
     unlocated_invalid_data,
     unreadable_refusal,
 )
-from zoho_convert.bulk.lost_jobs import LostJobs, idle
+from zoho_convert.bulk.lost_jobs import idle
 from zoho_convert.bulk.offenders import Parts, isolate
 from zoho_convert.bulk.report import JobOutcome
+from zoho_convert.bulk.run_ends import RunEnds
 from zoho_convert.bulk.settle_plan import Batch, BatchState, SettleRound
 from zoho_convert.bulk.settling import SettlePolicy
 
@@ -55,9 +55,10 @@ __all__ = ["Batch", "BatchState", "RunMachine", "SettleRound"]
 logger = logging.getLogger("zoho_convert.bulk")
 
 
-class RunMachine(LostJobs):
+class RunMachine(RunEnds):
     """The state and the decisions of one run (see the module docstring; the settling
-    decisions are ``SettlePlan``'s, a lost job's ``LostJobs``' and ``QueuedJobs``').
+    decisions are ``SettlePlan``'s, a lost job's ``LostJobs``' and ``QueuedJobs``', and
+    stopping and resuming ``RunEnds``').
 
     Args:
         settle: how settling rounds are bounded.
@@ -81,7 +82,8 @@ class RunMachine(LostJobs):
         self.last_refused: Batch | None = None  # the batch of the last refusal of ids
         # A submission's reply was lost, or carried a job id the run already held: a job
         # whose id the run never learned may exist, and a reply may yet carry its id; a
-        # batch answered since is ``suspect`` (replayed: a resumed run knows it too).
+        # batch answered since is ``suspect`` (resumed: every job polled again, if a batch of
+        # an earlier session may have been sent: ``to_restart``).
         self.unknown_jobs = False
 
     # -- folding events -------------------------------------------------------------------
@@ -115,7 +117,7 @@ class RunMachine(LostJobs):
                 self.round_trip_sum += event.answered - event.at
                 self.round_trips += 1
             batch.settling, batch.throttles = event.settling, 0  # (a job: refusals in a row end)
-            batch.suspect = self.unknown_jobs
+            batch.suspect = event.suspect or self.unknown_jobs  # (journaled: ``event``'s)
             self.job_ids.add(event.job_id)
             self.gate_open = True
         elif isinstance(event, JobUnfinished):
@@ -278,7 +280,8 @@ class RunMachine(LostJobs):
                 other.suspect = other.suspect or other.state is BatchState.SUBMITTED
             reason = f"Zoho answered with job id {job_id}, already given to another batch"
             return BatchUncertain(seq, part, answered, True, reason)
-        return BatchSubmitted(seq, len(part), job_id, settling, sent_at, answered)
+        suspect = self.unknown_jobs
+        return BatchSubmitted(seq, len(part), job_id, settling, sent_at, answered, suspect)
 
     def finished(
         self,
@@ -344,57 +347,3 @@ class RunMachine(LostJobs):
             return events
         events.append(JobFinished(seq, job_id, len(batch.ids), status, batch.ids, batch.settling))
         return events
-
-    def unfinished(
-        self, seq: int, job_id: str, last: JobStatus | None, *, timed_out: bool = False
-    ) -> Event:
-        """A job still running at the poll timeout (``timed_out``), or when the run stopped."""
-        b = self.batches[seq]
-        return JobUnfinished(seq, job_id, len(b.ids), last, b.ids, b.settling, timed_out)
-
-    def stopped(self, reason: str, now: float) -> list[Event]:
-        """The run stops ``now`` with batches still active: which ids were never sent, and
-        which may have been, and when their lost jobs will surely have ended (a journal keeps
-        the batches, so ``resume`` goes on from there)."""
-        events: list[Event] = []
-        not_submitted: list[str] = []
-        uncertain: list[str] = []
-        for batch in list(self.batches.values()):
-            if batch.state is BatchState.SUBMITTED:
-                assert batch.job_id is not None
-                events.append(self.unfinished(batch.seq, batch.job_id, None))
-            elif batch.state is BatchState.SUBMITTING or batch.settling:
-                uncertain.extend(batch.ids)  # it, or an earlier submission, may have landed
-            else:
-                not_submitted.extend(batch.ids)
-        ends = self.lost_jobs_end(now)
-        events.append(RunStopped(tuple(not_submitted), tuple(uncertain), reason, ends - now))
-        return events
-
-    def to_restart(self, now: float) -> tuple[list[Batch], list[Batch], list[Event]]:
-        """A resumed run: the batches to submit and to poll, and events parking the batches
-        an earlier session was sending when it stopped (they may have reached Zoho)."""
-        to_submit: list[Batch] = []
-        to_poll: list[Batch] = []
-        events: list[Event] = []
-        for batch in self.batches.values():
-            if batch.state is BatchState.READ:
-                to_submit.append(batch)
-            elif batch.state is BatchState.SUBMITTED:
-                # Its job's duration counts from this session's clock (an earlier session's
-                # clock means nothing here): at least this long, it will seem.
-                batch.since = batch.answered = now
-                to_poll.append(batch)
-            else:
-                # Caught mid-submission, or parked: it waits for a lost job from now on, if
-                # one of its submissions may have reached Zoho; if none can have, nothing of
-                # it can be running, and it goes again at once.
-                maybe_sent = batch.state is BatchState.SUBMITTING or batch.settling
-                reason = batch.reason or "parked by an earlier session"
-                uncertain = BatchUncertain(
-                    batch.seq, batch.ids, now, maybe_sent, reason, batch.code, not maybe_sent,
-                    unbounded=batch.unbounded,
-                )
-                events.append(uncertain)
-        return to_submit, to_poll, events
-

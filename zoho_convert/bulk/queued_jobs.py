@@ -46,6 +46,12 @@ class QueuedJobs(SettlePlan):
         # first job sent after a time seen started is the first one sent after it.
         self._start_sent: list[float] = []
         self._started: list[float] = []
+        # The same of the jobs that are no suspect batch's (``Batch.suspect``: its job may
+        # be another submission's, sent at another time): only these prove jobs run side by
+        # side. (A suspect one's start still bounds a lost job: were it the lost job's own,
+        # Zoho would have handed out one job id twice, and run jobs one at a time too.)
+        self._sure_start_sent: list[float] = []
+        self._sure_started: list[float] = []
         # The last sighting of a job running (its batch, when its poll left and came back),
         # and the last of a job of another batch before it: see ``job_running``.
         self._running: tuple[int, float, float] = (-1, -math.inf, -math.inf)
@@ -74,9 +80,12 @@ class QueuedJobs(SettlePlan):
             self._running = (seq, left, at)
             other_left, other_at = self._other
             proof = first <= other_left and other_at <= left
-        if proof or self._started_after(self.batches[seq].answered) <= left:
+        # (Two jobs of distinct ids running at once prove it, a suspect batch's too; a job
+        # seen started proves it only if surely sent when its batch was: ``_sure_started``.)
+        sure = self._sure_start_sent, self._sure_started
+        if proof or self._started_after(self.batches[seq].answered, *sure) <= left:
             self._end_sent, self._ended, self._start_sent, self._started = [], [], [], []
-            self._unqueued = {}
+            self._sure_start_sent, self._sure_started, self._unqueued = [], [], {}
             return [JobsInParallel()]
         return []
 
@@ -85,14 +94,10 @@ class QueuedJobs(SettlePlan):
         done converting)."""
         if self.parallel:
             return
-        keys, seen = self._start_sent, self._started
-        sent = self.batches[seq].since
-        j = bisect.bisect_left(keys, sent)
-        if j < len(keys) and seen[j] <= at:
-            return  # (a job sent no sooner was seen started no later)
-        r = bisect.bisect_right(keys, sent, j)
-        i = bisect.bisect_left(seen, at, 0, j)
-        keys[i:r], seen[i:r] = [sent], [at]
+        batch = self.batches[seq]
+        _note_start(self._start_sent, self._started, batch.since, at)
+        if not batch.suspect:
+            _note_start(self._sure_start_sent, self._sure_started, batch.since, at)
 
     def job_ended(self, seq: int, at: float, ran: float | None) -> None:
         """A poll answered at ``at`` found batch ``seq``'s job done; ``ran``: how long it ran
@@ -115,10 +120,15 @@ class QueuedJobs(SettlePlan):
         waits in no queue (its own wait bounds it)."""
         self._unqueued[seq] = since
 
-    def _started_after(self, time: float) -> float:
-        """When a job sent after ``time`` was first seen started (infinity: none was)."""
-        j = bisect.bisect_right(self._start_sent, time)
-        return self._started[j] if j < len(self._started) else math.inf
+    def _started_after(
+        self, time: float, keys: list[float] | None = None, seen: list[float] | None = None
+    ) -> float:
+        """When a job sent after ``time`` was first seen started (infinity: none was), of
+        the jobs seen started (``keys``, ``seen``: of those given)."""
+        keys = self._start_sent if keys is None else keys
+        seen = self._started if seen is None else seen
+        j = bisect.bisect_right(keys, time)
+        return seen[j] if j < len(seen) else math.inf
 
     def _queued_end(self, batch: Batch) -> float:
         """When a parked batch's lost job has surely ended if it waited in a queue (see the
@@ -126,12 +136,14 @@ class QueuedJobs(SettlePlan):
         if self.parallel or batch.at_once or batch.held_elsewhere or batch.unbounded:
             return -math.inf
         since = batch.since
-        i = bisect.bisect_left(self._end_sent, since)  # (one sent as it came back: behind)
+        # (One sent as it came back, or at the same moment, a resumed session's re-polled
+        # jobs and re-parked batches: it may have come first.)
+        i = bisect.bisect_right(self._end_sent, since)
         if not i or self._unqueued.get(batch.seq) == since:
             return -math.inf
         # (None measured tightly yet, a resumed session's first jobs say: the longest a job
         # took, bounded loosely, stands in.)
-        run = self.longest_running or self.longest_job
+        run = self.longest_running or self.longest_job or self._wait()
         end = self._ended[i - 1] + run + self._margin()
         # (A queue that started a job sent after it has run it.)
         return min(end, self._started_after(since))
@@ -148,3 +160,15 @@ class QueuedJobs(SettlePlan):
             return wait
         ends = (self._queued_end(b) - b.since for b in self._parked())
         return max(wait, max(ends, default=wait))
+
+
+def _note_start(keys: list[float], seen: list[float], sent: float, at: float) -> None:
+    """Note that a job sent at ``sent`` was first seen started at ``at`` in ``keys`` (sent)
+    and ``seen`` (started), both kept increasing (a job sent no sooner than another and seen
+    started no later says all it would)."""
+    j = bisect.bisect_left(keys, sent)
+    if j < len(keys) and seen[j] <= at:
+        return  # (a job sent no sooner was seen started no later)
+    r = bisect.bisect_right(keys, sent, j)
+    i = bisect.bisect_left(seen, at, 0, j)
+    keys[i:r], seen[i:r] = [sent], [at]
