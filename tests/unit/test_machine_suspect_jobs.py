@@ -113,3 +113,25 @@ def test_without_the_single_convert_a_suspect_job_with_failures_leaves_its_ids_u
     accept(machine, 1, "J1", 2.0)
     event = outcome(machine.finished(1, "J1", done(3, failed=1), took=2.0, by_record=False))
     assert type(event).__name__ == "BatchGaveUp"
+
+
+def test_a_suspect_job_not_taken_as_its_own_does_not_time_the_lost_jobs() -> None:
+    """A suspect batch's job found FAILED at its first poll (0.5 s) may be another batch's
+    job, ended long before: its 0.5 s is no bound on how long this run's jobs take, so it
+    publishes no ``LongestJob`` (before: it did, and a batch lost after it was checked by
+    single converts 1 s later, while its lost job still held its records: refused as
+    converted, reported converted, never converted). One it takes as its own (every record
+    converted) still times the run's jobs."""
+    machine = RunMachine(POLICY)
+    send(machine, 0)
+    lose_reply(machine, 0, 1.0)
+    send(machine, 1)
+    accept(machine, 1, "J1", 61.0)
+    failed = JobStatus(JobState.FAILED, 4, 0, 0, 4)
+    events = machine.finished(1, "J1", failed, took=0.5, tight=0.5, by_record=True)
+    assert not [event for event in events if isinstance(event, LongestJob)]
+    assert machine.longest_job_tight == 0.0 and machine.tight_jobs == 0
+    send(machine, 2)
+    accept(machine, 2, "J2", 62.0)
+    events = machine.finished(2, "J2", done(4), took=2.0, tight=2.0, by_record=True)
+    assert [event.seconds for event in events if isinstance(event, LongestJob)] == [2.0]

@@ -299,13 +299,15 @@ class RunMachine(RunEnds):
         convert every record goes that way, its ids parked again."""
         batch = self.batches[seq]
         events: list[Event] = []
-        if took > self.longest_job:
+        status = status.filled()  # (counts left out as zeros)
+        # A suspect job it will not take as its own may be another's, ended long ago: untimed.
+        timed = not batch.suspect or JobOutcome(job_id, len(batch.ids), status).fully_converted
+        if took > self.longest_job and timed:
             events.append(LongestJob(took, self.mean_round_trip()))
-        if tight is not None:
+        if tight is not None and timed:
             self.longest_job_tight = max(self.longest_job_tight, tight)
             self.shortest_job_tight = min(self.shortest_job_tight, tight)
             self.tight_jobs += 1
-        status = status.filled()  # (counts left out as zeros)
         if not status.counts_consistent:
             # A final status that cannot be counted ends the job with what it says (kept on the
             # lost job); which of its records converted is settled by resubmission.

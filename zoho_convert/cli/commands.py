@@ -138,9 +138,30 @@ async def _reporting_stops(
         raise
     except (ZohoConvertError, InputError) as error:
         partial = getattr(error, "partial_report", None)
-        if isinstance(partial, ConversionReport) and partial.jobs:
+        if isinstance(partial, ConversionReport) and _reached_zoho(partial):
             _finish(args, partial)
         raise
+
+
+_LOCAL_CODES = frozenset({"NOT_SUBMITTED", "INVALID_ID"})  # refused before anything was sent
+
+
+def _reached_zoho(report: ConversionReport) -> bool:
+    """Whether a stopped run's report holds an id Zoho may have done something with.
+
+    Not only a job: a batch whose submission was lost and never settled (``uncertain``, maybe
+    converted), records converted or found converted one at a time, and ids Zoho refused all
+    need the report printed (and ``--failed-ids`` written), or the user never learns of them.
+    A report of ids refused locally or never sent says nothing an error line does not.
+    """
+    return bool(
+        report.jobs
+        or report.uncertain
+        or report.converted_by_record
+        or report.already_converted
+        or report.lost_jobs
+        or any(item.code not in _LOCAL_CODES for item in report.rejected)
+    )
 
 
 async def cmd_convert(args: argparse.Namespace, env: Mapping[str, str]) -> int:
