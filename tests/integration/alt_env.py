@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -14,7 +15,7 @@ from alt_server import AltConfig, AltServer
 from fakes import SummingTime
 from truth import RETRY
 
-from zoho_convert import RefreshTokenAuth, StaticToken, ZohoConvertClient
+from zoho_convert import ConversionReport, RefreshTokenAuth, StaticToken, ZohoConvertClient
 
 __all__ = ["AltEnv", "alt_envs"]
 
@@ -68,3 +69,15 @@ async def alt_envs(kind: type[E]) -> AsyncIterator[Callable[[AltConfig], Awaitab
             return kind(server, time, stack)
 
         yield make
+
+
+def journaled_run(
+    client: ZohoConvertClient, ids: list[str], journal: str, progress: Any, **options: Any
+) -> asyncio.Task[ConversionReport]:
+    """A journaled run of ``ids`` (Quotes to Sales_Orders in batches of 10) as a task, for a
+    test to cancel at an event its ``progress`` sees."""
+    run = client.convert_many(
+        "Quotes", ids, to="Sales_Orders", batch_size=10, journal=journal, progress=progress,
+        **options,
+    )
+    return asyncio.create_task(run)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alt_env import journaled_run
 from alt_server import AltConfig, Rates
 from fakes import deadline
 from test_unseen_server import judge
@@ -137,18 +138,7 @@ async def test_a_job_of_an_earlier_session_found_done_does_not_shorten_a_lost_jo
 
     first = await env.client()
     async with deadline(CASE_TIMEOUT):
-        task = asyncio.create_task(
-            first.convert_many(
-                "Quotes",
-                ids,
-                to="Sales_Orders",
-                batch_size=10,
-                poll=POLL,
-                journal=journal,
-                progress=progress,
-                max_pending_jobs=1,
-            )
-        )
+        task = journaled_run(first, ids, journal, progress, poll=POLL, max_pending_jobs=1)
         with pytest.raises(asyncio.CancelledError):
             await task
         env.time.now += 100.0  # the first session's job has ended

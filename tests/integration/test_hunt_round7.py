@@ -51,7 +51,7 @@ from typing import Any
 
 import attrs
 import pytest
-from alt_env import AltEnv, alt_envs
+from alt_env import journaled_run
 from alt_server import AltConfig, Rates
 from fakes import SummingTime, deadline
 from test_unseen_server import judge
@@ -71,13 +71,6 @@ from zoho_convert.simulator.state import CrmState
 
 CASE_TIMEOUT = 10.0
 POLL = PollPolicy(initial=0.5, multiplier=2.0, max_interval=5.0, timeout=3_000)
-
-
-@pytest.fixture
-async def alt() -> AsyncIterator[Any]:
-    """Start an ``AltServer`` with a config on a virtual clock."""
-    async with alt_envs(AltEnv) as make:
-        yield make
 
 
 @contextlib.contextmanager
@@ -280,17 +273,7 @@ async def test_a_run_cancelled_while_settling_resumed_twice_with_other_policies(
 
     first = await env.client()
     async with deadline(CASE_TIMEOUT):
-        task = asyncio.create_task(
-            first.convert_many(
-                "Quotes",
-                ids,
-                to="Sales_Orders",
-                batch_size=10,
-                poll=POLL,
-                journal=journal,
-                progress=stop_at(kind, nth),
-            )
-        )
+        task = journaled_run(first, ids, journal, stop_at(kind, nth), poll=POLL)
         with contextlib.suppress(asyncio.CancelledError):
             await task
         stopped_first = task.cancelled()
