@@ -89,11 +89,14 @@ async def test_the_cli_prints_the_report_of_a_run_its_input_stopped_before_any_j
 ) -> None:
     """``zoho-convert convert --json --failed-ids`` of 600 quotes whose file turns out not to
     be UTF-8 past its first 8 KB, against the package simulator answering every mass convert
-    500 after processing it: the first batch's job converts its 50 records, the run stops
-    reading (409 ids read) and reports those 50 ``uncertain`` and 359 ``NOT_SUBMITTED``.
-    Observed before: the CLI printed nothing and wrote no ``--failed-ids`` (it printed a
-    stopped run's report only when it had a job), so the 50 records the server converted
-    were listed nowhere; only "not UTF-8 text further on" on stderr, exit 1."""
+    500 after processing it: the run stops reading (409 ids read); the 8 whole batches read
+    go on to their end (each converted by its job, its reply lost, and its settling too): 400
+    ``uncertain``, the 9 ids of the last, partial batch ``NOT_SUBMITTED``, and the input's
+    error raised after. (Before the input's error let what was read go on, one batch was
+    sent: 50 ``uncertain``, 359 ``NOT_SUBMITTED``.) Observed before the CLI fix: it printed
+    nothing and wrote no ``--failed-ids`` (it printed a stopped run's report only when it had
+    a job), so the records the server converted were listed nowhere; only "not UTF-8 text
+    further on" on stderr, exit 1."""
     time = SummingTime()
     count = 600
     ids = CrmState(SimulatorConfig(seed=7)).create_records("Quotes", count)
@@ -115,7 +118,7 @@ async def test_the_cli_prints_the_report_of_a_run_its_input_stopped_before_any_j
     printed = capsys.readouterr().out
     assert printed, "the CLI printed no report"
     report = json.loads(printed)
-    assert len(converted) == 50
+    assert len(converted) == 400
     assert converted <= set(report["uncertain"]), "a record the server converted is unlisted"
     assert report["ok"] is False and not report["converted"]
     listed = {line.split("\t", 1)[0] for line in failed_ids.read_text().splitlines()}

@@ -277,7 +277,7 @@ async def drive(run: Run, work: Awaitable[None]) -> ConversionReport:
     try:
         try:
             await run.execute(work)
-            outcome = run.fatal
+            outcome = run.fatal or run.input_error
         except BaseException as error:
             # Cancelled (or a bug): stop every request and poller before leaving. The journal
             # keeps each batch's last state, so the run can be resumed.

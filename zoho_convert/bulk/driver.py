@@ -86,6 +86,7 @@ class Run:
         self.tasks: set[asyncio.Task[None]] = set()
         self.timers: set[asyncio.Task[None]] = set()  # wake-ups of parked batches (not waited)
         self.fatal: BaseException | None = None
+        self.input_error: BaseException | None = None  # raised once what was read has ended
         self.started = self.clock()
         self.requests_before = endpoints.request_count()
         self._gate = asyncio.Lock()
@@ -139,11 +140,9 @@ class Run:
         try:
             await reader.read(ids, dispatch, self.stopping)
         except Exception as error:
-            # The caller's iterable failed midway: stop reading, settle what was sent.
-            if self.fatal is None:
-                self.fatal = error
+            self.input_error = error  # stop reading; what was read still goes to its end
         last = reader.take_partial()
-        if self.stopping():
+        if self.stopping() or self.input_error is not None:
             # Read but not sent: journaled and reported as not submitted (resume sends them).
             if reader.refused:
                 self.publish(reader.take_refused())
