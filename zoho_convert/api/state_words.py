@@ -22,10 +22,12 @@ StateReading = Literal["ended", "running", "not started"]
 _ENDED = ("CANCEL", "ABORT", "TERMINAT", "ERROR", "FAIL", "DONE", "SUCCE", "FINISH",
           "COMPLET", "EXPIR", "STOP", "KILL", "REJECT")
 # Stems of words that say a job runs.
-_RUNNING = ("RUNNING", "PROGRESS", "PROCESSING", "EXECUTING", "ACTIVE", "ONGOING")
+# (INPROGRESS is IN PROGRESS written as one word: its IN negates nothing.)
+_RUNNING = ("RUNNING", "PROGRESS", "INPROGRESS", "PROCESSING", "EXECUTING", "ACTIVE", "ONGOING")
 # Words that say the rest does not hold, and prefixes that make a word its opposite.
 _NEGATIONS = frozenset({"NOT", "NO", "YET", "NEVER", "NON"})
-_NEGATING_PREFIXES = ("UN", "IN", "NON")
+# (NOT too: NOTDONE, NOTRUNNING say what NOT_DONE, NOT_RUNNING do.)
+_NEGATING_PREFIXES = ("UN", "IN", "NON", "NOT")
 
 
 def _holds(token: str, stems: tuple[str, ...]) -> bool:
