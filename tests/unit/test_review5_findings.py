@@ -1,7 +1,8 @@
 """Review 5 of fc2dbc3 (unknown job states read by their words, the suspect flag journaled),
 23494f0 (the input failing midway) and 979b5ad (first submissions refused with a 429 paced).
-Each open finding is pinned as a strict xfail naming the code path and a suggested fix; the
-ones fixed here are plain tests. The machine is fed the events a run would publish, and a
+Its findings, each fixed since, are plain tests (they failed before: state words read one by
+one, running outweighing ended; a first paced submission's deadline counting from its first
+refusal). The machine is fed the events a run would publish, and a
 ``JobWatch`` is polled on plain numbers for time.
 """
 
@@ -30,20 +31,6 @@ def status(name: str, converted: int = 0) -> JobStatus:
 # -- 1. a job saying it still runs, with an end word in its name, read as ended ------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "double send: api/state_words.read_state_words checks the ended stems before the "
-        "running ones and takes a stem as ended whatever follows it, so a state saying the job "
-        "still runs (RUNNING_WITH_ERRORS, ERROR_RETRYING) or is still winding down "
-        "(STOPPING, CANCELLING, ABORTING: it may finish the records in hand) is read as ended: "
-        "api/wire._state raises, JobWatch marks it unusable, LostJobs.unreadable sets "
-        "batch.unreadable and SettlePlan._oldest_running stops counting it, so a lost job sent "
-        "after it (queued behind it) is resubmitted after its own wait while it may still wait "
-        "or run. Fix: read a text with any running stem (or RETRY) as running before looking "
-        "for an end, and an ended stem followed by ING (STOPPING, CANCELLING) as running"
-    ),
-)
 @pytest.mark.parametrize(
     "name", ["RUNNING_WITH_ERRORS", "ERROR_RETRYING", "STOPPING", "CANCELLING", "ABORTING"]
 )
@@ -90,20 +77,6 @@ async def test_a_running_job_is_timed_from_its_submission() -> None:
     assert machine.due_at(1) >= 300.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "double send: a state saying the job runs that api/state_words lacks (STARTED, "
-        "RETRYING, WORKING, IN_PROCESS, BUSY) reads 'not started' (SCHEDULED), and "
-        "job_watch.JobWatch._sighted moves _before to every such poll, so the job's running "
-        "time is measured from its last poll (50 s, or one poll interval at real pace, not "
-        "100 s): QueuedJobs.longest_running is too short and a lost job queued behind it "
-        "(_queued_end) falls due while it may still run. 'Not started' is the safe reading for "
-        "the queue proof, not for the duration. Fix: only Zoho's own SCHEDULED moves _before "
-        "(keep the word-read state apart, e.g. a JobStatus flag, and measure such a job from "
-        "the last documented SCHEDULED poll or its submission); and add STARTED/RETRY stems"
-    ),
-)
 @pytest.mark.parametrize("name", ["STARTED", "RETRYING", "WORKING", "IN_PROCESS"])
 async def test_a_job_running_under_another_name_is_timed_from_its_submission(name: str) -> None:
     machine = await _time_job(name)
@@ -139,20 +112,6 @@ async def test_inprogress_is_timed_as_in_progress() -> None:
 # -- 3. a job saying it ended, in words the list lacks, polled to the poll timeout -------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a report wrong per id and a stalled run (no double send): api/state_words reads an "
-        "end it has no stem for (ENDED, CLOSED, PROCESSED, TIMED_OUT, UNSUCCESSFUL: 'UN' "
-        "negates SUCCE) or one where a negation word anywhere wins (FAILED_NOT_RETRYING, "
-        "COMPLETED_NO_ERRORS) as 'not started': SCHEDULED, never final, the job is polled to "
-        "the poll timeout, holds every lost batch sent after it back that long, is reported "
-        "unfinished (JobUnfinished timed_out: oldest_unfinished, those lost batches never go "
-        "again, uncertain; a fleet holds its claims UNFINISHED_HOLD). Fix: add END/CLOS/"
-        "PROCESSED/TIME/TIMED_OUT stems, let UN negate only COMPLET/FINISH/DONE, and let a "
-        "negation word negate only the word after it"
-    ),
-)
 @pytest.mark.parametrize(
     "name",
     ["ENDED", "CLOSED", "PROCESSED", "TIMED_OUT", "UNSUCCESSFUL", "FAILED_NOT_RETRYING",
@@ -169,22 +128,6 @@ def test_a_job_saying_it_ended_is_not_read_as_waiting(name: str) -> None:
 # -- 4. a first submission paced past its settling deadline ----------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "a run that hangs as long as the server says (979b5ad): bulk/machine.RunMachine.refused "
-        "paces a first submission refused with a 429 by Zoho's Retry-After, uncapped "
-        "(SettlePlan.throttled; the transport caps its own at RetryPolicy.max_retry_after, "
-        "60 s), and a first submission has no settle_from yet, so SettlePlan._last and "
-        "settle_round ('one not yet taken gets its first round however late') let it go at "
-        "the Retry-After, its deadline counting only from then: Retry-After 86400 s holds the "
-        "run a day though SettlePolicy.deadline is 20 s (README guarantee 4: paced 'until its "
-        "deadline'). Fix: set batch.settle_from = at on a first paced refusal (its deadline "
-        "counts from its first refusal, as a settling one's from its first resubmission), so "
-        "give_up rejects it TOO_MANY_REQUESTS (never sent); or cap retry_after in throttled "
-        "at the deadline"
-    ),
-)
 def test_a_first_submission_is_not_paced_past_its_deadline() -> None:
     """Batch 0's first submission is refused at 1 s with a 429 and Retry-After 86400 s; the
     settling deadline is 20 s: nothing of it goes a day later."""

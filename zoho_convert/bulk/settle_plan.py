@@ -172,6 +172,8 @@ class SettlePlan:
         ``_THROTTLE_CAP`` (or ``min_wait``), nor before Zoho's ``retry_after``. Returns when
         it may go again."""
         batch = self.batches[seq]
+        if batch.settle_from is None:  # (a first submission's deadline counts from now)
+            batch.settle_from = at
         batch.throttles += 1
         doubled = _THROTTLE_PAUSE * 2.0 ** min(batch.throttles - 1, 30)  # (no overflow)
         pause = min(doubled, max(_THROTTLE_CAP, self.settle.min_wait))
