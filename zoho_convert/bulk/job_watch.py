@@ -92,7 +92,7 @@ class JobWatch(PollTimer):
         # How long it ran, at most: measured only by a poll that left when asked (as a job's
         # duration is: ``PollTimer.tight``), from when it surely had not started.
         ran = None if self._before is None else now - self._before
-        self.lag = left - self._asked
+        self.lag = left - self._asked  # (``tight`` reads it; ``PollTimer.polled`` sets it after)
         machine.job_ended(seq, now, ran if ran is not None and self.tight(ran) else None)
 
     def _told(self, now: float) -> None:

@@ -91,14 +91,13 @@ class LostJobs(QueuedJobs):
         check = by_record and batch.settling  # (a check: it takes no round of its own)
         events: list[Event] = []
         length = 0.0
-        ended = last is not None and last.is_final
         if seen is not None:
             last, seen_at = seen
             length = self.seen_job_length(batch.since, seen_at, last, len(batch.ids))
             if self.longest_seen_running < length < math.inf:
                 events.append(LongestJob(length, None, seen=True))
-        if ended or (last is not None and last.state is not JobState.SCHEDULED):
-            self.unqueued(seq, batch.answered)  # (seen started: behind no queue now)
+        if last is not None and last.state is not JobState.SCHEDULED:
+            self.unqueued(seq, batch.answered)  # (seen started, or ended: behind no queue now)
         events.append(JobLost(seq, job_id, len(batch.ids), reason, last))
         unbounded = length == math.inf
         events.append(

@@ -300,8 +300,11 @@ class RunMachine(RunEnds):
         batch = self.batches[seq]
         events: list[Event] = []
         status = status.filled()  # (counts left out as zeros)
+        # (``and``'s order: a first submission's job, the usual one, builds no outcome.)
+        unclear = batch.settling or self.fleet or batch.suspect
+        fully = unclear and JobOutcome(job_id, len(batch.ids), status).fully_converted
         # A suspect job it will not take as its own may be another's, ended long ago: untimed.
-        timed = not batch.suspect or JobOutcome(job_id, len(batch.ids), status).fully_converted
+        timed = not batch.suspect or fully
         if took > self.longest_job and timed:
             events.append(LongestJob(took, self.mean_round_trip()))
         if tight is not None and timed:
@@ -321,9 +324,7 @@ class RunMachine(RunEnds):
                 status.total_count,
                 len(batch.ids),
             )
-        # (``and``'s order: a first submission's job, the usual one, builds no outcome.)
-        unclear = batch.settling or self.fleet or batch.suspect
-        if unclear and not JobOutcome(job_id, len(batch.ids), status).fully_converted:
+        if unclear and not fully:
             # Its failures may be records its lost predecessor (or another run of the fleet)
             # converted (Zoho failing them inside the job, or the job FAILED) or records that
             # fail for a reason of their own (locked, not approved), and its counts cannot

@@ -37,21 +37,12 @@ class QueuedJobs(SettlePlan):
         # The longest a job measured tightly ran, at most: from when the last poll that found
         # it not started left (or its submission) to the poll that found it done. 0.0: none.
         self.longest_running = 0.0
-        # The jobs seen end: (sent, ended) with both increasing (a job sent no later than
-        # another that ended no sooner says nothing more), so the latest end of the jobs sent
-        # before a time is that of the last one sent before it.
-        self._end_sent: list[float] = []
-        self._ended: list[float] = []
-        # The jobs seen started: (sent, first seen started) with both increasing, so the
-        # first job sent after a time seen started is the first one sent after it.
-        self._start_sent: list[float] = []
-        self._started: list[float] = []
-        # The same of the jobs that are no suspect batch's (``Batch.suspect``: its job may
-        # be another submission's, sent at another time): only these prove jobs run side by
-        # side. (A suspect one's start still bounds a lost job: were it the lost job's own,
-        # Zoho would have handed out one job id twice, and run jobs one at a time too.)
-        self._sure_start_sent: list[float] = []
-        self._sure_started: list[float] = []
+        # The jobs seen end, and seen started; and the starts of the jobs that are no
+        # suspect batch's (``Batch.suspect``: its job may be another submission's, sent at
+        # another time): only these prove jobs run side by side. (A suspect one's start still
+        # bounds a lost job: were it the lost job's own, Zoho would have handed out one job
+        # id twice, and run jobs one at a time too.)
+        self._ends, self._starts, self._sure_starts = _Ends(), _Starts(), _Starts()
         # The last sighting of a job running (its batch, when its poll left and came back),
         # and the last of a job of another batch before it: see ``job_running``.
         self._running: tuple[int, float, float] = (-1, -math.inf, -math.inf)
@@ -82,10 +73,9 @@ class QueuedJobs(SettlePlan):
             proof = first <= other_left and other_at <= left
         # (Two jobs of distinct ids running at once prove it, a suspect batch's too; a job
         # seen started proves it only if surely sent when its batch was: ``_sure_started``.)
-        sure = self._sure_start_sent, self._sure_started
-        if proof or self._started_after(self.batches[seq].answered, *sure) <= left:
-            self._end_sent, self._ended, self._start_sent, self._started = [], [], [], []
-            self._sure_start_sent, self._sure_started, self._unqueued = [], [], {}
+        if proof or self._sure_starts.after(self.batches[seq].answered) <= left:
+            self._ends, self._starts, self._sure_starts = _Ends(), _Starts(), _Starts()
+            self._unqueued = {}
             return [JobsInParallel()]
         return []
 
@@ -95,9 +85,9 @@ class QueuedJobs(SettlePlan):
         if self.parallel:
             return
         batch = self.batches[seq]
-        _note_start(self._start_sent, self._started, batch.since, at)
+        self._starts.note(batch.since, at)
         if not batch.suspect:
-            _note_start(self._sure_start_sent, self._sure_started, batch.since, at)
+            self._sure_starts.note(batch.since, at)
 
     def job_ended(self, seq: int, at: float, ran: float | None) -> None:
         """A poll answered at ``at`` found batch ``seq``'s job done; ``ran``: how long it ran
@@ -106,29 +96,12 @@ class QueuedJobs(SettlePlan):
             return
         if ran is not None:
             self.longest_running = max(self.longest_running, ran)
-        keys, ended = self._end_sent, self._ended
-        sent = self.batches[seq].since
-        r = bisect.bisect_right(keys, sent)
-        if r and ended[r - 1] >= at:
-            return  # (a job sent no later ended no sooner)
-        i = bisect.bisect_left(keys, sent, 0, r)
-        j = bisect.bisect_right(ended, at, i)
-        keys[i:j], ended[i:j] = [sent], [at]
+        self._ends.note(self.batches[seq].since, at)
 
     def unqueued(self, seq: int, since: float) -> None:
         """Batch ``seq``'s lost job, parked from ``since``, was seen started or ended: it
         waits in no queue (its own wait bounds it)."""
         self._unqueued[seq] = since
-
-    def _started_after(
-        self, time: float, keys: list[float] | None = None, seen: list[float] | None = None
-    ) -> float:
-        """When a job sent after ``time`` was first seen started (infinity: none was), of
-        the jobs seen started (``keys``, ``seen``: of those given)."""
-        keys = self._start_sent if keys is None else keys
-        seen = self._started if seen is None else seen
-        j = bisect.bisect_right(keys, time)
-        return seen[j] if j < len(seen) else math.inf
 
     def _queued_end(self, batch: Batch) -> float:
         """When a parked batch's lost job has surely ended if it waited in a queue (see the
@@ -136,17 +109,14 @@ class QueuedJobs(SettlePlan):
         if self.parallel or batch.at_once or batch.held_elsewhere or batch.unbounded:
             return -math.inf
         since = batch.since
-        # (One sent as it came back, or at the same moment, a resumed session's re-polled
-        # jobs and re-parked batches: it may have come first.)
-        i = bisect.bisect_right(self._end_sent, since)
-        if not i or self._unqueued.get(batch.seq) == since:
+        ahead = self._ends.latest_by(since)
+        if ahead == -math.inf or self._unqueued.get(batch.seq) == since:
             return -math.inf
         # (None measured tightly yet, a resumed session's first jobs say: the longest a job
         # took, bounded loosely, stands in.)
         run = self.longest_running or self.longest_job or self._wait()
-        end = self._ended[i - 1] + run + self._margin()
         # (A queue that started a job sent after it has run it.)
-        return min(end, self._started_after(since))
+        return min(ahead + run + self._margin(), self._starts.after(since))
 
     def _due(self, batch: Batch, wait: float) -> float:
         # (``SettlePlan``'s, and no sooner than the queue says.)
@@ -156,19 +126,67 @@ class QueuedJobs(SettlePlan):
         """Seconds a lost job is given to finish now, from when it surely started (a fleet's
         claims outlast it): the longest a parked one waits, queued."""
         wait = self._wait()
-        if self.parallel or not self._ended:
+        if self.parallel or not self._ends:
             return wait
         ends = (self._queued_end(b) - b.since for b in self._parked())
         return max(wait, max(ends, default=wait))
 
 
-def _note_start(keys: list[float], seen: list[float], sent: float, at: float) -> None:
-    """Note that a job sent at ``sent`` was first seen started at ``at`` in ``keys`` (sent)
-    and ``seen`` (started), both kept increasing (a job sent no sooner than another and seen
-    started no later says all it would)."""
-    j = bisect.bisect_left(keys, sent)
-    if j < len(keys) and seen[j] <= at:
-        return  # (a job sent no sooner was seen started no later)
-    r = bisect.bisect_right(keys, sent, j)
-    i = bisect.bisect_left(seen, at, 0, j)
-    keys[i:r], seen[i:r] = [sent], [at]
+
+class _Ends:
+    """The jobs seen end: (sent, ended) with both increasing (a job sent no later than
+    another that ended no sooner says nothing more), so the latest end of the jobs sent by a
+    time is that of the last one sent by it."""
+
+    __slots__ = ("_ended", "_sent")
+
+    def __init__(self) -> None:
+        self._sent: list[float] = []
+        self._ended: list[float] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._sent)
+
+    def note(self, sent: float, at: float) -> None:
+        """A job sent at ``sent`` was seen ended at ``at``."""
+        keys, ended = self._sent, self._ended
+        r = bisect.bisect_right(keys, sent)
+        if r and ended[r - 1] >= at:
+            return  # (a job sent no later ended no sooner)
+        i = bisect.bisect_left(keys, sent, 0, r)
+        j = bisect.bisect_right(ended, at, i)
+        keys[i:j], ended[i:j] = [sent], [at]
+
+    def latest_by(self, time: float) -> float:
+        """The latest end of the jobs sent no later than ``time`` (-infinity: none ended).
+        (One sent at the same moment, a resumed session's re-polled jobs and the batches it
+        re-parks, or one sent as a lost reply came back, may have come first.)"""
+        i = bisect.bisect_right(self._sent, time)
+        return self._ended[i - 1] if i else -math.inf
+
+
+class _Starts:
+    """The jobs seen started: (sent, first seen started) with both increasing (a job sent no
+    sooner than another and seen started no later says all it would), so the first job sent
+    after a time seen started is the first one sent after it."""
+
+    __slots__ = ("_sent", "_started")
+
+    def __init__(self) -> None:
+        self._sent: list[float] = []
+        self._started: list[float] = []
+
+    def note(self, sent: float, at: float) -> None:
+        """A job sent at ``sent`` was first seen started at ``at``."""
+        keys, seen = self._sent, self._started
+        j = bisect.bisect_left(keys, sent)
+        if j < len(keys) and seen[j] <= at:
+            return  # (a job sent no sooner was seen started no later)
+        r = bisect.bisect_right(keys, sent, j)
+        i = bisect.bisect_left(seen, at, 0, j)
+        keys[i:r], seen[i:r] = [sent], [at]
+
+    def after(self, time: float) -> float:
+        """When a job sent after ``time`` was first seen started (infinity: none was)."""
+        j = bisect.bisect_right(self._sent, time)
+        return self._started[j] if j < len(self._started) else math.inf

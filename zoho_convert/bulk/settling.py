@@ -54,9 +54,9 @@ class SettlePolicy:
             ``rejected`` with the last error's code). Looking again at ids another run of the
             fleet holds is not a round, nor is a submission (a first one, or a settling
             resubmission) Zoho surely did nothing with (a 429 after the client's retries,
-            one that never left): it goes again after
-            0.1 s, doubling for each such refusal in a row up to 30 s (or ``min_wait``, if
-            longer), and never before Zoho's Retry-After, within the deadline.
+            one that never left): it goes again after 0.1 s, doubling for each such refusal
+            in a row up to 30 s (or ``min_wait``, if longer), and never before Zoho's
+            Retry-After, within the deadline (a first one's counted from its first refusal).
         deadline: seconds the settling of one batch may take (from its first resubmission,
             or the first look at its ids another run held; its split parts share it); no
             resubmission or look of it starts after it. Each batch has its own: a run longer
