@@ -258,7 +258,7 @@ def test_a_job_id_given_twice_parks_the_second_batch() -> None:
     machine(BatchRead(1, ("201",), 4, 4, 0))
     reason = "Zoho answered with job id 5000, already given to another batch"
     twice = machine.accepted(1, ("201",), "5000", settling=False, sent_at=2.0, answered=2.5)
-    assert twice == BatchUncertain(1, ("201",), 2.5, True, reason)
+    assert twice == BatchUncertain(1, ("201",), 2.5, True, reason, suspects=(0,))
     fresh = machine.accepted(1, ("201",), "5001", settling=True, sent_at=2.0, answered=2.5)
     assert fresh == BatchSubmitted(1, 1, "5001", True, 2.0, 2.5)
 

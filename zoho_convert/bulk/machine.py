@@ -163,6 +163,9 @@ class RunMachine(RunEnds):
             batch.check_pending = event.by_record
             batch.unbounded = event.unbounded
             self.parked[event.batch] = batch
+            for seq in event.suspects:
+                if (other := batches.get(seq)) is not None:
+                    other.suspect = True
         elif isinstance(event, JobLost):
             self.job_ids.add(event.job_id)
             lost = batches.get(event.batch)  # (a resumed run cannot tell how long it may run)
@@ -275,11 +278,14 @@ class RunMachine(RunEnds):
             # batch's. What became of this one is unknown: settle it. Zoho hands out other
             # batches' job ids, then: the job of any batch still polled may not be its own
             # (the holder's may be this one's; another's, a lost reply's job): its counts are
-            # checked if they are not all converted.
-            for other in self.batches.values():
-                other.suspect = other.suspect or other.state is BatchState.SUBMITTED
+            # checked if they are not all converted (folding the event marks them).
+            suspects = tuple(
+                other.seq
+                for other in self.batches.values()
+                if other.state is BatchState.SUBMITTED and not other.suspect
+            )
             reason = f"Zoho answered with job id {job_id}, already given to another batch"
-            return BatchUncertain(seq, part, answered, True, reason)
+            return BatchUncertain(seq, part, answered, True, reason, suspects=suspects)
         suspect = self.unknown_jobs
         return BatchSubmitted(seq, len(part), job_id, settling, sent_at, answered, suspect)
 
