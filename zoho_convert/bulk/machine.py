@@ -65,13 +65,21 @@ class RunMachine(RunEnds):
         in_flight_grace: see ``SettlePlan``.
         fleet: the run is one of a fleet: another run may have converted any of its
             records, so a job's failures are checked like a settling job's.
+        gone_when_converted: a converted record leaves its module (a lead: Zoho moves it
+            out of Leads), so Zoho may refuse it as an invalid id (INVALID_DATA).
     """
 
     def __init__(
-        self, settle: SettlePolicy, in_flight_grace: float = 0.0, *, fleet: bool = False
+        self,
+        settle: SettlePolicy,
+        in_flight_grace: float = 0.0,
+        *,
+        fleet: bool = False,
+        gone_when_converted: bool = False,
     ) -> None:
         super().__init__(settle, in_flight_grace)
         self.fleet = fleet
+        self.gone_when_converted = gone_when_converted
         self.job_ids: set[str] = set()
         self.next_seq = 0
         # Until one submission proves the request acceptable, batches go one at a time: a
@@ -203,18 +211,23 @@ class RunMachine(RunEnds):
         at: float,
         single: bool = False,
         quick_checks: bool = False,
+        checks: bool = False,
     ) -> tuple[list[Event], Parts] | None:
         """What a submission that failed ``at`` (when its error came back) means: events to
         publish and parts to submit next; None for an error that concerns the whole run
         (authentication, a wrong module id, ...). ``single``: the single convert of one
         record (settling record by record), not a mass convert; an INVALID_DATA of it must
         name the record (else it may be about the request: not the record's fate).
-        ``quick_checks``: the single convert may check records for speed (``offenders``)."""
+        ``quick_checks``: the single convert may check records for speed (``offenders``);
+        ``checks``: it may check records (Convert Lead too)."""
         if is_isolatable(error, part) and not (single and unlocated_invalid_data(error, part)):
             assert isinstance(error, APIError)
+            # A lead the lost submission converted is gone from Leads: a settling
+            # resubmission (mass or Convert Lead) may be refused as an invalid id for it.
+            unsure = settling and self.gone_when_converted and error.code == "INVALID_DATA"
             return isolate(
                 seq, part, error, settling=settling, at=at, new_seq=self.new_seq,
-                quick_checks=quick_checks,
+                quick_checks=quick_checks, unsure=unsure, check=checks and not single,
             )
         processed = maybe_processed(error)
         # A 400/403 whose body could not be read, once requests like this one were accepted, is

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from zoho_convert.api.errors import APIError
 from zoho_convert.bulk.events import (
+    BatchGaveUp,
     BatchSplit,
     BatchUncertain,
     Event,
@@ -35,17 +36,30 @@ def isolate(
     at: float,
     new_seq: Callable[[], int],
     quick_checks: bool,
+    unsure: bool = False,
+    check: bool = False,
 ) -> tuple[list[Event], Parts]:
     """The events of a refusal of ids (``at``: when it came back) and the parts to submit
     next, each numbered by ``new_seq``. ``quick_checks``: each record's single convert may
-    check it, for speed too (settling record by record; not Convert Lead's checks only)."""
+    check it, for speed too (settling record by record; not Convert Lead's checks only).
+    ``unsure``: the refusal cannot tell "converted by the lost submission" from "refused" (a
+    lead refused as invalid: Zoho moves converted leads out of Leads); ``check``: the single
+    convert may then check the ids it names (else they end uncertain)."""
     located = locate_offenders(error, part)
     if len(part) == 1:
+        if unsure:
+            return [unsure_of(seq, part, error, at, check)], []
         return [refusal(seq, part, error, settling)], []
     parts: Parts
     if isinstance(located, frozenset):
         refused = tuple(value for index, value in enumerate(part) if index in located)
         rest = tuple(value for index, value in enumerate(part) if index not in located)
+        if unsure:
+            # The named ids are split off and checked (or given up on); the rest goes
+            # again as it would after any refusal of ids.
+            named, parts = new_seq(), [(new_seq(), rest)] if rest else []
+            split = BatchSplit(seq, ((named, refused), *parts), settling)
+            return [split, unsure_of(named, refused, error, at, check)], parts
         events: list[Event] = [refusal(seq, refused, error, settling)]
         if settling and error.code == "ID_ALREADY_CONVERTED" and rest:
             # The lost submission was processed, so most of the rest is converted too, and
@@ -70,6 +84,19 @@ def isolate(
     if parts:
         events.append(BatchSplit(seq, tuple(parts), settling))
     return events, parts
+
+
+def unsure_of(
+    seq: int, ids: tuple[str, ...], error: APIError, at: float, check: bool
+) -> Event:
+    """Ids a settling resubmission was refused for with an error that a record its lost
+    submission converted may also get (INVALID_DATA for a lead gone from Leads): checked
+    one by one at once by the single convert (``check``; refused as converted, it tells),
+    else uncertain. Never rejected: the lost submission may have converted them."""
+    why = f"refused ({error.code}) on settling; a lead the lost submission converted reads so"
+    if check:
+        return BatchUncertain(seq, ids, at, True, f"{why}: checking it", "", True, True)
+    return BatchGaveUp(seq, ids, why)
 
 
 def refusal(seq: int, ids: tuple[str, ...], error: APIError, settling: bool) -> Event:
