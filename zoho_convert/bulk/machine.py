@@ -222,12 +222,15 @@ class RunMachine(RunEnds):
         ``checks``: it may check records (Convert Lead too)."""
         if is_isolatable(error, part) and not (single and unlocated_invalid_data(error, part)):
             assert isinstance(error, APIError)
-            # A lead the lost submission converted is gone from Leads: a settling
-            # resubmission (mass or Convert Lead) may be refused as an invalid id for it.
-            unsure = settling and self.gone_when_converted and error.code == "INVALID_DATA"
+            # A converted lead is gone from Leads: Zoho may refuse it as an invalid id, one
+            # the lost submission converted (settling) or one converted before the run.
+            # Convert Lead may tell (refused as converted); Convert Lead's own refusal
+            # cannot be checked again.
+            check = checks and not single
+            unsure = self.gone_when_converted and error.code == "INVALID_DATA"
             return isolate(
                 seq, part, error, settling=settling, at=at, new_seq=self.new_seq,
-                quick_checks=quick_checks, unsure=unsure, check=checks and not single,
+                quick_checks=quick_checks, unsure=unsure and (settling or check), check=check,
             )
         processed = maybe_processed(error)
         # A 400/403 whose body could not be read, once requests like this one were accepted, is

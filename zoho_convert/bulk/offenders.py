@@ -42,13 +42,13 @@ def isolate(
     """The events of a refusal of ids (``at``: when it came back) and the parts to submit
     next, each numbered by ``new_seq``. ``quick_checks``: each record's single convert may
     check it, for speed too (settling record by record; not Convert Lead's checks only).
-    ``unsure``: the refusal cannot tell "converted by the lost submission" from "refused" (a
-    lead refused as invalid: Zoho moves converted leads out of Leads); ``check``: the single
-    convert may then check the ids it names (else they end uncertain)."""
+    ``unsure``: the refusal cannot tell "converted" from "refused" (a lead refused as
+    invalid: Zoho moves converted leads out of Leads); ``check``: the single convert may then
+    check the ids it names (else, settling, they end uncertain)."""
     located = locate_offenders(error, part)
     if len(part) == 1:
         if unsure:
-            return [unsure_of(seq, part, error, at, check)], []
+            return [unsure_of(seq, part, error, at, check, settling)], []
         return [refusal(seq, part, error, settling)], []
     parts: Parts
     if isinstance(located, frozenset):
@@ -59,7 +59,7 @@ def isolate(
             # again as it would after any refusal of ids.
             named, parts = new_seq(), [(new_seq(), rest)] if rest else []
             split = BatchSplit(seq, ((named, refused), *parts), settling)
-            return [split, unsure_of(named, refused, error, at, check)], parts
+            return [split, unsure_of(named, refused, error, at, check, settling)], parts
         events: list[Event] = [refusal(seq, refused, error, settling)]
         if settling and error.code == "ID_ALREADY_CONVERTED" and rest:
             # The lost submission was processed, so most of the rest is converted too, and
@@ -87,16 +87,18 @@ def isolate(
 
 
 def unsure_of(
-    seq: int, ids: tuple[str, ...], error: APIError, at: float, check: bool
+    seq: int, ids: tuple[str, ...], error: APIError, at: float, check: bool, settling: bool
 ) -> Event:
-    """Ids a settling resubmission was refused for with an error that a record its lost
-    submission converted may also get (INVALID_DATA for a lead gone from Leads): checked
-    one by one at once by the single convert (``check``; refused as converted, it tells),
-    else uncertain. Never rejected: the lost submission may have converted them."""
-    why = f"refused ({error.code}) on settling; a lead the lost submission converted reads so"
-    if check:
-        return BatchUncertain(seq, ids, at, True, f"{why}: checking it", "", True, True)
-    return BatchGaveUp(seq, ids, why)
+    """Ids refused with an error that a converted record may also get (INVALID_DATA for a
+    lead gone from Leads): checked one by one at once by the single convert (``check``;
+    refused as converted, it tells: by the lost submission when ``settling``, else before
+    the run), else (settling) uncertain. Never rejected while settling: the lost submission
+    may have converted them."""
+    if not check:
+        why = f"refused ({error.code}) on settling; a lead the lost submission converted reads so"
+        return BatchGaveUp(seq, ids, why)
+    why = f"refused ({error.code}), as a converted lead may be: checking it"
+    return BatchUncertain(seq, ids, at, settling, why, "" if settling else error.code, True, True)
 
 
 def refusal(seq: int, ids: tuple[str, ...], error: APIError, settling: bool) -> Event:
