@@ -12,7 +12,7 @@ repeats inside the run, as ints or strings), records converted before the run, l
 unapproved records, Zoho's already-converted behaviour (refusal or failure inside the job), and
 a mix of faults: submits processed then answered 500 or dropped, forgotten jobs (204 or "The
 job_id is invalid"), duplicate job ids, malformed final statuses, FAILED jobs, 429/500 on every
-call, token expiry.
+call, token expiry, and how a converted lead is refused (``converted_leads``).
 """
 
 from __future__ import annotations
