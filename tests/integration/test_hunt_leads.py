@@ -18,10 +18,11 @@ against the engine:
   INVALID_DATA, and Convert Lead's has an invalid-URL-id refusal beside ID_ALREADY_CONVERTED.
   A settling resubmission (or a Convert Lead check of a settling job's failures) refused so
   named a lead its lost submission converted: the report said ``rejected INVALID_DATA``, a
-  false failure (the simulator plays it with ``converted_leads``; 150 of 3,000 cases with
-  it). Fixed in ``bulk/offenders.py``: such a lead is checked by Convert Lead (refused as
-  converted: already converted), else ``uncertain``; a lead a first submission is refused
-  for so is checked too (refused as converted: rejected ``ID_ALREADY_CONVERTED``).
+  false failure (the simulator plays it with ``converted_leads``: 291 of the sweep's first
+  3,000 cases before the fix, 0 after). Fixed in ``bulk/offenders.py``: such a lead is
+  checked by Convert Lead (refused as converted: already converted), else ``uncertain``; a
+  lead a first submission is refused for so is checked too (refused as converted: rejected
+  ``ID_ALREADY_CONVERTED``).
 - The other failures (16 of the 3,000 cases run after the fix) were the README's known
   limits: a suspect job (answered after a lost reply or a duplicate job id) that converted
   every record is taken as the batch's own, though it may be another batch's (15: 13 Leads,
