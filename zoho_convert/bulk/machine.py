@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from zoho_convert.api.errors import APIError, RateLimitError
-from zoho_convert.api.models import JobStatus
+from zoho_convert.api.models import JobState, JobStatus
 from zoho_convert.bulk.events import (
     BatchGaveUp,
     BatchRead,
@@ -317,19 +317,15 @@ class RunMachine(RunEnds):
             self.longest_job_tight = max(self.longest_job_tight, tight)
             self.shortest_job_tight = min(self.shortest_job_tight, tight)
             self.tight_jobs += 1
-        if not status.counts_consistent:
-            # A final status that cannot be counted ends the job with what it says (kept on the
-            # lost job); which of its records converted is settled by resubmission.
-            reason = "its final status has counts that are missing or do not add up"
+        reason = unaccountable(status, len(batch.ids))
+        if reason:
+            # A final status that cannot account for the batch (counts that do not add up, a
+            # total other than the records sent, COMPLETED with records still "not
+            # converted") says nothing sure of any record: taken as it says, it made false
+            # successes and false failures (hunt round 8). The job ends with what it says
+            # (kept on the lost job); which of its records converted is settled.
             events.extend(self.lost(seq, job_id, reason, status, by_record=by_record))
             return events
-        if status.total_count != len(batch.ids):
-            logger.warning(
-                "job %s reports %d records but %d were submitted; its ids are kept in the report",
-                job_id,
-                status.total_count,
-                len(batch.ids),
-            )
         if unclear and not fully:
             # Its failures may be records its lost predecessor (or another run of the fleet)
             # converted (Zoho failing them inside the job, or the job FAILED) or records that
@@ -356,3 +352,16 @@ class RunMachine(RunEnds):
             return events
         events.append(JobFinished(seq, job_id, len(batch.ids), status, batch.ids, batch.settling))
         return events
+
+
+def unaccountable(status: JobStatus, size: int) -> str:
+    """Why a final status of a job of ``size`` records cannot account for them, or ""."""
+    if not status.counts_consistent:
+        return "its final status has counts that are missing or do not add up"
+    if status.total_count != size:
+        return f"its final status counts {status.total_count} records, not the {size} sent"
+    if status.state is JobState.COMPLETED and status.not_converted_count:
+        # A job that completed has processed every record: each is converted or failed.
+        count = status.not_converted_count
+        return f"it COMPLETED with {count} of its {size} records neither converted nor failed"
+    return ""

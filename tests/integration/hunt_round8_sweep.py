@@ -1,0 +1,151 @@
+"""Round 8's randomized sweep (not collected by pytest): ``alt_server`` configurations that
+combine this round's faults (job ids not all digits, unreadable job ids, final statuses that
+cannot account for their batch, ambiguous single-convert refusals of converted records) with
+the earlier ones (lost, dropped and throttled replies, forgotten jobs, in-job failures and
+every refusal shape of converted ids, FAILED jobs, locked and preconverted records, Leads),
+each run judged id by id against the server's ledger (``test_unseen_server.judge``: issue
+11's invariant) and its record of sends while a job held the record (``overlaps``).
+
+    cd tests/integration && PYTHONPATH=../..:.. python hunt_round8_sweep.py --seeds 300
+
+Prints one line per failing seed (its config and the assertion) and a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import sys
+import traceback
+from typing import Any
+
+from alt_env import AltEnv, alt_envs
+from alt_server import AltConfig, Rates
+from fakes import deadline
+from test_unseen_server import judge
+
+from zoho_convert import PollPolicy, SettlePolicy
+
+POLL = PollPolicy(initial=0.5, multiplier=2.0, max_interval=5.0, timeout=3_000)
+#: What the runs met and reported, summed (printed with the summary).
+SEEN: dict[str, int] = {}
+
+
+def draw(seed: int) -> tuple[AltConfig, dict[str, Any]]:
+    """A configuration of the server and of the run, from ``seed``."""
+    r = random.Random(seed)
+    leads = r.random() < 0.25
+    config = AltConfig(
+        seed=seed,
+        token_life=1e9,
+        leads_mass=leads,
+        scheduled_for=r.choice([0.0, 0.2, 1.0]),
+        duration=r.choice([0.5, 2.0, 4.0]),
+        job_id_form=r.choice(["number", "prefixed", "alnum", "zeros", "punct", "mixed"]),
+        job_id_number=r.random() < 0.5,
+        final_lie_rate=r.choice([0.0, 0.1, 0.3]),
+        single_already=r.choice(["ID_ALREADY_CONVERTED", "DUPLICATE_DATA", "RECORD_LOCKED"]),
+        already=r.choice(
+            ["in_job", "refuse_index", "refuse_id", "refuse_data", "refuse_path", "partial_207"]
+        ),
+        failed_state=r.choice(["completed", "failed_if_any", "failed_if_all"]),
+        forget_after=r.choice([None, None, 0.5, 5.0]),
+        forget_reply=r.choice(["invalid_data", "204", "data_error"]),
+        single_errors=r.choice(["top", "data", "bare202"]),
+        counts=r.choice(["int", "str", "final", "nonzero"]),
+        status_wrap=r.choice(["bare", "data"]),
+        rates={
+            "submit": Rates(
+                p500_after=r.choice([0.0, 0.1, 0.25]),
+                pdrop_after=r.choice([0.0, 0.05]),
+                p429=r.choice([0.0, 0.1]),
+                pbad_job_id=r.choice([0.0, 0.1, 0.2]),
+                p500_before=r.choice([0.0, 0.05]),
+            ),
+            "status": Rates(p500_before=r.choice([0.0, 0.1]), p429=r.choice([0.0, 0.1])),
+            "single": Rates(p500_after=r.choice([0.0, 0.1]), pdrop_after=r.choice([0.0, 0.05])),
+            "lead": Rates(p500_after=r.choice([0.0, 0.1])),
+        },
+    )
+    run = {
+        "module": "Leads" if leads else "Quotes",
+        "count": r.randint(10, 80),
+        "batch_size": r.choice([3, 5, 10, 17]),
+        "preconverted": r.choice([0, 0, 2]),
+        "locked": r.choice([0, 0, 2]),
+        "record_by_record": r.random() < 0.7,
+        "max_concurrency": r.choice([2, 5, 10]),
+    }
+    return config, run
+
+
+async def one(seed: int) -> str:
+    """Run seed ``seed``: "" when the report is true, else what went wrong."""
+    config, run = draw(seed)
+    async with alt_envs(AltEnv) as make:
+        env = await make(config)
+        module = run["module"]
+        ids = env.server.create(module, run["count"])
+        before = ids[1 : 1 + 5 * run["preconverted"] : 5]
+        env.server.preconvert(module, before)
+        env.server.locked.update(ids[-2 : -2 - 7 * run["locked"] : -7])
+        client = await env.client(max_concurrency=run["max_concurrency"])
+        options: dict[str, Any] = {
+            "batch_size": run["batch_size"],
+            "poll": POLL,
+            "settle": SettlePolicy(record_by_record=run["record_by_record"]),
+        }
+        if module == "Quotes":
+            options["to"] = "Sales_Orders"
+        try:
+            async with deadline(20.0):
+                report = await client.convert_many(module, ids, **options)
+        except Exception as error:  # a run that stops is a finding too
+            return f"raised {type(error).__name__}: {error}"
+        env.time.now += 100_000
+        for name, value in (
+            ("ids", report.total),
+            ("faults", len(env.server.faults)),
+            ("lost jobs", len(report.lost_jobs)),
+            ("uncertain", len(report.uncertain)),
+            ("already converted", report.already_converted),
+            ("rejected", len(report.rejected)),
+        ):
+            SEEN[name] = SEEN.get(name, 0) + value
+        try:
+            judge(report, env.server.counts(module, ids), before)
+            assert not env.server.overlaps, f"{len(env.server.overlaps)} records sent while held"
+        except AssertionError as error:
+            return f"{error}".splitlines()[0] or traceback.format_exc(limit=1)
+    return ""
+
+
+async def sweep(seeds: range) -> int:
+    failed = 0
+    for seed in seeds:
+        found = await one(seed)
+        if found:
+            failed += 1
+            config, run = draw(seed)
+            shown = {
+                key: getattr(config, key)
+                for key in ("job_id_form", "final_lie_rate", "single_already", "already",
+                            "failed_state", "forget_after", "scheduled_for", "duration")
+            }
+            print(f"seed {seed}: {found}\n    run={run} server={shown}", flush=True)
+    print(f"{failed} of {len(seeds)} seeds failed; met and reported: {SEEN}", flush=True)
+    return failed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seeds", type=int, default=300)
+    parser.add_argument("--first", type=int, default=0)
+    args = parser.parse_args()
+    failed = asyncio.run(sweep(range(args.first, args.first + args.seeds)))
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
