@@ -29,7 +29,9 @@ from typing import Any
 
 import pytest
 from alt_server import BAD_JOB_IDS, AltConfig, Rates
-from test_hunt_round6 import converted_and_judged
+from test_hunt_round6 import POLL, converted_and_judged
+
+from zoho_convert import JobState
 
 QUICK = {"token_life": 1e9, "scheduled_for": 0.2, "duration": 2.0}
 
@@ -46,6 +48,22 @@ async def test_job_ids_that_are_not_all_digits_are_polled_as_written(alt: Any, f
     ids = env.server.create("Quotes", 60)
     report = await converted_and_judged(env, ids, [], batch_size=10)
     assert report.ok and report.converted == 60 and not report.lost_jobs, report.to_json()
+
+
+@pytest.mark.parametrize("form", ["prefixed", "alnum", "zeros", "punct"])
+async def test_one_job_of_any_id_is_waited_for_by_the_endpoint_calls(alt: Any, form: str) -> None:
+    """``mass_convert`` returns the job id as the server wrote it, and ``wait_for_job`` and
+    ``mass_convert_status`` poll it as written (before: ``InvalidIdError``, or ``000…`` sent
+    without its zeros and answered "The job_id is invalid")."""
+    env = await alt(AltConfig(seed=806, job_id_form=form, **QUICK))
+    ids = env.server.create("Quotes", 3)
+    client = await env.client()
+    job_id = await client.mass_convert("Quotes", ids, to="Sales_Orders")
+    assert job_id == next(iter(env.server.jobs.values())).wire_id
+    status = await client.wait_for_job("Quotes", job_id, poll=POLL)
+    assert status.state is JobState.COMPLETED and status.converted_count == 3
+    again = await client.mass_convert_status("Quotes", job_id)
+    assert again == status
 
 
 @pytest.mark.parametrize("bad", sorted(BAD_JOB_IDS))
