@@ -127,7 +127,9 @@ class AltConfig:
             ``final_lie_kinds``: ``"zeros"`` (COMPLETED, every count 0), ``"total_over"``
             (total and converted 3 more than the job's records), ``"total_under"`` (total
             and converted 1 fewer), ``"nc_completed"`` (COMPLETED, half the converted
-            records counted not converted). The records converted are those the job did.
+            records counted not converted), ``"early_zeros"`` (COMPLETED with every count 0 from
+            the first poll, while the job has yet to run). The records converted are those
+            the job did.
         single_already: the code a single convert (Convert Inventory Record, Convert Lead)
             answers for a record already converted: ``ID_ALREADY_CONVERTED`` (the docs), or
             an ambiguous one such as ``DUPLICATE_DATA`` (the converted record's copy exists)
@@ -623,6 +625,8 @@ class AltServer:
         if self.config.counts_wobble and not done:
             converted = self.random.randint(0, converted)
         not_converted = total - converted - failed
+        if job.lie == "early_zeros":
+            done = True
         if done and job.lie is not None:
             state, total, converted, not_converted, failed = _lied(
                 job.lie, state, total, converted, failed
@@ -801,7 +805,7 @@ def _lied(
 ) -> tuple[str, int, int, int, int]:
     """A final status misreported as ``lie`` says (``AltConfig.final_lies``): state, total,
     converted, not converted, failed."""
-    if lie == "zeros":
+    if lie in ("zeros", "early_zeros"):
         return "COMPLETED", 0, 0, 0, 0
     if lie == "total_over":
         return state, total + 3, converted + 3, 0, failed

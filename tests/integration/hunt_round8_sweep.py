@@ -29,6 +29,8 @@ from fakes import deadline
 from test_unseen_server import judge
 
 from zoho_convert import ConversionReport, PollPolicy, SettlePolicy
+from zoho_convert.bulk.ledger import MemoryLedger
+from zoho_convert.fleet import LocalFleet
 
 POLL = PollPolicy(initial=0.5, multiplier=2.0, max_interval=5.0, timeout=3_000)
 #: What the runs met and reported, summed (printed with the summary).
@@ -49,10 +51,11 @@ def draw(seed: int) -> tuple[AltConfig, dict[str, Any]]:
         token_life=1e9,
         leads_mass=leads,
         scheduled_for=r.choice([0.0, 0.2, 1.0]),
-        duration=r.choice([0.5, 2.0, 4.0]),
+        duration=r.choice([0.5, 2.0, 4.0, 30.0]),
         job_id_form=r.choice(["number", "prefixed", "alnum", "zeros", "punct", "mixed"]),
         job_id_number=r.random() < 0.5,
         final_lie_rate=r.choice([0.0, 0.1, 0.3]),
+        final_lie_kinds=("zeros", "total_over", "total_under", "nc_completed", "early_zeros"),
         single_already=r.choice(SINGLE_ALREADY),
         counts_wobble=r.random() < 0.2,
         status_http=r.choice([200, 200, 202]),
@@ -81,7 +84,7 @@ def draw(seed: int) -> tuple[AltConfig, dict[str, Any]]:
     )
     run = {
         "module": "Leads" if leads else "Quotes",
-        "count": r.randint(10, 80),
+        "count": r.randint(5, 80),
         "batch_size": r.choice([3, 5, 10, 17]),
         "preconverted": r.choice([0, 0, 2]),
         "locked": r.choice([0, 0, 2]),
@@ -89,6 +92,8 @@ def draw(seed: int) -> tuple[AltConfig, dict[str, Any]]:
         "max_concurrency": r.choice([2, 5, 10]),
         # Journaled and cancelled at this event, then resumed (None: one plain run).
         "stop_at": r.choice([None, None, r.randint(1, 60)]),
+        # Two workers of one fleet (a MemoryLedger) with overlapping lists, instead.
+        "fleet": r.random() < 0.2,
     }
     return config, run
 
@@ -103,6 +108,8 @@ async def one(seed: int) -> str:
         before = ids[1 : 1 + 5 * run["preconverted"] : 5]
         env.server.preconvert(module, before)
         env.server.locked.update(ids[-2 : -2 - 7 * run["locked"] : -7])
+        if run["fleet"]:
+            return await fleet_of_two(env, module, ids, run)
         client = await env.client(max_concurrency=run["max_concurrency"])
         options: dict[str, Any] = {
             "batch_size": run["batch_size"],
@@ -134,6 +141,55 @@ async def one(seed: int) -> str:
             assert not env.server.overlaps, f"{len(env.server.overlaps)} records sent while held"
         except AssertionError as error:
             return f"{error}".splitlines()[0] or traceback.format_exc(limit=1)
+    return ""
+
+
+async def fleet_of_two(env: AltEnv, module: str, ids: list[str], run: dict[str, Any]) -> str:
+    """Two workers of one fleet convert overlapping halves-and-more of ``ids`` at once (the
+    second's list reversed): "" when both reports are true, else what went wrong. In a fleet
+    another worker may convert an id, so each report is judged against the ledger loosely
+    (as ``test_hunt_round7``'s fleet test does): nothing converted twice or sent while held;
+    each report accounts for its ids; an id it says converted is in the ledger; one it
+    rejects (but as claimed elsewhere or converted) is not."""
+    third = len(ids) // 3
+    lists = [ids[: 2 * third + 1], list(reversed(ids[third:]))]
+    shared = MemoryLedger(clock=env.time.clock)
+    settle = SettlePolicy(record_by_record=run["record_by_record"])
+    options: dict[str, Any] = {"batch_size": run["batch_size"], "poll": POLL, "settle": settle}
+    if module == "Quotes":
+        options["to"] = "Sales_Orders"
+    clients = [
+        await env.client(max_concurrency=run["max_concurrency"], fleet=LocalFleet(ledger=shared))
+        for _ in lists
+    ]
+    try:
+        async with deadline(20.0):
+            reports = await asyncio.gather(
+                *(
+                    c.convert_many(module, v, **options)
+                    for c, v in zip(clients, lists, strict=True)
+                )
+            )
+    except Exception as error:
+        return f"fleet raised {type(error).__name__}: {error}"
+    env.time.now += 100_000
+    SEEN["fleet runs"] = SEEN.get("fleet runs", 0) + 1
+    counts = env.server.counts(module, ids)
+    try:
+        assert max(counts.values()) <= 1, "a record converted twice"
+        assert not env.server.overlaps, f"{len(env.server.overlaps)} records sent while held"
+        for report, values in zip(reports, lists, strict=True):
+            assert report.accounted_for and report.total == len(values)
+            rejected = {item.id: item.code for item in report.rejected}
+            kept = {i for job in report.jobs for i in job.ids}
+            done = set(values) - set(report.uncertain) - set(rejected) - kept
+            wrong = sorted(i for i in done if not counts[i])
+            assert not wrong, f"{wrong[0]} reported converted, ledger 0"
+            for value, code in rejected.items():
+                if code not in ("CLAIMED_ELSEWHERE", "ID_ALREADY_CONVERTED"):
+                    assert not counts[value], f"{value} rejected ({code}) yet converted"
+    except AssertionError as error:
+        return f"fleet: {error}".splitlines()[0]
     return ""
 
 

@@ -184,3 +184,21 @@ async def test_every_round8_fault_at_once_with_lost_replies(alt: Any) -> None:
     env = await alt(config)
     ids = env.server.create("Quotes", 200)
     await converted_and_judged(env, ids, [], batch_size=10)
+
+
+async def test_a_job_that_says_completed_before_it_runs_times_no_job(alt: Any) -> None:
+    """The one job of the run answers COMPLETED with every count 0 from its first poll (0.5 s
+    after it was sent), while it runs from 1 s to 41 s: lost, and settled once it has surely
+    ended. Observed before: taken for a job measured to last 0.5 s (the first job timed), it
+    cut the lost-job wait from ``unknown_wait`` (60 s) to 1 s, and its 10 records were
+    converted one by one at 1.5 s while the job held them (on a server that lets two jobs
+    convert a record, twice). Fixed in ``bulk/machine.py`` (such a job is not timed) and
+    ``bulk/job_watch.py`` (nor seen started or ended)."""
+    config = AltConfig(
+        seed=807, token_life=1e9, scheduled_for=1.0, duration=40.0, final_lie_plan=["early_zeros"]
+    )
+    env = await alt(config)
+    ids = env.server.create("Quotes", 10)
+    report = await converted_and_judged(env, ids, [], batch_size=10)
+    assert len(report.lost_jobs) == 1
+    assert report.converted + report.already_converted == 10

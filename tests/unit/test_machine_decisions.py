@@ -270,12 +270,13 @@ def test_a_final_status_with_odd_counts_makes_the_job_lost() -> None:
     odd = JobStatus(JobState.COMPLETED, 3, 3, 0, 1)
     events = machine.finished(0, "5000", odd, took=4.0, tight=3.0)
     reason = "its final status has counts that are missing or do not add up"
-    assert events == [
-        LongestJob(4.0, 0.5),  # with the mean submit round trip (accepted 0.5 s after it left)
+    assert events == [  # (untimed: such a status may come before the job ran, round 8)
         JobLost(0, "5000", 3, reason, odd),
         BatchUncertain(0, IDS, 1.5, True, f"job 5000 lost: {reason}"),
     ]
-    assert machine.longest_job_tight == 3.0
+    # (Not measured tightly: a status that cannot account for its batch may come before the
+    # job ran, hunt round 8.)
+    assert machine.longest_job_tight == 0.0 and machine.tight_jobs == 0
     sent(machine, 1, IDS[:2], "5001", 2.0)
     machine(LongestJob(4.0))
     other = JobStatus(JobState.COMPLETED, 3, 3, 0, 0)
@@ -285,7 +286,6 @@ def test_a_final_status_with_odd_counts_makes_the_job_lost() -> None:
         JobLost(1, "5001", 2, reason, other),
         BatchUncertain(1, IDS[:2], 2.5, True, f"job 5001 lost: {reason}"),
     ]
-    assert machine.longest_job_tight == machine.shortest_job_tight == 3.0  # loose: kept
 
 
 @pytest.mark.parametrize("settling", [False, True])

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from zoho_convert.api.errors import APIError, RateLimitError
-from zoho_convert.api.models import JobState, JobStatus
+from zoho_convert.api.models import JobStatus
 from zoho_convert.bulk.events import (
     BatchGaveUp,
     BatchRead,
@@ -43,7 +43,7 @@ from zoho_convert.bulk.isolation import (
     unlocated_invalid_data,
     unreadable_refusal,
 )
-from zoho_convert.bulk.lost_jobs import idle
+from zoho_convert.bulk.lost_jobs import idle, unaccountable
 from zoho_convert.bulk.offenders import Parts, isolate
 from zoho_convert.bulk.report import JobOutcome
 from zoho_convert.bulk.run_ends import RunEnds
@@ -309,15 +309,19 @@ class RunMachine(RunEnds):
         # (``and``'s order: a first submission's job, the usual one, builds no outcome.)
         unclear = batch.settling or self.fleet or batch.suspect
         fully = unclear and JobOutcome(job_id, len(batch.ids), status).fully_converted
+        reason = unaccountable(status, len(batch.ids))
         # A suspect job it will not take as its own may be another's, ended long ago: untimed.
-        timed = not batch.suspect or fully
+        # So is one whose final status cannot account for its batch: it may have said so
+        # before it ran (COMPLETED with every count 0 at its first poll, hunt round 8); taken
+        # for a job that short, the first job timed, it cut every lost job's wait from
+        # ``unknown_wait`` to its length.
+        timed = (not batch.suspect or fully) and not reason
         if took > self.longest_job and timed:
             events.append(LongestJob(took, self.mean_round_trip()))
         if tight is not None and timed:
             self.longest_job_tight = max(self.longest_job_tight, tight)
             self.shortest_job_tight = min(self.shortest_job_tight, tight)
             self.tight_jobs += 1
-        reason = unaccountable(status, len(batch.ids))
         if reason:
             # A final status that cannot account for the batch (counts that do not add up, a
             # total other than the records sent, COMPLETED with records still "not
@@ -353,15 +357,3 @@ class RunMachine(RunEnds):
         events.append(JobFinished(seq, job_id, len(batch.ids), status, batch.ids, batch.settling))
         return events
 
-
-def unaccountable(status: JobStatus, size: int) -> str:
-    """Why a final status of a job of ``size`` records cannot account for them, or ""."""
-    if not status.counts_consistent:
-        return "its final status has counts that are missing or do not add up"
-    if status.total_count != size:
-        return f"its final status counts {status.total_count} records, not the {size} sent"
-    if status.state is JobState.COMPLETED and status.not_converted_count:
-        # A job that completed has processed every record: each is converted or failed.
-        count = status.not_converted_count
-        return f"it COMPLETED with {count} of its {size} records neither converted nor failed"
-    return ""
