@@ -13,14 +13,28 @@ invariant, ``truth.assert_report_true``) and its record of sends while a job hel
 
 Found, each reproduced here first: a job id not all digits stopped the run at its first poll
 (``normalize_id`` refused it), and one with leading zeros was polled as another number (its
-job lost); an unreadable job id with a space or over 19 digits was taken as a job id and
-stopped the run; a final status whose total was not the batch's size was taken as it said
-(COMPLETED with every count 0: every record reported not converted, all of them converted;
-a total over the batch: records the job failed reported converted); COMPLETED counting
-converted records as not converted reported them not converted; a settling check answered
-``DUPLICATE_DATA`` or ``RECORD_LOCKED`` for a record the lost submission converted reported it
-rejected. Fixed in ``api/ids.py`` (``normalize_job_id``), ``api/wire.py``, ``api/client.py``,
-``bulk/machine.py`` (``RunMachine.finished``) and ``bulk/offenders.py``.
+job lost); an unreadable job id with a space was taken as a job id and stopped the run; a
+final status whose total was not the batch's size was taken as it said (COMPLETED with every
+count 0: every record reported not converted, all of them converted; a total over the
+batch: records the job failed reported converted); COMPLETED counting converted records as
+not converted reported them not converted; a settling check answered ``DUPLICATE_DATA`` for
+a record the lost submission converted reported it rejected. Fixed in ``api/ids.py``
+(``normalize_job_id``), ``api/wire.py``, ``api/client.py``, ``bulk/machine.py``
+(``RunMachine.finished``, ``lost_jobs.unaccountable``) and ``bulk/offenders.py``. The same
+answered ``RECORD_LOCKED`` (a server that locks the records it converted) is a known limit,
+pinned as a strict ``xfail``.
+
+The sweep (``hunt_round8_sweep.py``, run as its docstring says): 7,000 seeded
+configurations of ``alt_server`` drawing every fault above with the earlier ones (lost,
+dropped and throttled replies, forgotten jobs, in-job failures and every refusal shape of
+converted ids, FAILED jobs, locked and preconverted records, Leads, status and submit
+replies in every wire shape, counts that go down), a fifth of them journaled and cancelled
+at a random event then resumed, a fifth two fleet workers with overlapping lists. It found
+one more: a job answering COMPLETED with every count 0 before it ran was timed as a job of
+0.5 s, the lost-job wait cut to 1 s, and records sent while the job held them (2 seeds in
+1,000 with single-batch runs and 30 s jobs; fixed: such a job times nothing and is not seen
+started or ended). After the fixes: 0 failures in 7,000 seeds but the ``RECORD_LOCKED``
+known limit (with ``--known``: 62 seeds in 400).
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ The same findings over HTTP, judged against a server's ledger:
 from __future__ import annotations
 
 import pytest
+from test_queued_jobs import POLICY as QUEUE_POLICY
+from test_queued_jobs import apply, lost, sent
+from test_unreadable_job import _Always, _Run
 
 from zoho_convert import SettlePolicy
 from zoho_convert.api.errors import RecordStateError
@@ -25,6 +28,7 @@ from zoho_convert.bulk.events import (
     LongestJob,
     SubmitStarted,
 )
+from zoho_convert.bulk.job_watch import JobWatch
 from zoho_convert.bulk.lost_jobs import unaccountable
 from zoho_convert.bulk.machine import RunMachine
 
@@ -163,3 +167,25 @@ def test_a_locked_record_of_a_settling_check_is_still_rejected() -> None:
     verdict = machine.refused(1, ("101",), error, settling=True, at=3.0, single=True)
     assert verdict is not None
     assert [type(event) for event in verdict[0]] == [IdsRejected]
+
+
+async def test_the_watch_takes_no_sighting_from_a_final_status_that_cannot_account() -> None:
+    """Batch 0's job, sent at 0 s, answers COMPLETED with every count 0 at its first poll
+    (0.5 s), before it ran: the machine learns nothing of when it ran or ended (no running
+    time, no end that a lost batch queued behind it would be timed from, no start), so batch
+    1, lost at 1 s, keeps the wait a queue behind an unknown job gives (``unknown_wait``)."""
+    machine = RunMachine(QUEUE_POLICY)
+    apply(machine, sent(0, 0.0) + lost(1, 1.0))
+    due_before = machine.due_at(1)
+    run = _Run(machine)
+
+    async def call() -> JobStatus:
+        return JobStatus(JobState.COMPLETED, 0, 0, 0, 0)
+
+    watch = JobWatch(lambda: 0.5, _Always(), run, 0, True, call)
+    watch.due(0.5)
+    watch.polled(0.5, 0.5, await watch.poll())
+    assert machine.longest_running == 0.0
+    apply(machine, machine.finished(0, "job0", await call(), took=0.5, tight=0.5))
+    assert machine.longest_job == 0.0 and machine.tight_jobs == 0
+    assert machine.due_at(1) == due_before == 1.0 + QUEUE_POLICY.unknown_wait
