@@ -356,4 +356,3 @@ class RunMachine(RunEnds):
             return events
         events.append(JobFinished(seq, job_id, len(batch.ids), status, batch.ids, batch.settling))
         return events
-
