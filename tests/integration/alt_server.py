@@ -9,6 +9,11 @@ Jobs convert their records one by one over their running time, polled or not (Zo
 asynchronously); a record already converted (by anyone, even another pending job) or locked
 fails inside the job, or, as ``AltConfig.already`` says, makes the submit refuse. Time is a
 clock passed in, so tests move it by hand.
+
+It can also misbehave where no doc says a server may not (hunt round 8): job ids that are
+not all digits (``job_id_form``), a submit reply's job id that cannot be read
+(``BAD_JOB_IDS``), final statuses that cannot account for their batch (``final_lies``), and
+an ambiguous single-convert refusal of a converted record (``single_already``).
 """
 
 from __future__ import annotations
