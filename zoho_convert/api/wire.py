@@ -14,6 +14,7 @@ from typing import Any
 import cattrs
 
 from zoho_convert.api.errors import ResponseValidationError
+from zoho_convert.api.ids import job_id_problem
 from zoho_convert.api.models import (
     ConvertedRecord,
     JobState,
@@ -191,15 +192,24 @@ def _within(error: ResponseValidationError, prefix: str) -> ResponseValidationEr
 
 def parse_job_id(payload: object) -> str:
     """Read the job id from a mass-convert reply: a bare object (the OAS and the page), or
-    that object as the one row of ``data`` (the envelope of Zoho's record APIs)."""
+    that object as the one row of ``data`` (the envelope of Zoho's record APIs). Any id
+    ``ids.normalize_job_id`` takes, as written (not only digits: see ``job_id_problem``)."""
     body = _expect_mapping(payload, "<body>")
     rows = body.get("data")
     if "details" not in body and type(rows) is list and len(rows) == 1:
         row = _expect_mapping(rows[0], "data[0]")
         details = _expect_mapping(row.get("details"), "data[0].details")
-        return _id(details.get("job_id"), "data[0].details.job_id")
+        return _job_id(details.get("job_id"), "data[0].details.job_id")
     details = _expect_mapping(body.get("details"), "details")
-    return _id(details.get("job_id"), "details.job_id")
+    return _job_id(details.get("job_id"), "details.job_id")
+
+
+def _job_id(value: object, field: str) -> str:
+    problem = job_id_problem(value)
+    if problem is not None:
+        # (Not the value itself in the message: it may be 100 characters of anything.)
+        raise ResponseValidationError(f"expected a job id: {problem}"[:200], field=field)
+    return value if isinstance(value, str) else str(value)
 
 
 def parse_converted_record(payload: object, to: str) -> ConvertedRecord:

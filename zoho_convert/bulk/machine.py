@@ -43,7 +43,7 @@ from zoho_convert.bulk.isolation import (
     unlocated_invalid_data,
     unreadable_refusal,
 )
-from zoho_convert.bulk.lost_jobs import idle
+from zoho_convert.bulk.lost_jobs import idle, unaccountable
 from zoho_convert.bulk.offenders import Parts, isolate
 from zoho_convert.bulk.report import JobOutcome
 from zoho_convert.bulk.run_ends import RunEnds
@@ -325,27 +325,27 @@ class RunMachine(RunEnds):
         # (``and``'s order: a first submission's job, the usual one, builds no outcome.)
         unclear = batch.settling or self.fleet or batch.suspect
         fully = unclear and JobOutcome(job_id, len(batch.ids), status).fully_converted
+        reason = unaccountable(status, len(batch.ids))
         # A suspect job it will not take as its own may be another's, ended long ago: untimed.
-        timed = not batch.suspect or fully
+        # So is one whose final status cannot account for its batch: it may have said so
+        # before it ran (COMPLETED with every count 0 at its first poll, hunt round 8); taken
+        # for a job that short, the first job timed, it cut every lost job's wait from
+        # ``unknown_wait`` to its length.
+        timed = (not batch.suspect or fully) and not reason
         if took > self.longest_job and timed:
             events.append(LongestJob(took, self.mean_round_trip()))
         if tight is not None and timed:
             self.longest_job_tight = max(self.longest_job_tight, tight)
             self.shortest_job_tight = min(self.shortest_job_tight, tight)
             self.tight_jobs += 1
-        if not status.counts_consistent:
-            # A final status that cannot be counted ends the job with what it says (kept on the
-            # lost job); which of its records converted is settled by resubmission.
-            reason = "its final status has counts that are missing or do not add up"
+        if reason:
+            # A final status that cannot account for the batch (counts that do not add up, a
+            # total other than the records sent, COMPLETED with records still "not
+            # converted") says nothing sure of any record: taken as it says, it made false
+            # successes and false failures (hunt round 8). The job ends with what it says
+            # (kept on the lost job); which of its records converted is settled.
             events.extend(self.lost(seq, job_id, reason, status, by_record=by_record))
             return events
-        if status.total_count != len(batch.ids):
-            logger.warning(
-                "job %s reports %d records but %d were submitted; its ids are kept in the report",
-                job_id,
-                status.total_count,
-                len(batch.ids),
-            )
         if unclear and not fully:
             # Its failures may be records its lost predecessor (or another run of the fleet)
             # converted (Zoho failing them inside the job, or the job FAILED) or records that

@@ -21,7 +21,16 @@ from zoho_convert.bulk.events import (
 from zoho_convert.bulk.isolation import REQUEST_LEVEL, locate_offenders
 from zoho_convert.bulk.report import RejectedId
 
-__all__ = ["Parts", "isolate"]
+__all__ = ["AMBIGUOUS_WHILE_SETTLING", "Parts", "isolate"]
+
+#: Refusals of a record that a conversion of it may itself cause: the copy it made exists
+#: (``DUPLICATE_DATA``), or Zoho cannot tell (``AMBIGUITY_DURING_PROCESSING``). Of a settling
+#: resubmission or check, whose earlier submission may have converted the record, they say
+#: nothing sure: the record is uncertain, neither rejected (it may be converted) nor
+#: converted. (``RECORD_LOCKED`` is not among them: records locked for a reason of their own,
+#: approvals, are common, and reported rejected; a server that locks the records it converted
+#: is a known limit, README.)
+AMBIGUOUS_WHILE_SETTLING = frozenset({"DUPLICATE_DATA", "AMBIGUITY_DURING_PROCESSING"})
 
 #: Parts of a batch to submit next: (batch number, ids).
 Parts = list[tuple[int, tuple[str, ...]]]
@@ -62,6 +71,12 @@ def isolate(
             named, parts = new_seq(), [(new_seq(), rest)] if rest else []
             split = BatchSplit(seq, ((named, refused), *parts), settling)
             return [split, unsure_of(named, refused, error, at, check, settling)], parts
+        if rest and ambiguous(error, settling):
+            # The uncertain ids become a part of their own (each part's fate is one event):
+            # the rest goes again.
+            gone, again = new_seq(), new_seq()
+            split = BatchSplit(seq, ((gone, refused), (again, rest)), settling)
+            return [split, refusal(gone, refused, error, settling)], [(again, rest)]
         events: list[Event] = [refusal(seq, refused, error, settling)]
         if settling and error.code == "ID_ALREADY_CONVERTED" and rest:
             # The lost submission was processed, so most of the rest is converted too, and
@@ -103,8 +118,20 @@ def unsure_of(
     return BatchUncertain(seq, ids, at, settling, why, "" if settling else error.code, True, True)
 
 
+def ambiguous(error: APIError, settling: bool) -> bool:
+    """Whether a refusal says nothing sure of whether the records were converted
+    (``AMBIGUOUS_WHILE_SETTLING``)."""
+    return settling and error.code in AMBIGUOUS_WHILE_SETTLING
+
+
 def refusal(seq: int, ids: tuple[str, ...], error: APIError, settling: bool) -> Event:
     """The event of ids Zoho refused with ``error``."""
+    if ambiguous(error, settling):
+        reason = (
+            f"{error.code} while settling: {error.message or 'refused'}; an earlier submission "
+            "of it, whose outcome is unknown, may have converted it"
+        )
+        return BatchGaveUp(seq, ids, reason)
     if settling and error.code == "ID_ALREADY_CONVERTED":
         # Resubmitted because an earlier submission's reply was lost: that submission
         # converted them. Converted by this run, so neither rejected nor failed.
