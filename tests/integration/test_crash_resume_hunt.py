@@ -220,3 +220,40 @@ async def test_resume_in_another_org_at_the_same_address_is_refused(tmp_path: Pa
             async with deadline(WAIT):
                 await client.resume(str(journal))
         assert other.state.stats.requests_served == 1  # the Modules call, nothing else
+
+
+# -- a damaged journal, a lost write-ahead file -------------------------------------------------
+
+
+def test_a_damaged_journal_is_refused_in_one_line_before_anything_is_sent(
+    sims: Callable[..., SimulatorThread], tmp_path: Path
+) -> None:
+    """A journal file damaged where its batches are (a bad copy, a failing disk): resume exits
+    2 with one line saying it is damaged, no traceback, nothing sent."""
+    sim = sims(seed=3)
+    ids = _records(sim, 30)
+    ids_file = tmp_path / "ids.txt"
+    ids_file.write_text("\n".join(ids) + "\n")
+    journal = tmp_path / "run.db"
+    first = _run(["convert", "Quotes", "--to", "Sales_Orders", "--ids-file", ids_file,
+                  "--journal", journal, "--batch-size", "10", *FAST], _env(sim))
+    assert first.returncode == 0, first.stderr
+    with contextlib.closing(sqlite3.connect(journal)) as db:
+        (page,) = db.execute("SELECT rootpage FROM sqlite_master WHERE name='batch'").fetchone()
+        (size,) = db.execute("PRAGMA page_size").fetchone()
+    with open(journal, "r+b") as file:  # the batches' page lost; the run's own rows still read
+        file.seek((page - 1) * size)
+        file.write(bytes(size))
+    before = _served(sim)
+
+    resumed = _run(["resume", "--journal", journal, *FAST], _env(sim))
+
+    assert resumed.returncode == 2, resumed.stderr
+    assert resumed.stdout == ""
+    (line,) = resumed.stderr.splitlines()
+    assert line.startswith(
+        f"zoho-convert: error: cannot resume from {journal}: a damaged journal ("
+    )
+    assert line.endswith("it cannot be resumed; its ids may have been sent, so convert them "
+                         "again in a new run (Zoho refuses the ones already converted)")
+    assert _served(sim) == before
