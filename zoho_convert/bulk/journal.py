@@ -129,8 +129,9 @@ class Journal:
                 os.close(self._lock_fd)
 
     async def flush(self) -> None:
-        """Wait until everything recorded so far is on disk."""
-        await self._writer.flush()
+        """Wait until everything recorded so far is on disk, synced: a power cut (not only a
+        killed process) keeps it. A run calls it before each converting POST leaves."""
+        await self._writer.flush(durable=True)
 
     async def load(self) -> tuple[RunParams, list[Event]]:
         """The run's parameters, and the events that rebuild what earlier sessions did.
