@@ -38,7 +38,7 @@ def _stopped(report: ConversionReport, tmp_path: Path) -> Path:
     error.partial_report = report  # type: ignore[attr-defined]
 
     async def run() -> None:
-        async with _reporting_stops(args, None, None, ("Quotes", "Sales_Orders")):  # type: ignore[arg-type]
+        async with _reporting_stops(args):
             raise error
 
     with pytest.raises(InputError):

@@ -38,7 +38,8 @@ from zoho_convert.bulk.spec import RunParams
 POLICY = SettlePolicy(deadline=1000.0, min_wait=5.0, unknown_wait=60.0)
 # A run's claims: the poll timeout (900 s by default) and two minutes (``Run.claim_ttl``).
 CLAIM_TTL = 900.0 + 120.0
-PARAMS = RunParams(module="Quotes", to=ModuleRef("Sales_Orders", "1"))
+# (The module id FakeAPI.module_id answers: resume checks it is the run's org.)
+PARAMS = RunParams(module="Quotes", to=ModuleRef("Sales_Orders", "1000000000000000001"))
 FIRST = tuple(str(1000 + n) for n in range(10))
 LATER = tuple(str(2000 + n) for n in range(10))
 

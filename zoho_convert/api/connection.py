@@ -150,6 +150,14 @@ class Connection:
         return self._transport.requests_sent if self._transport else 0
 
     @property
+    def api_domain(self) -> str:
+        """The API domain requests go to now: the one given, else the one the last token reply
+        named, else the data center's (a run's journal keeps it, so that ``resume`` refuses a
+        client pointed at another data center or server)."""
+        domain = self._api_domain or self._auth.api_domain or self._data_center.api_domain()
+        return domain.rstrip("/").lower()
+
+    @property
     def request_timeout(self) -> float:
         """Seconds one request attempt may take."""
         return self._request_timeout

@@ -136,6 +136,7 @@ async def convert_many(
         deals=deal,
         move_attachments_to=move_attachments_to,
         claims_holder=secrets.token_hex(8),
+        api_domain=_domain(api),
     )
     opened = await Journal.create(journal, params) if journal is not None else None
     run = _run(
@@ -183,22 +184,26 @@ async def resume(
 
     Raises:
         FileNotFoundError: there is no journal at ``journal``.
-        ValueError: the file is not a (complete) zoho_convert journal.
+        ValueError: the file is not a (complete) zoho_convert journal; or the client talks
+            to another data center, server or org than the run did (nothing is sent).
         JournalInUseError: another process is running this journal.
     """
     check_limits(concurrency, poll, max_pending_jobs, settle, min_credits)
     opened = await Journal.open(journal)
     try:
         params, events = await opened.load()
+        _check_domain(api, params, journal)
+        run = _run(
+            api, params, opened, concurrency, poll, progress, max_pending_jobs, settle, min_credits
+        )
+        for event in events:  # what earlier sessions did: into the state and the tally only
+            run.machine(event)
+            run.tally(event)
+        if run.machine.batches or (ids is not None and not run.machine.input_ended):
+            await _check_same_org(api, params, journal)  # (a run with nothing left sends nothing)
     except BaseException:
         await opened.close()
         raise
-    run = _run(
-        api, params, opened, concurrency, poll, progress, max_pending_jobs, settle, min_credits
-    )
-    for event in events:  # what earlier sessions did: into the state and the tally only
-        run.machine(event)
-        run.tally(event)
     reading: Callable[[], Awaitable[None]] | None = None
     if ids is not None and not run.machine.input_ended:
         seen = IdSet()
@@ -216,6 +221,42 @@ async def resume(
         )
         reading = functools.partial(run.read, reader, ids)
     return await drive(run, _restart(run, reading))
+
+
+def _domain(api: MassConvertAPI) -> str:
+    """The API domain ``api`` talks to, or "" when it does not say (a test's fake)."""
+    domain = getattr(api, "api_domain", None)
+    return domain if isinstance(domain, str) else ""
+
+
+async def _check_same_org(api: MassConvertAPI, params: RunParams, journal: str) -> None:
+    """Refuse to resume a run against another data center, server or org than its own.
+
+    There, its job ids are unknown (each would be settled as lost, its records resubmitted
+    where they are not) and its records are not the run's: nothing must be sent or journaled.
+
+    Raises:
+        ValueError: the client talks to another API domain than the run did, or the run's
+            target module has another id there (another org).
+    """
+    to = params.to
+    if to is not None and to.id:
+        found = await api.module_id(to.api_name)
+        if found != to.id:
+            raise ValueError(
+                f"journal {journal} is a run in another Zoho org: module {to.api_name} has the "
+                f"id {to.id} there but {found} here; resume it with that org's credentials"
+            )
+        _check_domain(api, params, journal)  # again: the token reply may have named one
+
+
+def _check_domain(api: MassConvertAPI, params: RunParams, journal: str) -> None:
+    here = _domain(api)
+    if params.api_domain and here and here != params.api_domain:
+        raise ValueError(
+            f"journal {journal} is a run against {params.api_domain}, but this client talks to "
+            f"{here}: resume it with the data center (or API domain) of that run"
+        )
 
 
 def _run(

@@ -54,6 +54,7 @@ from zoho_convert.bulk.journal_file import (
     check_format,
     check_journal_path,
     create_locked,
+    damaged,
     open_locked,
 )
 from zoho_convert.bulk.journal_replay import replay
@@ -128,12 +129,20 @@ class Journal:
                 os.close(self._lock_fd)
 
     async def flush(self) -> None:
-        """Wait until everything recorded so far is on disk."""
-        await self._writer.flush()
+        """Wait until everything recorded so far is on disk, synced: a power cut (not only a
+        killed process) keeps it. A run calls it before each converting POST leaves."""
+        await self._writer.flush(durable=True)
 
     async def load(self) -> tuple[RunParams, list[Event]]:
-        """The run's parameters, and the events that rebuild what earlier sessions did."""
-        return await self._writer.call(replay)
+        """The run's parameters, and the events that rebuild what earlier sessions did.
+
+        Raises:
+            ValueError: the journal is damaged (SQLite cannot read it whole).
+        """
+        try:
+            return await self._writer.call(replay)
+        except sqlite3.DatabaseError as exc:  # (``open`` checked it; damage found only now)
+            raise damaged(exc) from exc
 
     def record(self, event: Event) -> None:
         """Write one event of the run (queued; ``flush`` waits for it to be on disk)."""

@@ -29,8 +29,10 @@ __all__ = [
     "FORMAT",
     "JournalInUseError",
     "check_format",
+    "check_intact",
     "check_journal_path",
     "create_locked",
+    "damaged",
     "holder_id",
     "journal_input_complete",
     "open_locked",
@@ -80,6 +82,7 @@ _HOLDER = "SELECT value FROM run WHERE key='holder'"
 _INPUT_COMPLETE = "SELECT value FROM run WHERE key='input_complete'"
 _FORMAT = "SELECT value FROM run WHERE key='format'"
 _PARAMS = "SELECT 1 FROM run WHERE key='params'"
+_QUICK_CHECK = "PRAGMA quick_check(1)"
 _ADD_SETTLING = "ALTER TABLE batch ADD COLUMN settling INTEGER NOT NULL DEFAULT 0"
 _PARKED_MAY_BE_SENT = "UPDATE batch SET settling=1 WHERE state IN ('uncertain', 'uncertain_final')"
 
@@ -240,18 +243,48 @@ def check_format(db: sqlite3.Connection) -> None:
     try:
         row = db.execute(_FORMAT).fetchone()
         params = db.execute(_PARAMS).fetchone()
-    except sqlite3.DatabaseError as exc:
+    except sqlite3.OperationalError as exc:  # (no such table: another database)
         raise ValueError("not a zoho_convert journal") from exc
+    except sqlite3.DatabaseError as exc:  # (malformed: a journal, or not, damaged)
+        raise damaged(exc) from exc
     if row is None or not str(row[0]).isdigit() or int(row[0]) not in (1, 2, FORMAT):
         raise ValueError("not a zoho_convert journal (or an unsupported format)")
     if params is None:
         raise ValueError("an incomplete journal: it holds no run parameters")
+    check_intact(db)
     if int(row[0]) == 1:
         db.execute(_ADD_SETTLING)
         # Format 1 did not say whether a parked batch may have been sent: assume it may have.
         db.execute(_PARKED_MAY_BE_SENT)
         _schema(db)
     db.executemany(_PUT, [("format", str(FORMAT)), ("holder", holder_id())])
+
+
+def check_intact(db: sqlite3.Connection) -> None:
+    """Refuse a journal whose file is damaged (cut short, overwritten), before it is replayed:
+    rows it lost could make a batch sent (or converted) seem never sent.
+
+    Raises:
+        ValueError: SQLite finds the file damaged.
+    """
+    try:
+        found = db.execute(_QUICK_CHECK).fetchone()
+    except sqlite3.DatabaseError as exc:
+        raise damaged(exc) from exc
+    if found is None or found[0] != "ok":
+        raise damaged(None if found is None else found[0])
+
+
+def damaged(error: object) -> ValueError:
+    """The error of a journal SQLite cannot read whole."""
+    return ValueError(
+        f"a damaged journal ({_said(error)}): it cannot be resumed; its ids may have been sent, so "
+        "convert them again in a new run (Zoho refuses the ones already converted)"
+    )
+
+
+def _said(error: object) -> str:
+    return " ".join(str(error).replace("***", "").split())  # (SQLite's can span lines)
 
 
 def _input_complete(path: Path) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import queue
 import sqlite3
 import threading
@@ -49,6 +50,7 @@ class Writer:
             target=self._work, name=f"zoho-convert-journal:{path.name}", daemon=True
         )
         self._failure: BaseException | None = None
+        self._synced_folder = False
 
     def start(self) -> None:
         self._thread.start()
@@ -114,8 +116,23 @@ class Writer:
             if future is not None:
                 done.append((future, result, None))
         db.execute(_COMMIT)
+        if any(item is not None and item[0] is _durable for item in group):
+            self._sync()
         for future, result, error in done:
             _settle(future, result, error)
+
+    def _sync(self) -> None:
+        """Force what is committed to the disk itself. synchronous=NORMAL leaves a commit in
+        the OS's cache, safe from a killed process but not from a power cut or a host that
+        dies: the row saying a batch is being sent must outlive both, or a resumed run takes
+        the batch for one never sent (and the records its lost POST converted for records
+        converted before the run)."""
+        wal = self.path.with_name(f"{self.path.name}-wal")
+        target = wal if wal.exists() else self.path  # (a journal not in WAL mode: its file)
+        _fsync(target)
+        if not self._synced_folder:  # the WAL file's own entry, once (it is new per session)
+            self._synced_folder = True
+            _fsync(self.path.parent)
 
     def _refuse(self, group: list[_Item], exc: BaseException) -> None:
         """Fail the waiters of the group that failed, then of every later job until ``stop``
@@ -140,9 +157,10 @@ class Writer:
         self._queue.put((job, future))
         return await asyncio.wrap_future(future)
 
-    async def flush(self) -> None:
-        """Wait until everything queued so far is committed."""
-        await self.call(_barrier)
+    async def flush(self, *, durable: bool = False) -> None:
+        """Wait until everything queued so far is committed (``durable``: and on the disk
+        itself, so that a power cut does not lose it)."""
+        await self.call(_durable if durable else _barrier)
 
     def _check(self) -> None:
         """Refuse new work once the writer failed or was stopped (a write would be lost, a
@@ -180,6 +198,18 @@ async def _outlasting_cancellation(task: asyncio.Future[T]) -> T:
 
 def _barrier(db: sqlite3.Connection) -> None:
     """A job that does nothing: once it is committed, every job queued before it is."""
+
+
+def _durable(db: sqlite3.Connection) -> None:
+    """A barrier after whose commit the file is synced (``Writer.flush(durable=True)``)."""
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _fail(item: _Item, exc: BaseException) -> None:

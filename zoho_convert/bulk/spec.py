@@ -35,6 +35,10 @@ class RunParams:
             per run; the journal keeps it, so that a resumed run takes back its own claims,
             those of a session that crashed included). Empty in journals written before it:
             their claims are the process's.
+        api_domain: where the run's requests went (the client's API domain when the journal
+            was created): ``resume`` refuses a client pointed elsewhere (another data center
+            or server, whose job ids and records are not this run's). Empty in journals
+            written before it, and for a client that does not say: not checked.
     """
 
     module: str
@@ -46,6 +50,7 @@ class RunParams:
     deals: DealDetails | None = None
     move_attachments_to: str | None = None
     claims_holder: str = ""
+    api_domain: str = ""
 
     def to_json(self) -> str:
         """The parameters as JSON (no secret is part of them)."""

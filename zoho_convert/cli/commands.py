@@ -18,7 +18,6 @@ from zoho_convert import (
     JournalInUseError,
     PollPolicy,
     SettlePolicy,
-    ZohoConvertClient,
     ZohoConvertError,
     journal_input_complete,
     normalize_id,
@@ -29,7 +28,6 @@ from zoho_convert.cli.errors import EXIT_FAILURES, EXIT_OK, InputError, UsageErr
 from zoho_convert.cli.inputs import open_id_source, read_lead_options
 from zoho_convert.cli.modules import MASS_SOURCES, canonical_module, check_pair
 from zoho_convert.cli.output import print_report, print_row, write_failed_ids
-from zoho_convert.cli.progress import ProgressDisplay
 
 __all__ = [
     "check_new_journal",
@@ -119,22 +117,18 @@ def _finish(
 
 
 @asynccontextmanager
-async def _reporting_stops(
-    args: argparse.Namespace,
-    client: ZohoConvertClient,
-    display: ProgressDisplay,
-    target: tuple[str, str | None] | None,
-) -> AsyncIterator[None]:
+async def _reporting_stops(args: argparse.Namespace) -> AsyncIterator[None]:
     """Report what a run did when it stops early, then let the error go on up.
 
     A run-wide error (authentication, permission, …) carries the report so far as
-    ``partial_report``; so does the cancellation of an interrupted run (Ctrl-C, SIGTERM).
+    ``partial_report``; so does the cancellation of an interrupted run (Ctrl-C, SIGTERM),
+    of a ``convert`` or a ``resume`` alike (a resumed run's covers its earlier sessions too).
     """
     try:
         yield
     except asyncio.CancelledError as error:
         partial = getattr(error, "partial_report", None)
-        if target is not None and isinstance(partial, ConversionReport):
+        if isinstance(partial, ConversionReport):
             _finish(args, partial, interrupted=True)
         raise
     except (ZohoConvertError, InputError) as error:
@@ -178,7 +172,7 @@ async def cmd_convert(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     async with open_client(args, env, max_concurrency=args.concurrency or 10) as client:
         refs = await resolve_related(client, related)
         display = display_for(args)
-        async with _reporting_stops(args, client, display, (module, to)), display:
+        async with _reporting_stops(args), display:
             report = await client.convert_many(
                 module,
                 ids,
@@ -233,7 +227,7 @@ async def cmd_resume(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         ids = await open_id_source(args.ids_file, args.column)
     async with open_client(args, env) as client:
         display = display_for(args)
-        async with _reporting_stops(args, client, display, None), display:
+        async with _reporting_stops(args), display:
             report = await client.resume(
                 args.journal, ids=ids, poll=_poll(args), settle=_settle(args), progress=display
             )
