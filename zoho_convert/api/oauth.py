@@ -103,6 +103,13 @@ def _parse_token_reply(
 
 
 def _seconds(value: object) -> float | None:
+    if isinstance(value, str):
+        # A lifetime written as a numeric string ("3600"): JSON types it loosely elsewhere too
+        # (counts, ids); words ("an hour") are no lifetime.
+        try:
+            value = float(value)
+        except ValueError:
+            return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         return None
     return float(value) if value != float("inf") else None

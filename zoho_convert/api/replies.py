@@ -26,12 +26,19 @@ def _json(raw: bytes) -> Any:
 
 
 def decode_reply(status: int, headers: Mapping[str, str], raw: bytes, is_post: bool) -> Any:
-    """Turn a reply into JSON (None for 204 No Content or an empty 2xx), or raise the error
+    """Turn a reply into JSON (None for 204 No Content), or raise the error
     it carries: the ``APIError`` subclass its code (or status) calls for."""
     request_id = headers.get("X-REQUEST-ID") or headers.get("x-request-id")
     maybe_processed = is_post and status >= 500
-    if status == 204 or (not raw.strip() and status < 300):
+    if status == 204:
         return None  # No Content: the caller decides what an empty answer means
+    if not raw.strip() and status < 300:
+        # An empty 200 or 202 is not Zoho's No Content (204: a job it no longer knows) but a
+        # reply lost on the way (a proxy's, cut short): unreadable, so a GET is repeated and a
+        # POST may have been processed.
+        raise ResponseValidationError(
+            f"HTTP {status} reply is empty", field="<body>", maybe_processed=is_post
+        )
     try:
         payload = _json(raw)
     except (ValueError, UnicodeDecodeError):
