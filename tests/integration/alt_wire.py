@@ -3,11 +3,13 @@
 Hunt round 9: faults at the HTTP layer that ``alt_server``'s own (500s, drops, 429s) do not
 reach. Each is a name a ``Rates.odd`` draw or a ``fault_plan`` entry can give:
 
-- served instead of the request (nothing done): ``502_html``, ``503_html``, ``504_html`` (a
+- served instead of the request (nothing done): ``400_html``, ``404_html`` (a proxy's or a
+  misrouted balancer's refusal), ``408_html`` (a proxy timing the request out), ``502_html``, ``503_html``, ``504_html`` (a
   gateway's HTML page), ``429_html`` (a throttle's HTML page), ``429_data`` (Zoho's throttle
   error inside ``data``), ``429_plain`` (a 429 with a text body), ``429_limit`` (a 429 whose
   body's code is ``LIMIT_EXCEEDED``);
-- served after the request was processed (the reply lost on its way): ``502_html_after``,
+- served after the request was processed (the reply lost on its way): ``408_html_after`` (a
+  proxy that timed out waiting for the reply), ``502_html_after``,
   ``504_html_after``, ``200_html_after`` (a proxy's page under 200), ``200_empty_after``,
   ``truncate_after`` (the JSON cut mid-body, the connection closed), ``reset_after`` (a TCP
   reset instead of the reply);
@@ -38,10 +40,22 @@ from aiohttp import web
 __all__ = ["AFTER", "BEFORE", "DRESS", "STATUS_ONLY", "after", "before", "dress", "float_counts"]
 
 BEFORE = frozenset(
-    {"502_html", "503_html", "504_html", "429_html", "429_data", "429_plain", "429_limit"}
+    {
+        "400_html",
+        "404_html",
+        "408_html",
+        "502_html",
+        "503_html",
+        "504_html",
+        "429_html",
+        "429_data",
+        "429_plain",
+        "429_limit",
+    }
 )
 AFTER = frozenset(
     {
+        "408_html_after",
         "502_html_after",
         "504_html_after",
         "200_html_after",
@@ -59,6 +73,9 @@ _PAGE = (
 )
 _REASONS = {
     200: "OK",
+    400: "Bad Request",
+    404: "Not Found",
+    408: "Request Time-out",
     429: "Too Many Requests",
     502: "Bad Gateway",
     503: "Service Temporarily Unavailable",
@@ -102,7 +119,7 @@ async def _cut(request: web.Request) -> web.StreamResponse:
 
 async def after(fault: str, request: web.Request, reply: web.Response) -> web.StreamResponse:
     """What the client gets instead of ``reply`` (the request was processed)."""
-    if fault in ("502_html_after", "504_html_after", "200_html_after"):
+    if fault in ("408_html_after", "502_html_after", "504_html_after", "200_html_after"):
         return _page(int(fault[:3]))
     if fault == "200_empty_after":
         return web.Response(status=200, body=b"", content_type="application/json")

@@ -205,7 +205,9 @@ class RateLimitError(APIError):
 
 
 class ServerError(APIError):
-    """Zoho failed on its side (5xx INTERNAL_ERROR)."""
+    """Zoho failed on its side (5xx INTERNAL_ERROR), or something in front of it answered
+    instead: a 408, or, to a GET, a 4xx page without Zoho's error body (a proxy's, a
+    balancer's). Retried where repeating is safe."""
 
 
 class InvalidRequestError(APIError):

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from zoho_convert.api.errors import APIError, ResponseValidationError, error_for
+from zoho_convert.api.errors import APIError, ResponseValidationError, ServerError, error_for
 from zoho_convert.api.retry import parse_retry_after
 from zoho_convert.api.wire import error_in_reply, mixed_outcomes
 
@@ -29,7 +29,9 @@ def decode_reply(status: int, headers: Mapping[str, str], raw: bytes, is_post: b
     """Turn a reply into JSON (None for 204 No Content), or raise the error
     it carries: the ``APIError`` subclass its code (or status) calls for."""
     request_id = headers.get("X-REQUEST-ID") or headers.get("x-request-id")
-    maybe_processed = is_post and status >= 500
+    # A 408 is a proxy's "no answer in time" (RFC 9110: repeatable), like a gateway's 504:
+    # behind it, Zoho may have acted on a POST.
+    maybe_processed = is_post and (status >= 500 or status == 408)
     if status == 204:
         return None  # No Content: the caller decides what an empty answer means
     if not raw.strip() and status < 300:
@@ -63,6 +65,15 @@ def decode_reply(status: int, headers: Mapping[str, str], raw: bytes, is_post: b
         retry_after = parse_retry_after(headers.get("Retry-After"))
         if found is None:
             code = "TOO_MANY_REQUESTS" if status == 429 else f"HTTP_{status}"
+            if _not_zohos_answer(status, is_post):
+                raise ServerError(
+                    status,
+                    code,
+                    f"HTTP {status} without a Zoho error body, from something in front of "
+                    f"Zoho ({_snippet(raw)})",
+                    request_id=request_id,
+                    maybe_processed=maybe_processed,
+                )
             raise error_for(
                 status,
                 code,
@@ -81,6 +92,17 @@ def decode_reply(status: int, headers: Mapping[str, str], raw: bytes, is_post: b
             retry_after=retry_after,
         )
     return payload
+
+
+def _not_zohos_answer(status: int, is_post: bool) -> bool:
+    """Whether an error reply without Zoho's error body is a gateway's or a proxy's page, not
+    Zoho's answer: a 408 (the proxy gave up waiting), or any 4xx but 401 and 429 to a GET (a
+    status poll or a lookup Zoho answered before: a misrouted or filtering balancer). Read
+    as a server-side failure: a GET is repeated, and a poll says nothing of its job. (To a
+    POST, a 400 or 403 page stays a refusal: ``bulk.isolation.unreadable_refusal``.)"""
+    if status == 408:
+        return True
+    return not is_post and 400 <= status < 500 and status not in (401, 429)
 
 
 def _snippet(raw: bytes) -> str:
