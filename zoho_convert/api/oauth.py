@@ -69,6 +69,15 @@ status: int, payload: Any, raw: bytes, remember: Remember
         )
     if status >= 500:
         raise ServerError(status, "TOKEN_ENDPOINT_ERROR", f"HTTP {status} from the token call")
+    if status >= 400 and oauth_error is None:
+        # No OAuth error body ({"error": ...}): a proxy's or a balancer's page (400, 404, 408),
+        # not the accounts server refusing the credentials. Retried like a 5xx; never
+        # remembered as refused credentials (that would stop every later refresh).
+        raise ServerError(
+            status,
+            "TOKEN_ENDPOINT_ERROR",
+            f"HTTP {status} from the token call without an OAuth error body",
+        )
     if status >= 400:
         code = str(oauth_error) if oauth_error is not None else f"HTTP_{status}"
         raise remember(
