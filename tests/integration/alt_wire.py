@@ -4,10 +4,10 @@ Hunt round 9: faults at the HTTP layer that ``alt_server``'s own (500s, drops, 4
 reach. Each is a name a ``Rates.odd`` draw or a ``fault_plan`` entry can give:
 
 - served instead of the request (nothing done): ``400_html``, ``404_html`` (a proxy's or a
-  misrouted balancer's refusal), ``408_html`` (a proxy timing the request out), ``502_html``, ``503_html``, ``504_html`` (a
-  gateway's HTML page), ``429_html`` (a throttle's HTML page), ``429_data`` (Zoho's throttle
-  error inside ``data``), ``429_plain`` (a 429 with a text body), ``429_limit`` (a 429 whose
-  body's code is ``LIMIT_EXCEEDED``);
+  misrouted balancer's refusal), ``408_html`` (a proxy timing the request out),
+  ``502_html``, ``503_html``, ``504_html`` (a gateway's HTML page), ``429_html`` (a
+  throttle's HTML page), ``429_data`` (Zoho's throttle error inside ``data``), ``429_plain``
+  (a 429 with a text body), ``429_limit`` (a 429 whose body's code is ``LIMIT_EXCEEDED``);
 - served after the request was processed (the reply lost on its way): ``408_html_after`` (a
   proxy that timed out waiting for the reply), ``502_html_after``,
   ``504_html_after``, ``200_html_after`` (a proxy's page under 200), ``200_empty_after``,
@@ -92,7 +92,7 @@ def before(fault: str, retry_after: str | None) -> web.Response:
     """The reply of a fault served instead of the request (nothing was done)."""
     headers = {} if retry_after is None else {"Retry-After": retry_after}
     if fault == "429_data":
-        row = {"code": "TOO_MANY_REQUESTS", "details": {}, "message": "slow down", "status": "error"}
+        row = {"code": "TOO_MANY_REQUESTS", "details": {}, "message": "slow", "status": "error"}
         return web.json_response({"data": [row]}, status=429, headers=headers)
     if fault == "429_limit":
         # A throttle naming a code of Zoho's table that is no throttle under a 400 (more than

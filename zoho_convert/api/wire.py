@@ -198,9 +198,10 @@ def _names_job(row: object) -> str | None:
     if not isinstance(row, Mapping):
         return None
     for key, value in row.items():
-        if str(key).lower() == "job_id" and not isinstance(value, bool):
-            if isinstance(value, (str, int)):
-                return str(value).lstrip("0") or "0"
+        # (bool is an int, never an id; a value of another type names no job either)
+        named = isinstance(value, (str, int)) and not isinstance(value, bool)
+        if named and str(key).lower() == "job_id":
+            return str(value).lstrip("0") or "0"
     return None
 
 
@@ -209,7 +210,7 @@ def _own_row(rows: Sequence[object], job_id: str) -> Mapping[str, Any]:
     naming no job when no row names another, or any of rows all alike."""
     own = job_id.lstrip("0") or "0"
     named = [_names_job(row) for row in rows]
-    mine = [row for row, name in zip(rows, named) if name == own]
+    mine = [row for row, name in zip(rows, named, strict=True) if name == own]
     if not mine and all(name is None for name in named):
         mine = list(rows)
     if not mine:
