@@ -106,6 +106,8 @@ def before(fault: str, retry_after: str | None) -> web.Response:
 
 def _body(reply: web.Response) -> bytes:
     body = reply.body
+    if body is None:
+        return b""  # (a 204: nothing to cut or dress)
     assert isinstance(body, bytes), "alt_server's replies are whole bytes"
     return body
 
@@ -141,8 +143,10 @@ async def after(fault: str, request: web.Request, reply: web.Response) -> web.St
 
 
 async def dress(fault: str, request: web.Request, reply: web.Response) -> web.StreamResponse:
-    """``reply``'s JSON, sent another legitimate way."""
+    """``reply``'s JSON, sent another legitimate way (a reply without a body, as it is)."""
     body = _body(reply)
+    if not body:
+        return reply
     headers = {"Content-Type": "application/json;charset=UTF-8"}
     if fault == "bom":
         body = b"\xef\xbb\xbf" + body

@@ -78,7 +78,7 @@ async def judged(
     ledger. Returns the report and the environment."""
     env = await alt(config)
     ids = env.server.create("Quotes", count)
-    before = [ids[3], ids[10]][:preconverted]
+    before = [ids[k] for k in (3, 10)[:preconverted]]
     env.server.preconvert("Quotes", before)
     env.server.locked.update(ids[-2 : -2 - 11 * locked : -11])
     client = await env.client(refresh=refresh, **(client_options or {}))
@@ -175,6 +175,29 @@ async def test_integral_float_counts_are_read(alt: Any) -> None:
     every job polled until the poll timeout and its 10 ids left unfinished."""
     report, _ = await judged(alt, odd("status", "float_counts", 1.0, seed=0, counts="int"))
     assert report.converted == 58 and report.failed == 2 and not report.unfinished
+
+
+@pytest.mark.parametrize("retry_after", ["1e9", "Wed, 21 Oct 2099 07:28:00 GMT"])
+async def test_a_retry_after_of_years_holds_a_batch_no_longer_than_its_deadline(
+    alt: Any, retry_after: str
+) -> None:
+    """10 Quotes, the first submit's 8 tries answered 429 with a Retry-After of 31 years (or a
+    date in 2099): the client's retries wait 60 s each (``RetryPolicy.max_retry_after``),
+    the batch is then paced to its settling deadline (900 s), no further, goes again and
+    converts. Observed before: the run slept until the Retry-After (1e9 s of its clock;
+    with the date, until 2099), then rejected all 10 ids ``TOO_MANY_REQUESTS``, nothing
+    converted (found in the sweep, seed 241: 3.7e9 s over its batches, a record converted
+    before the run among those rejected)."""
+    config = AltConfig(
+        seed=8,
+        token_life=1e9,
+        rates={"submit": Rates(retry_after=retry_after)},
+        fault_plan={"submit": ["429"] * 8},
+    )
+    began = 1000.0
+    report, env = await judged(alt, config, count=10, preconverted=0)
+    assert report.converted == 10
+    assert env.time.now - 100_000 - began < 3_000, "the Retry-After held the run past the deadline"
 
 
 # -- combinations the client handles ------------------------------------------------------------
