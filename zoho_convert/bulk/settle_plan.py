@@ -178,7 +178,7 @@ class SettlePlan:
         doubled = _THROTTLE_PAUSE * 2.0 ** min(batch.throttles - 1, 30)  # (no overflow)
         pause = min(doubled, max(_THROTTLE_CAP, self.settle.min_wait))
         # Retry-After up to the deadline only: one of a year held the run a year (round 9).
-        batch.not_before = min(at + max(pause, retry_after or 0.0), self._last(batch, at))
+        batch.not_before = at + max(pause, min(retry_after or 0.0, self._last(batch, at) - at))
         return batch.not_before
 
     def _ready(self, batch: Batch, wait: float) -> float:
