@@ -1,6 +1,7 @@
 """Hunt round 9's readings of the wire, unit by unit (``tests/integration/test_hunt_round9.py``
 has the runs): a status row naming its job, integral float counts, an empty 200, a 429 of any
-code, a gateway's 4xx page, a proxy's page from the token endpoint, a lifetime as a string."""
+code, a gateway's 4xx page (to a GET, to a record's single convert), a proxy's page from the
+token endpoint, a lifetime as a string."""
 
 from __future__ import annotations
 
@@ -19,6 +20,9 @@ from zoho_convert.api.errors import AuthenticationError, error_for
 from zoho_convert.api.oauth import read_token_reply
 from zoho_convert.api.replies import decode_reply
 from zoho_convert.api.wire import parse_job_status
+from zoho_convert.bulk.events import BatchRead, BatchUncertain, SubmitStarted
+from zoho_convert.bulk.machine import RunMachine
+from zoho_convert.bulk.settling import SettlePolicy
 
 JOB = "7340011000000500013"
 OTHER = "7340011000000500026"
@@ -178,3 +182,23 @@ def test_token_lifetimes_as_numeric_strings_are_read(expires_in: Any, seconds: f
     infinity fall back to the hour Zoho's tokens last."""
     reply = {"access_token": "1000.x", "expires_in": expires_in}
     assert read_token_reply(200, reply, b"", _remember)[1] == seconds
+
+
+@pytest.mark.parametrize("status", [400, 404, 409])
+def test_a_proxys_page_to_a_single_convert_is_not_the_call_refused(status: int) -> None:
+    """Once requests were accepted, a 4xx page without Zoho's error body answering a record's
+    single convert parks the record for another try after its pause (the single call is not
+    taken for refused: that stops the record checks for the run); before any was accepted,
+    it may be about the request (None: the run's usual fallback)."""
+    machine = RunMachine(SettlePolicy())
+    machine(BatchRead(0, ("101",), 1, 1, 0))
+    machine(SubmitStarted(0))
+    page = InvalidRequestError(status, f"HTTP_{status}", f"HTTP {status} without a Zoho body")
+    assert machine.refused(0, ("101",), page, settling=True, at=1.0, single=True) is None
+    machine.gate_open = True
+    verdict = machine.refused(0, ("101",), page, settling=True, at=1.0, single=True)
+    assert verdict is not None
+    ((parked,), parts) = verdict
+    assert isinstance(parked, BatchUncertain) and parked.at_once and parts == []
+    zohos = InvalidRequestError(status, "INVALID_URL_PATTERN", "Zoho's own refusal")
+    assert machine.refused(0, ("101",), zohos, settling=True, at=1.0, single=True) is None
