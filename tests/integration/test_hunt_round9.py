@@ -383,10 +383,12 @@ def sweep_config(seed: int) -> tuple[AltConfig, dict[str, Any]]:
     return config, options
 
 
-@pytest.mark.parametrize("seed", [0, 10, 12, 29, 39, 131, 163, 199])
+@pytest.mark.parametrize("seed", [0, 12, 128, 163, 194, 241, 490])
 async def test_sweep_mixing_wire_faults_reports_true(alt: Any, seed: int) -> None:
-    """Seeds of the round's sweep (``sweep_config``; those kept left ids uncertain, or mixed
-    the most faults): the report is true to the ledger id by id, whatever it could settle."""
+    """Seeds of the round's sweep (``sweep_config``): 194 and 241 found the last two
+    findings; 128 and 490 leave many ids uncertain (up to half the submits lost, jobs
+    forgotten soon after they end, settling rounds and deadlines spent on a clock where
+    concurrent waits add up); the others end settled. The report is true to the ledger id by id, whatever it could settle."""
     config, options = sweep_config(seed)
     count, batch_size = options.pop("count"), options.pop("batch_size")
     report, _ = await judged(alt, config, count=count, batch_size=batch_size, **options)
