@@ -388,7 +388,8 @@ async def test_sweep_mixing_wire_faults_reports_true(alt: Any, seed: int) -> Non
     """Seeds of the round's sweep (``sweep_config``): 194 and 241 found the last two
     findings; 128 and 490 leave many ids uncertain (up to half the submits lost, jobs
     forgotten soon after they end, settling rounds and deadlines spent on a clock where
-    concurrent waits add up); the others end settled. The report is true to the ledger id by id, whatever it could settle."""
+    concurrent waits add up); the others end settled. The report is true to the ledger id
+    by id, whatever it could settle."""
     config, options = sweep_config(seed)
     count, batch_size = options.pop("count"), options.pop("batch_size")
     report, _ = await judged(alt, config, count=count, batch_size=batch_size, **options)
