@@ -363,7 +363,8 @@ class AltServer:
             except ValueError:
                 return self._error(400, "INVALID_DATA", "body is not JSON")
         reply = handler(request, body)
-        if fault in alt_wire.STATUS_ONLY and kind == "status" and reply.status == 200:
+        odd_status = alt_wire.STATUS_ONLY | alt_wire.UNDETECTABLE
+        if fault in odd_status and kind == "status" and reply.status == 200:
             reply = self._odd_status(fault, request, reply)
         if fault in alt_wire.AFTER:
             return await alt_wire.after(fault, request, reply)
@@ -545,8 +546,11 @@ class AltServer:
             rows = [self._named_row(own, now)] * 2
         else:
             other = self._named_row(self.random.choice(others), now)
-            rows = [other] if fault == "other_job" else [other, self._named_row(own, now)]
-        if fault == "other_job" and self.config.status_wrap == "bare" and own.module != "Leads":
+            rows = [other] if fault.startswith("other_job") else [other, self._named_row(own, now)]
+        if fault == "other_job_unnamed":
+            rows = [{k: v for k, v in rows[0].items() if k != "job_id"}]
+        bare = self.config.status_wrap == "bare" and own.module != "Leads"
+        if fault in ("other_job", "other_job_unnamed") and bare:
             return web.json_response(rows[0], status=reply.status)
         return web.json_response({"data": rows}, status=reply.status)
 
