@@ -27,7 +27,12 @@ from zoho_convert.api.errors import (
     TransportError,
     ZohoConvertError,
 )
-from zoho_convert.api.ids import MAX_IDS_PER_CALL, InvalidIdError, normalize_id
+from zoho_convert.api.ids import (
+    MAX_IDS_PER_CALL,
+    InvalidIdError,
+    normalize_id,
+    normalize_job_id,
+)
 from zoho_convert.api.lead_wire import lead_conversion_from_wire
 from zoho_convert.api.models import (
     INVENTORY_CONVERSIONS,
@@ -145,5 +150,6 @@ __all__ = [
     "journal_input_complete",
     "lead_conversion_from_wire",
     "normalize_id",
+    "normalize_job_id",
     "settings_from_env",
 ]

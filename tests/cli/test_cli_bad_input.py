@@ -179,7 +179,7 @@ CASES = [
         id="sandbox-and-api-domain",
     ),
     pytest.param(("status", "Contacts", "123"), ("unknown module 'Contacts'",), id="status-module"),
-    pytest.param(("status", "Quotes", "job-7"), ("job id 'job-7'",), id="status-job-id"),
+    pytest.param(("status", "Quotes", "job 7"), ("job id 'job 7'",), id="status-job-id"),
     pytest.param(
         ("convert-record", "Quotes", "12", "--to", "Deals"),
         ("cannot be converted to 'Deals'",),

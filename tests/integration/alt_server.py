@@ -9,6 +9,11 @@ Jobs convert their records one by one over their running time, polled or not (Zo
 asynchronously); a record already converted (by anyone, even another pending job) or locked
 fails inside the job, or, as ``AltConfig.already`` says, makes the submit refuse. Time is a
 clock passed in, so tests move it by hand.
+
+It can also misbehave where no doc says a server may not (hunt round 8): job ids that are
+not all digits (``job_id_form``), a submit reply's job id that cannot be read
+(``BAD_JOB_IDS``), final statuses that cannot account for their batch (``final_lies``), and
+an ambiguous single-convert refusal of a converted record (``single_already``).
 """
 
 from __future__ import annotations
@@ -54,6 +59,7 @@ class Rates:
     # Wire faults of ``alt_wire`` (a gateway's pages, cut or dressed replies, odd status
     # rows): name -> probability, drawn after the faults above.
     odd: Mapping[str, float] = attrs.field(factory=dict)
+    pbad_job_id: float = 0.0  # submit processed, the reply's job id unreadable (``BAD_JOB_IDS``)
 
 
 @attrs.frozen
@@ -118,7 +124,27 @@ class AltConfig:
         fault_plan: scripted faults per kind, for deterministic tests: the ``n``-th request
             of a kind gets the plan's ``n``-th entry (a fault's name: ``"429"``,
             ``"500_before"``, ``"500_after"``, ``"drop_before"``, ``"drop_after"``,
-            ``"200_error"``, ``"401"``; or None: no fault); past its plan, ``rates`` draws.
+            ``"200_error"``, ``"401"``, or for submits one of ``BAD_JOB_IDS``: processed, its
+            reply's job id unreadable; or None: no fault); past its plan, ``rates`` draws.
+        job_id_form: how job ids are written (Zoho documents numeric strings; nothing stops
+            a server from other text): ``"number"`` (``job_id_number`` says JSON number or
+            string), ``"prefixed"`` (``job-7f3a…``), ``"alnum"`` (``A1B2…``), ``"zeros"``
+            (digits with leading zeros, which a status poll must send back as written),
+            ``"punct"`` (``j+1&x=%/#…``: characters a query string must escape), or
+            ``"mixed"`` (each job one of these at random). A status poll finds a job only
+            by the exact text it was given.
+        final_lies: how a job's final status misreports it, per job by ``final_lie_plan`` (the
+            ``n``-th job the plan's ``n``-th entry) then drawn at ``final_lie_rate`` among
+            ``final_lie_kinds``: ``"zeros"`` (COMPLETED, every count 0), ``"total_over"``
+            (total and converted 3 more than the job's records), ``"total_under"`` (total
+            and converted 1 fewer), ``"nc_completed"`` (COMPLETED, half the converted
+            records counted not converted), ``"early_zeros"`` (COMPLETED with every count 0 from
+            the first poll, while the job has yet to run). The records converted are those
+            the job did.
+        single_already: the code a single convert (Convert Inventory Record, Convert Lead)
+            answers for a record already converted: ``ID_ALREADY_CONVERTED`` (the docs), or
+            an ambiguous one such as ``DUPLICATE_DATA`` (the converted record's copy exists)
+            or ``RECORD_LOCKED`` (a converted record locked).
     """
 
     seed: int = 0
@@ -155,6 +181,23 @@ class AltConfig:
     token_shape: Literal[
         "plain", "expires_str", "expires_float", "no_expires", "expires_junk", "domain_slash"
     ] = "plain"
+    job_id_form: Literal["number", "prefixed", "alnum", "zeros", "punct", "mixed"] = "number"
+    final_lie_plan: Sequence[str | None] = ()
+    final_lie_rate: float = 0.0
+    final_lie_kinds: Sequence[str] = ("zeros", "total_over", "total_under", "nc_completed")
+    single_already: str = "ID_ALREADY_CONVERTED"
+
+
+#: Unreadable job ids of a submit reply (``fault_plan``'s names, ``Rates.pbad_job_id``).
+BAD_JOB_IDS: Mapping[str, Any] = {
+    "no_job_id": None,  # the key left out
+    "empty_job_id": "",
+    "spaced_job_id": "73400 11000",
+    "long_job_id": "7" * 101,
+    "list_job_id": [7340011],
+    "float_job_id": 7340011.5,
+    "bool_job_id": True,
+}
 
 
 @attrs.define
@@ -168,6 +211,8 @@ class Job:
     end: float
     results: dict[str, bool] = attrs.field(factory=dict)  # id -> converted (False: failed)
     submitted: float = 0.0  # when the submit was served
+    wire_id: str = ""  # the job id as the submit reply wrote it ("": ``str(job_id)``)
+    lie: str | None = None  # how its final status misreports it (``AltConfig.final_lies``)
 
     def due(self, index: int) -> float:
         """When the ``index``-th record is converted (or failed)."""
@@ -196,6 +241,7 @@ class AltServer:
         self.access_token = self._mint()
         self.revoked = False  # config.revoke_at has taken effect
         self._planned: dict[str, int] = {}  # requests of each kind served (``fault_plan``)
+        self._bad_job_id: str | None = None  # the unreadable job id the submit served answers
         self._next_job = 7_340_011_000_000_500_000
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -292,10 +338,12 @@ class AltServer:
             ("200_error", rates.p200_error),
             ("401", rates.p401),
             *rates.odd.items(),
+            ("bad_job_id", rates.pbad_job_id),
         ):
             if draw < p:
-                self.faults.append((kind, name))
-                return name
+                served = self.random.choice(sorted(BAD_JOB_IDS)) if name == "bad_job_id" else name
+                self.faults.append((kind, served))
+                return served
             draw -= p
         return None
 
@@ -362,7 +410,12 @@ class AltServer:
                 body = await request.json()
             except ValueError:
                 return self._error(400, "INVALID_DATA", "body is not JSON")
-        reply = handler(request, body)
+        # (Set only while the handler runs, synchronously: no other request's can see it.)
+        self._bad_job_id = fault if fault in BAD_JOB_IDS else None
+        try:
+            reply = handler(request, body)
+        finally:
+            self._bad_job_id = None
         odd_status = alt_wire.STATUS_ONLY | alt_wire.UNDETECTABLE
         if fault in odd_status and kind == "status" and reply.status == 200:
             reply = self._odd_status(fault, request, reply)
@@ -461,16 +514,46 @@ class AltServer:
         job = Job(self._next_job, module, values, start, start + duration, submitted=self.clock())
         self._next_job += 13
         self.jobs[job.job_id] = job
+        job.lie = self._lie()
         job_id: Any = job.job_id if self.config.job_id_number else str(job.job_id)
+        if self.config.job_id_form != "number":
+            job.wire_id = job_id = self._wire_id(job.job_id)
+        if self._bad_job_id is not None:
+            job_id = BAD_JOB_IDS[self._bad_job_id]
         reply: dict[str, Any] = {
             "code": "SCHEDULED",
             "details": {"job_id": job_id},
             "message": "Mass Convert scheduled successfully",
             "status": "success",
         }
+        if job_id is None:
+            del reply["details"]["job_id"]
         if self.config.submit_wrap == "data":
             reply = {"data": [reply]}
         return web.json_response(reply, status=self.config.submit_http)
+
+    def _wire_id(self, number: int) -> str:
+        form = self.config.job_id_form
+        if form == "mixed":
+            form = self.random.choice(("prefixed", "alnum", "zeros", "punct", "digits"))
+        if form == "prefixed":
+            return f"job-{number:x}"
+        if form == "alnum":
+            return f"A{number:X}B"
+        if form == "zeros":
+            return f"000{number}"
+        if form == "punct":
+            return f"j+{number % 100_000}&x=%/#?;~"
+        return str(number)
+
+    def _lie(self) -> str | None:
+        made = len(self.jobs) - 1  # this job's index among the jobs made
+        plan = self.config.final_lie_plan
+        if made < len(plan):
+            return plan[made]
+        if self.config.final_lie_rate and self.random.random() < self.config.final_lie_rate:
+            return self.random.choice(list(self.config.final_lie_kinds))
+        return None
 
     def _note_overlaps(self, kind: str, module: str, values: list[str]) -> None:
         wanted = set(values)
@@ -513,7 +596,7 @@ class AltServer:
                 "Required parameter is missing",
                 {"param_name": "job_id"},
             )
-        job = self.jobs.get(int(raw)) if raw.isdigit() else None
+        job = self._job_named(raw)
         now = self.clock()
         forgotten = (
             job is not None
@@ -534,12 +617,23 @@ class AltServer:
             return self._error(400, "INVALID_DATA", "The job_id is invalid")
         return web.json_response(self._status_body(job, now), status=self.config.status_http)
 
+    def _job_named(self, raw: str) -> Job | None:
+        """The job whose id is ``raw`` exactly as its submit reply wrote it."""
+        if self.config.job_id_form == "number":
+            return self.jobs.get(int(raw)) if raw.isdigit() and raw[0] != "0" else None
+        return self._by_wire.get(raw)
+
+    @property
+    def _by_wire(self) -> dict[str, Job]:
+        return {job.wire_id or str(job.job_id): job for job in self.jobs.values()}
+
     def _odd_status(self, fault: str, request: web.Request, reply: web.Response) -> web.Response:
         """A status reply of ``alt_wire.STATUS_ONLY``'s shapes (each row names its job)."""
         payload = alt_wire.reply_json(reply)
         if fault == "float_counts":
             return web.json_response(alt_wire.float_counts(payload), status=reply.status)
-        own = self.jobs[int(request.query["job_id"])]
+        own = self._job_named(request.query["job_id"])
+        assert own is not None
         now = self.clock()
         others = [job for job in self.jobs.values() if job.module == own.module and job is not own]
         if fault == "multi_same" or not others:
@@ -557,7 +651,7 @@ class AltServer:
     def _named_row(self, job: Job, now: float) -> dict[str, Any]:
         body = self._status_body(job, now)
         row = dict(body["data"][0] if "data" in body else body)
-        row["job_id"] = str(job.job_id)
+        row["job_id"] = job.wire_id or str(job.job_id)
         return row
 
     def _kept_from(self, job: Job) -> float:
@@ -579,13 +673,20 @@ class AltServer:
             state = "FAILED"
         else:
             state = "COMPLETED"
-        row: dict[str, Any] = {"status": self._state(state)}
         if self.config.counts_wobble and not done:
             converted = self.random.randint(0, converted)
+        not_converted = total - converted - failed
+        if job.lie == "early_zeros":
+            done = True
+        if done and job.lie is not None:
+            state, total, converted, not_converted, failed = _lied(
+                job.lie, state, total, converted, failed
+            )
+        row: dict[str, Any] = {"status": self._state(state)}
         counts = {
             "total_count": total,
             "converted_count": converted,
-            self.config.not_converted_key: total - converted - failed,
+            self.config.not_converted_key: not_converted,
             "failed_count": failed,
         }
         for key, value in counts.items():
@@ -599,7 +700,7 @@ class AltServer:
             row[key] = self._count(value)
         if self.config.extra_fields:
             row.update(
-                job_id=str(job.job_id),
+                job_id=job.wire_id or str(job.job_id),
                 module={"api_name": job.module},
                 created_time="2026-12-01T06:00:00+00:00",
             )
@@ -643,7 +744,8 @@ class AltServer:
             except (KeyError, IndexError, TypeError):
                 return self._error(400, "MANDATORY_NOT_FOUND", "required field not found")
         if self._converted(module, record):
-            return self._single_error(400, "ID_ALREADY_CONVERTED", "id already converted")
+            code = self.config.single_already
+            return self._single_error(400, code, f"{code}: the record is converted already")
         if record in self.locked:
             return self._single_error(400, "RECORD_LOCKED", "the record is locked")
         self._note_overlaps("single", module, [record])
@@ -764,3 +866,20 @@ class AltServer:
     async def __aexit__(self, *exc: object) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+
+def _lied(
+    lie: str, state: str, total: int, converted: int, failed: int
+) -> tuple[str, int, int, int, int]:
+    """A final status misreported as ``lie`` says (``AltConfig.final_lies``): state, total,
+    converted, not converted, failed."""
+    if lie in ("zeros", "early_zeros"):
+        return "COMPLETED", 0, 0, 0, 0
+    if lie == "total_over":
+        return state, total + 3, converted + 3, 0, failed
+    if lie == "total_under":
+        return state, total - 1, max(converted - 1, 0), 0, failed - (converted == 0)
+    if lie == "nc_completed":
+        hidden = max(1, converted // 2) if converted else 0
+        return "COMPLETED", total, converted - hidden, hidden, failed
+    raise ValueError(lie)

@@ -7,9 +7,7 @@ answers with (no I/O, no clock: times are plain numbers).
 
 from __future__ import annotations
 
-import logging
 import math
-from typing import Any
 
 import attrs
 import pytest
@@ -258,34 +256,35 @@ def test_a_job_id_given_twice_parks_the_second_batch() -> None:
     machine(BatchRead(1, ("201",), 4, 4, 0))
     reason = "Zoho answered with job id 5000, already given to another batch"
     twice = machine.accepted(1, ("201",), "5000", settling=False, sent_at=2.0, answered=2.5)
-    assert twice == BatchUncertain(1, ("201",), 2.5, True, reason)
+    assert twice == BatchUncertain(1, ("201",), 2.5, True, reason, suspects=(0,))
     fresh = machine.accepted(1, ("201",), "5001", settling=True, sent_at=2.0, answered=2.5)
     assert fresh == BatchSubmitted(1, 1, "5001", True, 2.0, 2.5)
 
 
-def test_a_final_status_with_odd_counts_makes_the_job_lost(caplog: Any) -> None:
+def test_a_final_status_with_odd_counts_makes_the_job_lost() -> None:
     """A final status whose counts do not add up ends the job as lost (its ids parked from
-    when Zoho accepted it); one that adds up to another total finishes it, with a warning."""
+    when Zoho accepted it); so does one that adds up to another total than the records sent
+    (hunt round 8: before, it finished the job, with a warning, its counts clipped)."""
     machine = RunMachine(POLICY)
     sent(machine, 0, IDS, "5000", 1.0)
     odd = JobStatus(JobState.COMPLETED, 3, 3, 0, 1)
     events = machine.finished(0, "5000", odd, took=4.0, tight=3.0)
     reason = "its final status has counts that are missing or do not add up"
-    assert events == [
-        LongestJob(4.0, 0.5),  # with the mean submit round trip (accepted 0.5 s after it left)
+    assert events == [  # (untimed: such a status may come before the job ran, round 8)
         JobLost(0, "5000", 3, reason, odd),
         BatchUncertain(0, IDS, 1.5, True, f"job 5000 lost: {reason}"),
     ]
-    assert machine.longest_job_tight == 3.0
+    # (Not measured tightly: a status that cannot account for its batch may come before the
+    # job ran, hunt round 8.)
+    assert machine.longest_job_tight == 0.0 and machine.tight_jobs == 0
     sent(machine, 1, IDS[:2], "5001", 2.0)
     machine(LongestJob(4.0))
     other = JobStatus(JobState.COMPLETED, 3, 3, 0, 0)
-    with caplog.at_level(logging.WARNING, logger="zoho_convert.bulk"):
-        events = machine.finished(1, "5001", other, took=4.0)
-    assert events == [JobFinished(1, "5001", 2, other, IDS[:2], False)]
-    assert machine.longest_job_tight == machine.shortest_job_tight == 3.0  # loose: kept
-    assert caplog.messages == [
-        "job 5001 reports 3 records but 2 were submitted; its ids are kept in the report"
+    events = machine.finished(1, "5001", other, took=4.0)
+    reason = "its final status counts 3 records, not the 2 sent"
+    assert events == [
+        JobLost(1, "5001", 2, reason, other),
+        BatchUncertain(1, IDS[:2], 2.5, True, f"job 5001 lost: {reason}"),
     ]
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from zoho_convert.api.errors import InvalidRequestError
 from zoho_convert.bulk.events import (
+    BatchGaveUp,
     BatchSplit,
     BatchUncertain,
     IdsAlreadyConverted,
@@ -87,3 +88,53 @@ def test_a_settling_refusal_of_the_last_id_left_leaves_nothing_to_check() -> Non
     )
     assert events == [IdsAlreadyConverted(7, IDS[:2])]
     assert parts == []
+
+
+def invalid_at(index: int) -> InvalidRequestError:
+    """Zoho's INVALID_DATA naming the id at ``index`` (a converted lead, gone from Leads, may
+    be refused so)."""
+    return InvalidRequestError(
+        400, "INVALID_DATA", "invalid data", details={"resource_path_index": index}
+    )
+
+
+@pytest.mark.parametrize("settling", [True, False])
+def test_a_lead_refused_as_invalid_is_split_off_and_checked(settling: bool) -> None:
+    """``unsure`` (a Leads run) and the single convert may check: the id Zoho names is split
+    off and parked to be checked at once (settling: maybe sent, no code; a first submission:
+    never sent, Zoho's code kept for a give-up), the rest goes again as one part."""
+    events, parts = isolate(
+        7, IDS, invalid_at(2), settling=settling, at=3.0, new_seq=numbers().__next__,
+        quick_checks=False, unsure=True, check=True,
+    )
+    rest = ("101", "102", "104")
+    reason = "refused (INVALID_DATA), as a converted lead may be: checking it"
+    code = "" if settling else "INVALID_DATA"
+    assert parts == [(11, rest)]
+    assert events == [
+        BatchSplit(7, ((10, ("103",)), (11, rest)), settling),
+        BatchUncertain(10, ("103",), 3.0, settling, reason, code, True, True),
+    ]
+
+
+def test_a_lead_refused_as_invalid_on_settling_without_a_check_is_given_up() -> None:
+    """Settling, no single convert to check: the lone id Zoho names ends uncertain (given
+    up), never rejected."""
+    events, parts = isolate(
+        7, IDS[:1], invalid_at(0), settling=True, at=3.0, new_seq=numbers().__next__,
+        quick_checks=False, unsure=True, check=False,
+    )
+    reason = "refused (INVALID_DATA) on settling; a lead the lost submission converted reads so"
+    assert (events, parts) == ([BatchGaveUp(7, IDS[:1], reason)], [])
+
+
+def test_an_invalid_data_that_names_no_id_is_bisected_even_when_unsure() -> None:
+    """An INVALID_DATA naming no id (reached by bisecting, it may be about the request) is
+    not taken for a converted lead: a lone id is rejected with it, as before."""
+    error = InvalidRequestError(400, "INVALID_DATA", "invalid data", details={})
+    events, parts = isolate(
+        7, IDS[:1], error, settling=True, at=3.0, new_seq=numbers().__next__,
+        quick_checks=False, unsure=True, check=True,
+    )
+    assert parts == []
+    assert events == [IdsRejected(7, (RejectedId("101", "INVALID_DATA", "invalid data"),))]

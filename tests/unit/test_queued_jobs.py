@@ -182,7 +182,8 @@ async def test_the_watch_tells_the_machine_what_each_poll_saw() -> None:
     states = [JobState.SCHEDULED, JobState.IN_PROGRESS, JobState.IN_PROGRESS, JobState.COMPLETED]
 
     async def call() -> JobStatus:
-        return JobStatus(states.pop(0), 10, 0, 10, 0)
+        state = states.pop(0)
+        return DONE if state is JobState.COMPLETED else JobStatus(state, 10, 0, 10, 0)
 
     watch = JobWatch(lambda: now[0], _Always(), run, 0, True, call)
     for at in (0.5, 2.0, 4.0, 30.0):

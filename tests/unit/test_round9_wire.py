@@ -51,7 +51,7 @@ def row(job: str | int | None, converted: Any = 10, failed: Any = 0) -> dict[str
         {"data": [row(int(JOB), 7, 3)]},
         {"data": [row(None, 7, 3), row(None, 7, 3)]},
         {"data": [row(JOB, 7, 3), row(JOB, 7, 3)]},
-        {"data": [{**row(None, 7, 3), "Job_Id": "0" + JOB}]},
+        {"data": [{**row(None, 7, 3), "Job_Id": JOB}]},
     ],
 )
 def test_a_row_naming_the_job_or_rows_that_agree_are_read(payload: Any) -> None:

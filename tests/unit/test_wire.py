@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from zoho_convert import JobState, JobStatus, LeadConversion, ResponseValidationError
+from zoho_convert.api.ids import normalize_job_id
 from zoho_convert.api.lead_wire import lead_conversion_from_wire, lead_conversion_to_wire
 from zoho_convert.api.wire import (
     error_in_reply,
@@ -354,11 +355,13 @@ def test_job_state_is_final() -> None:
 @FUZZ
 @given(JSONISH | near_valid_payloads(MASS_CONVERT_REPLY))
 def test_parse_job_id_arbitrary(payload: Any) -> None:
-    """parse_job_id returns a non-empty string or raises ResponseValidationError."""
+    """parse_job_id returns a non-empty string that polls send back as it is (a job id
+    ``normalize_job_id`` takes unchanged), or raises ResponseValidationError."""
     result = outcome(parse_job_id, payload)
     if not isinstance(result, ResponseValidationError):
         assert isinstance(result, str)
         assert result
+        assert normalize_job_id(result) == result
 
 
 def test_parse_job_id_seed_and_int() -> None:
@@ -452,8 +455,12 @@ def test_oversized_numbers_are_validation_errors(number: object) -> None:
     row = dict(STATUS_REPLY["data"][0], total_count=number)
     with pytest.raises(ResponseValidationError, match="total_count"):
         parse_job_status({"data": [row]})
-    with pytest.raises(ResponseValidationError, match="job_id"):
-        parse_job_id({"details": {"job_id": number}})
+    if number in (2**64, "9" * 20):
+        # A job id is any text of at most 100 characters (``normalize_job_id``): as written.
+        assert parse_job_id({"details": {"job_id": number}}) == str(number)
+    else:
+        with pytest.raises(ResponseValidationError, match="job_id"):
+            parse_job_id({"details": {"job_id": number}})
     with pytest.raises(ResponseValidationError, match=r"modules\[0\]\.id"):
         parse_modules({"modules": [{"api_name": "X", "id": number}]})
     with pytest.raises(ResponseValidationError, match=r"Sales_Orders\.id"):

@@ -18,7 +18,7 @@ from zoho_convert.api.errors import (
     JobNotFoundError,
     ResponseValidationError,
 )
-from zoho_convert.api.ids import normalize_id
+from zoho_convert.api.ids import normalize_id, normalize_job_id
 from zoho_convert.api.lead_wire import lead_conversion_to_wire
 from zoho_convert.api.models import (
     ConvertedRecord,
@@ -177,7 +177,7 @@ class EndpointClient(Connection):
             raise ValueError(
                 f"{module!r} has no mass-convert jobs; use one of {', '.join(MASS_CONVERT_SOURCES)}"
             )
-        job = normalize_id(job_id, what="job id")
+        job = normalize_job_id(job_id)
         try:
             reply = await self._request(
                 "GET", f"{module}/actions/mass_convert", params={"job_id": job}
@@ -241,7 +241,7 @@ class EndpointClient(Connection):
         """
         if module not in MASS_CONVERT_SOURCES:
             raise ValueError(f"{module!r} has no mass-convert jobs: Quotes, Sales_Orders, Leads")
-        job = normalize_id(job_id, what="job id")
+        job = normalize_job_id(job_id)
         return await poll_job(
             lambda: self.job_status(module, job),
             job,

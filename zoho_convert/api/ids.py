@@ -7,10 +7,13 @@ from typing import Any
 __all__ = [
     "MAX_IDS_PER_CALL",
     "MAX_ID_DIGITS",
+    "MAX_JOB_ID_LENGTH",
     "InvalidIdError",
     "id_problem",
+    "job_id_problem",
     "normalize_id",
     "normalize_ids",
+    "normalize_job_id",
 ]
 
 #: Zoho converts at most 50 records per mass-convert call (the one place this number lives).
@@ -67,6 +70,55 @@ def normalize_id(value: object, *, what: str = "record id") -> str:
     if isinstance(value, str) and value[0] != "0":
         return value
     return str(int(value))  # canonical: "0012" is 12, as Zoho reads a long
+
+
+#: The longest job id taken: Zoho's are 19 digits; an id far past that is no id.
+MAX_JOB_ID_LENGTH = 100
+_JOB_ID_BOUND = 10**MAX_JOB_ID_LENGTH
+
+
+def job_id_problem(value: object) -> str | None:
+    """Say why ``value`` cannot be a job id, or return None when it can.
+
+    Zoho documents job ids as numeric strings, but nothing of the client depends on that: a
+    server may name its jobs otherwise (``job-7f3a``, ``A1B2``, ``000123``), and its status
+    API then wants the id back as written. So a job id is any text of 1 to
+    ``MAX_JOB_ID_LENGTH`` printable ASCII characters without whitespace, or a positive
+    ``int`` (a JSON number: the official SDK sends job ids so).
+    """
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return f"job id must be a str or int, not {type(value).__name__}"
+    if isinstance(value, int):
+        if not 0 < value < _JOB_ID_BOUND:
+            return "job id must be a positive number of at most 100 digits"
+        return None
+    if not value:
+        return "job id is empty"
+    if len(value) > MAX_JOB_ID_LENGTH:
+        return f"job id has {len(value)} characters, more than {MAX_JOB_ID_LENGTH}"
+    # Printable ASCII without whitespace: '!' (0x21) to '~' (0x7e). Anything else cannot go
+    # back in a query string as written, and is no id a server meant.
+    if not (value.isascii() and value.isprintable()) or any(c.isspace() for c in value):
+        return f"job id {value!r} holds whitespace or characters that are not printable ASCII"
+    return None
+
+
+def normalize_job_id(value: object) -> str:
+    """Return ``value`` as the text to send back as ``job_id`` when polling: a str exactly as
+    given (leading zeros kept: ``000123`` is not job 123 to a server that wrote it so), an int
+    in decimal.
+
+    Raises:
+        TypeError: ``value`` is not a str or int.
+        InvalidIdError: ``value`` is empty, too long, or holds whitespace or a character that
+            is not printable ASCII.
+    """
+    problem = job_id_problem(value)
+    if problem is None:
+        return value if isinstance(value, str) else str(value)
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        raise TypeError(problem)
+    raise InvalidIdError(problem)
 
 
 def normalize_ids(values: object, *, limit: int, what: str = "record id") -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any
 import cattrs
 
 from zoho_convert.api.errors import ResponseValidationError
+from zoho_convert.api.ids import job_id_problem
 from zoho_convert.api.models import (
     ConvertedRecord,
     JobState,
@@ -201,16 +202,22 @@ def _names_job(row: object) -> str | None:
         # (bool is an int, never an id; a value of another type names no job either)
         named = isinstance(value, (str, int)) and not isinstance(value, bool)
         if named and str(key).lower() == "job_id":
-            return str(value).lstrip("0") or "0"
+            return str(value)
     return None
+
+
+def _same_job(named: str | None, job_id: str) -> bool:
+    # As written, or the same number (a JSON number has no leading zeros to keep).
+    if named is None or named == job_id:
+        return named is not None
+    return named.isdigit() and job_id.isdigit() and int(named) == int(job_id)
 
 
 def _own_row(rows: Sequence[object], job_id: str) -> Mapping[str, Any]:
     """The row of ``rows`` that is job ``job_id``'s status: the one naming it, or the one
     naming no job when no row names another, or any of rows all alike."""
-    own = job_id.lstrip("0") or "0"
     named = [_names_job(row) for row in rows]
-    mine = [row for row, name in zip(rows, named, strict=True) if name == own]
+    mine = [row for row, name in zip(rows, named, strict=True) if _same_job(name, job_id)]
     if not mine and all(name is None for name in named):
         mine = list(rows)
     if not mine:
@@ -237,15 +244,24 @@ def _within(error: ResponseValidationError, prefix: str) -> ResponseValidationEr
 
 def parse_job_id(payload: object) -> str:
     """Read the job id from a mass-convert reply: a bare object (the OAS and the page), or
-    that object as the one row of ``data`` (the envelope of Zoho's record APIs)."""
+    that object as the one row of ``data`` (the envelope of Zoho's record APIs). Any id
+    ``ids.normalize_job_id`` takes, as written (not only digits: see ``job_id_problem``)."""
     body = _expect_mapping(payload, "<body>")
     rows = body.get("data")
     if "details" not in body and type(rows) is list and len(rows) == 1:
         row = _expect_mapping(rows[0], "data[0]")
         details = _expect_mapping(row.get("details"), "data[0].details")
-        return _id(details.get("job_id"), "data[0].details.job_id")
+        return _job_id(details.get("job_id"), "data[0].details.job_id")
     details = _expect_mapping(body.get("details"), "details")
-    return _id(details.get("job_id"), "details.job_id")
+    return _job_id(details.get("job_id"), "details.job_id")
+
+
+def _job_id(value: object, field: str) -> str:
+    problem = job_id_problem(value)
+    if problem is not None:
+        # (Not the value itself in the message: it may be 100 characters of anything.)
+        raise ResponseValidationError(f"expected a job id: {problem}"[:200], field=field)
+    return value if isinstance(value, str) else str(value)
 
 
 def parse_converted_record(payload: object, to: str) -> ConvertedRecord:

@@ -233,7 +233,12 @@ def _run(
     settle = settle or SettlePolicy()
     endpoints = bind(api, params, record_by_record=settle.record_by_record)
     fleet = endpoints.ledger is not None
-    machine = RunMachine(settle, in_flight_grace=endpoints.request_timeout, fleet=fleet)
+    machine = RunMachine(
+        settle,
+        in_flight_grace=endpoints.request_timeout,
+        fleet=fleet,
+        gone_when_converted=params.module == "Leads",
+    )
     return Run(
         endpoints,
         params,

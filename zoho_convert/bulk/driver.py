@@ -236,7 +236,8 @@ class Run:
         except Exception as error:
             at = self.clock()
             verdict = self.machine.refused(
-                seq, batch.ids, error, settling=settling, at=at, quick_checks=self.quick_checks
+                seq, batch.ids, error, settling=settling, at=at, quick_checks=self.quick_checks,
+                checks=self.checkable,
             )
             if verdict is None:
                 # The same request would fail for every batch: the run stops now (parts of

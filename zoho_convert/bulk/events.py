@@ -172,6 +172,9 @@ class BatchUncertain:
             session): its ids never go again, nor do those of batches lost after it was sent
             (their lost jobs may be as long), as for a job given up on while it ran
             (journaled: a resumed run never sends it again either, nor any batch it parks).
+        suspects: the batches still polled that this batch's job id, given to one of them
+            already, makes suspect (their jobs' counts may be another batch's); journaled
+            with each, so a resumed run doubts them too.
     """
 
     batch: int
@@ -183,6 +186,7 @@ class BatchUncertain:
     at_once: bool = False
     by_record: bool = False
     unbounded: bool = False
+    suspects: tuple[int, ...] = ()
 
 
 @attrs.frozen

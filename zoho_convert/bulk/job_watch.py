@@ -19,6 +19,7 @@ from zoho_convert.api.models import JobState, JobStatus
 from zoho_convert.api.polling import Schedule
 from zoho_convert.api.timing import Clock, last_sent
 from zoho_convert.bulk.events import Event
+from zoho_convert.bulk.lost_jobs import unaccountable
 from zoho_convert.bulk.machine import RunMachine
 from zoho_convert.bulk.settling import PollTimer
 
@@ -73,9 +74,15 @@ class JobWatch(PollTimer):
         if status is not None:
             self.unusable = False  # (a status that can be used came)
             machine = self._run.machine
-            if not machine.parallel:  # (once jobs ran side by side, nothing more to learn)
+            # (Once jobs ran side by side, nothing more to learn; a final status that cannot
+            # account for the batch says nothing of when the job ran: ``unaccountable``.)
+            if not machine.parallel and not self._unaccountable(machine, status):
                 self._sighted(machine, status.state)
         super().polled(started, ended, status)
+
+    def _unaccountable(self, machine: RunMachine, status: JobStatus) -> bool:
+        size = len(machine.batches[self._seq].ids)
+        return status.is_final and bool(unaccountable(status.filled(), size))
 
     def _sighted(self, machine: RunMachine, state: JobState) -> None:
         """Tell the machine what a poll found the job doing (``queued_jobs.QueuedJobs``)."""

@@ -263,7 +263,17 @@ def _submitted(event: BatchSubmitted) -> _Sql:
 
 def _uncertain(event: BatchUncertain) -> _Sql:
     state = "uncertain_unbounded" if event.unbounded else "uncertain"
-    return _inserts((_UNCERTAIN, (state, int(event.maybe_sent), event.batch)))
+    parked = _inserts((_UNCERTAIN, (state, int(event.maybe_sent), event.batch)))
+    if not event.suspects:
+        return parked
+    # The batches a duplicate job id made suspect: the run keys a suspect submission writes.
+    suspects = {f"suspect:{seq}": "1" for seq in event.suspects}
+
+    def parked_and_suspects(db: sqlite3.Connection) -> None:
+        parked(db)
+        _put(db, suspects)
+
+    return parked_and_suspects
 
 
 def _gave_up(event: BatchGaveUp) -> _Sql:

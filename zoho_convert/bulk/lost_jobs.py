@@ -13,7 +13,7 @@ from zoho_convert.api.models import JobState, JobStatus
 from zoho_convert.bulk.events import BatchUncertain, Event, JobLost, LongestJob
 from zoho_convert.bulk.queued_jobs import QueuedJobs
 
-__all__ = ["LostJobs", "idle"]
+__all__ = ["LostJobs", "idle", "unaccountable"]
 
 
 def _done(status: JobStatus) -> int:
@@ -25,6 +25,21 @@ def idle(status: JobStatus | None) -> bool:
     """Whether a lost job was last seen running with nothing processed: how long it may run,
     a resumed run (which cannot tell how long it ran) cannot bound."""
     return status is not None and not status.is_final and not _done(status)
+
+
+def unaccountable(status: JobStatus, size: int) -> str:
+    """Why a final status of a job of ``size`` records cannot account for them, or "". Such
+    a status says nothing sure of the job: not which records converted, nor that it started
+    or ended (COMPLETED with every count 0 may come before the job runs)."""
+    if not status.counts_consistent:
+        return "its final status has counts that are missing or do not add up"
+    if status.total_count != size:
+        return f"its final status counts {status.total_count} records, not the {size} sent"
+    if status.state is JobState.COMPLETED and status.not_converted_count:
+        # A job that completed has processed every record: each is converted or failed.
+        count = status.not_converted_count
+        return f"it COMPLETED with {count} of its {size} records neither converted nor failed"
+    return ""
 
 
 class LostJobs(QueuedJobs):
@@ -96,8 +111,13 @@ class LostJobs(QueuedJobs):
             length = self.seen_job_length(batch.since, seen_at, last, len(batch.ids))
             if self.longest_seen_running < length < math.inf:
                 events.append(LongestJob(length, None, seen=True))
-        if last is not None and last.state is not JobState.SCHEDULED:
-            self.unqueued(seq, batch.answered)  # (seen started, or ended: behind no queue now)
+        # (Seen started, or ended, it waits behind no queue now; a final status that cannot
+        # account for its batch says nothing of that.)
+        told = last is not None and not (
+            last.is_final and unaccountable(last.filled(), len(batch.ids))
+        )
+        if told and last is not None and last.state is not JobState.SCHEDULED:
+            self.unqueued(seq, batch.answered)
         events.append(JobLost(seq, job_id, len(batch.ids), reason, last))
         unbounded = length == math.inf
         events.append(

@@ -44,7 +44,7 @@ from zoho_convert.bulk.isolation import (
     unlocated_invalid_data,
     unreadable_refusal,
 )
-from zoho_convert.bulk.lost_jobs import idle
+from zoho_convert.bulk.lost_jobs import idle, unaccountable
 from zoho_convert.bulk.offenders import Parts, isolate
 from zoho_convert.bulk.report import JobOutcome
 from zoho_convert.bulk.run_ends import RunEnds
@@ -66,13 +66,21 @@ class RunMachine(RunEnds):
         in_flight_grace: see ``SettlePlan``.
         fleet: the run is one of a fleet: another run may have converted any of its
             records, so a job's failures are checked like a settling job's.
+        gone_when_converted: a converted record leaves its module (a lead: Zoho moves it
+            out of Leads), so Zoho may refuse it as an invalid id (INVALID_DATA).
     """
 
     def __init__(
-        self, settle: SettlePolicy, in_flight_grace: float = 0.0, *, fleet: bool = False
+        self,
+        settle: SettlePolicy,
+        in_flight_grace: float = 0.0,
+        *,
+        fleet: bool = False,
+        gone_when_converted: bool = False,
     ) -> None:
         super().__init__(settle, in_flight_grace)
         self.fleet = fleet
+        self.gone_when_converted = gone_when_converted
         self.job_ids: set[str] = set()
         self.next_seq = 0
         # Until one submission proves the request acceptable, batches go one at a time: a
@@ -164,6 +172,9 @@ class RunMachine(RunEnds):
             batch.check_pending = event.by_record
             batch.unbounded = event.unbounded
             self.parked[event.batch] = batch
+            for seq in event.suspects:
+                if (other := batches.get(seq)) is not None:
+                    other.suspect = True
         elif isinstance(event, JobLost):
             self.job_ids.add(event.job_id)
             lost = batches.get(event.batch)  # (a resumed run cannot tell how long it may run)
@@ -201,18 +212,26 @@ class RunMachine(RunEnds):
         at: float,
         single: bool = False,
         quick_checks: bool = False,
+        checks: bool = False,
     ) -> tuple[list[Event], Parts] | None:
         """What a submission that failed ``at`` (when its error came back) means: events to
         publish and parts to submit next; None for an error that concerns the whole run
         (authentication, a wrong module id, ...). ``single``: the single convert of one
         record (settling record by record), not a mass convert; an INVALID_DATA of it must
         name the record (else it may be about the request: not the record's fate).
-        ``quick_checks``: the single convert may check records for speed (``offenders``)."""
+        ``quick_checks``: the single convert may check records for speed (``offenders``);
+        ``checks``: it may check records (Convert Lead too)."""
         if is_isolatable(error, part) and not (single and unlocated_invalid_data(error, part)):
             assert isinstance(error, APIError)
+            # A converted lead is gone from Leads: Zoho may refuse it as an invalid id, one
+            # the lost submission converted (settling) or one converted before the run.
+            # Convert Lead may tell (refused as converted); Convert Lead's own refusal
+            # cannot be checked again.
+            check = checks and not single
+            unsure = self.gone_when_converted and error.code == "INVALID_DATA"
             return isolate(
                 seq, part, error, settling=settling, at=at, new_seq=self.new_seq,
-                quick_checks=quick_checks,
+                quick_checks=quick_checks, unsure=unsure and (settling or check), check=check,
             )
         processed = maybe_processed(error)
         # A 400/403 whose body could not be read, once requests like this one were accepted, is
@@ -278,11 +297,14 @@ class RunMachine(RunEnds):
             # batch's. What became of this one is unknown: settle it. Zoho hands out other
             # batches' job ids, then: the job of any batch still polled may not be its own
             # (the holder's may be this one's; another's, a lost reply's job): its counts are
-            # checked if they are not all converted.
-            for other in self.batches.values():
-                other.suspect = other.suspect or other.state is BatchState.SUBMITTED
+            # checked if they are not all converted (folding the event marks them).
+            suspects = tuple(
+                other.seq
+                for other in self.batches.values()
+                if other.state is BatchState.SUBMITTED and not other.suspect
+            )
             reason = f"Zoho answered with job id {job_id}, already given to another batch"
-            return BatchUncertain(seq, part, answered, True, reason)
+            return BatchUncertain(seq, part, answered, True, reason, suspects=suspects)
         suspect = self.unknown_jobs
         return BatchSubmitted(seq, len(part), job_id, settling, sent_at, answered, suspect)
 
@@ -306,27 +328,27 @@ class RunMachine(RunEnds):
         # (``and``'s order: a first submission's job, the usual one, builds no outcome.)
         unclear = batch.settling or self.fleet or batch.suspect
         fully = unclear and JobOutcome(job_id, len(batch.ids), status).fully_converted
+        reason = unaccountable(status, len(batch.ids))
         # A suspect job it will not take as its own may be another's, ended long ago: untimed.
-        timed = not batch.suspect or fully
+        # So is one whose final status cannot account for its batch: it may have said so
+        # before it ran (COMPLETED with every count 0 at its first poll, hunt round 8); taken
+        # for a job that short, the first job timed, it cut every lost job's wait from
+        # ``unknown_wait`` to its length.
+        timed = (not batch.suspect or fully) and not reason
         if took > self.longest_job and timed:
             events.append(LongestJob(took, self.mean_round_trip()))
         if tight is not None and timed:
             self.longest_job_tight = max(self.longest_job_tight, tight)
             self.shortest_job_tight = min(self.shortest_job_tight, tight)
             self.tight_jobs += 1
-        if not status.counts_consistent:
-            # A final status that cannot be counted ends the job with what it says (kept on the
-            # lost job); which of its records converted is settled by resubmission.
-            reason = "its final status has counts that are missing or do not add up"
+        if reason:
+            # A final status that cannot account for the batch (counts that do not add up, a
+            # total other than the records sent, COMPLETED with records still "not
+            # converted") says nothing sure of any record: taken as it says, it made false
+            # successes and false failures (hunt round 8). The job ends with what it says
+            # (kept on the lost job); which of its records converted is settled.
             events.extend(self.lost(seq, job_id, reason, status, by_record=by_record))
             return events
-        if status.total_count != len(batch.ids):
-            logger.warning(
-                "job %s reports %d records but %d were submitted; its ids are kept in the report",
-                job_id,
-                status.total_count,
-                len(batch.ids),
-            )
         if unclear and not fully:
             # Its failures may be records its lost predecessor (or another run of the fleet)
             # converted (Zoho failing them inside the job, or the job FAILED) or records that

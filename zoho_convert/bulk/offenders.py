@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from zoho_convert.api.errors import APIError
 from zoho_convert.bulk.events import (
+    BatchGaveUp,
     BatchSplit,
     BatchUncertain,
     Event,
@@ -20,7 +21,16 @@ from zoho_convert.bulk.events import (
 from zoho_convert.bulk.isolation import REQUEST_LEVEL, locate_offenders
 from zoho_convert.bulk.report import RejectedId
 
-__all__ = ["Parts", "isolate"]
+__all__ = ["AMBIGUOUS_WHILE_SETTLING", "Parts", "isolate"]
+
+#: Refusals of a record that a conversion of it may itself cause: the copy it made exists
+#: (``DUPLICATE_DATA``), or Zoho cannot tell (``AMBIGUITY_DURING_PROCESSING``). Of a settling
+#: resubmission or check, whose earlier submission may have converted the record, they say
+#: nothing sure: the record is uncertain, neither rejected (it may be converted) nor
+#: converted. (``RECORD_LOCKED`` is not among them: records locked for a reason of their own,
+#: approvals, are common, and reported rejected; a server that locks the records it converted
+#: is a known limit, README.)
+AMBIGUOUS_WHILE_SETTLING = frozenset({"DUPLICATE_DATA", "AMBIGUITY_DURING_PROCESSING"})
 
 #: Parts of a batch to submit next: (batch number, ids).
 Parts = list[tuple[int, tuple[str, ...]]]
@@ -35,17 +45,38 @@ def isolate(
     at: float,
     new_seq: Callable[[], int],
     quick_checks: bool,
+    unsure: bool = False,
+    check: bool = False,
 ) -> tuple[list[Event], Parts]:
     """The events of a refusal of ids (``at``: when it came back) and the parts to submit
     next, each numbered by ``new_seq``. ``quick_checks``: each record's single convert may
-    check it, for speed too (settling record by record; not Convert Lead's checks only)."""
+    check it, for speed too (settling record by record; not Convert Lead's checks only).
+    ``unsure``: the refusal cannot tell "converted" from "refused" (a lead refused as
+    invalid: Zoho moves converted leads out of Leads); ``check``: the single convert may then
+    check the ids it names (else, settling, they end uncertain)."""
     located = locate_offenders(error, part)
+    # (Only a refusal that names its ids: one reached by bisecting may be about the request.)
+    unsure = unsure and isinstance(located, frozenset)
     if len(part) == 1:
+        if unsure:
+            return [unsure_of(seq, part, error, at, check, settling)], []
         return [refusal(seq, part, error, settling)], []
     parts: Parts
     if isinstance(located, frozenset):
         refused = tuple(value for index, value in enumerate(part) if index in located)
         rest = tuple(value for index, value in enumerate(part) if index not in located)
+        if unsure:
+            # The named ids are split off and checked (or given up on); the rest goes
+            # again as it would after any refusal of ids.
+            named, parts = new_seq(), [(new_seq(), rest)] if rest else []
+            split = BatchSplit(seq, ((named, refused), *parts), settling)
+            return [split, unsure_of(named, refused, error, at, check, settling)], parts
+        if rest and ambiguous(error, settling):
+            # The uncertain ids become a part of their own (each part's fate is one event):
+            # the rest goes again.
+            gone, again = new_seq(), new_seq()
+            split = BatchSplit(seq, ((gone, refused), (again, rest)), settling)
+            return [split, refusal(gone, refused, error, settling)], [(again, rest)]
         events: list[Event] = [refusal(seq, refused, error, settling)]
         if settling and error.code == "ID_ALREADY_CONVERTED" and rest:
             # The lost submission was processed, so most of the rest is converted too, and
@@ -72,8 +103,35 @@ def isolate(
     return events, parts
 
 
+def unsure_of(
+    seq: int, ids: tuple[str, ...], error: APIError, at: float, check: bool, settling: bool
+) -> Event:
+    """Ids refused with an error that a converted record may also get (INVALID_DATA for a
+    lead gone from Leads): checked one by one at once by the single convert (``check``;
+    refused as converted, it tells: by the lost submission when ``settling``, else before
+    the run), else (settling) uncertain. Never rejected while settling: the lost submission
+    may have converted them."""
+    if not check:
+        why = f"refused ({error.code}) on settling; a lead the lost submission converted reads so"
+        return BatchGaveUp(seq, ids, why)
+    why = f"refused ({error.code}), as a converted lead may be: checking it"
+    return BatchUncertain(seq, ids, at, settling, why, "" if settling else error.code, True, True)
+
+
+def ambiguous(error: APIError, settling: bool) -> bool:
+    """Whether a refusal says nothing sure of whether the records were converted
+    (``AMBIGUOUS_WHILE_SETTLING``)."""
+    return settling and error.code in AMBIGUOUS_WHILE_SETTLING
+
+
 def refusal(seq: int, ids: tuple[str, ...], error: APIError, settling: bool) -> Event:
     """The event of ids Zoho refused with ``error``."""
+    if ambiguous(error, settling):
+        reason = (
+            f"{error.code} while settling: {error.message or 'refused'}; an earlier submission "
+            "of it, whose outcome is unknown, may have converted it"
+        )
+        return BatchGaveUp(seq, ids, reason)
     if settling and error.code == "ID_ALREADY_CONVERTED":
         # Resubmitted because an earlier submission's reply was lost: that submission
         # converted them. Converted by this run, so neither rejected nor failed.

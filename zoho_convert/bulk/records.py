@@ -131,8 +131,11 @@ class RecordSettler:
         except Stopped:
             return
         except Exception as error:
+            # (A check of ids a first submission was refused for, as a converted lead may
+            # be, is not settling: refused as converted, they were so before the run.)
+            settling = run.machine.batches[seq].settling
             verdict = run.machine.refused(
-                seq, ids, error, settling=True, at=run.clock(), single=True
+                seq, ids, error, settling=settling, at=run.clock(), single=True
             )
             if verdict is not None:
                 run.publish_all(verdict[0])  # one record: refused, or parked (never split)

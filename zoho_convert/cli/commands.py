@@ -22,6 +22,7 @@ from zoho_convert import (
     ZohoConvertError,
     journal_input_complete,
     normalize_id,
+    normalize_job_id,
 )
 from zoho_convert.cli.clients import display_for, open_client, related_modules, resolve_related
 from zoho_convert.cli.errors import EXIT_FAILURES, EXIT_OK, InputError, UsageError
@@ -244,7 +245,7 @@ async def cmd_status(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     """``zoho-convert status``: print a job's status, or wait for it to finish."""
     module = canonical_module(args.module, MASS_SOURCES, verb="expected")
     try:
-        job_id = normalize_id(args.job_id, what="job id")
+        job_id = normalize_job_id(args.job_id)
     except ValueError as error:
         raise UsageError(str(error)) from None
     async with open_client(args, env) as client:

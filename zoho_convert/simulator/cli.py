@@ -43,6 +43,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--job-failure-mode", choices=tuple(_JOB_FAILURE_MODES), default=None,
                         help="the same as --already-converted: refuse = fail_call, "
                              "in-job = fail_in_job (overrides it)")
+    parser.add_argument("--converted-leads", default="already_converted",
+                        choices=("already_converted", "invalid_in_mass", "invalid"),
+                        help="how a lead already converted is refused: ID_ALREADY_CONVERTED "
+                             "(default), INVALID_DATA by the Leads mass convert, or by both "
+                             "Leads calls")
     parser.add_argument("--approval-errors", choices=("fail_call", "fail_in_job"),
                         default="fail_in_job",
                         help="NOT_APPROVED/NOT_REVIEWED ids in a mass convert fail the call or "
@@ -164,6 +169,7 @@ def config_from_args(ns: argparse.Namespace) -> SimulatorConfig:
         strict_records=ns.strict_records,
         already_converted=already_converted,
         approval_errors=ns.approval_errors,
+        converted_leads=ns.converted_leads,
         reserve_ids=ns.reserve_ids,
         invalid_ids=ns.invalid_ids,
         not_approved_ids=ns.not_approved_ids,

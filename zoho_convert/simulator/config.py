@@ -36,6 +36,7 @@ TokenThrottleReply = Literal["access_denied_space", "access_denied", "http_429"]
 UnknownModuleReply = Literal["204", "invalid_module"]
 ForgetReply = Literal["204", "invalid"]
 MalformedFinalKind = Literal["counts", "state", "mixed"]
+ConvertedLeads = Literal["already_converted", "invalid_in_mass", "invalid"]
 
 _FAIL_MODES = ("fail_call", "fail_in_job")
 
@@ -189,6 +190,12 @@ class SimulatorConfig:
         already_converted: Mass convert of an already converted (or reserved) id either fails the
             whole call (``"fail_call"``, HTTP 400 ID_ALREADY_CONVERTED) or counts as failed inside
             the job (``"fail_in_job"``). CLI: ``--job-failure-mode refuse|in-job``.
+        converted_leads: How the Leads calls refuse a lead already converted (Zoho takes a
+            converted lead out of Leads): ``"already_converted"`` (ID_ALREADY_CONVERTED, the
+            Convert Lead page); ``"invalid_in_mass"`` (a Leads mass convert that refuses it,
+            ``already_converted="fail_call"``, says INVALID_DATA naming the id: its spec lists
+            no other refusal; Convert Lead still says ID_ALREADY_CONVERTED); ``"invalid"``
+            (Convert Lead says INVALID_DATA too, its spec's invalid-URL-id refusal).
         approval_errors: The same choice for NOT_APPROVED and NOT_REVIEWED ids in a mass convert
             (default ``"fail_in_job"``: they count as failed inside the job).
         invalid_ids: Ids that make a mass convert fail whole with INVALID_DATA.
@@ -249,6 +256,10 @@ class SimulatorConfig:
     approval_errors: AlreadyConverted = attrs.field(
         default="fail_in_job", validator=attrs.validators.in_(_FAIL_MODES)
     )
+    converted_leads: ConvertedLeads = attrs.field(
+        default="already_converted",
+        validator=attrs.validators.in_(("already_converted", "invalid_in_mass", "invalid")),
+    )
     invalid_ids: frozenset[str] = attrs.field(default=frozenset(), converter=_id_set)
     not_approved_ids: frozenset[str] = attrs.field(default=frozenset(), converter=_id_set)
     not_reviewed_ids: frozenset[str] = attrs.field(default=frozenset(), converter=_id_set)
@@ -284,6 +295,14 @@ class SimulatorConfig:
     faults: Faults = attrs.field(factory=Faults)
     clock: Callable[[], float] | None = attrs.field(default=None, eq=False)
     sleep: Callable[[float], Awaitable[None]] | None = attrs.field(default=None, eq=False)
+
+    def converted_reads_invalid(self, module: str, single: bool) -> bool:
+        """Whether a converted record of ``module`` is refused as INVALID_DATA by a single
+        convert (``single``) or a mass convert (``converted_leads``)."""
+        reading = self.converted_leads if module == "Leads" else "already_converted"
+        if single:
+            return reading == "invalid"
+        return reading != "already_converted" and self.already_converted == "fail_call"
 
     def __repr__(self) -> str:
         # Never show secrets: configs end up in logs and test failure output.

@@ -165,8 +165,9 @@ class CrmState:
         """From now on the token endpoint refuses the refresh token (``invalid_code``)."""
         self.tokens.revoke_refresh_token()
 
-    def record_problem(self, module: str, rid: int) -> RecordProblem | None:
-        """Why ``rid`` of ``module`` cannot be converted now, or None if it can."""
+    def record_problem(self, module: str, rid: int, single: bool = False) -> RecordProblem | None:
+        """Why ``rid`` of ``module`` cannot be converted now (by a ``single`` convert or a
+        mass convert), or None if it can."""
         owner = self._owner.get(rid)
         if rid in self._invalid or (owner is not None and owner != module):
             return "INVALID_DATA"
@@ -175,7 +176,8 @@ class CrmState:
         if rid in self._no_permission:
             return "NO_PERMISSION"
         if rid in self._converted.get(module, ()):
-            return "ID_ALREADY_CONVERTED"
+            invalid = self.config.converted_reads_invalid(module, single)
+            return "INVALID_DATA" if invalid else "ID_ALREADY_CONVERTED"
         if self.config.reserve_ids and rid in self._pending.get(module, ()):
             return "ID_ALREADY_CONVERTED"
         if rid in self._not_approved:
@@ -206,7 +208,7 @@ class CrmState:
                 not reviewed or locked.
         """
         self.advance()
-        problem = self.record_problem(module, rid)
+        problem = self.record_problem(module, rid, single=True)
         if problem is not None:
             if problem == "ID_ALREADY_CONVERTED":
                 self.stats.duplicate_attempts += 1

@@ -107,7 +107,7 @@ RAISES: list[tuple[str, Call, type[Exception]]] = [
     ("convert: None record id", lambda c, _: c.convert("Quotes", None, to="Invoices"), TypeError),
     ("convert: bad pair", lambda c, _: c.convert("Sales_Orders", "1", to="Quotes"), ValueError),
     ("status: Leads module", lambda c, _: c.mass_convert_status("Leads", "1"), ValueError),
-    ("status: job id with a dash", lambda c, _: c.mass_convert_status("Quotes", "1-2"),
+    ("status: job id with a space", lambda c, _: c.mass_convert_status("Quotes", "1 2"),
      InvalidIdError),
     ("status: float job id", lambda c, _: c.mass_convert_leads_status(1.0), TypeError),
     ("wait: unknown module", lambda c, _: c.wait_for_job("Invoices", "1"), ValueError),

@@ -148,3 +148,31 @@ async def test_ledger_is_per_module(api: Api) -> None:
     assert (await api.convert("42", "Sales_Orders", "Invoices")).status == 200
     assert api.sim.state.converted_ids("Quotes") == {"42"}
     assert api.sim.state.converted_ids("Sales_Orders") == {"42"}
+
+
+async def test_converted_leads_read_as_invalid_ids_when_configured(
+    start_sim: StartSim, session: aiohttp.ClientSession
+) -> None:
+    """``converted_leads``: a converted lead is refused as ID_ALREADY_CONVERTED (default), as
+    an invalid id by the Leads mass convert (``invalid_in_mass``: INVALID_DATA naming its
+    index; Convert Lead still says converted), or by Convert Lead too (``invalid``); a
+    converted quote is refused as converted whatever the setting."""
+    answers = {}
+    for reading in ("already_converted", "invalid_in_mass", "invalid"):
+        sim = await start_sim(converted_leads=reading)
+        api = Api(session, sim)
+        leads = sim.state.create_records("Leads", 3)
+        [quote] = sim.state.create_records("Quotes", 1)
+        for value in (leads[1], quote):
+            sim.state.convert_one("Leads" if value in leads else "Quotes", int(value))
+        mass = await api.call("POST", "Leads/actions/mass_convert", json={"ids": leads})
+        single = await api.call("POST", f"Leads/{leads[1]}/actions/convert", json={"data": [{}]})
+        answers[reading] = (mass.code, mass.body.get("details"), single.code)
+        assert (await api.convert(quote)).code == "ID_ALREADY_CONVERTED"
+        assert sim.state.jobs == {} and sim.state.conversions[("Leads", leads[1])] == 1
+    index = {"resource_path_index": 1}
+    assert answers == {
+        "already_converted": ("ID_ALREADY_CONVERTED", index, "ID_ALREADY_CONVERTED"),
+        "invalid_in_mass": ("INVALID_DATA", index, "ID_ALREADY_CONVERTED"),
+        "invalid": ("INVALID_DATA", index, "INVALID_DATA"),
+    }
