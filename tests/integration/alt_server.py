@@ -24,6 +24,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
+import alt_wire
 import attrs
 from aiohttp import web
 
@@ -55,6 +56,9 @@ class Rates:
     slow: float = 0.0
     p200_error: float = 0.0  # HTTP 200 with a Zoho error body (INTERNAL_ERROR), nothing done
     p401: float = 0.0  # the token is revoked now: 401 INVALID_TOKEN (a token dying early)
+    # Wire faults of ``alt_wire`` (a gateway's pages, cut or dressed replies, odd status
+    # rows): name -> probability, drawn after the faults above.
+    odd: Mapping[str, float] = attrs.field(factory=dict)
     pbad_job_id: float = 0.0  # submit processed, the reply's job id unreadable (``BAD_JOB_IDS``)
 
 
@@ -115,6 +119,8 @@ class AltConfig:
             gateway might say 202).
         submit_wrap: the submit's success reply ``"bare"`` (OAS, page) or inside ``"data"``
             (the shape of Zoho's record APIs).
+        token_shape: the token reply's ``expires_in`` as a numeric string, a float, absent,
+            or words; or its ``api_domain`` ending in ``/`` (``"plain"``: as the page shows).
         fault_plan: scripted faults per kind, for deterministic tests: the ``n``-th request
             of a kind gets the plan's ``n``-th entry (a fault's name: ``"429"``,
             ``"500_before"``, ``"500_after"``, ``"drop_before"``, ``"drop_after"``,
@@ -172,6 +178,9 @@ class AltConfig:
     state_names: Mapping[str, str] = attrs.field(factory=dict)
     status_http: int = 200
     submit_wrap: Literal["bare", "data"] = "bare"
+    token_shape: Literal[
+        "plain", "expires_str", "expires_float", "no_expires", "expires_junk", "domain_slash"
+    ] = "plain"
     job_id_form: Literal["number", "prefixed", "alnum", "zeros", "punct", "mixed"] = "number"
     final_lie_plan: Sequence[str | None] = ()
     final_lie_rate: float = 0.0
@@ -328,6 +337,7 @@ class AltServer:
             ("slow_after", rates.pslow_after),
             ("200_error", rates.p200_error),
             ("401", rates.p401),
+            *rates.odd.items(),
             ("bad_job_id", rates.pbad_job_id),
         ):
             if draw < p:
@@ -367,7 +377,7 @@ class AltServer:
         kind: str,
         request: web.Request,
         handler: Callable[[web.Request, Any], web.Response],
-    ) -> web.Response:
+    ) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
         self._advance(self.clock())
         revoke = self.config.revoke_at
@@ -389,6 +399,8 @@ class AltServer:
             return self._faulted(kind, fault)
         if fault == "200_error":
             return self._error(200, "INTERNAL_ERROR", "Internal Server Error")
+        if fault in alt_wire.BEFORE:
+            return alt_wire.before(fault, self.config.rates.get(kind, Rates()).retry_after)
         if fault == "401":
             self.tokens[token] = self.clock()
             return self._error(401, "INVALID_TOKEN", "invalid oauth token")
@@ -404,6 +416,13 @@ class AltServer:
             reply = handler(request, body)
         finally:
             self._bad_job_id = None
+        odd_status = alt_wire.STATUS_ONLY | alt_wire.UNDETECTABLE
+        if fault in odd_status and kind == "status" and reply.status == 200:
+            reply = self._odd_status(fault, request, reply)
+        if fault in alt_wire.AFTER:
+            return await alt_wire.after(fault, request, reply)
+        if fault in alt_wire.DRESS:
+            return await alt_wire.dress(fault, request, reply)
         if fault == "drop_after":
             return self._drop(request)
         if fault == "500_after":
@@ -608,6 +627,33 @@ class AltServer:
     def _by_wire(self) -> dict[str, Job]:
         return {job.wire_id or str(job.job_id): job for job in self.jobs.values()}
 
+    def _odd_status(self, fault: str, request: web.Request, reply: web.Response) -> web.Response:
+        """A status reply of ``alt_wire.STATUS_ONLY``'s shapes (each row names its job)."""
+        payload = alt_wire.reply_json(reply)
+        if fault == "float_counts":
+            return web.json_response(alt_wire.float_counts(payload), status=reply.status)
+        own = self._job_named(request.query["job_id"])
+        assert own is not None
+        now = self.clock()
+        others = [job for job in self.jobs.values() if job.module == own.module and job is not own]
+        if fault == "multi_same" or not others:
+            rows = [self._named_row(own, now)] * 2
+        else:
+            other = self._named_row(self.random.choice(others), now)
+            rows = [other] if fault.startswith("other_job") else [other, self._named_row(own, now)]
+        if fault == "other_job_unnamed":
+            rows = [{k: v for k, v in rows[0].items() if k != "job_id"}]
+        bare = self.config.status_wrap == "bare" and own.module != "Leads"
+        if fault in ("other_job", "other_job_unnamed") and bare:
+            return web.json_response(rows[0], status=reply.status)
+        return web.json_response({"data": rows}, status=reply.status)
+
+    def _named_row(self, job: Job, now: float) -> dict[str, Any]:
+        body = self._status_body(job, now)
+        row = dict(body["data"][0] if "data" in body else body)
+        row["job_id"] = job.wire_id or str(job.job_id)
+        return row
+
     def _kept_from(self, job: Job) -> float:
         return job.submitted if self.config.forget_from == "submit" else job.end
 
@@ -654,7 +700,7 @@ class AltServer:
             row[key] = self._count(value)
         if self.config.extra_fields:
             row.update(
-                job_id=str(job.job_id),
+                job_id=job.wire_id or str(job.job_id),
                 module={"api_name": job.module},
                 created_time="2026-12-01T06:00:00+00:00",
             )
@@ -729,10 +775,12 @@ class AltServer:
             {"modules": [{"api_name": name, "id": TARGET_IDS[name], "module_name": name}]}
         )
 
-    async def _token(self, request: web.Request) -> web.Response:
+    async def _token(self, request: web.Request) -> web.StreamResponse:
         self.requests.append((request.method, request.path))
         form = await request.post()
         fault = self._fault("token", request)
+        if fault in alt_wire.BEFORE:
+            return alt_wire.before(fault, self.config.rates.get("token", Rates()).retry_after)
         if fault in ("429", "200_error"):
             # The accounts server's throttle: HTTP 400 (or 200) and "Access Denied".
             body = {
@@ -761,6 +809,21 @@ class AltServer:
             reply.update(expires_in=3_600_000, expires_in_sec=3600)
         else:
             reply["expires_in"] = 3600
+        shape = self.config.token_shape
+        if shape == "expires_str":
+            reply["expires_in"] = str(reply["expires_in"])
+        elif shape == "expires_float":
+            reply["expires_in"] = float(reply["expires_in"])
+        elif shape == "no_expires":
+            reply.pop("expires_in")
+        elif shape == "expires_junk":
+            reply["expires_in"] = "an hour"
+        elif shape == "domain_slash" and "api_domain" in reply:
+            reply["api_domain"] += "/"
+        if fault in alt_wire.AFTER:  # a token minted, its reply lost: never used
+            return await alt_wire.after(fault, request, web.json_response(reply))
+        if fault in alt_wire.DRESS:
+            return await alt_wire.dress(fault, request, web.json_response(reply))
         return web.json_response(reply)
 
     # -- lifecycle ----------------------------------------------------------------------

@@ -178,18 +178,37 @@ async def test_unknown_code_falls_back_by_status(
 
 @pytest.mark.parametrize(
     ("status", "cls"),
-    [(400, InvalidRequestError), (403, PermissionDeniedError), (502, ServerError)],
+    [(400, InvalidRequestError), (403, PermissionDeniedError), (404, InvalidRequestError),
+     (408, ServerError), (502, ServerError)],
 )
 async def test_non_json_error_reply_is_classed_by_status(
     m: aioresponses, status: int, cls: type[APIError]
 ) -> None:
-    """An error reply that is not JSON (a proxy's HTML page) still raises by HTTP status."""
-    m.get(f"{BASE}/Quotes/actions/mass_convert?job_id=1", status=status, body="<html>oops</html>")
+    """An error reply to a POST that is not JSON (a proxy's HTML page) raises by HTTP status;
+    a 408 is a proxy's timeout, after which Zoho may have acted."""
+    m.post(f"{BASE}/Quotes/1/actions/convert", status=status, body="<html>oops</html>")
     async with make_client(retry=ONE_TRY) as client:
         with pytest.raises(cls) as caught:
-            await client.mass_convert_status("Quotes", "1")
+            await client.convert("Quotes", "1", to=ModuleRef("Sales_Orders", "2"))
     assert caught.value.status == status
     assert "oops" in str(caught.value)
+    assert caught.value.maybe_processed == (status >= 500 or status == 408)
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 405, 408, 409, 502])
+async def test_a_proxy_page_to_a_get_is_a_server_side_failure(
+    m: aioresponses, status: int
+) -> None:
+    """A 4xx page without Zoho's error body answering a status poll (a proxy's, a misrouting
+    balancer's) is no answer of Zoho's: a ``ServerError``, retried like a 5xx, never an
+    ``InvalidRequestError`` that stops a run (hunt round 9: one 400 or 404 page to one poll
+    stopped the whole run)."""
+    url = f"{BASE}/Quotes/actions/mass_convert?job_id=1"
+    m.get(url, status=status, body="<html>oops</html>")
+    m.get(url, payload={"status": "COMPLETED", "total_count": 1, "converted_count": 1})
+    async with make_client(retry=RetryPolicy(max_tries=2, initial=0.001)) as client:
+        status_read = await client.mass_convert_status("Quotes", "1")
+    assert status_read.converted_count == 1
 
 
 def test_unknown_code_direct_fallbacks() -> None:

@@ -196,7 +196,7 @@ class EndpointClient(Connection):
         if reply is None:
             # 204 No Content, as the official SDK's samples show for an unknown or expired job.
             raise JobNotFoundError(job, 204, "NO_CONTENT", "Zoho has no status for this job")
-        return parse_job_status(reply)
+        return parse_job_status(reply, job)
 
     async def mass_convert_status(self, module: str, job_id: str | int) -> JobStatus:
         """The status of a mass-convert job of ``Quotes`` or ``Sales_Orders`` (one request).

@@ -205,7 +205,9 @@ class RateLimitError(APIError):
 
 
 class ServerError(APIError):
-    """Zoho failed on its side (5xx INTERNAL_ERROR)."""
+    """Zoho failed on its side (5xx INTERNAL_ERROR), or something in front of it answered
+    instead: a 408, or, to a GET, a 4xx page without Zoho's error body (a proxy's, a
+    balancer's). Retried where repeating is safe."""
 
 
 class InvalidRequestError(APIError):
@@ -323,6 +325,22 @@ def error_for(
         An instance of the matching APIError subclass.
     """
     cls = _CLASSES.get(code) or _class_for_status(status)
+    if status == 429 and not issubclass(cls, RateLimitError):
+        # HTTP 429 says "too many requests" (RFC 6585) whatever code its body names (a
+        # gateway's, or LIMIT_EXCEEDED, which under a 400 means more than 50 ids): Zoho did
+        # nothing, and a throttle is retried, never taken for a refused request.
+        throttled = RateLimitError(
+            status,
+            code,
+            message,
+            details,
+            request_id=request_id,
+            maybe_processed=maybe_processed,
+            retry_after=retry_after,
+        )
+        throttled.hint = HINTS["TOO_MANY_REQUESTS"]
+        throttled.args = (throttled._describe(),)
+        return throttled
     if issubclass(cls, RateLimitError):
         return cls(
             status,

@@ -69,6 +69,15 @@ status: int, payload: Any, raw: bytes, remember: Remember
         )
     if status >= 500:
         raise ServerError(status, "TOKEN_ENDPOINT_ERROR", f"HTTP {status} from the token call")
+    if status >= 400 and oauth_error is None:
+        # No OAuth error body ({"error": ...}): a proxy's or a balancer's page (400, 404, 408),
+        # not the accounts server refusing the credentials. Retried like a 5xx; never
+        # remembered as refused credentials (that would stop every later refresh).
+        raise ServerError(
+            status,
+            "TOKEN_ENDPOINT_ERROR",
+            f"HTTP {status} from the token call without an OAuth error body",
+        )
     if status >= 400:
         code = str(oauth_error) if oauth_error is not None else f"HTTP_{status}"
         raise remember(
@@ -103,6 +112,13 @@ def _parse_token_reply(
 
 
 def _seconds(value: object) -> float | None:
+    if isinstance(value, str):
+        # A lifetime written as a numeric string ("3600"): JSON types it loosely elsewhere too
+        # (counts, ids); words ("an hour") are no lifetime.
+        try:
+            value = float(value)
+        except ValueError:
+            return None
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         return None
     return float(value) if value != float("inf") else None

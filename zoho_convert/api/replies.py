@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from zoho_convert.api.errors import APIError, ResponseValidationError, error_for
+from zoho_convert.api.errors import APIError, ResponseValidationError, ServerError, error_for
 from zoho_convert.api.retry import parse_retry_after
 from zoho_convert.api.wire import error_in_reply, mixed_outcomes
 
@@ -26,12 +26,21 @@ def _json(raw: bytes) -> Any:
 
 
 def decode_reply(status: int, headers: Mapping[str, str], raw: bytes, is_post: bool) -> Any:
-    """Turn a reply into JSON (None for 204 No Content or an empty 2xx), or raise the error
+    """Turn a reply into JSON (None for 204 No Content), or raise the error
     it carries: the ``APIError`` subclass its code (or status) calls for."""
     request_id = headers.get("X-REQUEST-ID") or headers.get("x-request-id")
-    maybe_processed = is_post and status >= 500
-    if status == 204 or (not raw.strip() and status < 300):
+    # A 408 is a proxy's "no answer in time" (RFC 9110: repeatable), like a gateway's 504:
+    # behind it, Zoho may have acted on a POST.
+    maybe_processed = is_post and (status >= 500 or status == 408)
+    if status == 204:
         return None  # No Content: the caller decides what an empty answer means
+    if not raw.strip() and status < 300:
+        # An empty 200 or 202 is not Zoho's No Content (204: a job it no longer knows) but a
+        # reply lost on the way (a proxy's, cut short): unreadable, so a GET is repeated and a
+        # POST may have been processed.
+        raise ResponseValidationError(
+            f"HTTP {status} reply is empty", field="<body>", maybe_processed=is_post
+        )
     try:
         payload = _json(raw)
     except (ValueError, UnicodeDecodeError):
@@ -56,6 +65,15 @@ def decode_reply(status: int, headers: Mapping[str, str], raw: bytes, is_post: b
         retry_after = parse_retry_after(headers.get("Retry-After"))
         if found is None:
             code = "TOO_MANY_REQUESTS" if status == 429 else f"HTTP_{status}"
+            if _not_zohos_answer(status, is_post):
+                raise ServerError(
+                    status,
+                    code,
+                    f"HTTP {status} without a Zoho error body, from something in front of "
+                    f"Zoho ({_snippet(raw)})",
+                    request_id=request_id,
+                    maybe_processed=maybe_processed,
+                )
             raise error_for(
                 status,
                 code,
@@ -74,6 +92,17 @@ def decode_reply(status: int, headers: Mapping[str, str], raw: bytes, is_post: b
             retry_after=retry_after,
         )
     return payload
+
+
+def _not_zohos_answer(status: int, is_post: bool) -> bool:
+    """Whether an error reply without Zoho's error body is a gateway's or a proxy's page, not
+    Zoho's answer: a 408 (the proxy gave up waiting), or any 4xx but 401 and 429 to a GET (a
+    status poll or a lookup Zoho answered before: a misrouted or filtering balancer). Read
+    as a server-side failure: a GET is repeated, and a poll says nothing of its job. (To a
+    POST, a 400 or 403 page stays a refusal: ``bulk.isolation.unreadable_refusal``.)"""
+    if status == 408:
+        return True
+    return not is_post and 400 <= status < 500 and status not in (401, 429)
 
 
 def _snippet(raw: bytes) -> str:

@@ -187,7 +187,7 @@ class HttpTransport:
         body: Any = None,
         kind: RequestKind,
     ) -> Any:
-        """Send one API request and return its decoded JSON (None for an empty reply or 204).
+        """Send one API request and return its decoded JSON (None for 204 No Content).
 
         Retries what ``should_retry`` allows, within the policy's tries and deadline (a GET is
         repeatable, a POST only when it surely never arrived). A 401 goes to the auth flow,

@@ -83,6 +83,9 @@ def _count(value: object, field: str) -> int:
         number = value
     elif isinstance(value, str) and value.isascii() and value.isdigit():
         number = int(value)
+    elif isinstance(value, float) and value.is_integer() and abs(value) < _LONG_BOUND:
+        # JSON has one number type: 10.0 is the integer 10 (JSON Schema's "integer" too).
+        number = int(value)
     else:
         raise ResponseValidationError(
             f"expected a non-negative integer, got {value!r}", field=field
@@ -162,22 +165,71 @@ def _make_converter() -> cattrs.Converter:
 converter = _make_converter()
 
 
-def parse_job_status(payload: object) -> JobStatus:
-    """Read a mass-convert status reply.
+def parse_job_status(payload: object, job_id: str | None = None) -> JobStatus:
+    """Read a mass-convert status reply (of job ``job_id``, when given).
 
     Two documented readings: the v7 page wraps the counts in ``{"data": [ {...} ]}``, Zoho's
     OpenAPI v8 spec documents a bare object; both are accepted, with inventory (``total_count``)
     or Leads (``Total_Count``) key spellings.
+
+    No page names the job in its row, but a row may (a ``job_id`` key): one naming another
+    job is not this job's status, and of several rows only one naming this job, or rows all
+    alike, can be read as its status (a cache or a proxy mixing replies); any other reply
+    raises ``ResponseValidationError`` (the poller asks again later).
     """
     body = _expect_mapping(payload, "<body>")
     # The converter's JobStatus hook, called directly: the converter's dispatch costs as much
     # again, once per poll.
     if "data" in body:
+        row = _first_row(body)
+        rows = body["data"]
+        if job_id is not None and (len(rows) > 1 or _names_job(row) is not None):
+            row = _own_row(rows, job_id)
         try:
-            return _structure_job_status(_first_row(body), JobStatus)
+            return _structure_job_status(row, JobStatus)
         except ResponseValidationError as error:
             raise _within(error, "data[0]") from None
+    if job_id is not None and _names_job(body) is not None:
+        body = _own_row([body], job_id)
     return _structure_job_status(body, JobStatus)
+
+
+def _names_job(row: object) -> str | None:
+    """The job id a status row names (``job_id``, any case), if any."""
+    if not isinstance(row, Mapping):
+        return None
+    for key, value in row.items():
+        # (bool is an int, never an id; a value of another type names no job either)
+        named = isinstance(value, (str, int)) and not isinstance(value, bool)
+        if named and str(key).lower() == "job_id":
+            return str(value)
+    return None
+
+
+def _same_job(named: str | None, job_id: str) -> bool:
+    # As written, or the same number (a JSON number has no leading zeros to keep).
+    if named is None or named == job_id:
+        return named is not None
+    return named.isdigit() and job_id.isdigit() and int(named) == int(job_id)
+
+
+def _own_row(rows: Sequence[object], job_id: str) -> Mapping[str, Any]:
+    """The row of ``rows`` that is job ``job_id``'s status: the one naming it, or the one
+    naming no job when no row names another, or any of rows all alike."""
+    named = [_names_job(row) for row in rows]
+    mine = [row for row, name in zip(rows, named, strict=True) if _same_job(name, job_id)]
+    if not mine and all(name is None for name in named):
+        mine = list(rows)
+    if not mine:
+        others = sorted({name for name in named if name is not None})
+        raise ResponseValidationError(
+            f"the status names job {', '.join(others)}, not job {job_id}", field="data"
+        )
+    if any(row != mine[0] for row in mine):
+        raise ResponseValidationError(
+            f"{len(mine)} different status rows for job {job_id}", field="data"
+        )
+    return _expect_mapping(mine[0], "data[0]")
 
 
 def _within(error: ResponseValidationError, prefix: str) -> ResponseValidationError:

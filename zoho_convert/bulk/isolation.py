@@ -35,6 +35,7 @@ __all__ = [
     "is_isolatable",
     "locate_offenders",
     "maybe_processed",
+    "proxy_page",
     "retry_later",
     "unlocated_invalid_data",
     "unreadable_refusal",
@@ -113,6 +114,18 @@ def unreadable_refusal(error: BaseException) -> bool:
     return (
         isinstance(error, (InvalidRequestError, PermissionDeniedError))
         and error.status in (400, 403)
+        and error.code == f"HTTP_{error.status}"
+    )
+
+
+def proxy_page(error: BaseException) -> bool:
+    """A 4xx whose body was not Zoho's error at all (a proxy's or a balancer's page): not
+    Zoho refusing the call. To a record's single convert, it does not say the single call
+    is refused for every record (hunt round 9: one 404 page stopped the run's record
+    checks, leaving the records of later settling jobs uncertain)."""
+    return (
+        isinstance(error, APIError)
+        and 400 <= error.status < 500
         and error.code == f"HTTP_{error.status}"
     )
 

@@ -39,6 +39,7 @@ from zoho_convert.bulk.isolation import (
     is_isolatable,
     latest_start,
     maybe_processed,
+    proxy_page,
     retry_later,
     unlocated_invalid_data,
     unreadable_refusal,
@@ -237,6 +238,8 @@ class RunMachine(RunEnds):
         # most likely about its ids: it goes again (read, it is isolated), never stopping the
         # run; one before any was accepted may be about the request: it does.
         again = retry_later(error) or (self.gate_open and unreadable_refusal(error))
+        # (Nor is a page of a proxy's, once requests were accepted, the single call refused.)
+        again = again or (single and self.gate_open and proxy_page(error))
         # A submission Zoho surely did nothing with (a 429, one that never left), a first one
         # as a settling one, uses no round, only time: it goes again, paced (``throttled``).
         # A 5xx or a lost reply may have converted records: its round is used.

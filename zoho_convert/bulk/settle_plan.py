@@ -169,15 +169,16 @@ class SettlePlan:
         whatever rounds the batch used, so a storm of 429s does not spend the rounds in a
         second; only ``SettlePolicy.deadline`` bounds these. It is paced instead: not sent
         again before ``_THROTTLE_PAUSE`` doubled for each such refusal in a row, up to
-        ``_THROTTLE_CAP`` (or ``min_wait``), nor before Zoho's ``retry_after``. Returns when
-        it may go again."""
+        ``_THROTTLE_CAP`` (or ``min_wait``), nor before Zoho's ``retry_after`` (up to its
+        settling deadline). Returns when it may go again."""
         batch = self.batches[seq]
         if batch.settle_from is None:  # (a first submission's deadline counts from now)
             batch.settle_from = at
         batch.throttles += 1
         doubled = _THROTTLE_PAUSE * 2.0 ** min(batch.throttles - 1, 30)  # (no overflow)
         pause = min(doubled, max(_THROTTLE_CAP, self.settle.min_wait))
-        batch.not_before = at + max(pause, retry_after or 0.0)
+        # Retry-After up to the deadline only: one of a year held the run a year (round 9).
+        batch.not_before = at + max(pause, min(retry_after or 0.0, self._last(batch, at) - at))
         return batch.not_before
 
     def _ready(self, batch: Batch, wait: float) -> float:

@@ -243,9 +243,13 @@ def counts_as_served(reply: Scripted, status: JobStatus) -> bool:
     and a count the row lacks (or gives as null) is None."""
     row = _served_row(reply)
     assert row is not None
+    def same(served: Any, read: int | None) -> bool:
+        if isinstance(served, float):  # JSON's one number type: 7.0 is the count 7
+            return served == read
+        return str(served) == str(read)
+
     return all(
-        (row.get(k) is None and getattr(status, k) is None)
-        or str(row.get(k)) == str(getattr(status, k))
+        (row.get(k) is None and getattr(status, k) is None) or same(row.get(k), getattr(status, k))
         for k in COUNT_KEYS
     )
 
@@ -257,8 +261,10 @@ def parses_as_json(reply: Scripted) -> bool:
     """Whether the reply arrives whole, with a 2xx status and a body that is JSON."""
     if reply.drop or reply.short or not 200 <= reply.status < 300:
         return False
-    if reply.status == 204 or not reply.body.strip():
-        return True  # an empty success is read as {}
+    if reply.status == 204:
+        return True  # No Content: read as no status (a job Zoho no longer knows)
+    if not reply.body.strip():
+        return False  # an empty 200 is a reply lost on the way, not No Content
     try:
         json.loads(reply.body)
     except ValueError:
@@ -358,7 +364,7 @@ async def test_clean_status_replies_are_never_refused(reply: Scripted) -> None:
         ({**VALID_ROW, "total_count": "ten"}, "data[0].total_count"),
         ({**VALID_ROW, "total_count": -10, "converted_count": -13}, "data[0].total_count"),
         ({**VALID_ROW, "failed_count": True}, "data[0].failed_count"),
-        ({**VALID_ROW, "failed_count": 1.0}, "data[0].failed_count"),
+        ({**VALID_ROW, "failed_count": 1.5}, "data[0].failed_count"),
         (None, "data"),
     ],
     ids=["unknown status", "string count", "negative", "bool count", "float count", "empty data"],
