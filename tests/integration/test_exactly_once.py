@@ -224,8 +224,9 @@ async def test_final_counts_that_do_not_add_up_end_the_job_and_are_settled(start
 
 
 async def test_an_unknown_final_state_is_backed_off_not_stormed(start: Start) -> None:
-    """A job stuck answering an unknown state (CANCELLED) is polled on a backing-off schedule
-    (not at the fastest pace, taking slots from every other job) and reported unfinished."""
+    """A job stuck answering an unknown state (CANCELLED) is not polled at the fastest pace,
+    taking slots from every other job: it is given up on at that state (see
+    test_ended_state.py), and reported unfinished."""
     env = await start(faults=Faults(malformed_final_rate=0.2, malformed_final_kind="state"))
     poll = PollPolicy(initial=0.5, multiplier=2.0, max_interval=30.0, timeout=600)
     report, ids = await convert(env, 1000, poll=poll)

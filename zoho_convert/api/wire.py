@@ -25,6 +25,7 @@ from zoho_convert.api.models import (
 from zoho_convert.api.state_words import read_state_words
 
 __all__ = [
+    "EndedStateError",
     "ErrorBody",
     "converter",
     "error_in_reply",
@@ -124,6 +125,12 @@ def _structure_job_status(row: object, _: type) -> JobStatus:
     return JobStatus(state=_state(lowered["status"]), **counts)
 
 
+class EndedStateError(ResponseValidationError):
+    """A job state of another name whose words say the job ended (CANCELLED, ABORTED,
+    EXPIRED): what it did cannot be read from it, and it will not change again. Polling such
+    a job on learns nothing (a run stops polling it: ``bulk.job_watch``)."""
+
+
 def _state(text: object) -> JobState:
     state = JobState.from_wire(text)
     if state is not None:
@@ -139,6 +146,8 @@ def _state(text: object) -> JobState:
         return JobState.IN_PROGRESS
     if reading == "not started":
         return JobState.SCHEDULED
+    if reading == "ended":
+        raise EndedStateError(f"job ended in a state of unknown outcome: {text!r}", field="status")
     raise ResponseValidationError(f"unknown job status {text!r}", field="status")
 
 
@@ -239,7 +248,7 @@ def _within(error: ResponseValidationError, prefix: str) -> ResponseValidationEr
         field = prefix
     elif not field.startswith("data"):
         field = f"{prefix}.{field}"
-    return ResponseValidationError(error.message, field=field)
+    return type(error)(error.message, field=field)  # (an ``EndedStateError`` stays one)
 
 
 def parse_job_id(payload: object) -> str:

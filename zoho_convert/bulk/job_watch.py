@@ -3,10 +3,12 @@ poll saw of the job (started or not, running, done: ``QueuedJobs.job_sighted``) 
 each poll that did not find it done, whether Zoho's status could be used, then the run what
 fell due.
 
-A job whose status Zoho answers with something that cannot be used (an unknown state such as
-CANCELLED, a count that is no count) is polled on until the poll timeout, but it is no sign
-that a job still runs: the machine stops holding parked batches back for it
-(``LostJobs.unreadable``). No I/O of its own.
+A job whose status Zoho answers with something that cannot be used (a count that is no count,
+a state of no known word) is polled on until the poll timeout, but it is no sign that a job
+still runs: the machine stops holding parked batches back for it (``LostJobs.unreadable``).
+One whose state's words say it ended (CANCELLED, ABORTED: ``EndedStateError``) will not
+change again: it is given up on at once, as at the poll timeout (``GivenUp``), not polled on
+for nothing. No I/O of its own.
 """
 
 from __future__ import annotations
@@ -14,16 +16,23 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Protocol
 
-from zoho_convert.api.errors import ResponseValidationError
+from zoho_convert.api.errors import PollTimeoutError, ResponseValidationError
 from zoho_convert.api.models import JobState, JobStatus
 from zoho_convert.api.polling import Schedule
 from zoho_convert.api.timing import Clock, last_sent
+from zoho_convert.api.wire import EndedStateError
 from zoho_convert.bulk.events import Event
 from zoho_convert.bulk.lost_jobs import unaccountable
 from zoho_convert.bulk.machine import RunMachine
 from zoho_convert.bulk.settling import PollTimer
 
-__all__ = ["JobWatch"]
+__all__ = ["GivenUp", "JobWatch"]
+
+
+class GivenUp(PollTimeoutError):
+    """A job given up on before the poll timeout: its state says it ended, of an outcome that
+    cannot be read (a run treats it as one still unfinished at the timeout: its ids are
+    reported unfinished, never sent again, as whoever ended it may have meant)."""
 
 
 class _Run(Protocol):
@@ -66,6 +75,14 @@ class JobWatch(PollTimer):
         on: ``poll_job`` takes it as no news, and polls on)."""
         try:
             return await self._call()
+        except EndedStateError:
+            self.unusable = True
+            # (``_told`` is not called for it: the machine learns here, as it would there.)
+            run, seq = self._run, self._seq
+            run.publish_all(run.machine.unreadable(seq, self.seen_running(self._timed)))
+            job_id = run.machine.batches[seq].job_id
+            assert job_id is not None  # (a batch whose job is polled)
+            raise GivenUp(job_id, self.running) from None
         except ResponseValidationError:
             self.unusable = True
             raise
