@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import os
 import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import aioresponses.core
@@ -67,3 +68,22 @@ def pytest_timeout_cancel_timer(item: pytest.Item) -> None:
     timer = _backstops.pop(item.nodeid, None)
     if timer is not None:
         timer.cancel()
+
+
+@pytest.fixture
+def sim_threads() -> Iterator[Callable[..., Any]]:
+    """Start Zoho simulators in background threads on 127.0.0.1 (a ``SimulatorConfig``, or its
+    fields as keyword arguments); each is stopped after the test."""
+    from zoho_convert.simulator import SimulatorConfig, SimulatorThread  # noqa: PLC0415
+
+    started: list[SimulatorThread] = []
+
+    def start(config: SimulatorConfig | None = None, **fields: Any) -> SimulatorThread:
+        sim = SimulatorThread(config or SimulatorConfig(**fields))
+        sim.start()
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()

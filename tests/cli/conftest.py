@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from cli_helpers import RecordedRequest, StartSim
 
-from zoho_convert.simulator import SimulatorConfig, SimulatorThread, handlers
+from zoho_convert.simulator import SimulatorThread, handlers
 
 
 @pytest.fixture(autouse=True)
@@ -29,19 +29,9 @@ def _children_get_default_sigint() -> Iterator[None]:
 
 
 @pytest.fixture
-def start_sim() -> Iterator[StartSim]:
+def start_sim(sim_threads: StartSim) -> StartSim:
     """Start a simulator in a background thread (config fields as keyword arguments)."""
-    started: list[SimulatorThread] = []
-
-    def start(config: SimulatorConfig | None = None, **fields: Any) -> SimulatorThread:
-        sim = SimulatorThread(config or SimulatorConfig(**fields))
-        sim.start()
-        started.append(sim)
-        return sim
-
-    yield start
-    for sim in started:
-        sim.stop()
+    return sim_threads
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ import json
 import math
 import threading
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,22 +40,6 @@ def submitted(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
     return seen
 
 
-@pytest.fixture
-def start_sim() -> Iterator[Any]:
-    """Start simulators in background threads (HTTP on 127.0.0.1: the workers' Zoho)."""
-    started: list[SimulatorThread] = []
-
-    def start(**fields: Any) -> SimulatorThread:
-        sim = SimulatorThread(SimulatorConfig(**fields))
-        sim.start()
-        started.append(sim)
-        return sim
-
-    yield start
-    for sim in started:
-        sim.stop()
-
-
 def _state(sim: SimulatorThread) -> dict[str, Any]:
     async def read() -> dict[str, Any]:
         return sim.state.summary(include_jobs=False)
@@ -86,12 +69,12 @@ def _quarters(ids: list[str], parts: int = 4) -> list[list[str]]:
 
 
 def test_four_workers_share_the_org_cap_and_one_token(
-    redis_server: RedisServerProcess, namespace: str, tmp_path: Path, start_sim: Any
+    redis_server: RedisServerProcess, namespace: str, tmp_path: Path, sim_threads: Any
 ) -> None:
     """4 worker processes, each at the org's full cap, convert disjoint quarters of 2,000
     quotes through one fleet: Zoho never answers 429, never sees more than the cap in
     flight, mints one token for all of them, and converts every id exactly once."""
-    sim = start_sim(seed=3, job_duration=0.2, faults=Faults(concurrency_cap=CAP, latency=0.02))
+    sim = sim_threads(seed=3, job_duration=0.2, faults=Faults(concurrency_cap=CAP, latency=0.02))
     ids = _ids(2000)
     results = _workers(sim, redis_server.url, namespace, _quarters(ids), tmp_path / "go")
 
@@ -106,13 +89,14 @@ def test_four_workers_share_the_org_cap_and_one_token(
 
 
 def test_a_dying_token_is_refreshed_once_for_the_whole_fleet(
-    redis_server: RedisServerProcess, namespace: str, tmp_path: Path, start_sim: Any
+    redis_server: RedisServerProcess, namespace: str, tmp_path: Path, sim_threads: Any
 ) -> None:
     """Zoho refuses each access token (401 INVALID_TOKEN) after 20 uses while 4 worker
     processes convert 2,000 quotes: each expiry costs the fleet one refresh, whichever
     process met it first (the others reuse the new token), and every id converts once."""
     max_uses = 20
-    sim = start_sim(seed=7, job_duration=0.2, faults=Faults(latency=0.01, token_max_uses=max_uses))
+    faults = Faults(latency=0.01, token_max_uses=max_uses)
+    sim = sim_threads(seed=7, job_duration=0.2, faults=faults)
     ids = _ids(2000)
     results = _workers(sim, redis_server.url, namespace, _quarters(ids), tmp_path / "go")
 
@@ -128,11 +112,11 @@ def test_a_dying_token_is_refreshed_once_for_the_whole_fleet(
 
 
 def test_without_the_fleet_the_same_workers_overrun_the_cap(
-    namespace: str, tmp_path: Path, start_sim: Any
+    namespace: str, tmp_path: Path, sim_threads: Any
 ) -> None:
     """The control: the same 4 workers without a fleet put more than the cap in flight,
     Zoho answers 429s (absorbed by retries), and each process mints its own token."""
-    sim = start_sim(seed=3, job_duration=0.2, faults=Faults(concurrency_cap=CAP, latency=0.02))
+    sim = sim_threads(seed=3, job_duration=0.2, faults=Faults(concurrency_cap=CAP, latency=0.02))
     results = _workers(sim, None, namespace, _quarters(_ids(2000)), tmp_path / "go")
 
     stats = _state(sim)["stats"]
@@ -143,12 +127,12 @@ def test_without_the_fleet_the_same_workers_overrun_the_cap(
 
 
 def test_a_rerun_through_the_fleet_sends_no_submit(
-    redis_server: RedisServerProcess, namespace: str, tmp_path: Path, start_sim: Any,
+    redis_server: RedisServerProcess, namespace: str, tmp_path: Path, sim_threads: Any,
     submitted: list[list[str]],
 ) -> None:
     """Converting the same ids again with the fleet sends no mass convert at all: each
     worker reports its ids already converted, and its new process reuses the fleet's token."""
-    sim = start_sim(seed=4, job_duration=0.1)
+    sim = sim_threads(seed=4, job_duration=0.1)
     lists = _quarters(_ids(600), 2)
     first = _workers(sim, redis_server.url, namespace, lists, tmp_path / "go1")
     assert all(r["ok"] and r["submitted"] == 300 for r in first)
@@ -166,13 +150,13 @@ def test_a_rerun_through_the_fleet_sends_no_submit(
 
 
 def test_overlapping_lists_never_submit_one_id_at_once(
-    redis_server: RedisServerProcess, namespace: str, tmp_path: Path, start_sim: Any,
+    redis_server: RedisServerProcess, namespace: str, tmp_path: Path, sim_threads: Any,
     submitted: list[list[str]],
 ) -> None:
     """Two workers given the same 600 ids, in opposite orders, against a Zoho that would
     convert an id twice if two jobs held it at once (reserve_ids=False): every id is submitted
     once, converted once, and each worker accounts for all 600."""
-    sim = start_sim(seed=5, job_duration=0.3, reserve_ids=False)
+    sim = sim_threads(seed=5, job_duration=0.3, reserve_ids=False)
     ids = _ids(600)
     results = _workers(
         sim, redis_server.url, namespace, [ids, ids[::-1]], tmp_path / "go", poll=0.1
@@ -191,12 +175,12 @@ def test_overlapping_lists_never_submit_one_id_at_once(
 
 
 def test_redis_flushed_mid_run_loses_no_correctness(
-    redis_server: RedisServerProcess, namespace: str, tmp_path: Path, start_sim: Any
+    redis_server: RedisServerProcess, namespace: str, tmp_path: Path, sim_threads: Any
 ) -> None:
     """Redis loses everything (FLUSHALL) while two workers with overlapping lists run: every
     id is still converted exactly once (Zoho refuses a second conversion) and each worker's
     report accounts for every id; only the ledger's savings are lost."""
-    sim = start_sim(
+    sim = sim_threads(
         seed=6, job_duration=0.2, faults=Faults(concurrency_cap=CAP, latency=0.01)
     )
     ids = _ids(1500)

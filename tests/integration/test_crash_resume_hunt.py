@@ -18,9 +18,8 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fakes import SummingTime, deadline
@@ -118,22 +117,6 @@ def _report(text: str) -> ConversionReport:
     return converter.structure(data, ConversionReport)
 
 
-@pytest.fixture
-def sims() -> Iterator[Callable[..., SimulatorThread]]:
-    """Start simulators in threads (config fields as keyword arguments); stopped after."""
-    started: list[SimulatorThread] = []
-
-    def start(**fields: Any) -> SimulatorThread:
-        sim = SimulatorThread(SimulatorConfig(**fields))
-        sim.start()
-        started.append(sim)
-        return sim
-
-    yield start
-    for sim in started:
-        sim.stop()
-
-
 def _records(sim: SimulatorThread, count: int) -> list[str]:
     async def create() -> list[str]:
         return sim.state.create_records("Quotes", count)
@@ -145,7 +128,7 @@ def _records(sim: SimulatorThread, count: int) -> list[str]:
 
 
 def test_resume_against_another_data_center_is_refused_before_anything_is_sent(
-    sims: Callable[..., SimulatorThread], tmp_path: Path
+    sim_threads: Callable[..., SimulatorThread], tmp_path: Path
 ) -> None:
     """A journal resumed against another API domain exits 2 naming both; nothing is sent there,
     the journal is left as it was, and resuming where the run was then finishes it, once."""
@@ -153,9 +136,9 @@ def test_resume_against_another_data_center_is_refused_before_anything_is_sent(
 
     # (Requests of 20 ms one at a time, jobs of 0.05-0.55 s: some jobs end while others run
     # for about half a second, a window the journal is read in even on a loaded machine.)
-    home = sims(seed=1, job_duration=0.3, job_duration_jitter=0.25, strict_records=True,
+    home = sim_threads(seed=1, job_duration=0.3, job_duration_jitter=0.25, strict_records=True,
                 faults=Faults(latency=0.02))
-    elsewhere = sims(seed=2, job_duration=0.3, strict_records=True)
+    elsewhere = sim_threads(seed=2, job_duration=0.3, strict_records=True)
     ids = _records(home, 100)
     ids_file = tmp_path / "ids.txt"
     ids_file.write_text("\n".join(ids) + "\n")
@@ -237,11 +220,11 @@ async def test_resume_in_another_org_at_the_same_address_is_refused(tmp_path: Pa
 
 
 def test_a_damaged_journal_is_refused_in_one_line_before_anything_is_sent(
-    sims: Callable[..., SimulatorThread], tmp_path: Path
+    sim_threads: Callable[..., SimulatorThread], tmp_path: Path
 ) -> None:
     """A journal file damaged where its batches are (a bad copy, a failing disk): resume exits
     2 with one line saying it is damaged, no traceback, nothing sent."""
-    sim = sims(seed=3)
+    sim = sim_threads(seed=3)
     ids = _records(sim, 30)
     ids_file = tmp_path / "ids.txt"
     ids_file.write_text("\n".join(ids) + "\n")
@@ -270,35 +253,6 @@ def test_a_damaged_journal_is_refused_in_one_line_before_anything_is_sent(
     assert _served(sim) == before
 
 
-@pytest.mark.xfail(strict=True, reason="a journal's -wal file deleted after a kill: its last "
-                   "writes are gone, and nothing left in the file can tell (README, Known limits)")
-def test_a_journal_whose_write_ahead_file_was_deleted_after_a_kill(
-    sims: Callable[..., SimulatorThread], tmp_path: Path
-) -> None:
-    """Killed mid-run, the journal's last writes are in run.db-wal; deleted (or the file copied
-    without it), resume takes the batches it lost for never sent: the records their jobs
-    converted come back refused and are reported converted before the run."""
-    sim = sims(seed=4, job_duration=0.05)
-    ids = _records(sim, 100)
-    ids_file = tmp_path / "ids.txt"
-    ids_file.write_text("\n".join(ids) + "\n")
-    journal = tmp_path / "run.db"
-    proc = _start(["convert", "Quotes", "--to", "Sales_Orders", "--ids-file", ids_file,
-                   "--journal", journal, "--batch-size", "10", "--concurrency", "1", *FAST],
-                  _env(sim))
-    try:
-        _until(lambda: sum(s == "finished" for s, _ in _batches(journal).values()) >= 2,
-               "two jobs finished")
-    finally:
-        _kill(proc)
-    journal.with_name("run.db-wal").unlink()
-
-    resumed = _run(["resume", "--journal", journal, "--ids-file", ids_file, *FAST], _env(sim))
-
-    assert resumed.returncode in (0, 1), resumed.stderr
-    assert_report_true(_report(resumed.stdout), _counts(sim, "Quotes", ids))
-
-
 # -- killed, terminated, interrupted at chosen points, under faults ---------------------------
 
 
@@ -320,7 +274,7 @@ def _held_by(journal: Path, pid: int) -> Callable[[], bool]:
 
 @pytest.mark.parametrize("mode", ["refuse", "in-job"])
 def test_kills_at_each_phase_then_resumes_under_lost_replies_and_429s(
-    sims: Callable[..., SimulatorThread], tmp_path: Path, mode: str
+    sim_threads: Callable[..., SimulatorThread], tmp_path: Path, mode: str
 ) -> None:
     """SIGKILL mid-submission, then resumes killed (SIGKILL), terminated (143, the report so
     far) and interrupted (130, likewise) mid-way, then one to the end: under lost submit
@@ -331,7 +285,7 @@ def test_kills_at_each_phase_then_resumes_under_lost_replies_and_429s(
     # (Each request takes 20 ms, one at a time: a run of some seconds, caught at each phase.)
     faults = Faults(rate_500=0.3, rate_429=0.1, fault_after_processing=True,
                     fault_endpoints=frozenset({"mass_convert"}), latency=0.02)
-    sim = sims(seed=5, job_duration=0.3, faults=faults,
+    sim = sim_threads(seed=5, job_duration=0.3, faults=faults,
                already_converted="fail_call" if mode == "refuse" else "fail_in_job")
     ids = _records(sim, 200)
     ids_file = tmp_path / "ids.txt"

@@ -226,7 +226,7 @@ async def test_final_counts_that_do_not_add_up_end_the_job_and_are_settled(start
 async def test_an_unknown_final_state_is_backed_off_not_stormed(start: Start) -> None:
     """A job stuck answering an unknown state (CANCELLED) is not polled at the fastest pace,
     taking slots from every other job: it is given up on at that state (see
-    test_ended_state.py), and reported unfinished."""
+    below), and reported unfinished."""
     env = await start(faults=Faults(malformed_final_rate=0.2, malformed_final_kind="state"))
     poll = PollPolicy(initial=0.5, multiplier=2.0, max_interval=30.0, timeout=600)
     report, ids = await convert(env, 1000, poll=poll)
@@ -235,6 +235,35 @@ async def test_an_unknown_final_state_is_backed_off_not_stormed(start: Start) ->
     # 600 s at a backing-off pace capped at 30 s: a few dozen polls, never hundreds.
     assert max(polls[job_id] for job_id in report.unfinished_jobs) <= 40
     assert_report_true(report, ledger(env.sim, "Quotes", ids))
+
+
+async def test_a_job_ended_in_a_state_of_unknown_outcome_is_given_up_at_once(start: Start) -> None:
+    """A state of another name whose words say the job ended (CANCELLED): what it did cannot be
+    read, and it will not change again. The run stops polling the job at that status and
+    reports it unfinished, its ids never sent again (whoever ended it may have meant it), so
+    the run ends about when its other jobs do, not at the poll timeout (15 minutes)."""
+    env = await start(faults=Faults(malformed_final_rate=0.2, malformed_final_kind="state"))
+    sim = env.sim
+    report, ids = await convert(env, 1000, poll=PollPolicy())
+    assert report.unfinished_jobs, "no job ended CANCELLED"
+    # Each such job was polled until its CANCELLED came, not on to the 900 s timeout.
+    assert report.elapsed < 60.0
+    polls = sim.state.stats.polls_per_job
+    assert max(polls[job_id] for job_id in report.unfinished_jobs) <= 4
+    assert_report_true(report, ledger(sim, "Quotes", ids))
+    # Its ids were sent once: unfinished, not settled by sending them again (whoever ended
+    # the job may have meant it).
+    assert sim.state.stats.requests_by_endpoint["mass_convert"] == len(report.jobs)
+
+
+async def test_a_final_status_with_bad_counts_is_not_given_up_as_ended(start: Start) -> None:
+    """Only a state whose words say the job ended stops the polls: the run's other jobs, and
+    jobs answering counts that are no counts, go on as before (settled as lost jobs)."""
+    env = await start(faults=Faults(malformed_final_rate=0.2, malformed_final_kind="counts"))
+    sim = env.sim
+    report, ids = await convert(env, 500, poll=PollPolicy())
+    assert not report.unfinished_jobs
+    assert_report_true(report, ledger(sim, "Quotes", ids))
 
 
 async def test_heavy_faults_leave_almost_nothing_uncertain(start: Start) -> None:

@@ -1,9 +1,9 @@
 """A job whose status Zoho answers with something that cannot be used (a state of no known
 word, a count that is no count), polled on to the poll timeout: no sign that a job still
 runs. (A state whose words say the job ended, CANCELLED, is given up on at once:
-``tests/integration/test_ended_state.py``.) It holds no parked batch back, and given up
-on, it does not keep them from ever going again; what it was last seen doing bounds the
-lost jobs instead (``LostJobs.unreadable``, ``job_watch.JobWatch``).
+``test_exactly_once.py``.) It holds no parked batch back, and given up on, it does not keep
+them from ever going again; what it was last seen doing bounds the lost jobs instead
+(``LostJobs.unreadable``, ``job_watch.JobWatch``).
 
 The machine is fed the events a run would publish (times are plain numbers).
 """

@@ -325,24 +325,14 @@ def error_for(
         An instance of the matching APIError subclass.
     """
     cls = _CLASSES.get(code) or _class_for_status(status)
-    if status == 429 and not issubclass(cls, RateLimitError):
-        # HTTP 429 says "too many requests" (RFC 6585) whatever code its body names (a
-        # gateway's, or LIMIT_EXCEEDED, which under a 400 means more than 50 ids): Zoho did
-        # nothing, and a throttle is retried, never taken for a refused request.
-        throttled = RateLimitError(
-            status,
-            code,
-            message,
-            details,
-            request_id=request_id,
-            maybe_processed=maybe_processed,
-            retry_after=retry_after,
-        )
-        throttled.hint = HINTS["TOO_MANY_REQUESTS"]
-        throttled.args = (throttled._describe(),)
-        return throttled
+    # HTTP 429 says "too many requests" (RFC 6585) whatever code its body names (a gateway's,
+    # or LIMIT_EXCEEDED, which under a 400 means more than 50 ids): Zoho did nothing, and a
+    # throttle is retried, never taken for a refused request.
+    throttled = status == 429 and not issubclass(cls, RateLimitError)
+    if throttled:
+        cls = RateLimitError
     if issubclass(cls, RateLimitError):
-        return cls(
+        error = cls(
             status,
             code,
             message,
@@ -351,6 +341,10 @@ def error_for(
             maybe_processed=maybe_processed,
             retry_after=retry_after,
         )
+        if throttled:  # (the hint of a throttle, not of the code it named)
+            error.hint = HINTS["TOO_MANY_REQUESTS"]
+            error.args = (error._describe(),)
+        return error
     return cls(
         status, code, message, details, request_id=request_id, maybe_processed=maybe_processed
     )
