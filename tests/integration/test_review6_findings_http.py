@@ -1,0 +1,114 @@
+"""Review 6 findings, over HTTP against the simulator on 127.0.0.1; reports judged id by id
+against its ledger (``truth.assert_report_true``).
+
+1. A client given no API domain takes the one its token reply names (RefreshTokenAuth). A
+   run's journal kept whichever domain the client knew when the journal was created (the
+   data center's default before any token, the token's after one), and resume compared it
+   before fetching a token, then again after: a legitimate journal was refused, in the same
+   data center, by the same client configuration.
+2. An API domain carrying ``user:password@`` (a proxy's) was written whole into the journal
+   and repeated in resume's refusal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from fakes import SummingTime, deadline
+from truth import RETRY, assert_report_true, ledger
+
+from zoho_convert import ModuleRef, PollPolicy, RefreshTokenAuth, StaticToken, ZohoConvertClient
+from zoho_convert.simulator import Simulator, SimulatorConfig
+
+WAIT = 30.0
+
+
+def _refreshing(sim: Simulator, time_: SummingTime) -> ZohoConvertClient:
+    """A client with the simulator's refresh token and no API domain: its requests go where
+    the token reply says (the simulator), not to the data center's default."""
+    auth = RefreshTokenAuth(
+        "sim-client", "sim-secret", "sim-refresh", accounts_url=sim.url, clock=time_.clock
+    )
+    return ZohoConvertClient(auth, retry=RETRY, sleep=time_.sleep, clock=time_.clock)
+
+
+async def _interrupted(
+    client: ZohoConvertClient, ids: list[str], to: object, journal: Path
+) -> None:
+    """A journaled run cancelled once its first batch was submitted."""
+    submitted = asyncio.Event()
+
+    def on_event(event: object) -> None:
+        if type(event).__name__ == "BatchSubmitted":
+            submitted.set()
+
+    run = asyncio.ensure_future(client.convert_many(
+        "Quotes", ids, to=to, batch_size=10, journal=str(journal),  # type: ignore[arg-type]
+        progress=on_event, poll=PollPolicy(initial=1.0),
+    ))
+    async with deadline(WAIT):
+        await submitted.wait()
+    run.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await run
+
+
+@pytest.mark.parametrize("target", ["name", "ref"])
+async def test_a_refresh_token_client_resumes_its_own_journal(tmp_path: Path, target: str) -> None:
+    """Finding 1: the same client configuration resumes its run (either target form: a name
+    is resolved with a request, a ``ModuleRef`` sends none before the journal is made)."""
+    time_ = SummingTime()
+    journal = tmp_path / "run.db"
+    config = SimulatorConfig(seed=3, job_duration=5.0, clock=time_.clock)
+    async with Simulator(config) as sim:
+        ids = sim.state.create_records("Quotes", 30)
+        async with ZohoConvertClient(
+            StaticToken(sim.access_token), api_domain=sim.url, retry=RETRY,
+            sleep=time_.sleep, clock=time_.clock,
+        ) as looker:
+            ref = ModuleRef("Sales_Orders", await looker.module_id("Sales_Orders"))
+        to = "Sales_Orders" if target == "name" else ref
+        async with _refreshing(sim, time_) as client:
+            await _interrupted(client, ids, to, journal)
+        async with _refreshing(sim, time_) as client, deadline(WAIT):
+            report = await client.resume(str(journal), poll=PollPolicy(initial=1.0))
+        time_.now += 10_000
+        assert_report_true(report, ledger(sim, "Quotes", ids))
+        assert report.converted == len(ids)
+
+
+async def test_an_api_domain_password_is_not_written_to_the_journal(tmp_path: Path) -> None:
+    """Finding 2: the journal keeps the run's API domain without its ``user:password@``; a
+    resume elsewhere names neither in its refusal."""
+    time_ = SummingTime()
+    journal = tmp_path / "run.db"
+    async with Simulator(SimulatorConfig(seed=4, clock=time_.clock)) as sim:
+        proxied = sim.url.replace("http://", "http://proxyuser:s3cr3t-pw@")
+        async with ZohoConvertClient(
+            StaticToken(sim.access_token), api_domain=proxied, retry=RETRY,
+            sleep=time_.sleep, clock=time_.clock,
+        ) as client:
+            # No id: nothing is sent, the journal is made all the same.
+            report = await client.convert_many(
+                "Quotes", [], to=ModuleRef("Sales_Orders", "1"), journal=str(journal)
+            )
+        assert report.converted == 0
+        with contextlib.closing(sqlite3.connect(journal)) as db:
+            dumped = "\n".join(db.iterdump())
+            row = db.execute("SELECT value FROM run WHERE key='params'").fetchone()
+        assert "s3cr3t-pw" not in dumped
+        params = json.loads(row[0])
+        assert "127.0.0.1" in params["api_domain"]
+        async with ZohoConvertClient(
+            StaticToken(sim.access_token), api_domain="https://www.zohoapis.eu", retry=RETRY,
+            sleep=time_.sleep, clock=time_.clock,
+        ) as other:
+            refused = r"is a run against http://\*\*\*@127\.0\.0\.1"
+            with pytest.raises(ValueError, match=refused) as caught:
+                await other.resume(str(journal))
+        assert "s3cr3t-pw" not in str(caught.value)
