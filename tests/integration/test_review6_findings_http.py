@@ -8,6 +8,8 @@ against its ledger (``truth.assert_report_true``).
    data center, by the same client configuration.
 2. An API domain carrying ``user:password@`` (a proxy's) was written whole into the journal
    and repeated in resume's refusal.
+3. ``EndpointClient.wait_for_job`` polled a job whose state reads as an end of unknown outcome
+   (CANCELLED) on to the poll timeout, though a run gives such a job up at once.
 """
 
 from __future__ import annotations
@@ -22,8 +24,15 @@ import pytest
 from fakes import SummingTime, deadline
 from truth import RETRY, assert_report_true, ledger
 
-from zoho_convert import ModuleRef, PollPolicy, RefreshTokenAuth, StaticToken, ZohoConvertClient
-from zoho_convert.simulator import Simulator, SimulatorConfig
+from zoho_convert import (
+    ModuleRef,
+    PollPolicy,
+    RefreshTokenAuth,
+    ResponseValidationError,
+    StaticToken,
+    ZohoConvertClient,
+)
+from zoho_convert.simulator import Faults, Simulator, SimulatorConfig
 
 WAIT = 30.0
 
@@ -112,3 +121,24 @@ async def test_an_api_domain_password_is_not_written_to_the_journal(tmp_path: Pa
             with pytest.raises(ValueError, match=refused) as caught:
                 await other.resume(str(journal))
         assert "s3cr3t-pw" not in str(caught.value)
+
+
+async def test_wait_for_job_stops_at_a_state_that_reads_as_an_end(tmp_path: Path) -> None:
+    """Finding 3: ``wait_for_job`` on a job whose state reads as an end of unknown outcome
+    (CANCELLED) says so at that status, as a run gives such a job up, instead of polling on
+    to the poll timeout (15 minutes by default) and calling it unfinished."""
+    time_ = SummingTime()
+    faults = Faults(malformed_final_rate=1.0, malformed_final_kind="state")
+    config = SimulatorConfig(seed=5, job_duration=2.0, faults=faults, clock=time_.clock)
+    async with Simulator(config) as sim, ZohoConvertClient(
+        StaticToken(sim.access_token), api_domain=sim.url, retry=RETRY,
+        sleep=time_.sleep, clock=time_.clock,
+    ) as client:
+        ids = sim.state.create_records("Quotes", 5)
+        job_id = await client.mass_convert("Quotes", ids, to="Sales_Orders")
+        began = time_.now
+        with pytest.raises(ResponseValidationError, match="CANCELLED"):
+            async with deadline(WAIT):
+                await client.wait_for_job("Quotes", job_id, poll=PollPolicy())
+        assert time_.now - began < 60.0
+        assert sim.state.stats.polls_per_job[job_id] <= 4
