@@ -10,6 +10,8 @@ against its ledger (``truth.assert_report_true``).
    and repeated in resume's refusal.
 3. ``EndpointClient.wait_for_job`` polled a job whose state reads as an end of unknown outcome
    (CANCELLED) on to the poll timeout, though a run gives such a job up at once.
+4. A settling Leads resubmission refused as INVALID_DATA naming no id was bisected to single
+   leads, each then reported rejected though the lost submission converted it.
 """
 
 from __future__ import annotations
@@ -18,17 +20,21 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
+from aiohttp import web
 from fakes import SummingTime, deadline
-from truth import RETRY, assert_report_true, ledger
+from truth import RETRY, assert_report_true, ledger, simulator_with
 
 from zoho_convert import (
     ModuleRef,
     PollPolicy,
     RefreshTokenAuth,
     ResponseValidationError,
+    SettlePolicy,
     StaticToken,
     ZohoConvertClient,
 )
@@ -142,3 +148,78 @@ async def test_wait_for_job_stops_at_a_state_that_reads_as_an_end(tmp_path: Path
                 await client.wait_for_job("Quotes", job_id, poll=PollPolicy())
         assert time_.now - began < 60.0
         assert sim.state.stats.polls_per_job[job_id] <= 4
+
+
+@contextlib.asynccontextmanager
+async def _details_stripped(upstream: str) -> AsyncIterator[str]:
+    """A proxy on 127.0.0.1 in front of ``upstream`` that passes every call on, but answers an
+    INVALID_DATA refusal of the Leads mass convert with its details emptied (a server that
+    does not say which id it refused). Yields its URL."""
+    session = aiohttp.ClientSession()
+
+    async def forward(request: web.Request) -> web.Response:
+        headers = {
+            key: value for key, value in request.headers.items()
+            if key.lower() in ("authorization", "content-type")
+        }
+        async with session.request(
+            request.method, upstream + request.path_qs, headers=headers, data=await request.read()
+        ) as reply:
+            raw = await reply.read()
+            kept = {
+                key: value for key, value in reply.headers.items()
+                if key.lower() in ("content-type", "retry-after", "x-request-id")
+            }
+        mass = request.method == "POST" and request.path.endswith("Leads/actions/mass_convert")
+        if mass and b"INVALID_DATA" in raw:
+            body = json.loads(raw)
+            body["details"] = {}
+            raw = json.dumps(body).encode()
+        return web.Response(status=reply.status, body=raw, headers=kept)
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await runner.cleanup()
+        await session.close()
+
+
+@pytest.mark.parametrize("record_by_record", [True, False])
+async def test_a_lead_refused_as_invalid_unnamed_on_settling_is_never_rejected(
+    record_by_record: bool,
+) -> None:
+    """Finding 4: a settling Leads resubmission refused as INVALID_DATA without naming the id
+    (its details empty) is bisected down to single leads; each was then reported ``rejected
+    INVALID_DATA`` though the lost submission converted it (a false failure against the
+    ledger). A lead gone from Leads reads so: settling, a single lead so refused is checked by
+    Convert Lead (refused as converted: already converted), else ``uncertain``."""
+    faults = Faults(
+        rate_500=0.3, fault_after_processing=True, fault_endpoints={"lead_mass_convert"}
+    )
+    async with contextlib.AsyncExitStack() as stack:
+        sim, time_, ids = await simulator_with(
+            stack, "Leads", 60, seed=41, faults=faults,
+            converted_leads="invalid_in_mass", already_converted="fail_call",
+        )
+        url = await stack.enter_async_context(_details_stripped(sim.url))
+        client = await stack.enter_async_context(ZohoConvertClient(
+            StaticToken(sim.access_token), api_domain=url, retry=RETRY,
+            sleep=time_.sleep, clock=time_.clock,
+        ))
+        async with deadline(WAIT):
+            report = await client.convert_many(
+                "Leads", ids, batch_size=10, poll=PollPolicy(initial=0.5, timeout=3_000),
+                settle=SettlePolicy(record_by_record=record_by_record),
+            )
+        time_.now += 100_000
+        counts = ledger(sim, "Leads", ids)
+        assert sim.state.stats.requests_by_endpoint.get("lead_mass_convert", 0) > 6
+        assert_report_true(report, counts)
+        assert not report.rejected
