@@ -37,9 +37,9 @@ class RunParams:
             their claims are the process's.
         api_domain: where the run's requests went (the client's API domain, once its token
             reply named it; any ``user:password@`` as ``***@``): ``resume`` refuses a client
-            pointed elsewhere (another data center
-            or server, whose job ids and records are not this run's). Empty in journals
-            written before it, and for a client that does not say: not checked.
+            pointed elsewhere (another data center or server, whose job ids and records are
+            not this run's). Empty in journals written before it, and for a client that does
+            not say: not checked.
     """
 
     module: str
