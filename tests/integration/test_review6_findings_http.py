@@ -12,6 +12,8 @@ against its ledger (``truth.assert_report_true``).
    (CANCELLED) on to the poll timeout, though a run gives such a job up at once.
 4. A settling Leads resubmission refused as INVALID_DATA naming no id was bisected to single
    leads, each then reported rejected though the lost submission converted it.
+5. ``resume(ids=...)`` took a single str (or bytes) for its ids, read character by character,
+   and sent them.
 """
 
 from __future__ import annotations
@@ -223,3 +225,38 @@ async def test_a_lead_refused_as_invalid_unnamed_on_settling_is_never_rejected(
         assert sim.state.stats.requests_by_endpoint.get("lead_mass_convert", 0) > 6
         assert_report_true(report, counts)
         assert not report.rejected
+
+
+@pytest.mark.parametrize("bad", ["4700933000001000010", 4700933000001000010, b"42"])
+async def test_resume_refuses_ids_that_are_one_id_before_anything_is_sent(
+    tmp_path: Path, bad: object
+) -> None:
+    """Finding 5: ``resume(ids=...)`` took a single str for its ids, read character by
+    character: ids ``4``, ``7``, ``0``, ... were sent (and the journal's input marked read),
+    where ``convert_many`` refuses such ids with TypeError before anything is sent."""
+    time_ = SummingTime()
+    journal = tmp_path / "run.db"
+    async with Simulator(SimulatorConfig(seed=6, job_duration=5.0, clock=time_.clock)) as sim:
+        ids = sim.state.create_records("Quotes", 20)
+        blocked = asyncio.Event()
+
+        async def first_half() -> AsyncIterator[str]:
+            for value in ids[:10]:
+                yield value
+            await blocked.wait()  # (the input is never read to its end: resume needs ids)
+
+        async with ZohoConvertClient(
+            StaticToken(sim.access_token), api_domain=sim.url, retry=RETRY,
+            sleep=time_.sleep, clock=time_.clock,
+        ) as client:
+            await _interrupted(client, first_half(), "Sales_Orders", journal)  # type: ignore[arg-type]
+            served = sim.state.stats.requests_served
+            with pytest.raises(TypeError, match="ids must be an iterable of ids"):
+                async with deadline(WAIT):
+                    await client.resume(str(journal), ids=bad)  # type: ignore[arg-type]
+            assert sim.state.stats.requests_served == served
+            async with deadline(WAIT):
+                report = await client.resume(str(journal), ids=ids)
+        time_.now += 10_000
+        assert_report_true(report, ledger(sim, "Quotes", ids))
+        assert report.total == len(ids) and report.input_complete

@@ -16,7 +16,7 @@ from zoho_convert.api.ids import MAX_IDS_PER_CALL
 from zoho_convert.api.models import DealDetails, ModuleRef
 from zoho_convert.api.polling import PollPolicy
 from zoho_convert.api.urls import redact_url
-from zoho_convert.bulk.arguments import check_limits, check_run
+from zoho_convert.bulk.arguments import check_ids, check_limits, check_run
 from zoho_convert.bulk.binding import MassConvertAPI, bind
 from zoho_convert.bulk.driver import Run
 from zoho_convert.bulk.events import BatchRead, ProgressCallback, RequestsCounted
@@ -190,8 +190,11 @@ async def resume(
         ValueError: the file is not a (complete) zoho_convert journal; or the client talks
             to another data center, server or org than the run did (nothing is sent).
         JournalInUseError: another process is running this journal.
+        TypeError: ``ids`` is a single str/int or not iterable (nothing is sent).
     """
     check_limits(concurrency, poll, max_pending_jobs, settle, min_credits)
+    if ids is not None:
+        check_ids(ids)  # (a str would be read character by character: ids "4", "7", ...)
     opened = await Journal.open(journal)
     try:
         params, events = await opened.load()
