@@ -8,7 +8,8 @@ import json
 
 import pytest
 
-from zoho_convert.api.errors import InvalidRequestError
+from zoho_convert.api.errors import InvalidRequestError, ResponseValidationError
+from zoho_convert.api.wire import EndedStateError, parse_job_status
 from zoho_convert.bulk.events import BatchGaveUp, BatchSplit, BatchUncertain
 from zoho_convert.bulk.offenders import isolate
 from zoho_convert.bulk.spec import RunParams
@@ -52,3 +53,22 @@ def test_run_params_of_the_previous_release_read_without_api_domain() -> None:
     old = json.loads(text)
     del old["api_domain"]
     assert RunParams.from_json(json.dumps(old)).api_domain == ""
+
+
+@pytest.mark.parametrize("body", [{"status": "success"}, {"data": [{"Status": "Done"}]}])
+def test_a_reply_without_counts_is_unusable_not_an_ended_job(body: object) -> None:
+    """Finding 6: a reply with no count at all whose status reads as an end (a record API's
+    ``{"status": "success"}``, a reply cut to its keys) is no job's status: unusable, polled
+    again, not taken for a job that ended (which a run gives up on at once, its ids reported
+    unfinished: test_client_bad_replies' corruption cases failed on main so)."""
+    with pytest.raises(ResponseValidationError) as caught:
+        parse_job_status(body, "77")
+    assert not isinstance(caught.value, EndedStateError)
+
+
+def test_a_status_row_with_counts_in_an_ended_state_is_still_given_up() -> None:
+    """Finding 6's fix leaves a status row's ended state alone."""
+    row = {"status": "CANCELLED", "total_count": 10, "converted_count": 0,
+           "not_converted_count": 10, "failed_count": 0}
+    with pytest.raises(EndedStateError):
+        parse_job_status({"data": [row]}, "77")
