@@ -49,6 +49,7 @@ from zoho_convert.api.models import (
 from zoho_convert.api.polling import PollPolicy
 from zoho_convert.api.retry import RetryPolicy
 from zoho_convert.api.tokens import MemoryTokenStore, StoredToken, TokenStore
+from zoho_convert.api.wire import EndedStateError
 from zoho_convert.bulk.events import (
     BatchGaveUp,
     BatchRead,
@@ -96,6 +97,7 @@ __all__ = [
     "ConvertedRecord",
     "DataCenter",
     "DealDetails",
+    "EndedStateError",
     "EndpointClient",
     "EnvSettings",
     "Environment",

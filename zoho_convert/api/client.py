@@ -238,6 +238,9 @@ class EndpointClient(Connection):
             ValueError: ``module`` has no mass-convert jobs, or the job id is invalid.
             JobNotFoundError: Zoho no longer knows the job.
             PollTimeoutError: the job was still running at ``poll.timeout``.
+            EndedStateError: (a ``ResponseValidationError``) the job's state says it ended,
+                of an outcome its status cannot tell (CANCELLED, ABORTED): it will not change
+                again, so the wait stops there.
         """
         if module not in MASS_CONVERT_SOURCES:
             raise ValueError(f"{module!r} has no mass-convert jobs: Quotes, Sales_Orders, Leads")

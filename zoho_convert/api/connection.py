@@ -153,9 +153,25 @@ class Connection:
     def api_domain(self) -> str:
         """The API domain requests go to now: the one given, else the one the last token reply
         named, else the data center's (a run's journal keeps it, so that ``resume`` refuses a
-        client pointed at another data center or server)."""
+        client pointed at another data center or server). Any ``user:password@`` part is
+        shown as ``***@``: the journal and errors keep it, never a credential."""
         domain = self._api_domain or self._auth.api_domain or self._data_center.api_domain()
-        return domain.rstrip("/").lower()
+        return redact_url(domain.rstrip("/").lower())
+
+    @property
+    def api_domain_known(self) -> bool:
+        """Whether ``api_domain`` is surely where requests go: not before a refresh-token
+        client given no API domain has its first token, whose reply may name another than the
+        data center's (``settled_api_domain``)."""
+        refreshing = isinstance(self._auth, RefreshTokenAuth)
+        return self._api_domain is not None or not refreshing or self._auth.api_domain is not None
+
+    async def settled_api_domain(self) -> str:
+        """``api_domain`` once it is known: a refresh-token client given no API domain fetches
+        its token first when it has none yet (one token request; nothing to the CRM API)."""
+        if not self.api_domain_known and isinstance(self._auth, RefreshTokenAuth):
+            await self._auth.access_token(self._http())
+        return self.api_domain
 
     @property
     def request_timeout(self) -> float:

@@ -3,7 +3,8 @@
 Polling is kept apart from request retrying (python-api-core deprecated the version that
 conflated them): a status call that hits a transient error is retried by the client's
 ``RetryPolicy``; if even that gives up, the poller treats the failed poll as "no news" and
-keeps to its own schedule until its deadline, backing off. Only the deadline ends a wait early.
+keeps to its own schedule until its deadline, backing off. Only the deadline ends a wait early,
+or a state that says the job ended of an outcome no poll will tell (``EndedStateError``).
 
 The plain schedule is a generator (``exponential_delays``): ``initial``, then each wait
 ``multiplier`` times the previous one, capped at ``max_interval``. ``poll_job`` takes any
@@ -31,6 +32,7 @@ from zoho_convert.api.errors import (
 )
 from zoho_convert.api.models import JobStatus
 from zoho_convert.api.timing import Clock, Sleep
+from zoho_convert.api.wire import EndedStateError
 
 __all__ = [
     "TRANSIENT_POLL_ERRORS",
@@ -151,6 +153,8 @@ async def poll_job(
     Raises:
         PollTimeoutError: the job was still unfinished at the deadline; carries the last
             status seen (None if no poll succeeded).
+        EndedStateError: the job's state says it ended, of an outcome its status cannot
+            tell (CANCELLED, ABORTED): it will not change again.
     """
     sleep = sleep or asyncio.sleep
     clock = clock or time.monotonic
@@ -169,6 +173,8 @@ async def poll_job(
         polled_at = clock() - start
         try:
             status: JobStatus | None = await fetch()
+        except EndedStateError:
+            raise  # (CANCELLED, say: it will not change again; waiting on learns nothing)
         except TRANSIENT_POLL_ERRORS:
             # Already retried at request level; not a verdict on the job: try again later.
             status = None

@@ -122,7 +122,17 @@ def _structure_job_status(row: object, _: type) -> JobStatus:
     counts = {name: _optional_count(lowered.get(name), name) for name in _COUNT_FIELDS}
     # Counts that are missing or do not add up are kept as reported (JobStatus.counts_consistent
     # says so): refusing them would make the poller ask again for a reply that will not change.
-    return JobStatus(state=_state(lowered["status"]), **counts)
+    try:
+        return JobStatus(state=_state(lowered["status"]), **counts)
+    except EndedStateError:
+        if all(count is None for count in counts.values()):
+            # No count at all: no job's status row (``{"status": "success"}``, a record API's
+            # envelope, a reply cut to its keys), so no sign that the job ended: unusable,
+            # polled again, never given up on for it.
+            raise ResponseValidationError(
+                f"a reply without counts, its status {lowered['status']!r}", field="status"
+            ) from None
+        raise
 
 
 class EndedStateError(ResponseValidationError):

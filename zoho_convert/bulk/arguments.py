@@ -18,7 +18,7 @@ from zoho_convert.api.polling import PollPolicy
 from zoho_convert.bulk.journal_file import check_journal_path, refuse_existing
 from zoho_convert.bulk.settling import SettlePolicy
 
-__all__ = ["check_limits", "check_run"]
+__all__ = ["check_ids", "check_limits", "check_run"]
 
 
 def check_limits(
@@ -81,8 +81,7 @@ def check_run(
         check_related_module(ref)
     if journal is not None:
         refuse_existing(check_journal_path(journal))
-    if isinstance(ids, (str, bytes, int)) or not isinstance(ids, (Iterable, AsyncIterable)):
-        raise TypeError(f"ids must be an iterable of ids, not {type(ids).__name__}")
+    check_ids(ids)
     if module == "Leads":
         tags = carry_over_tags if isinstance(carry_over_tags, bool) else tuple(carry_over_tags)
         return None, tags, deal
@@ -96,3 +95,14 @@ def check_run(
     if deal is not None or move_attachments_to is not None:
         raise ValueError("deals and move_attachments_to apply to Leads only")
     return to, carry_over_tags, None
+
+
+def check_ids(ids: object) -> None:
+    """Refuse ids that are not a collection of ids (one id, a str read character by character
+    as ids), before anything is sent.
+
+    Raises:
+        TypeError: ``ids`` is a single str, bytes or int, or not (async) iterable.
+    """
+    if isinstance(ids, (str, bytes, int)) or not isinstance(ids, (Iterable, AsyncIterable)):
+        raise TypeError(f"ids must be an iterable of ids, not {type(ids).__name__}")

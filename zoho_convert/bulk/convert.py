@@ -15,7 +15,8 @@ from typing import Any
 from zoho_convert.api.ids import MAX_IDS_PER_CALL
 from zoho_convert.api.models import DealDetails, ModuleRef
 from zoho_convert.api.polling import PollPolicy
-from zoho_convert.bulk.arguments import check_limits, check_run
+from zoho_convert.api.urls import redact_url
+from zoho_convert.bulk.arguments import check_ids, check_limits, check_run
 from zoho_convert.bulk.binding import MassConvertAPI, bind
 from zoho_convert.bulk.driver import Run
 from zoho_convert.bulk.events import BatchRead, ProgressCallback, RequestsCounted
@@ -136,7 +137,9 @@ async def convert_many(
         deals=deal,
         move_attachments_to=move_attachments_to,
         claims_holder=secrets.token_hex(8),
-        api_domain=_domain(api),
+        # (Where the requests go for sure: a refresh-token client's token reply may name
+        # another domain than the data center's; a run without a journal keeps none.)
+        api_domain=await _settled_domain(api) if journal is not None else "",
     )
     opened = await Journal.create(journal, params) if journal is not None else None
     run = _run(
@@ -187,12 +190,15 @@ async def resume(
         ValueError: the file is not a (complete) zoho_convert journal; or the client talks
             to another data center, server or org than the run did (nothing is sent).
         JournalInUseError: another process is running this journal.
+        TypeError: ``ids`` is a single str/int or not iterable (nothing is sent).
     """
     check_limits(concurrency, poll, max_pending_jobs, settle, min_credits)
+    if ids is not None:
+        check_ids(ids)  # (a str would be read character by character: ids "4", "7", ...)
     opened = await Journal.open(journal)
     try:
         params, events = await opened.load()
-        _check_domain(api, params, journal)
+        _check_domain(_domain(api), params, journal)  # (when known without a request)
         run = _run(
             api, params, opened, concurrency, poll, progress, max_pending_jobs, settle, min_credits
         )
@@ -224,8 +230,20 @@ async def resume(
 
 
 def _domain(api: MassConvertAPI) -> str:
-    """The API domain ``api`` talks to, or "" when it does not say (a test's fake)."""
+    """The API domain ``api`` talks to, or "" when it does not say (a test's fake) or does
+    not know yet (a refresh-token client before its first token: ``_settled_domain``)."""
     domain = getattr(api, "api_domain", None)
+    known = getattr(api, "api_domain_known", True)
+    return domain if isinstance(domain, str) and known is True else ""
+
+
+async def _settled_domain(api: MassConvertAPI) -> str:
+    """The API domain ``api`` talks to, fetching a token first if it takes its domain from
+    the token reply and has none yet; "" when it does not say."""
+    settle = getattr(api, "settled_api_domain", None)
+    if settle is None:
+        return _domain(api)
+    domain = await settle()
     return domain if isinstance(domain, str) else ""
 
 
@@ -239,6 +257,8 @@ async def _check_same_org(api: MassConvertAPI, params: RunParams, journal: str) 
         ValueError: the client talks to another API domain than the run did, or the run's
             target module has another id there (another org).
     """
+    # (The domain once known: a refresh-token client's comes with its first token.)
+    _check_domain(await _settled_domain(api), params, journal)
     to = params.to
     if to is not None and to.id:
         found = await api.module_id(to.api_name)
@@ -247,14 +267,14 @@ async def _check_same_org(api: MassConvertAPI, params: RunParams, journal: str) 
                 f"journal {journal} is a run in another Zoho org: module {to.api_name} has the "
                 f"id {to.id} there but {found} here; resume it with that org's credentials"
             )
-        _check_domain(api, params, journal)  # again: the token reply may have named one
 
 
-def _check_domain(api: MassConvertAPI, params: RunParams, journal: str) -> None:
-    here = _domain(api)
-    if params.api_domain and here and here != params.api_domain:
+def _check_domain(here: str, params: RunParams, journal: str) -> None:
+    # (Redacted again: a journal of a build that kept a proxy's password must not show it.)
+    there = redact_url(params.api_domain)
+    if there and here and here != there:
         raise ValueError(
-            f"journal {journal} is a run against {params.api_domain}, but this client talks to "
+            f"journal {journal} is a run against {there}, but this client talks to "
             f"{here}: resume it with the data center (or API domain) of that run"
         )
 

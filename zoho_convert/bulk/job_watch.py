@@ -7,8 +7,8 @@ A job whose status Zoho answers with something that cannot be used (a count that
 a state of no known word) is polled on until the poll timeout, but it is no sign that a job
 still runs: the machine stops holding parked batches back for it (``LostJobs.unreadable``).
 One whose state's words say it ended (CANCELLED, ABORTED: ``EndedStateError``) will not
-change again: it is given up on at once, as at the poll timeout (``GivenUp``), not polled on
-for nothing. No I/O of its own.
+change again: it is given up on at once, as at the poll timeout (a ``PollTimeoutError``), not
+polled on for nothing. No I/O of its own.
 """
 
 from __future__ import annotations
@@ -26,13 +26,7 @@ from zoho_convert.bulk.lost_jobs import unaccountable
 from zoho_convert.bulk.machine import RunMachine
 from zoho_convert.bulk.settling import PollTimer
 
-__all__ = ["GivenUp", "JobWatch"]
-
-
-class GivenUp(PollTimeoutError):
-    """A job given up on before the poll timeout: its state says it ended, of an outcome that
-    cannot be read (a run treats it as one still unfinished at the timeout: its ids are
-    reported unfinished, never sent again, as whoever ended it may have meant)."""
+__all__ = ["JobWatch"]
 
 
 class _Run(Protocol):
@@ -82,7 +76,10 @@ class JobWatch(PollTimer):
             run.publish_all(run.machine.unreadable(seq, self.seen_running(self._timed)))
             job_id = run.machine.batches[seq].job_id
             assert job_id is not None  # (a batch whose job is polled)
-            raise GivenUp(job_id, self.running) from None
+            # Given up on before the poll timeout, as at it (no class of its own: the error
+            # tree is public, README): its ids are reported unfinished, never sent again, as
+            # whoever ended the job may have meant.
+            raise PollTimeoutError(job_id, self.running) from None
         except ResponseValidationError:
             self.unusable = True
             raise

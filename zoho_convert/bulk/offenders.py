@@ -55,8 +55,10 @@ def isolate(
     invalid: Zoho moves converted leads out of Leads); ``check``: the single convert may then
     check the ids it names (else, settling, they end uncertain)."""
     located = locate_offenders(error, part)
-    # (Only a refusal that names its ids: one reached by bisecting may be about the request.)
-    unsure = unsure and isinstance(located, frozenset)
+    # (Only a refusal that names its ids: one reached by bisecting may be about the request;
+    # but not a single id a settling resubmission is refused for, named or not: its lost
+    # submission may have converted it, so its refusal says nothing sure.)
+    unsure = unsure and (isinstance(located, frozenset) or (settling and len(part) == 1))
     if len(part) == 1:
         if unsure:
             return [unsure_of(seq, part, error, at, check, settling)], []

@@ -35,10 +35,11 @@ class RunParams:
             per run; the journal keeps it, so that a resumed run takes back its own claims,
             those of a session that crashed included). Empty in journals written before it:
             their claims are the process's.
-        api_domain: where the run's requests went (the client's API domain when the journal
-            was created): ``resume`` refuses a client pointed elsewhere (another data center
-            or server, whose job ids and records are not this run's). Empty in journals
-            written before it, and for a client that does not say: not checked.
+        api_domain: where the run's requests went (the client's API domain, once its token
+            reply named it; any ``user:password@`` as ``***@``): ``resume`` refuses a client
+            pointed elsewhere (another data center or server, whose job ids and records are
+            not this run's). Empty in journals written before it, and for a client that does
+            not say: not checked.
     """
 
     module: str
