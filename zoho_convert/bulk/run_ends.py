@@ -71,12 +71,5 @@ class RunEnds(LostJobs):
                     unbounded=batch.unbounded,
                 )
                 events.append(uncertain)
-        if self.unknown_jobs:
-            # A batch an earlier session was sending may have reached Zoho, its job's id never
-            # learned: a batch answered while it was in flight may hold that job's id (Zoho
-            # handing out job ids twice), and the earlier session cannot say which one was.
-            # Every job polled again is suspect: its failures are checked, not taken as its.
-            for batch in to_poll:
-                batch.suspect = True
         return to_submit, to_poll, events
 
