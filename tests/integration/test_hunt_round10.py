@@ -10,6 +10,10 @@ resumed, or not. Each report is judged id by id against the server's ledger.
 
 What it found that is not a README known limit:
 
+- A batch answered while another submission was in flight, whose reply was then lost, was
+  taken as its own job's, though Zoho may have given it the lost job's id (seed 14322:
+  Leads, journaled; 31 of 139 stop points before the fix, 0 after): another batch's counts
+  were reported for it. Fixed (``RunMachine``: such a batch is suspect); reduced below.
 - A lost job that outlasts the settling wait and then ends FAILED: the wait is the longest
   job measured plus a margin, and with jittered durations a lost job can take longer; the
   settling check (a record's single convert, or a resubmission) is then refused as already
