@@ -163,7 +163,8 @@ async def test_a_proxys_4xx_page_does_not_stop_the_run(alt: Any, kind: str, faul
     with ``InvalidRequestError`` "HTTP 4xx without a Zoho error body"."""
     report, env = await judged(alt, odd(kind, fault, 0.3, seed=0))
     assert (kind, fault) in env.server.faults
-    assert report.converted + report.already_converted == 58 and not report.uncertain
+    claimed = _claimed_preconverted(report, env)
+    assert report.converted + report.already_converted - claimed == 58 and not report.uncertain
 
 
 @pytest.mark.parametrize("fault", ["400_html", "404_html", "408_html"])
@@ -285,7 +286,18 @@ async def test_each_wire_fault_alone_reports_true(alt: Any, kind: str, fault: st
     config = odd(kind, fault, 0.3, seed=3, fault_plan={"submit": [None]})
     report, env = await judged(alt, config, locked=2)
     assert (kind, fault) in env.server.faults
-    assert report.converted + report.already_converted == 56 and not report.uncertain
+    claimed = _claimed_preconverted(report, env)
+    assert report.converted + report.already_converted - claimed == 56 and not report.uncertain
+
+
+def _claimed_preconverted(report: ConversionReport, env: Any) -> int:
+    """How many of ``judged``'s records converted before the run the report counts converted
+    by a lost submission: a suspect batch's failed record checked and refused as converted
+    cannot be told from one its lost job converted (README, *Known limits*: "Converted
+    before the run, or by this run?"); batches answered while a lost submission was in flight
+    are suspect since hunt round 10."""
+    before = {env.server.records["Quotes"][k] for k in (3, 10)}
+    return len(before & set(report.already_converted_ids))
 
 
 async def test_a_404_page_to_a_mass_convert_stops_the_run_with_a_true_partial_report(

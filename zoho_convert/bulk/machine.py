@@ -94,6 +94,7 @@ class RunMachine(RunEnds):
         # batch answered since is ``suspect`` (resumed: every job polled again, if a batch of
         # an earlier session may have been sent: ``to_restart``).
         self.unknown_jobs = False
+        self.sending: set[int] = set()  # batches sent, maybe still awaiting Zoho's answer
 
     # -- folding events -------------------------------------------------------------------
 
@@ -107,6 +108,8 @@ class RunMachine(RunEnds):
             # Sent again: why it was parked no longer applies (a CLAIMED_ELSEWHERE kept on a
             # batch caught mid-submission would spare it its lost job's wait on resume).
             batch.state, batch.code = BatchState.SUBMITTING, ""
+            batch.meanwhile.clear()
+            self.sending.add(event.batch)
         elif kind is JobFinished:
             assert isinstance(event, JobFinished)
             batches.pop(event.batch, None)
@@ -127,6 +130,7 @@ class RunMachine(RunEnds):
                 self.round_trips += 1
             batch.settling, batch.throttles = event.settling, 0  # (a job: refusals in a row end)
             batch.suspect = event.suspect or self.unknown_jobs  # (journaled: ``event``'s)
+            self._answered_meanwhile(event.batch)
             self.job_ids.add(event.job_id)
             self.gate_open = True
         elif isinstance(event, JobUnfinished):
@@ -160,6 +164,10 @@ class RunMachine(RunEnds):
             batch = batches[event.batch]
             if event.maybe_sent and not event.at_once and batch.state is BatchState.SUBMITTING:
                 self.unknown_jobs = True  # (a job of it, if any, has an id never learned)
+                # Zoho may have given its job's id to a batch answered while it was in flight.
+                for seq in batch.meanwhile:
+                    if (other := batches.get(seq)) is not None:
+                        other.suspect = True
             if event.unbounded:  # (as if given up on while it ran; re-parked: from now on)
                 sent = batch.since if batch.state is BatchState.SUBMITTED else event.since
                 self.oldest_unfinished = min(self.oldest_unfinished, sent)
@@ -193,6 +201,17 @@ class RunMachine(RunEnds):
             self.input_ended = True
         elif isinstance(event, IdsRefused) and event.position > self.position:
             self.position, self.duplicates = event.position, event.duplicates
+
+    def _answered_meanwhile(self, seq: int) -> None:
+        """Note batch ``seq``'s answer on each batch still being sent: if one of those turns
+        out lost, its job (whose id the run never learns) may be the one ``seq`` was given."""
+        self.sending.discard(seq)
+        for other in list(self.sending):
+            sending = self.batches.get(other)
+            if sending is None or sending.state is not BatchState.SUBMITTING:
+                self.sending.discard(other)  # (answered, refused or split since: not lost)
+            else:
+                sending.meanwhile.append(seq)
 
     def new_seq(self) -> int:
         """A fresh batch number."""

@@ -75,11 +75,11 @@ class Batch:
     # last goes again in its round, paced: not before ``not_before`` (``SettlePlan.throttled``).
     throttles: int = 0
     not_before: float = 0.0
-    # Its job id may be another batch's (a job of unknown id existed when it was answered,
-    # or Zoho answered another batch with a job id of this run while it was polled): a job
-    # of it that did not convert every record is checked record by record, once its own
-    # job has surely ended (``RunMachine.finished``).
+    # Its job id may be another batch's (a job of unknown id existed when it was answered, or
+    # arose then, or Zoho gave another batch a job id of this run while it was polled): a job
+    # of it not converting every record is checked by record (``RunMachine.finished``).
     suspect: bool = False
+    meanwhile: list[int] = attrs.Factory(list)  # (SUBMITTING) batches answered meanwhile
     # Its job (SUBMITTED) last answered a status that cannot be used: no sign it still runs
     # (``LostJobs.unreadable``): it holds no parked batch back.
     unreadable: bool = False
