@@ -54,15 +54,14 @@ import leads_sweep  # noqa: E402
 from alt_env import AltEnv, alt_envs  # noqa: E402
 from alt_server import AltConfig, Rates  # noqa: E402
 from fakes import deadline  # noqa: E402
-from hunt_round8_sweep import POLL  # noqa: E402
+from hunt_round8_sweep import POLL, seed_records  # noqa: E402
 from hunt_round8_sweep import draw as draw8  # noqa: E402
 from test_hunt_round9 import sweep_config as draw9  # noqa: E402
 from test_unseen_server import judge as judge_alt  # noqa: E402
-from truth import RETRY, ledger, simulator_with  # noqa: E402
+from truth import ledger, refresh_client_of  # noqa: E402
 
 from zoho_convert import (  # noqa: E402
     ConversionReport,
-    RefreshTokenAuth,
     SettlePolicy,
     ZohoConvertClient,
 )
@@ -72,8 +71,6 @@ from zoho_convert.api.errors import (  # noqa: E402
     ServerError,
     TransportError,
 )
-from zoho_convert.simulator import Faults, SimulatorConfig  # noqa: E402
-from zoho_convert.simulator.state import CrmState  # noqa: E402
 
 RUN_BOUND = 20.0
 PATHS = [("Quotes", "Sales_Orders"), ("Quotes", "Invoices"), ("Sales_Orders", "Invoices"),
@@ -134,10 +131,7 @@ async def run_alt(seed: int) -> str:
     async with alt_envs(AltEnv) as make:
         env = await make(config)
         module = run["module"]
-        ids = env.server.create(module, run["count"])
-        before = ids[1 : 1 + 5 * run["preconverted"] : 5]
-        env.server.preconvert(module, before)
-        env.server.locked.update(ids[-2 : -2 - 7 * run["locked"] : -7])
+        ids, before = seed_records(env, run)
         settle = SettlePolicy(record_by_record=run["record_by_record"])
         options: dict[str, Any] = {"batch_size": run["batch_size"], "poll": POLL, "settle": settle}
         if run["target"]:
@@ -284,29 +278,11 @@ def draw_sim(seed: int) -> tuple[leads_sweep.Case, int | None]:
 
 async def run_sim(seed: int) -> str:
     case, stop_at = draw_sim(seed)
-    rng = random.Random(f"records:{case.seed}")
     async with contextlib.AsyncExitStack() as stack:
-        known = CrmState(SimulatorConfig(seed=case.seed)).create_records(case.module, case.count)
-        chosen = rng.sample(known, case.preconverted + case.locked + case.unapproved)
-        before = chosen[: case.preconverted]
-        sim, time, ids = await simulator_with(
-            stack, case.module, case.count, seed=case.seed, faults=Faults(**case.faults),
-            locked_ids=frozenset(chosen[case.preconverted : case.preconverted + case.locked]),
-            not_approved_ids=frozenset(chosen[case.preconverted + case.locked :]),
-            **case.config,
-        )
-        for value in before:
-            sim.state._mark_converted(case.module, int(value))
+        sim, time, ids, before = await leads_sweep.seeded_simulator(stack, case)
 
         async def client() -> ZohoConvertClient:
-            auth = RefreshTokenAuth(
-                sim.config.client_id, sim.config.client_secret, sim.config.refresh_token,
-                accounts_url=sim.url,
-            )
-            made = ZohoConvertClient(
-                auth, api_domain=sim.url, retry=RETRY, sleep=time.sleep, clock=time.clock
-            )
-            return await stack.enter_async_context(made)
+            return await refresh_client_of(stack, sim, time)
 
         feed = leads_sweep.feed_of(case, ids)
         source: Any = leads_sweep.stream(feed) if case.as_stream and stop_at is None else feed

@@ -98,16 +98,24 @@ def draw(seed: int) -> tuple[AltConfig, dict[str, Any]]:
     return config, run
 
 
+def seed_records(env: AltEnv, run: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Create the drawn run's records on the server, converting some before the run and
+    locking some; its ids, and those converted before it."""
+    module = run["module"]
+    ids = env.server.create(module, run["count"])
+    before = ids[1 : 1 + 5 * run["preconverted"] : 5]
+    env.server.preconvert(module, before)
+    env.server.locked.update(ids[-2 : -2 - 7 * run["locked"] : -7])
+    return ids, before
+
+
 async def one(seed: int) -> str:
     """Run seed ``seed``: "" when the report is true, else what went wrong."""
     config, run = draw(seed)
     async with alt_envs(AltEnv) as make:
         env = await make(config)
         module = run["module"]
-        ids = env.server.create(module, run["count"])
-        before = ids[1 : 1 + 5 * run["preconverted"] : 5]
-        env.server.preconvert(module, before)
-        env.server.locked.update(ids[-2 : -2 - 7 * run["locked"] : -7])
+        ids, before = seed_records(env, run)
         if run["fleet"]:
             return await fleet_of_two(env, module, ids, run)
         client = await env.client(max_concurrency=run["max_concurrency"])

@@ -30,17 +30,15 @@ import attrs
 
 sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent.parent)]
 
-from fakes import deadline  # noqa: E402
-from truth import RETRY, assert_report_true, ledger, simulator_with  # noqa: E402
+from fakes import SummingTime, deadline  # noqa: E402
+from truth import assert_report_true, ledger, refresh_client_of, simulator_with  # noqa: E402
 
 from zoho_convert import (  # noqa: E402
     ConversionReport,
     PollPolicy,
-    RefreshTokenAuth,
     SettlePolicy,
-    ZohoConvertClient,
 )
-from zoho_convert.simulator import Faults, SimulatorConfig  # noqa: E402
+from zoho_convert.simulator import Faults, Simulator, SimulatorConfig  # noqa: E402
 from zoho_convert.simulator.state import CrmState  # noqa: E402
 
 POLL = PollPolicy(initial=0.5, multiplier=2.0, max_interval=5.0, timeout=3_000)
@@ -171,34 +169,36 @@ async def stream(values: Iterable[Any]) -> AsyncIterator[Any]:
         yield value
 
 
+async def seeded_simulator(
+    stack: contextlib.AsyncExitStack, case: Case
+) -> tuple[Simulator, SummingTime, list[str], list[str]]:
+    """A simulator holding ``case``'s records (some converted before the run, some locked,
+    some not approved, drawn from its seed), on a clock of its own: the simulator, the
+    clock, the ids and those converted before the run."""
+    rng = random.Random(f"records:{case.seed}")
+    known = CrmState(SimulatorConfig(seed=case.seed)).create_records(case.module, case.count)
+    chosen = rng.sample(known, case.preconverted + case.locked + case.unapproved)
+    before = chosen[: case.preconverted]
+    sim, time, ids = await simulator_with(
+        stack,
+        case.module,
+        case.count,
+        seed=case.seed,
+        faults=Faults(**case.faults),
+        locked_ids=frozenset(chosen[case.preconverted : case.preconverted + case.locked]),
+        not_approved_ids=frozenset(chosen[case.preconverted + case.locked :]),
+        **case.config,
+    )
+    for value in before:
+        sim.state._mark_converted(case.module, int(value))
+    return sim, time, ids, before
+
+
 async def run_case(case: Case) -> tuple[ConversionReport, dict[str, int], list[str]]:
     """Run ``case`` against the simulator; the report, the ledger and the preconverted ids."""
-    rng = random.Random(f"records:{case.seed}")
     async with contextlib.AsyncExitStack() as stack:
-        known = CrmState(SimulatorConfig(seed=case.seed)).create_records(case.module, case.count)
-        chosen = rng.sample(known, case.preconverted + case.locked + case.unapproved)
-        before = chosen[: case.preconverted]
-        sim, time, ids = await simulator_with(
-            stack,
-            case.module,
-            case.count,
-            seed=case.seed,
-            faults=Faults(**case.faults),
-            locked_ids=frozenset(chosen[case.preconverted : case.preconverted + case.locked]),
-            not_approved_ids=frozenset(chosen[case.preconverted + case.locked :]),
-            **case.config,
-        )
-        for value in before:
-            sim.state._mark_converted(case.module, int(value))
-        auth = RefreshTokenAuth(
-            sim.config.client_id, sim.config.client_secret, sim.config.refresh_token,
-            accounts_url=sim.url,
-        )
-        client = await stack.enter_async_context(
-            ZohoConvertClient(
-                auth, api_domain=sim.url, retry=RETRY, sleep=time.sleep, clock=time.clock
-            )
-        )
+        sim, time, ids, before = await seeded_simulator(stack, case)
+        client = await refresh_client_of(stack, sim, time)
         feed = feed_of(case, ids)
         source: Any = stream(feed) if case.as_stream else feed
         settle = SettlePolicy(**case.settle) if case.settle else None

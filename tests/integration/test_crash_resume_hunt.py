@@ -9,7 +9,6 @@ or the ledger with a deadline.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -23,9 +22,9 @@ from pathlib import Path
 
 import pytest
 from fakes import SummingTime, deadline
-from truth import RETRY, assert_report_true
+from truth import RETRY, assert_report_true, cancel_after_first_submission
 
-from zoho_convert import PollPolicy, StaticToken, ZohoConvertClient
+from zoho_convert import StaticToken, ZohoConvertClient
 from zoho_convert.api.wire import converter
 from zoho_convert.bulk.report import ConversionReport
 from zoho_convert.simulator import Simulator, SimulatorConfig, SimulatorThread
@@ -187,21 +186,7 @@ async def test_resume_in_another_org_at_the_same_address_is_refused(tmp_path: Pa
             StaticToken(first.access_token), api_domain=url, retry=RETRY, sleep=time_.sleep,
             clock=time_.clock,
         ) as client:
-            submitted = asyncio.Event()
-
-            def on_event(event: object) -> None:
-                if type(event).__name__ == "BatchSubmitted":
-                    submitted.set()
-
-            run = asyncio.ensure_future(client.convert_many(
-                "Quotes", ids, to="Sales_Orders", batch_size=10, journal=str(journal),
-                progress=on_event, poll=PollPolicy(initial=1.0),
-            ))
-            async with deadline(WAIT):
-                await submitted.wait()
-            run.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await run
+            await cancel_after_first_submission(client, ids, journal, wait=WAIT)
     other = Simulator(
         SimulatorConfig(seed=2, access_token=first.access_token, clock=time_.clock), port=port
     )

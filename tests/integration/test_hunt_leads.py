@@ -37,19 +37,13 @@ from typing import Any
 
 import pytest
 from fakes import deadline
-from truth import RETRY, assert_report_true, client_of, ledger, simulator_with
+from leads_sweep import DEAL, POLL
+from truth import assert_report_true, client_of, ledger, refresh_client_of, simulator_with
 
-from zoho_convert import ConversionReport, PollPolicy, RefreshTokenAuth, ZohoConvertClient
+from zoho_convert import ConversionReport
 from zoho_convert.simulator import Faults
 
 CASE_TIMEOUT = 20.0
-POLL = PollPolicy(initial=0.5, multiplier=2.0, max_interval=5.0, timeout=3_000)
-DEAL = {
-    "Deal_Name": "Renewal",
-    "Closing_Date": "2030-01-31",
-    "Stage": "Qualification",
-    "Pipeline": "Standard (Standard)",
-}
 
 
 def lost_submits(endpoint: str, rate: float = 0.3) -> Faults:
@@ -89,15 +83,7 @@ async def run(
         converted = ids[3 :: max(1, count // before)][:before] if before else []
         for value in converted:
             sim.state.convert_one(module, int(value))
-        auth = RefreshTokenAuth(
-            sim.config.client_id, sim.config.client_secret, sim.config.refresh_token,
-            accounts_url=sim.url,
-        )
-        client = await stack.enter_async_context(
-            ZohoConvertClient(
-                auth, api_domain=sim.url, retry=RETRY, sleep=time.sleep, clock=time.clock
-            )
-        )
+        client = await refresh_client_of(stack, sim, time)
         given = ids if feed is None else feed(ids)
         async with deadline(CASE_TIMEOUT):
             report = await client.convert_many(

@@ -29,7 +29,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from fakes import SummingTime, deadline
-from truth import RETRY, assert_report_true, ledger, simulator_with
+from truth import RETRY, assert_report_true, cancel_after_first_submission, ledger, simulator_with
 
 from zoho_convert import (
     ModuleRef,
@@ -58,21 +58,7 @@ async def _interrupted(
     client: ZohoConvertClient, ids: list[str], to: object, journal: Path
 ) -> None:
     """A journaled run cancelled once its first batch was submitted."""
-    submitted = asyncio.Event()
-
-    def on_event(event: object) -> None:
-        if type(event).__name__ == "BatchSubmitted":
-            submitted.set()
-
-    run = asyncio.ensure_future(client.convert_many(
-        "Quotes", ids, to=to, batch_size=10, journal=str(journal),  # type: ignore[arg-type]
-        progress=on_event, poll=PollPolicy(initial=1.0),
-    ))
-    async with deadline(WAIT):
-        await submitted.wait()
-    run.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await run
+    await cancel_after_first_submission(client, ids, journal, to=to, wait=WAIT)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("target", ["name", "ref"])

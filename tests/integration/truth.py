@@ -5,14 +5,24 @@ Imported as ``truth`` (``tests/integration`` is on ``sys.path`` beside its test 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable, Collection, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 import attrs
 from fakes import SummingTime, deadline
 
-from zoho_convert import ConversionReport, PollPolicy, RetryPolicy, StaticToken, ZohoConvertClient
+from zoho_convert import (
+    ConversionReport,
+    ModuleRef,
+    PollPolicy,
+    RefreshTokenAuth,
+    RetryPolicy,
+    StaticToken,
+    ZohoConvertClient,
+)
 from zoho_convert.simulator import Faults, Simulator, SimulatorConfig
 from zoho_convert.simulator.state import CrmState
 
@@ -101,6 +111,51 @@ async def client_of(
         **options,
     )
     return await stack.enter_async_context(client)
+
+
+async def refresh_client_of(
+    stack: contextlib.AsyncExitStack, sim: Simulator, time: SummingTime
+) -> ZohoConvertClient:
+    """A client of ``sim`` on its clock that mints its tokens with the refresh-token grant
+    (the simulator's own credentials), as a production client does (``RETRY``)."""
+    auth = RefreshTokenAuth(
+        sim.config.client_id, sim.config.client_secret, sim.config.refresh_token,
+        accounts_url=sim.url,
+    )
+    client = ZohoConvertClient(
+        auth, api_domain=sim.url, retry=RETRY, sleep=time.sleep, clock=time.clock
+    )
+    return await stack.enter_async_context(client)
+
+
+async def cancel_after_first_submission(
+    client: ZohoConvertClient,
+    ids: Sequence[str],
+    journal: Path,
+    *,
+    to: str | ModuleRef = "Sales_Orders",
+    wait: float = 30.0,
+) -> None:
+    """A journaled run of Quotes, in batches of 10, cancelled once its first batch was
+    submitted (within ``wait`` real seconds)."""
+    submitted = asyncio.Event()
+
+    def on_event(event: object) -> None:
+        if type(event).__name__ == "BatchSubmitted":
+            submitted.set()
+
+    run = asyncio.ensure_future(client.convert_many(
+        "Quotes", ids, to=to, batch_size=10, journal=str(journal),
+        progress=on_event, poll=PollPolicy(initial=1.0),
+    ))
+    async with deadline(wait):
+        await submitted.wait()
+    run.cancel()
+    try:
+        await run
+    except asyncio.CancelledError:
+        return
+    raise AssertionError("the run ended before it was cancelled")
 
 
 def ledger(sim: Simulator, module: str, ids: Sequence[str]) -> dict[str, int]:
