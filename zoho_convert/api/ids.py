@@ -115,10 +115,10 @@ def normalize_job_id(value: object) -> str:
     """
     problem = job_id_problem(value)
     if problem is None:
-        return value if isinstance(value, str) else str(value)
-    if isinstance(value, bool) or not isinstance(value, (str, int)):
-        raise TypeError(problem)
-    raise InvalidIdError(problem)
+        return str(value)
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        raise InvalidIdError(problem)
+    raise TypeError(problem)
 
 
 def normalize_ids(values: object, *, limit: int, what: str = "record id") -> list[str]:

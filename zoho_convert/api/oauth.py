@@ -79,7 +79,7 @@ status: int, payload: Any, raw: bytes, remember: Remember
             f"HTTP {status} from the token call without an OAuth error body",
         )
     if status >= 400:
-        code = str(oauth_error) if oauth_error is not None else f"HTTP_{status}"
+        code = str(oauth_error)  # (one without an OAuth error body was retried above)
         raise remember(
             AuthenticationError(
                 status,

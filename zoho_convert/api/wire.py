@@ -14,7 +14,7 @@ from typing import Any
 import cattrs
 
 from zoho_convert.api.errors import ResponseValidationError
-from zoho_convert.api.ids import job_id_problem
+from zoho_convert.api.ids import normalize_job_id
 from zoho_convert.api.models import (
     ConvertedRecord,
     JobState,
@@ -276,11 +276,11 @@ def parse_job_id(payload: object) -> str:
 
 
 def _job_id(value: object, field: str) -> str:
-    problem = job_id_problem(value)
-    if problem is not None:
+    try:
+        return normalize_job_id(value)
+    except (TypeError, ValueError) as problem:
         # (Not the value itself in the message: it may be 100 characters of anything.)
-        raise ResponseValidationError(f"expected a job id: {problem}"[:200], field=field)
-    return value if isinstance(value, str) else str(value)
+        raise ResponseValidationError(f"expected a job id: {problem}"[:200], field=field) from None
 
 
 def parse_converted_record(payload: object, to: str) -> ConvertedRecord:

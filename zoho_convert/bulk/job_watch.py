@@ -22,7 +22,6 @@ from zoho_convert.api.polling import Schedule
 from zoho_convert.api.timing import Clock, last_sent
 from zoho_convert.api.wire import EndedStateError
 from zoho_convert.bulk.events import Event
-from zoho_convert.bulk.lost_jobs import unaccountable
 from zoho_convert.bulk.machine import RunMachine
 from zoho_convert.bulk.settling import PollTimer
 
@@ -89,14 +88,10 @@ class JobWatch(PollTimer):
             self.unusable = False  # (a status that can be used came)
             machine = self._run.machine
             # (Once jobs ran side by side, nothing more to learn; a final status that cannot
-            # account for the batch says nothing of when the job ran: ``unaccountable``.)
-            if not machine.parallel and not self._unaccountable(machine, status):
+            # account for the batch says nothing of when the job ran: ``unaccounted``.)
+            if not machine.parallel and not machine.unaccounted(self._seq, status):
                 self._sighted(machine, status.state)
         super().polled(started, ended, status)
-
-    def _unaccountable(self, machine: RunMachine, status: JobStatus) -> bool:
-        size = len(machine.batches[self._seq].ids)
-        return status.is_final and bool(unaccountable(status.filled(), size))
 
     def _sighted(self, machine: RunMachine, state: JobState) -> None:
         """Tell the machine what a poll found the job doing (``queued_jobs.QueuedJobs``)."""

@@ -45,6 +45,13 @@ def unaccountable(status: JobStatus, size: int) -> str:
 class LostJobs(QueuedJobs):
     """The lost-job decisions over a run's batches (the base of ``RunMachine``)."""
 
+    def unaccounted(self, seq: int, status: JobStatus) -> str:
+        """Why ``status``, final, cannot account for batch ``seq``'s records (``unaccountable``),
+        or "" (also for a status not final)."""
+        if not status.is_final:
+            return ""
+        return unaccountable(status.filled(), len(self.batches[seq].ids))
+
     def seen_job_length(
         self, sent: float, seen_at: float | None, last: JobStatus, size: int
     ) -> float:
@@ -113,9 +120,7 @@ class LostJobs(QueuedJobs):
                 events.append(LongestJob(length, None, seen=True))
         # (Seen started, or ended, it waits behind no queue now; a final status that cannot
         # account for its batch says nothing of that.)
-        told = last is not None and not (
-            last.is_final and unaccountable(last.filled(), len(batch.ids))
-        )
+        told = last is not None and not self.unaccounted(seq, last)
         if told and last is not None and last.state is not JobState.SCHEDULED:
             self.unqueued(seq, batch.answered)
         events.append(JobLost(seq, job_id, len(batch.ids), reason, last))

@@ -44,7 +44,7 @@ from zoho_convert.bulk.isolation import (
     unlocated_invalid_data,
     unreadable_refusal,
 )
-from zoho_convert.bulk.lost_jobs import idle, unaccountable
+from zoho_convert.bulk.lost_jobs import idle
 from zoho_convert.bulk.offenders import Parts, isolate
 from zoho_convert.bulk.report import JobOutcome
 from zoho_convert.bulk.run_ends import RunEnds
@@ -347,7 +347,7 @@ class RunMachine(RunEnds):
         # (``and``'s order: a first submission's job, the usual one, builds no outcome.)
         unclear = batch.settling or self.fleet or batch.suspect
         fully = unclear and JobOutcome(job_id, len(batch.ids), status).fully_converted
-        reason = unaccountable(status, len(batch.ids))
+        reason = self.unaccounted(seq, status)
         # A suspect job it will not take as its own may be another's, ended long ago: untimed.
         # So is one whose final status cannot account for its batch: it may have said so
         # before it ran (COMPLETED with every count 0 at its first poll, hunt round 8); taken
