@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import sqlite3
 from collections import defaultdict
 from collections.abc import Iterator
@@ -83,6 +84,11 @@ def replay(db: sqlite3.Connection) -> tuple[RunParams, list[Event]]:
     for seq, parent, ids, *_ in rows:
         if parent is not None:
             parts[parent].append((seq, _ids(ids)))
+    # A batch answered after one still being sent when the run stopped may hold that one's
+    # job id (Zoho may give a job's id to the next submission): its job is suspect.
+    order = _orders(run)
+    sending_since = min((order.get(row[0], -1) for row in rows if row[3] == "submitting"),
+                        default=math.inf)
     refused = rejected.pop(None, [])
     at = int(run.get("refused_position", 0)), int(run.get("refused_duplicates", 0))
     events: list[Event] = [IdsRefused(tuple(refused), *at)] if refused else []
@@ -100,7 +106,7 @@ def replay(db: sqlite3.Connection) -> tuple[RunParams, list[Event]]:
                 job_id,
                 _status(status),
                 bool(settling),
-                f"suspect:{seq}" in run,
+                f"suspect:{seq}" in run or order.get(seq, -1) > sending_since,
                 rejected[seq],
                 already[seq],
                 parts[seq],
@@ -120,6 +126,13 @@ def replay(db: sqlite3.Connection) -> tuple[RunParams, list[Event]]:
     if run.get("input_complete") == "1":
         events.append(InputEnded(int(run["position"]), int(run["duplicates"])))
     return RunParams.from_json(run["params"]), events
+
+
+def _orders(run: dict[str, str]) -> dict[int, int]:
+    """Each batch's place in the order batches were last sent or answered (``order:{seq}``
+    run keys; none in a journal written before they were kept)."""
+    prefix = "order:"
+    return {int(k[len(prefix):]): int(v) for k, v in run.items() if k.startswith(prefix)}
 
 
 def _outcome(

@@ -164,10 +164,6 @@ class RunMachine(RunEnds):
             batch = batches[event.batch]
             if event.maybe_sent and not event.at_once and batch.state is BatchState.SUBMITTING:
                 self.unknown_jobs = True  # (a job of it, if any, has an id never learned)
-                # Zoho may have given its job's id to a batch answered while it was in flight.
-                for seq in batch.meanwhile:
-                    if (other := batches.get(seq)) is not None:
-                        other.suspect = True
             if event.unbounded:  # (as if given up on while it ran; re-parked: from now on)
                 sent = batch.since if batch.state is BatchState.SUBMITTED else event.since
                 self.oldest_unfinished = min(self.oldest_unfinished, sent)
@@ -201,17 +197,6 @@ class RunMachine(RunEnds):
             self.input_ended = True
         elif isinstance(event, IdsRefused) and event.position > self.position:
             self.position, self.duplicates = event.position, event.duplicates
-
-    def _answered_meanwhile(self, seq: int) -> None:
-        """Note batch ``seq``'s answer on each batch still being sent: if one of those turns
-        out lost, its job (whose id the run never learns) may be the one ``seq`` was given."""
-        self.sending.discard(seq)
-        for other in list(self.sending):
-            sending = self.batches.get(other)
-            if sending is None or sending.state is not BatchState.SUBMITTING:
-                self.sending.discard(other)  # (answered, refused or split since: not lost)
-            else:
-                sending.meanwhile.append(seq)
 
     def new_seq(self) -> int:
         """A fresh batch number."""
@@ -287,7 +272,13 @@ class RunMachine(RunEnds):
             code = error.code if isinstance(error, APIError) else ""
             maybe_sent = settling or processed
             text = error_text(error)
-            return [BatchUncertain(seq, part, since, maybe_sent, text, code, not maybe_sent)], []
+            # Zoho may have given its job's id to a batch answered while it was in flight:
+            # named in the event, so that a journal keeps the doubt too.
+            suspects = self._answered_meanwhile_of(seq) if maybe_sent else ()
+            parked = BatchUncertain(
+                seq, part, since, maybe_sent, text, code, not maybe_sent, suspects=suspects
+            )
+            return [parked], []
         return None
 
     def stopped_by(self, seq: int, error: Exception, at: float) -> list[Event]:
