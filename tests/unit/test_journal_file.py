@@ -114,6 +114,30 @@ async def test_a_new_run_on_an_existing_journal_is_refused_by_name(tmp_path: Pat
     assert api.request_count == 0
 
 
+@pytest.mark.parametrize("kind", ["missing", "a file", "read-only"])
+async def test_a_new_journal_in_a_folder_it_cannot_be_made_in_is_refused_before_any_request(
+    tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A journal path whose folder is missing, is a file, or cannot be written: convert_many
+    refuses it with a ValueError naming the folder, before any request (the target module's
+    id is resolved before the journal is made) and before any file is made."""
+    folders = {"missing": tmp_path / "nope", "a file": tmp_path / "file", "read-only": tmp_path}
+    folder = folders[kind]
+    if kind == "a file":
+        folder.write_text("")
+    if kind == "read-only":  # (root may write anywhere: a chmod cannot show it)
+        access = os.access
+        monkeypatch.setattr(os, "access", lambda p, mode: p != tmp_path and access(p, mode))
+    api = FakeAPI()
+    with pytest.raises(ValueError) as refused:
+        journal = str(folder / "r.db")
+        await convert_many(api, "Quotes", ["1"], to="Sales_Orders", journal=journal)
+    said = "cannot be written" if kind == "read-only" else "does not exist: create it first"
+    assert str(refused.value).startswith(f"journal folder {folder} {said}")
+    assert api.request_count == 0
+    assert os.listdir(tmp_path) == (["file"] if kind == "a file" else [])
+
+
 async def test_an_unreadable_file_at_the_path_is_refused(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -133,8 +133,10 @@ def refuse_existing(path: Path) -> None:
     Raises:
         JournalInUseError: a running process holds the journal there.
         FileExistsError: a journal (or any file) is there: resume that run, or pick a new path.
+        ValueError: nothing is there, but its folder is missing or cannot be written.
     """
     if not (path.exists() or path.is_symlink()):
+        _refuse_unwritable_folder(path)
         return
     if path.is_file():
         try:
@@ -151,6 +153,22 @@ def refuse_existing(path: Path) -> None:
     raise FileExistsError(f"a journal exists at {path}: resume that run, or pick a new path")
 
 
+def _refuse_unwritable_folder(path: Path) -> None:
+    """Refuse a new journal's path whose folder is missing or cannot be written, before any
+    request (the journal is made only once the run's target module is resolved).
+
+    Raises:
+        ValueError: the folder does not exist, is not a folder, or cannot be written.
+    """
+    folder = path.parent
+    if not folder.is_dir():
+        raise ValueError(
+            f"journal folder {folder} does not exist: create it first, or give another path"
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ValueError(f"journal folder {folder} cannot be written: give another path")
+
+
 def _schema(db: sqlite3.Connection) -> None:
     for statement in _SCHEMA.split(";"):
         if statement.strip():
@@ -162,12 +180,16 @@ def create_locked(path: Path, init: Callable[[sqlite3.Connection], None]) -> int
 
     Raises:
         FileExistsError: ``path`` exists already.
+        OSError: the file cannot be made there (named by ``path``).
     """
     if path.exists() or path.is_symlink():
         raise FileExistsError(f"a journal exists at {path}: resume that run, or pick a new path")
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.creating")
     # O_EXCL: never adopt someone else's file; 0600: the journal names records of customers.
-    fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    try:
+        fd = os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    except OSError as error:  # (named by the journal's path, not the temporary file's)
+        raise OSError(error.errno, f"cannot create a journal at {path}: {error.strerror}") from None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # the lock follows the inode into place
         # One transaction (committed when the block ends); the file is not in place before.
