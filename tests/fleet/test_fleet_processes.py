@@ -46,7 +46,7 @@ def test_timeouts_and_cancellations_leak_no_slot_across_processes(
 
     assert max(r["peak"] for r in results) <= 3
     assert sum(r["timeouts"] for r in results) > 0  # the chaos did happen
-    assert sum(r["done"] for r in results) > 0
+    assert all(r["done"] >= work["tasks"] for r in results)  # each task's last round at least
     client = redis.Redis.from_url(redis_server.url, decode_responses=True)
     assert client.zcard(f"{namespace}:slots:api:holders") == 0
     assert client.zcard(f"{namespace}:slots:api:waiters") == 0
