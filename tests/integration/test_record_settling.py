@@ -116,11 +116,19 @@ def assert_no_mass_resubmission(env: Env, ids: list[str]) -> None:
     assert sorted(sent) == sorted(ids) and set(sent.values()) == {1}
 
 
-def assert_each_once_by_record(env: Env, lost: list[str]) -> None:
-    """The single converts are exactly one per lost id."""
-    singles = Counter(post.ids[0] for post in env.wire.single)
+def assert_each_looked_at_by_record(env: Env, lost: list[str], report: ConversionReport) -> None:
+    """The single converts are exactly one per lost id the run converted by record, and two
+    per lost id found converted: the second a lost job's wait (here more than a job's
+    duration) after the first (``second_look``)."""
+    singles: dict[str, list[float]] = {}
+    for post in env.wire.single:
+        singles.setdefault(post.ids[0], []).append(post.at)
     assert sorted(singles) == sorted(lost), "single converts are not the lost ids"
-    assert set(singles.values()) == {1}, {i: n for i, n in singles.items() if n > 1}
+    for value in report.converted_by_record:
+        assert len(singles[value]) == 1, (value, singles[value])
+    for value in report.already_converted_ids:
+        first, second = singles[value]
+        assert second - first > DURATION, (value, singles[value])
 
 
 # -- 1. lost submit replies ------------------------------------------------------------------
@@ -140,15 +148,15 @@ async def test_lost_submit_replies_are_settled_record_by_record(
     start: Start, mode: Mode, loss: str
 ) -> None:
     """Submits answered 500 or dropped (after the simulator processed them, or before): each
-    lost batch is settled by one single convert per record, after the lost job's end; ids
-    the lost job converted are reported already converted, the others converted by record,
-    each converted once."""
+    lost batch is settled by single converts, after the lost job's end; ids the lost job
+    converted are reported already converted (each found so twice, a lost job's wait
+    apart), the others converted by record (one single convert each), each converted once."""
     env = await start(already_converted=mode, faults=LOSSES[loss])
     report, ids = await convert(env, 1000)
     lost = lost_ids(env.wire.mass)
     assert len(lost) >= 100, "the fault hardly struck"
     assert_no_mass_resubmission(env, ids)
-    assert_each_once_by_record(env, lost)
+    assert_each_looked_at_by_record(env, lost, report)
     processed = loss.endswith("-after")
     for post in env.wire.mass:
         if not post.lost:
@@ -184,7 +192,7 @@ async def test_one_run_with_both_kinds_of_loss_reports_each_id_truly(
     before, after = env.wire.mass[2], env.wire.mass[3]
     assert after.outcome == before.outcome == "dropped"
     assert_no_mass_resubmission(env, ids)
-    assert_each_once_by_record(env, after.ids + before.ids)
+    assert_each_looked_at_by_record(env, after.ids + before.ids, report)
     end = lost_job_end(env.sim, after.ids)
     assert end is not None and lost_job_end(env.sim, before.ids) is None
     assert min(s.at for s in env.wire.single) >= end
@@ -202,12 +210,14 @@ async def test_a_single_convert_answered_500_goes_again_after_a_short_pause(
 ) -> None:
     """Single converts answered 500 (30 %, processed or not): each goes again after a short
     pause (well before a job could end), and every record ends converted once, none
-    uncertain; one the 500ed call did convert is reported already converted."""
+    uncertain; one the 500ed call did convert is reported already converted (found so twice,
+    ``second_look``: each 500 uses a round, so the run has rounds for the storm to strike
+    both looks of a record)."""
     faults = Faults(rate_500=0.3, fault_endpoints={"convert"}, fault_after_processing=processed)
     lose = frozenset(range(1, 13, 2))  # every other batch's submit never reaches Zoho
     env = await start(faults=faults, wire={"drop_before": lose})
-    settle = SettlePolicy()
-    report, ids = await convert(env, 600)
+    settle = SettlePolicy(max_rounds=12)
+    report, ids = await convert(env, 600, settle=settle)
     lost = lost_ids(env.wire.mass)
     assert len(lost) == 300
     failed = [post for post in env.wire.single if post.outcome == 500]
@@ -335,14 +345,15 @@ async def test_a_batch_caught_mid_submission_is_settled_record_by_record_on_resu
 ) -> None:
     """The run dies while the second of four submits is in flight (journaled submitting);
     resumed, it sends the rest and settles that batch record by record (after its lost job's
-    end), each record once; resumed again, the finished journal replays its converted
-    records: nothing is sent, the report is the same."""
+    end), each record converted once (by one single convert, or found converted by two);
+    resumed again, the finished journal replays its converted records: nothing is sent, the
+    report is the same."""
     env = await start(wire={"crash_at": 2, "crash_before": not processed})
     ids = env.sim.state.create_records("Quotes", 200)
     journal = str(tmp_path / "run.journal")
     crashed, report = await crash_then_resume(env, ids, journal, 2)
     assert_no_mass_resubmission(env, ids)
-    assert_each_once_by_record(env, crashed.ids)
+    assert_each_looked_at_by_record(env, crashed.ids, report)
     end = lost_job_end(env.sim, crashed.ids)
     if processed:
         assert end is not None and min(s.at for s in env.wire.single) >= end
@@ -369,12 +380,13 @@ async def test_a_last_batch_caught_mid_submission_is_settled_record_by_record_on
     """The run dies while its last submit is in flight (after the simulator processed it):
     the resumed session sends nothing else, so it has no round trip of its own to judge
     with; it uses the one the journal kept (with the longest job), and settles the batch
-    record by record after its lost job's end, each record once."""
+    record by record after its lost job's end, each record found converted twice, a lost
+    job's wait apart."""
     env = await start(wire={"crash_at": 4, "crash_before": False})
     ids = env.sim.state.create_records("Quotes", 200)
     crashed, report = await crash_then_resume(env, ids, str(tmp_path / "run.journal"), 4)
     assert_no_mass_resubmission(env, ids)
-    assert_each_once_by_record(env, crashed.ids)
+    assert_each_looked_at_by_record(env, crashed.ids, report)
     end = lost_job_end(env.sim, crashed.ids)
     assert end is not None and min(s.at for s in env.wire.single) >= end
     assert sorted(report.already_converted_ids) == sorted(crashed.ids)

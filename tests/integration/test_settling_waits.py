@@ -130,7 +130,8 @@ async def test_lost_reply_is_resubmitted_only_after_its_job_ended(
     """The connection drops after the last batch's POST was processed: the run resubmits that
     batch (record by record, or as a mass convert) only once the lost job ended, and the
     ledger has every record exactly once (a mass resubmission's job failing them in-job,
-    they are uncertain: no single convert is used to tell who converted them)."""
+    they are uncertain: no single convert is used to tell who converted them; found
+    converted, they are looked at again, ``second_look``)."""
     env = await start(mode=mode, lose=3, how="drop")
     ids = env.sim.state.create_records("Quotes", 150)
     settle = SettlePolicy(record_by_record=by_record)
@@ -144,8 +145,8 @@ async def test_lost_reply_is_resubmitted_only_after_its_job_ended(
     resubmitted = env.wire.posts[3:]
     assert {i for post in resubmitted for i in post.ids} == set(lost.ids)
     assert len(resubmitted[0].ids) == (1 if by_record else 50)
-    if by_record:  # one single convert per record, each once
-        assert sorted(post.ids[0] for post in resubmitted) == sorted(lost.ids)
+    if by_record:  # two single converts per record, found converted both times (second_look)
+        assert sorted(post.ids[0] for post in resubmitted) == sorted(lost.ids * 2)
     assert report.converted_by_record == ()  # the lost POST converted them all
     unknown = mode == "fail_in_job" and not by_record  # (no single convert to check)
     assert_true(env, report, ids, list(lost.ids) if unknown else None)

@@ -141,11 +141,16 @@ def test_an_unclear_jobs_check_says_what_it_converted(
     settling: bool, fleet: bool, kind: str
 ) -> None:
     """A settling job (or a fleet run's) that converted 2 of 3 records: its records are
-    parked to be checked one by one at once, saying how many of how many it converted."""
+    parked to be checked one by one, saying how many of how many it converted; that check is
+    their final look. A fleet's first job's, at once (no lost job of the run holds them); a
+    settling job's, a lost job's wait after its answer (its failures may be records its lost
+    predecessor still held: ``second_look``)."""
     machine = submitted(settling=settling, fleet=fleet)
     events = machine.finished(0, "5000", PARTLY, took=2.0, by_record=True)
     reason = f"{kind} 5000 converted 2 of 3 records; each is checked by its single convert"
-    assert events[-1] == BatchUncertain(0, IDS3, 1.0, True, reason, "", True, True)
+    since, at_once = (1.5, False) if settling else (1.0, True)
+    check = BatchUncertain(0, IDS3, since, True, reason, "", at_once, True, final_look=True)
+    assert events[-1] == check
 
 
 def test_an_unclear_job_without_the_single_convert_is_given_up_saying_why() -> None:

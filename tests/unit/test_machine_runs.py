@@ -27,6 +27,7 @@ from zoho_convert.bulk.events import (
     JobLost,
 )
 from zoho_convert.bulk.isolation import error_text
+from zoho_convert.bulk.second_look import look_again
 from zoho_convert.bulk.settling import SettlePolicy
 
 IDS = [str(8000 + i) for i in range(100)]
@@ -110,7 +111,8 @@ async def test_a_batch_zoho_never_took_is_rejected_with_its_last_error() -> None
 
 async def test_progress_hears_which_ids_a_lost_reply_and_a_lost_job_left_uncertain() -> None:
     """The progress callback is told, for a lost reply and for a job Zoho forgot, which batch
-    and ids are parked and why (the error; the lost job's id and Zoho's answer)."""
+    and ids are parked and why (the error; the lost job's id and Zoho's answer); and, found
+    converted, that each is parked for its second look (``second_look``)."""
     recorder = Recorder()
     lost = lost_reply()
     api = FakeAPI(submit_faults_after={0: lost}, forget_jobs={1})
@@ -122,9 +124,12 @@ async def test_progress_hears_which_ids_a_lost_reply_and_a_lost_job_left_uncerta
     parked = [(e.batch, list(e.ids), e.reason) for e in recorder.of(BatchUncertain)]
     lost_text = f"job {job_id(1)} lost: Zoho no longer knows the job (204 NO_CONTENT)"
     assert error_text(lost).startswith("ServerError: HTTP 500 INTERNAL_ERROR: reply lost")
+    look = look_again(first, tuple(FIRST), 0.0, False).reason
     assert parked == [
         (first, FIRST, error_text(lost)),
         (second, SECOND, lost_text),
+        (first, FIRST, look),
+        (second, SECOND, look),
     ]
     assert recorder.of(JobLost) == [
         JobLost(second, job_id(1), 50, "Zoho no longer knows the job (204 NO_CONTENT)")
@@ -198,7 +203,8 @@ async def test_a_batch_caught_mid_submission_is_parked_then_settled_on_resume(
     """Resumed after a crash while a batch's POST was in flight, the run tells the progress
     callback that batch is parked by an earlier session (with its ids); with a settling
     deadline shorter than a lost job's wait, it still gets its first round once that wait is
-    over (the deadline counts from then), and its landed POST shows: already converted."""
+    over (the deadline counts from then), and its landed POST shows: already converted (found
+    so twice, a lost job's wait apart: ``second_look``)."""
     path = str(tmp_path / "run.journal")
     crash = Crash(lambda call: call.ids == SECOND)
     api = FakeAPI(duration=DURATION, on_processed=crash)
@@ -210,26 +216,32 @@ async def test_a_batch_caught_mid_submission_is_parked_then_settled_on_resume(
     report = await resume(api, path, progress=recorder, settle=SettlePolicy(deadline=5.0))
     reason = "parked by an earlier session"
     seq = 1  # the second batch read
-    (parked,) = recorder.of(BatchUncertain)
+    parked, looked = recorder.of(BatchUncertain)
     assert parked == BatchUncertain(seq, tuple(SECOND), parked.since, True, reason)
+    assert looked == look_again(seq, tuple(SECOND), looked.since, False)  # (``second_look``)
     assert not recorder.of(BatchGaveUp)
-    again = [call for call in api.calls if call.ids == SECOND][-1]
-    assert again.sent >= resumed_at + DURATION  # (after its lost job's wait)
+    first, again = [call for call in api.calls if call.ids == SECOND][-2:]
+    assert first.sent >= resumed_at + DURATION  # (after its lost job's wait)
+    assert again.sent >= first.sent + DURATION  # (a lost job's wait after its first look)
     assert sorted(report.already_converted_ids) == sorted(SECOND) and report.converted == 50
     assert not report.rejected and not report.uncertain and report.ok
 
 
 async def test_parts_split_off_a_settling_batch_keep_its_rounds() -> None:
-    """A settling resubmission refused as converted is split into its ids; a part lost again
-    has used the batch's one round (max_rounds=1): it is not resubmitted once more but ends
-    uncertain (splitting never buys more resubmissions)."""
-    api = FakeAPI(submit_faults_after={0: lost_reply()}, submit_faults={2: lost_reply()})
+    """A settling resubmission refused as converted is looked at again (that second look has
+    rounds of its own), refused so again and split into its ids; a part lost, then lost again
+    on its resubmission, has used the look's one round (max_rounds=1): it is not resubmitted
+    once more but ends uncertain (splitting never buys more resubmissions)."""
+    part_again = 3 + len(FIRST) - 1  # (after the 49 parts: calls 3 to 51)
+    lost_part = {3: lost_reply(), part_again: lost_reply()}
+    api = FakeAPI(submit_faults_after={0: lost_reply()}, submit_faults=lost_part)
     report = await convert_many(
         api, "Quotes", FIRST, to="Sales_Orders", settle=SettlePolicy(max_rounds=1)
     )
-    (lost,) = api.calls[2].ids
+    assert api.calls[1].ids == api.calls[2].ids == FIRST  # (the second look)
+    (lost,) = api.calls[3].ids
     assert report.uncertain == (lost,)
-    assert [call.number for call in api.calls if lost in call.ids] == [0, 1, 2]
+    assert [call.number for call in api.calls if lost in call.ids] == [0, 1, 2, 3, part_again]
     assert sorted(report.already_converted_ids) == sorted(set(FIRST) - {lost})
     assert report.accounted_for and not report.ok
 

@@ -20,6 +20,7 @@ from zoho_convert.bulk.events import (
 )
 from zoho_convert.bulk.offenders import isolate
 from zoho_convert.bulk.report import RejectedId
+from zoho_convert.bulk.second_look import look_again
 
 IDS = ("101", "102", "103", "104")
 
@@ -36,21 +37,37 @@ def numbers() -> itertools.count[int]:
 
 
 def test_a_settling_refusal_has_the_rest_checked_record_by_record_when_it_may() -> None:
-    """A settling resubmission refused because its second id is converted: with the single
-    convert usable, the rest is one part parked to be checked record by record at once (no
-    job of the refused call runs; a check takes no round), nothing submitted now."""
+    """A settling resubmission, on its final look, refused because its second id is
+    converted: with the single convert usable, the rest is one part parked to be checked
+    record by record at once (no job of the refused call runs; a check takes no round), part
+    of that final look, nothing submitted now."""
     events, parts = isolate(
         7, IDS, converted_at(1), settling=True, at=3.0, new_seq=numbers().__next__,
-        quick_checks=True,
+        quick_checks=True, final=True,
     )
     rest = ("101", "103", "104")
     reason = "102 was converted by the lost submission: checking the rest"
     assert events == [
         IdsAlreadyConverted(7, ("102",)),
         BatchSplit(7, ((10, rest),), True),
-        BatchUncertain(10, rest, 3.0, True, reason, "", True, True),
+        BatchUncertain(10, rest, 3.0, True, reason, "", True, True, final_look=True),
     ]
     assert parts == []
+
+
+@pytest.mark.parametrize("by_record", [True, False])
+def test_a_settling_refusal_before_its_final_look_is_looked_at_again_whole(
+    by_record: bool,
+) -> None:
+    """The same refusal on a look that may have come while the lost job still held the ids
+    (not the final look): the whole part is parked for its second look (``second_look``), a
+    lost job's wait from the refusal, by record or by mass as ``by_record`` says; nothing is
+    split, rejected or counted converted yet."""
+    events, parts = isolate(
+        7, IDS, converted_at(1), settling=True, at=3.0, new_seq=numbers().__next__,
+        quick_checks=True, final=False, by_record=by_record,
+    )
+    assert (events, parts) == ([look_again(7, IDS, 3.0, by_record)], [])
 
 
 def test_without_the_single_convert_the_rest_goes_one_by_one() -> None:
@@ -102,7 +119,8 @@ def invalid_at(index: int) -> InvalidRequestError:
 def test_a_lead_refused_as_invalid_is_split_off_and_checked(settling: bool) -> None:
     """``unsure`` (a Leads run) and the single convert may check: the id Zoho names is split
     off and parked to be checked at once (settling: maybe sent, no code; a first submission:
-    never sent, Zoho's code kept for a give-up), the rest goes again as one part."""
+    never sent, Zoho's code kept for a give-up), the rest goes again as one part (settling,
+    on its final look, the check is part of it)."""
     events, parts = isolate(
         7, IDS, invalid_at(2), settling=settling, at=3.0, new_seq=numbers().__next__,
         quick_checks=False, unsure=True, check=True,
@@ -113,7 +131,7 @@ def test_a_lead_refused_as_invalid_is_split_off_and_checked(settling: bool) -> N
     assert parts == [(11, rest)]
     assert events == [
         BatchSplit(7, ((10, ("103",)), (11, rest)), settling),
-        BatchUncertain(10, ("103",), 3.0, settling, reason, code, True, True),
+        BatchUncertain(10, ("103",), 3.0, settling, reason, code, True, True, final_look=settling),
     ]
 
 

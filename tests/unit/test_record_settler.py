@@ -39,6 +39,7 @@ from zoho_convert.bulk.isolation import error_text
 from zoho_convert.bulk.ledger import MemoryLedger
 from zoho_convert.bulk.machine import BatchState, RunMachine
 from zoho_convert.bulk.report import RejectedId
+from zoho_convert.bulk.second_look import look_again
 from zoho_convert.bulk.settling import SettlePolicy
 
 IDS = ("101", "102", "103")
@@ -126,11 +127,21 @@ def test_a_single_convert_lost_on_the_wire_waits_like_a_lost_job(sent: bool) -> 
 
 
 def test_a_record_refused_as_converted_was_converted_by_the_lost_submission() -> None:
-    """ID_ALREADY_CONVERTED on a settling record: already converted (by this run's lost
-    submission), not rejected, and nothing left to send."""
+    """ID_ALREADY_CONVERTED on a settling record: looked at again (its lost job may still have
+    held it), by its single convert, a lost job's wait later, in no round of its own; refused
+    so again, already converted (by this run's lost submission), not rejected, and nothing
+    left to send."""
     machine = split_for_records()
     error = RecordStateError(400, "ID_ALREADY_CONVERTED", "already converted", {"id": "101"})
     verdict = machine.refused(1, ("101",), error, settling=True, at=10.0, single=True)
+    assert verdict == ([look_again(1, ("101",), 10.0, True)], [])
+    machine(verdict[0][0])
+    assert machine.due_at(1) == 10.0 + machine.lost_job_wait() == 15.0  # (unknown_wait)
+    assert machine.settle_due(14.9) == ()
+    (taken,) = machine.settle_due(15.0)
+    assert taken.seq == 1 and taken.rounds == 0  # (the second look's own rounds)
+    machine(SubmitStarted(1))
+    verdict = machine.refused(1, ("101",), error, settling=True, at=15.1, single=True)
     assert verdict == ([IdsAlreadyConverted(1, ("101",))], [])
 
 
@@ -260,9 +271,9 @@ def paced(api: FakeAPI) -> AsyncIterator[str]:
 
 async def test_a_lost_batch_is_settled_one_record_at_a_time() -> None:
     """The parked batch is split into one part per record, each converted once by a single
-    convert (no mass resubmission): records converted before are already converted, the
-    unapproved one rejected, the rest converted by record; the report accounts for every id
-    and matches the fake's ledger."""
+    convert (no mass resubmission): records converted before are already converted (found so
+    by two single converts, a lost job's wait apart), the unapproved one rejected, the rest
+    converted by record; the report accounts for every id and matches the fake's ledger."""
     api = scenario()
     recorder = TimedEvents(api)
 
@@ -274,7 +285,11 @@ async def test_a_lost_batch_is_settled_one_record_at_a_time() -> None:
     ((_, split),) = recorder.of(BatchSplit)
     assert split.batch == 1 and split.settling
     assert sorted(ids for _, ids in split.parts) == sorted((value,) for value in LOST)
-    assert sorted(call.id for call in api.singles) == sorted([*LOST, FLAKY])
+    assert sorted(call.id for call in api.singles) == sorted([*LOST, FLAKY, *EARLIER])
+    for value in EARLIER:
+        first, second = api.calls_of(value)
+        assert first.outcome == second.outcome == "ID_ALREADY_CONVERTED"
+        assert second.at - first.at >= POLICY.min_wait
     assert [call.outcome for call in api.calls_of(FLAKY)] == ["ServerError", "converted"]
     by_record = [value for value in LOST if value not in (*EARLIER, UNAPPROVED)]
     assert sorted(report.converted_by_record) == sorted(by_record)

@@ -26,6 +26,7 @@ from zoho_convert.bulk.events import (
     Event,
     IdsAlreadyConverted,
     IdsConverted,
+    IdsRejected,
     InputEnded,
     JobFinished,
     LongestJob,
@@ -34,6 +35,7 @@ from zoho_convert.bulk.events import (
 from zoho_convert.bulk.isolation import error_text
 from zoho_convert.bulk.machine import BatchState, RunMachine
 from zoho_convert.bulk.records import RecordSettler
+from zoho_convert.bulk.second_look import look_again
 from zoho_convert.bulk.settling import SettlePolicy
 from zoho_convert.bulk.tasks import Stopped
 
@@ -253,14 +255,22 @@ async def test_a_5xx_parks_the_record_at_once_after_its_pause_from_the_clock() -
 
 
 async def test_a_record_already_converted_was_converted_by_the_lost_submission() -> None:
-    """ID_ALREADY_CONVERTED on a settling record: IdsAlreadyConverted (this run converted it),
-    not a rejection."""
-    run = FakeRun(parked_machine(("101",)))
+    """ID_ALREADY_CONVERTED on a settling record: parked for its second look (its lost job may
+    still have held it), by record; refused so on that look, IdsAlreadyConverted (this run
+    converted it), never a rejection."""
+    machine = parked_machine(("101",))
+    run = FakeRun(machine)
 
     async def convert(value: str) -> object:
         raise RecordStateError(400, "ID_ALREADY_CONVERTED", "already converted")
 
-    await RecordSettler(run, convert, 1).settle(0)
+    settler = RecordSettler(run, convert, 1)
+    await settler.settle(0)
+    assert run.events[-1] == look_again(0, ("101",), run.now, True)
+    assert not run.of(IdsAlreadyConverted) and not run.of(IdsRejected)
+    (taken,) = machine.settle_due(run.now + machine.lost_job_wait())
+    assert taken.seq == 0 and settler.wanted(0)
+    await settler.settle(0)
     assert run.of(IdsAlreadyConverted) == [IdsAlreadyConverted(0, ("101",))]
 
 

@@ -146,10 +146,11 @@ def test_an_ambiguous_refusal_naming_one_id_of_a_settling_batch_parts_it_out() -
 
 
 def test_a_refusal_as_converted_of_a_settling_record_is_still_already_converted() -> None:
-    """``ID_ALREADY_CONVERTED`` of a settling record check still reads converted by the lost
-    submission (unchanged by the ambiguous codes)."""
+    """``ID_ALREADY_CONVERTED`` of a settling record check (its final look, as a settling
+    job's check is: ``second_look``) still reads converted by the lost submission (unchanged
+    by the ambiguous codes)."""
     machine = machine_with_job()
-    machine(BatchUncertain(0, IDS, 1.5, True, "lost", "", True, True))
+    machine(BatchUncertain(0, IDS, 1.5, True, "lost", "", True, True, final_look=True))
     machine(BatchSplit(0, ((1, ("101",)),), True))
     error = refused("ID_ALREADY_CONVERTED")
     verdict = machine.refused(1, ("101",), error, settling=True, at=3.0, single=True)

@@ -190,8 +190,10 @@ async def test_a_parked_batch_goes_again_before_every_first_job_ended() -> None:
     assert_resubmitted_after(api, first_job(api, quote_ids(50)))
     assert_once(api, report, 2000)
     again = recorder.times(SubmitStarted, 0)[1]
-    first_jobs_end = max(t for t, e in recorder.events if isinstance(e, JobFinished) and e.batch)
-    assert again < first_jobs_end - DURATION / 2
+    ends = [t for t, e in recorder.events if isinstance(e, JobFinished) and e.batch]
+    # (Refused as converted, it waits for its second look, ``second_look``: its records no
+    # longer crowd the request slots then, so the other jobs end sooner than they did.)
+    assert again < max(ends) and len([t for t in ends if t > again]) >= 10
 
 
 async def test_a_parked_batch_goes_again_when_due_even_if_no_job_ends_then() -> None:
@@ -221,7 +223,7 @@ async def test_a_parked_batch_goes_again_when_due_even_if_no_job_ends_then() -> 
     )
     assert_resubmitted_after(api, first_job(api, ids[50:100]))
     assert_once(api, report, 150)
-    (parked,) = recorder.times(BatchUncertain, 1)
+    parked = recorder.times(BatchUncertain, 1)[0]  # (then its second look's: ``second_look``)
     again = recorder.times(SubmitStarted, 1)[1]
     assert recorder.times(JobFinished, 0)[0] < parked + SettlePolicy().min_wait
     started = recorder.times(SubmitStarted, 2)[0]
@@ -275,7 +277,7 @@ async def test_a_refused_resubmission_does_not_wait_again_for_the_lost_job() -> 
     assert_resubmitted_after(api, first_job(api, quote_ids(50)))
     assert_once(api, report, 50)
     assert report.already_converted == 50
-    parked, throttled = recorder.times(BatchUncertain, 0)
+    parked, throttled = recorder.times(BatchUncertain, 0)[:2]  # (then its second look's)
     starts = recorder.times(SubmitStarted, 0)
     assert starts[1] - parked >= 5.0 and starts[2] - throttled == pytest.approx(0.1)
 

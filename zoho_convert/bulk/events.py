@@ -166,7 +166,8 @@ class BatchUncertain:
         by_record: settle it record by record whatever the run's load: a settling job that
             did not convert every record cannot say which of them its lost predecessor
             converted and which failed for a reason of their own; each record's single
-            convert says (not journaled: a resumed run decides afresh).
+            convert says (not journaled, but for a batch parked for its final look: a
+            resumed run decides afresh).
         unbounded: its lost job was seen running before Zoho forgot it, and nothing bounds
             how long it runs (nothing processed long after it began, or begun in an earlier
             session): its ids never go again, nor do those of batches lost after it was sent
@@ -175,6 +176,12 @@ class BatchUncertain:
         suspects: the batches still polled that this batch's job id, given to one of them
             already, makes suspect (their jobs' counts may be another batch's); journaled
             with each, so a resumed run doubts them too.
+        final_look: its next look is final: refused or failed as converted in it, its ids
+            are reported already converted. Set on its second look (it was found converted
+            by a look that may have come while a lost job of its still ran: looked at again
+            a lost job's wait later, ``second_look``), and on the check of a job's failures
+            (made that late, or at once when no lost job of this run may hold them);
+            journaled (a resumed run still gives it that look).
     """
 
     batch: int
@@ -187,6 +194,7 @@ class BatchUncertain:
     by_record: bool = False
     unbounded: bool = False
     suspects: tuple[int, ...] = ()
+    final_look: bool = False
 
 
 @attrs.frozen

@@ -178,6 +178,7 @@ _UNCERTAIN = "UPDATE batch SET state=?, settling=MAX(settling, ?) WHERE seq=?"
 _REJECTED = "INSERT INTO rejected VALUES (?, ?, ?, ?)"
 _ALREADY = "INSERT INTO already VALUES (?, ?)"
 _LOST = "INSERT INTO lost VALUES (?, ?, ?, ?, ?)"
+_UNKEY = "DELETE FROM run WHERE key=?"
 
 
 def _put(db: sqlite3.Connection, values: dict[str, str]) -> None:
@@ -290,17 +291,19 @@ def _submitted(event: BatchSubmitted) -> _Sql:
 
 def _uncertain(event: BatchUncertain) -> _Sql:
     state = "uncertain_unbounded" if event.unbounded else "uncertain"
-    parked = _inserts((_UNCERTAIN, (state, int(event.maybe_sent), event.batch)))
-    if not event.suspects:
-        return parked
-    # The batches a duplicate job id made suspect: the run keys a suspect submission writes.
-    suspects = {f"suspect:{seq}": "1" for seq in event.suspects}
-
-    def parked_and_suspects(db: sqlite3.Connection) -> None:
-        parked(db)
-        _put(db, suspects)
-
-    return parked_and_suspects
+    # Whether its next look is final (``second_look``), and whether it goes by record: a run
+    # key, as a suspect's (no column for it in format 3; a run of an earlier version ignores
+    # it, looking once), gone when parked otherwise.
+    look, how = f"look:{event.batch}", "record" if event.by_record else "mass"
+    statements: list[tuple[str, Any]] = [
+        (_UNCERTAIN, (state, int(event.maybe_sent), event.batch)),
+        (_PUT, (look, how)) if event.final_look else (_UNKEY, (look,)),
+    ]
+    if event.suspects:
+        # The batches its job id may be held by (a duplicate, a loss or a stop while in flight):
+        # the run keys a suspect submission writes.
+        statements.append((_PUT, [(f"suspect:{seq}", "1") for seq in event.suspects]))
+    return _inserts(*statements)
 
 
 def _gave_up(event: BatchGaveUp) -> _Sql:

@@ -107,6 +107,7 @@ def replay(db: sqlite3.Connection) -> tuple[RunParams, list[Event]]:
                 _status(status),
                 bool(settling),
                 f"suspect:{seq}" in run or order.get(seq, -1) > sending_since,
+                run.get(f"look:{seq}"),
                 rejected[seq],
                 already[seq],
                 parts[seq],
@@ -143,6 +144,7 @@ def _outcome(
     status: JobStatus | None,
     settling: bool,
     suspect: bool,
+    look: str | None,
     rejected: list[RejectedId],
     already: list[str],
     parts: list[tuple[int, tuple[str, ...]]],
@@ -165,6 +167,10 @@ def _outcome(
         yield IdsConverted(seq, ids)
     elif state in ("uncertain", "uncertain_unbounded"):
         unbounded = state == "uncertain_unbounded"
-        yield BatchUncertain(seq, ids, 0.0, settling, _PARKED, unbounded=unbounded)
+        # (Parked for its final look, ``look`` says how it goes: "record" or "mass".)
+        final, by_record = look is not None, look == "record"
+        yield BatchUncertain(
+            seq, ids, 0.0, settling, _PARKED, "", False, by_record, unbounded, final_look=final
+        )
     elif state == "uncertain_final":
         yield BatchGaveUp(seq, ids, _GAVE_UP)

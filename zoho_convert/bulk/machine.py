@@ -48,6 +48,7 @@ from zoho_convert.bulk.lost_jobs import idle
 from zoho_convert.bulk.offenders import Parts, isolate
 from zoho_convert.bulk.report import JobOutcome
 from zoho_convert.bulk.run_ends import RunEnds
+from zoho_convert.bulk.second_look import FinalLooks
 from zoho_convert.bulk.settle_plan import Batch, BatchState, SettleRound
 from zoho_convert.bulk.settling import SettlePolicy
 
@@ -95,6 +96,7 @@ class RunMachine(RunEnds):
         # an earlier session may have been sent: ``to_restart``).
         self.unknown_jobs = False
         self.sending: set[int] = set()  # batches sent, maybe still awaiting Zoho's answer
+        self.final_looks = FinalLooks()  # batches whose next look is final (``second_look``)
 
     # -- folding events -------------------------------------------------------------------
 
@@ -156,13 +158,16 @@ class RunMachine(RunEnds):
                     settle_from=parent.settle_from,
                 )
                 self.next_seq = max(self.next_seq, seq + 1)
+            self.final_looks.split(event.batch, event.parts)
         elif isinstance(event, (IdsRejected, IdsAlreadyConverted)):
             # A split, if any, brings its parts next: they inherit the rounds this one used.
             self.last_refused = batches.pop(event.batch, None)
             self.gate_open = True  # a refusal of ids shows the request itself is acceptable
         elif isinstance(event, BatchUncertain):
             batch = batches[event.batch]
-            if event.maybe_sent and not event.at_once and batch.state is BatchState.SUBMITTING:
+            # (Refused as converted, parked for its second look: no job of it.)
+            quiet = event.at_once or event.code == "ID_ALREADY_CONVERTED"
+            if event.maybe_sent and not quiet and batch.state is BatchState.SUBMITTING:
                 self.unknown_jobs = True  # (a job of it, if any, has an id never learned)
             if event.unbounded:  # (as if given up on while it ran; re-parked: from now on)
                 sent = batch.since if batch.state is BatchState.SUBMITTED else event.since
@@ -173,7 +178,7 @@ class RunMachine(RunEnds):
             batch.settling = batch.settling or event.maybe_sent
             batch.code, batch.at_once = event.code, event.at_once
             batch.by_record = batch.by_record or event.by_record
-            batch.check_pending = event.by_record
+            self.final_looks.parked(event, batch)  # (and whether a check is pending)
             batch.unbounded = event.unbounded
             self.parked[event.batch] = batch
             for seq in event.suspects:
@@ -224,7 +229,9 @@ class RunMachine(RunEnds):
         record (settling record by record), not a mass convert; an INVALID_DATA of it must
         name the record (else it may be about the request: not the record's fate).
         ``quick_checks``: the single convert may check records for speed (``offenders``);
-        ``checks``: it may check records (Convert Lead too)."""
+        ``checks``: it may check records (Convert Lead too). A settling look refused as
+        converted is final on the batch's final look (``second_look``)."""
+        final = seq in self.final_looks
         if is_isolatable(error, part) and not (single and unlocated_invalid_data(error, part)):
             assert isinstance(error, APIError)
             # A converted lead is gone from Leads: Zoho may refuse it as an invalid id, one
@@ -236,6 +243,7 @@ class RunMachine(RunEnds):
             return isolate(
                 seq, part, error, settling=settling, at=at, new_seq=self.new_seq,
                 quick_checks=quick_checks, unsure=unsure and (settling or check), check=check,
+                final=final, by_record=single or quick_checks,
             )
         processed = maybe_processed(error)
         # A 400/403 whose body could not be read, once requests like this one were accepted, is
@@ -260,7 +268,7 @@ class RunMachine(RunEnds):
             # refused so.
             due = at + self.record_pause(seq) if paced is None else paced
             text, code = error_text(error), error.code if isinstance(error, APIError) else ""
-            return [BatchUncertain(seq, part, due, True, text, code, True)], []
+            return [BatchUncertain(seq, part, due, True, text, code, True, final_look=final)], []
         if processed or again:
             # A job this submission may have started began before its error came back (after
             # a timeout, maybe later: ``latest_start``). One that surely did nothing leaves the
@@ -269,32 +277,20 @@ class RunMachine(RunEnds):
             since = at if not settling else self.batches[seq].since
             if processed:
                 since = latest_start(error, at)
+            if processed and final and not single:
+                # A final look's job may run (its ids were free): its next look is final once
+                # it had two lost jobs' waits, as a first and a second look would give it.
+                since += self._wait()
             code = error.code if isinstance(error, APIError) else ""
-            maybe_sent = settling or processed
-            text = error_text(error)
+            sent, why = settling or processed, error_text(error)  # (sent: maybe sent)
             # Zoho may have given its job's id to a batch answered while it was in flight:
             # named in the event, so that a journal keeps the doubt too.
-            suspects = self._answered_meanwhile_of(seq) if maybe_sent else ()
+            suspects = self._answered_meanwhile_of(seq) if sent else ()
             parked = BatchUncertain(
-                seq, part, since, maybe_sent, text, code, not maybe_sent, suspects=suspects
+                seq, part, since, sent, why, code, not sent, final_look=final, suspects=suspects
             )
             return [parked], []
         return None
-
-    def stopped_by(self, seq: int, error: Exception, at: float) -> list[Event]:
-        """A submission refused with an error that stops the run (``refused`` said None): if
-        Zoho answered it, nothing of it was processed and no earlier submission of these ids
-        may have landed, the batch is parked as never sent (the run reports it not submitted
-        and gives its claims back; ``resume`` sends it at once). Else it stays in flight: it
-        may have reached Zoho, and is reported uncertain."""
-        batch = self.batches[seq]
-        # Only Zoho's own refusal says the request did nothing: any other error (one of this
-        # client's, raised once Zoho's reply was in) says nothing of what Zoho did.
-        refused = isinstance(error, APIError) and answered_by_zoho(error)
-        if batch.settling or not refused or maybe_processed(error):
-            return []
-        assert isinstance(error, APIError)
-        return [BatchUncertain(seq, batch.ids, at, False, error_text(error), error.code, True)]
 
     def accepted(
         self, seq: int, part: tuple[str, ...], job_id: str, *, settling: bool, sent_at: float,
@@ -368,14 +364,21 @@ class RunMachine(RunEnds):
             # runs: at once. Without the single convert, which records converted is
             # unknown: uncertain, never a success nor a failure. A suspect batch's own job may
             # not be this one, and may still run: it is waited for first, from its answer.
+            # A settling job's failures may be records its lost predecessor still held: they
+            # are checked a lost job's wait after its answer, that check final (as a suspect
+            # one's: ``second_look``); at once after a final look, or a fleet's first job.
             converted = status.converted_count or 0
             kind = "settling job" if batch.settling else "job"
             done = f"{kind} {job_id} converted {converted} of {len(batch.ids)} records"
             if by_record:
                 reason = f"{done}; each is checked by its single convert"
                 # (Its job ran: stopped before the checks, its ids are uncertain, not unsent.)
-                now, since = not batch.suspect, batch.answered if batch.suspect else batch.since
-                events.append(BatchUncertain(seq, batch.ids, since, True, reason, "", now, True))
+                later = batch.suspect or (batch.settling and seq not in self.final_looks)
+                since = batch.answered if later else batch.since
+                check = BatchUncertain(
+                    seq, batch.ids, since, True, reason, "", not later, True, final_look=True
+                )
+                events.append(check)
             else:
                 reason = (
                     f"{done}; which of the rest an earlier submission converted cannot be "

@@ -20,6 +20,7 @@ from zoho_convert.bulk.events import (
 )
 from zoho_convert.bulk.isolation import REQUEST_LEVEL, locate_offenders
 from zoho_convert.bulk.report import RejectedId
+from zoho_convert.bulk.second_look import look_again
 
 __all__ = ["AMBIGUOUS_WHILE_SETTLING", "Parts", "isolate"]
 
@@ -47,13 +48,23 @@ def isolate(
     quick_checks: bool,
     unsure: bool = False,
     check: bool = False,
+    final: bool = True,
+    by_record: bool = False,
 ) -> tuple[list[Event], Parts]:
     """The events of a refusal of ids (``at``: when it came back) and the parts to submit
     next, each numbered by ``new_seq``. ``quick_checks``: each record's single convert may
     check it, for speed too (settling record by record; not Convert Lead's checks only).
     ``unsure``: the refusal cannot tell "converted" from "refused" (a lead refused as
     invalid: Zoho moves converted leads out of Leads); ``check``: the single convert may then
-    check the ids it names (else, settling, they end uncertain)."""
+    check the ids it names (else, settling, they end uncertain). ``final``: a refusal as
+    converted of this settling look is final; else (it may have come while a lost job of
+    these ids still ran) the whole part is looked at again a lost job's wait later
+    (``second_look``): by each record's single convert if ``by_record``, else by a mass
+    resubmission."""
+    if settling and not final and error.code == "ID_ALREADY_CONVERTED":
+        # Zoho names one converted id per refusal: the rest, most likely converted by the
+        # same lost job, wait for that look too rather than each being looked at twice.
+        return [look_again(seq, part, at, by_record)], []
     located = locate_offenders(error, part)
     # (Only a refusal that names its ids: one reached by bisecting may be about the request;
     # but not a single id a settling resubmission is refused for, named or not: its lost
@@ -61,7 +72,7 @@ def isolate(
     unsure = unsure and (isinstance(located, frozenset) or (settling and len(part) == 1))
     if len(part) == 1:
         if unsure:
-            return [unsure_of(seq, part, error, at, check, settling)], []
+            return [unsure_of(seq, part, error, at, check, settling, final)], []
         return [refusal(seq, part, error, settling)], []
     parts: Parts
     if isinstance(located, frozenset):
@@ -72,7 +83,8 @@ def isolate(
             # again as it would after any refusal of ids.
             named, parts = new_seq(), [(new_seq(), rest)] if rest else []
             split = BatchSplit(seq, ((named, refused), *parts), settling)
-            return [split, unsure_of(named, refused, error, at, check, settling)], parts
+            looked = unsure_of(named, refused, error, at, check, settling, final)
+            return [split, looked], parts
         if rest and ambiguous(error, settling):
             # The uncertain ids become a part of their own (each part's fate is one event):
             # the rest goes again.
@@ -90,7 +102,11 @@ def isolate(
                 checked = new_seq()
                 reason = f"{refused[0]} was converted by the lost submission: checking the rest"
                 events.append(BatchSplit(seq, ((checked, rest),), settling))
-                events.append(BatchUncertain(checked, rest, at, True, reason, "", True, True))
+                # (Reached by a final look only: its rest are part of it.)
+                check_rest = BatchUncertain(
+                    checked, rest, at, True, reason, "", True, True, final_look=True
+                )
+                events.append(check_rest)
                 return events, []
             parts = [(new_seq(), (value,)) for value in rest]
         else:
@@ -106,18 +122,26 @@ def isolate(
 
 
 def unsure_of(
-    seq: int, ids: tuple[str, ...], error: APIError, at: float, check: bool, settling: bool
+    seq: int,
+    ids: tuple[str, ...],
+    error: APIError,
+    at: float,
+    check: bool,
+    settling: bool,
+    final: bool = False,
 ) -> Event:
     """Ids refused with an error that a converted record may also get (INVALID_DATA for a
     lead gone from Leads): checked one by one at once by the single convert (``check``;
     refused as converted, it tells: by the lost submission when ``settling``, else before
     the run), else (settling) uncertain. Never rejected while settling: the lost submission
-    may have converted them."""
+    may have converted them. ``final``: the refusal came in a settling batch's final look
+    (``second_look``), which the check is part of."""
     if not check:
         why = f"refused ({error.code}) on settling; a lead the lost submission converted reads so"
         return BatchGaveUp(seq, ids, why)
     why = f"refused ({error.code}), as a converted lead may be: checking it"
-    return BatchUncertain(seq, ids, at, settling, why, "" if settling else error.code, True, True)
+    code, last = ("", final) if settling else (error.code, False)
+    return BatchUncertain(seq, ids, at, settling, why, code, True, True, final_look=last)
 
 
 def ambiguous(error: APIError, settling: bool) -> bool:

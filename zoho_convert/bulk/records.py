@@ -153,8 +153,12 @@ class RecordSettler:
     def _park(self, seq: int) -> None:
         """Park a record for a mass resubmission, at once (its lost job's wait is over). Nothing
         of it was sent in this round: like a check, it takes no round of its own (and no
-        further check follows, the single call being refused)."""
+        further check follows, the single call being refused). On its final look
+        (``second_look``), it still is: nothing of it was sent."""
         run = self.run
-        ids = run.machine.batches[seq].ids
-        refused = BatchUncertain(seq, ids, run.clock(), True, self.refusal, "", True, True)
+        machine = run.machine
+        ids, final = machine.batches[seq].ids, seq in machine.final_looks
+        refused = BatchUncertain(
+            seq, ids, run.clock(), True, self.refusal, "", True, True, final_look=final
+        )
         run.publish(refused)

@@ -1,13 +1,27 @@
-"""How a run ends and begins again: what a job left running means, what is left when the run
-stops, what a resumed run submits, polls and parks, and which polled jobs a submission lost
-in flight casts doubt on. ``RunMachine`` (``machine.py``) inherits these; no I/O.
+"""How a run ends and begins again: what a job left running means, what an error that stops
+the run leaves, what is left when settling ends or the run stops, what a resumed run submits,
+polls and parks, and which polled jobs a submission lost in flight casts doubt on.
+``RunMachine`` (``machine.py``) inherits these; no I/O.
 """
 
 from __future__ import annotations
 
+import math
+
+from zoho_convert.api.errors import APIError
 from zoho_convert.api.models import JobStatus
-from zoho_convert.bulk.events import BatchUncertain, Event, JobUnfinished, RunStopped
+from zoho_convert.bulk.events import (
+    BatchGaveUp,
+    BatchUncertain,
+    Event,
+    IdsRejected,
+    JobUnfinished,
+    RunStopped,
+)
+from zoho_convert.bulk.isolation import answered_by_zoho, error_text, maybe_processed
 from zoho_convert.bulk.lost_jobs import LostJobs
+from zoho_convert.bulk.report import RejectedId
+from zoho_convert.bulk.second_look import FinalLooks
 from zoho_convert.bulk.settle_plan import Batch, BatchState
 
 __all__ = ["RunEnds"]
@@ -19,6 +33,8 @@ class RunEnds(LostJobs):
     # A job whose id the run never learned may exist (set by ``RunMachine``).
     unknown_jobs: bool
     sending: set[int]  # batches sent, maybe still awaiting Zoho's answer (``RunMachine``'s)
+    # The batches whose next look is final (``second_look``; set by ``RunMachine``).
+    final_looks: FinalLooks
 
     def unfinished(
         self, seq: int, job_id: str, last: JobStatus | None, *, timed_out: bool = False
@@ -46,6 +62,43 @@ class RunEnds(LostJobs):
         events.append(RunStopped(tuple(not_submitted), tuple(uncertain), reason, ends - now))
         return events
 
+    def stopped_by(self, seq: int, error: Exception, at: float) -> list[Event]:
+        """A submission refused with an error that stops the run (``refused`` said None): if
+        Zoho answered it, nothing of it was processed and no earlier submission of these ids
+        may have landed, the batch is parked as never sent (the run reports it not submitted
+        and gives its claims back; ``resume`` sends it at once). Else it stays in flight: it
+        may have reached Zoho, and is reported uncertain."""
+        batch = self.batches[seq]
+        # Only Zoho's own refusal says the request did nothing: any other error (one of this
+        # client's, raised once Zoho's reply was in) says nothing of what Zoho did.
+        refused = isinstance(error, APIError) and answered_by_zoho(error)
+        if batch.settling or not refused or maybe_processed(error):
+            return []
+        assert isinstance(error, APIError)
+        return [BatchUncertain(seq, batch.ids, at, False, error_text(error), error.code, True)]
+
+    def give_up(self, now: float = 0.0) -> list[Event]:
+        """Settling is over (``now``): what is still parked ends uncertain, saying when its
+        lost job, not waited for, has surely ended (or, if none of its submissions can have
+        reached Zoho, rejected with Zoho's code of the last error, or ``NOT_SUBMITTED`` when
+        Zoho never answered)."""
+        events: list[Event] = []
+        wait = self._wait()
+        for batch in list(self.batches.values()):
+            if batch.state is not BatchState.PARKED:
+                continue
+            if batch.settling:
+                no_job = batch.at_once or batch.held_elsewhere  # (none of this run runs)
+                ends = 0.0 if no_job else max(0.0, self._due(batch, wait) - now)
+                if self._outlived(batch):
+                    ends = math.inf  # (its claims, if any, expire)
+                events.append(BatchGaveUp(batch.seq, batch.ids, batch.reason, ends))
+            else:
+                code = batch.code or "NOT_SUBMITTED"
+                items = tuple(RejectedId(value, code, batch.reason) for value in batch.ids)
+                events.append(IdsRejected(batch.seq, items))
+        return events
+
     def to_restart(self, now: float) -> tuple[list[Batch], list[Batch], list[Event]]:
         """A resumed run: the batches to submit and to poll, and events parking the batches
         an earlier session was sending when it stopped (they may have reached Zoho)."""
@@ -66,14 +119,19 @@ class RunEnds(LostJobs):
             else:
                 # Caught mid-submission, or parked: it waits for a lost job from now on, if
                 # one of its submissions may have reached Zoho; if none can have, nothing of
-                # it can be running, and it goes again at once.
-                maybe_sent = batch.state is BatchState.SUBMITTING or batch.settling
+                # it can be running, and it goes again at once. Parked for its final look, it
+                # still has it, as it would go; caught sending it (that look may have started
+                # a job), two lost jobs' waits from now (``RunMachine.refused``).
+                sending = batch.state is BatchState.SUBMITTING
+                maybe_sent = sending or batch.settling
                 self.unknown_jobs |= maybe_sent  # (of a lost reply: a job of unknown id)
                 reason = batch.reason or "parked by an earlier session"
-                in_flight = batch.state is BatchState.SUBMITTING
+                final = batch.seq in self.final_looks
+                since = now + self._wait() if final and sending else now
                 uncertain = BatchUncertain(
-                    batch.seq, batch.ids, now, maybe_sent, reason, batch.code, not maybe_sent,
-                    unbounded=batch.unbounded, suspects=doubted if in_flight else (),
+                    batch.seq, batch.ids, since, maybe_sent, reason, batch.code, not maybe_sent,
+                    final and batch.by_record, batch.unbounded, final_look=final,
+                    suspects=doubted if sending else (),
                 )
                 events.append(uncertain)
         return to_submit, to_poll, events

@@ -1,5 +1,6 @@
 """The settling half of the run's state machine: when parked batches fall due, in which
-rounds they go, whether one goes record by record, and what is left when settling ends.
+rounds they go, whether one goes record by record (what is left when settling ends:
+``run_ends``).
 
 ``RunMachine`` (``machine.py``) folds the run's events into the batches defined here and
 inherits these decisions. ``settling.py`` has the policy, and why a lost job is waited for.
@@ -13,9 +14,7 @@ import math
 
 import attrs
 
-from zoho_convert.bulk.events import BatchGaveUp, Event, IdsRejected
 from zoho_convert.bulk.ledger import CLAIMED_ELSEWHERE
-from zoho_convert.bulk.report import RejectedId
 from zoho_convert.bulk.settling import SettlePolicy
 
 __all__ = ["Batch", "BatchState", "SettlePlan", "SettleRound"]
@@ -62,8 +61,8 @@ class Batch:
     rounds: int = 0  # settling resubmissions of these ids so far (split parts inherit them)
     looks: int = 0  # looked at again while another run held its ids (split parts inherit)
     by_record: bool = False  # to be settled record by record (``BatchUncertain.by_record``)
-    # Parked to have its settling job's records checked one by one: that check finishes the
-    # round whose job left them unclear, so it takes no round of its own.
+    # Parked to have its settling job's records checked one by one, or for its second look
+    # (``second_look``): that finishes the round before, so it takes no round of its own.
     check_pending: bool = False
     # When its settling began (first taken to go again; split parts inherit it): its own
     # deadline counts from then (``SettlePolicy.deadline``). None: not yet.
@@ -321,7 +320,8 @@ class SettlePlan:
         batch goes past its deadline (a round's jobs may outlast it: none starts after it);
         one not yet resubmitted gets its first round however late it falls due (its deadline
         counts from then). One whose lost job may be as long as a job given up on while it
-        ran never goes again."""
+        ran never goes again. A check or a second look (``check_pending``) due after the
+        round's first batches goes in a round of its own: they do not wait for it."""
         wait = self._wait()
         parked = [b for b in self._parked() if not self._outlived(b)]
         timed = sorted((max(now, self._ready(b, wait)), b.seq, b) for b in parked)
@@ -336,6 +336,8 @@ class SettlePlan:
                 continue  # too late for it
             if batch_due > last:
                 break  # later than an earlier one may go: a later round
+            if batch.check_pending and batch_due > due and batches:
+                break  # (a check, a second look, finishes a round: none waits for it)
             batches.append(batch)
             due, last = batch_due, min(last, batch_last)
         if not batches:
@@ -376,25 +378,3 @@ class SettlePlan:
             if oldest <= lost_at:
                 return math.inf
         return ends
-
-    def give_up(self, now: float = 0.0) -> list[Event]:
-        """Settling is over (``now``): what is still parked ends uncertain, saying when its
-        lost job, not waited for, has surely ended (or, if none of its submissions can have
-        reached Zoho, rejected with Zoho's code of the last error, or ``NOT_SUBMITTED`` when
-        Zoho never answered)."""
-        events: list[Event] = []
-        wait = self._wait()
-        for batch in list(self.batches.values()):
-            if batch.state is not BatchState.PARKED:
-                continue
-            if batch.settling:
-                no_job = batch.at_once or batch.held_elsewhere  # (none of this run runs)
-                ends = 0.0 if no_job else max(0.0, self._due(batch, wait) - now)
-                if self._outlived(batch):
-                    ends = math.inf  # (its claims, if any, expire)
-                events.append(BatchGaveUp(batch.seq, batch.ids, batch.reason, ends))
-            else:
-                code = batch.code or "NOT_SUBMITTED"
-                items = tuple(RejectedId(value, code, batch.reason) for value in batch.ids)
-                events.append(IdsRejected(batch.seq, items))
-        return events
