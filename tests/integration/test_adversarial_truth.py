@@ -288,6 +288,11 @@ async def test_repeated_crashes_and_resumes_under_lost_replies_and_failed_jobs(
     journal = str(tmp_path / "run.journal")
     cancels = 0
     running: list[asyncio.Future[ConversionReport]] = []
+    # The test's clock adds up the sleeps of concurrent tasks (``SummingTime``): with hundreds
+    # of polls sleeping side by side it runs far ahead of a real one, and the default settling
+    # deadline (900 s) ran out before some batches' last rounds, depending on how the tasks
+    # interleaved (their ids ended uncertain, about one run in twenty).
+    settle = SettlePolicy(deadline=86_400.0)
     for stop_at in (40, 90, None):
         count = 0
 
@@ -301,10 +306,12 @@ async def test_repeated_crashes_and_resumes_under_lost_replies_and_failed_jobs(
             if stop_at == 40:
                 call = env.client.convert_many(
                     "Quotes", env.ids, to="Sales_Orders", poll=POLL, journal=journal,
-                    progress=stop,
+                    progress=stop, settle=settle,
                 )
             else:
-                call = env.client.resume(journal, ids=env.ids, poll=POLL, progress=stop)
+                call = env.client.resume(
+                    journal, ids=env.ids, poll=POLL, progress=stop, settle=settle
+                )
             task = asyncio.ensure_future(call)
             running.append(task)
             await asyncio.wait({task})
