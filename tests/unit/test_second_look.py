@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fake_convert_api import FakeAPI
+from lost_job_feed import journal_round_trip
 
 from zoho_convert.api.errors import RateLimitError, RecordStateError, ServerError
 from zoho_convert.api.models import JobState, JobStatus, ModuleRef
@@ -27,7 +28,6 @@ from zoho_convert.bulk.events import (
     JobFinished,
     SubmitStarted,
 )
-from zoho_convert.bulk.journal import Journal
 from zoho_convert.bulk.machine import BatchState, RunMachine
 from zoho_convert.bulk.second_look import look_again
 from zoho_convert.bulk.settling import SettlePolicy
@@ -249,14 +249,7 @@ PARAMS = RunParams(module="Quotes", to=ModuleRef("Sales_Orders", "1"))
 
 
 async def replayed(path: Path, events: list[Event]) -> list[Event]:
-    journal = await Journal.create(path, PARAMS)
-    for event in events:
-        journal.record(event)
-    await journal.close()
-    opened = await Journal.open(path)
-    _, back = await opened.load()
-    await opened.close()
-    return back
+    return await journal_round_trip(path, PARAMS, events)
 
 
 async def test_a_batch_awaiting_its_second_look_is_journaled_so(tmp_path: Path) -> None:
