@@ -125,6 +125,27 @@ def test_a_single_convert_refused_as_converted_is_looked_at_again_by_record() ->
     assert refused(machine, 1, ("101",), 15.1, single=True) == [IdsAlreadyConverted(1, ("101",))]
 
 
+def test_a_split_part_inherits_its_final_look_and_an_ended_batch_drops_it() -> None:
+    """Split on its final look, each part's next look is final too (part of the same look),
+    its second look's own rounds given already: a part parked otherwise, then for a second
+    look again, keeps the rounds it used. A batch that ends (split, finished) drops it."""
+    machine = lost_batch()
+    refused(machine, 0, IDS, 10.0)
+    second_look_taken(machine, 0, 15.0)
+    machine(BatchSplit(0, ((1, ("101",)), (2, ("102", "103"))), True))
+    assert machine.final_looks == {1, 2}
+    machine.batches[1].rounds = 2  # (as if it had used two rounds since)
+    machine(BatchUncertain(1, ("101",), 16.0, True, "reply lost"))  # (a job of it may run)
+    assert machine.final_looks == {2}
+    machine(look_again(1, ("101",), 17.0, True))
+    assert machine.final_looks == {1, 2} and machine.batches[1].rounds == 2
+    machine(SubmitStarted(2))
+    machine(BatchSubmitted(2, 2, "5002", True, 15.5, 15.6))
+    done = JobStatus(JobState.COMPLETED, 2, 2, 0, 0)
+    machine(JobFinished(2, "5002", 2, done, ("102", "103"), True))
+    assert machine.final_looks == {1}
+
+
 def test_a_first_submission_refused_as_converted_needs_no_second_look() -> None:
     """A first submission's refusal as converted (nothing of this run may hold the ids): the id
     was converted before the run, rejected with Zoho's code, at once."""

@@ -48,7 +48,7 @@ from zoho_convert.bulk.lost_jobs import idle
 from zoho_convert.bulk.offenders import Parts, isolate
 from zoho_convert.bulk.report import JobOutcome
 from zoho_convert.bulk.run_ends import RunEnds
-from zoho_convert.bulk.second_look import FinalLooks
+from zoho_convert.bulk.second_look import fold_final_look
 from zoho_convert.bulk.settle_plan import Batch, BatchState, SettleRound
 from zoho_convert.bulk.settling import SettlePolicy
 
@@ -96,7 +96,6 @@ class RunMachine(RunEnds):
         # an earlier session may have been sent: ``to_restart``).
         self.unknown_jobs = False
         self.sending: set[int] = set()  # batches sent, maybe still awaiting Zoho's answer
-        self.final_looks = FinalLooks()  # batches whose next look is final (``second_look``)
 
     # -- folding events -------------------------------------------------------------------
 
@@ -148,17 +147,8 @@ class RunMachine(RunEnds):
             assert parent is not None
             assert parent.seq == event.batch
             for seq, ids in event.parts:
-                batches[seq] = Batch(
-                    seq,
-                    ids,
-                    settling=event.settling,
-                    rounds=parent.rounds,
-                    looks=parent.looks,
-                    by_record=parent.by_record,
-                    settle_from=parent.settle_from,
-                )
+                batches[seq] = parent.part(seq, ids, event.settling)
                 self.next_seq = max(self.next_seq, seq + 1)
-            self.final_looks.split(event.batch, event.parts)
         elif isinstance(event, (IdsRejected, IdsAlreadyConverted)):
             # A split, if any, brings its parts next: they inherit the rounds this one used.
             self.last_refused = batches.pop(event.batch, None)
@@ -178,7 +168,7 @@ class RunMachine(RunEnds):
             batch.settling = batch.settling or event.maybe_sent
             batch.code, batch.at_once = event.code, event.at_once
             batch.by_record = batch.by_record or event.by_record
-            self.final_looks.parked(event, batch)  # (and whether a check is pending)
+            fold_final_look(batch, event)  # (and whether a check is pending)
             batch.unbounded = event.unbounded
             self.parked[event.batch] = batch
             for seq in event.suspects:
@@ -202,6 +192,11 @@ class RunMachine(RunEnds):
             self.input_ended = True
         elif isinstance(event, IdsRefused) and event.position > self.position:
             self.position, self.duplicates = event.position, event.duplicates
+
+    @property
+    def final_looks(self) -> frozenset[int]:
+        """The batches whose next look is final (``Batch.final_look``, ``second_look``)."""
+        return frozenset(seq for seq, batch in self.batches.items() if batch.final_look)
 
     def new_seq(self) -> int:
         """A fresh batch number."""
@@ -231,7 +226,7 @@ class RunMachine(RunEnds):
         ``quick_checks``: the single convert may check records for speed (``offenders``);
         ``checks``: it may check records (Convert Lead too). A settling look refused as
         converted is final on the batch's final look (``second_look``)."""
-        final = seq in self.final_looks
+        final = (batch := self.batches.get(seq)) is not None and batch.final_look
         if is_isolatable(error, part) and not (single and unlocated_invalid_data(error, part)):
             assert isinstance(error, APIError)
             # A converted lead is gone from Leads: Zoho may refuse it as an invalid id, one
@@ -373,7 +368,7 @@ class RunMachine(RunEnds):
             if by_record:
                 reason = f"{done}; each is checked by its single convert"
                 # (Its job ran: stopped before the checks, its ids are uncertain, not unsent.)
-                later = batch.suspect or (batch.settling and seq not in self.final_looks)
+                later = batch.suspect or (batch.settling and not batch.final_look)
                 since = batch.answered if later else batch.since
                 check = BatchUncertain(
                     seq, batch.ids, since, True, reason, "", not later, True, final_look=True

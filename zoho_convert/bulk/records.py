@@ -156,8 +156,8 @@ class RecordSettler:
         further check follows, the single call being refused). On its final look
         (``second_look``), it still is: nothing of it was sent."""
         run = self.run
-        machine = run.machine
-        ids, final = machine.batches[seq].ids, seq in machine.final_looks
+        batch = run.machine.batches[seq]
+        ids, final = batch.ids, batch.final_look
         refused = BatchUncertain(
             seq, ids, run.clock(), True, self.refusal, "", True, True, final_look=final
         )

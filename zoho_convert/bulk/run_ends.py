@@ -21,7 +21,6 @@ from zoho_convert.bulk.events import (
 from zoho_convert.bulk.isolation import answered_by_zoho, error_text, maybe_processed
 from zoho_convert.bulk.lost_jobs import LostJobs
 from zoho_convert.bulk.report import RejectedId
-from zoho_convert.bulk.second_look import FinalLooks
 from zoho_convert.bulk.settle_plan import Batch, BatchState
 
 __all__ = ["RunEnds"]
@@ -33,8 +32,6 @@ class RunEnds(LostJobs):
     # A job whose id the run never learned may exist (set by ``RunMachine``).
     unknown_jobs: bool
     sending: set[int]  # batches sent, maybe still awaiting Zoho's answer (``RunMachine``'s)
-    # The batches whose next look is final (``second_look``; set by ``RunMachine``).
-    final_looks: FinalLooks
 
     def unfinished(
         self, seq: int, job_id: str, last: JobStatus | None, *, timed_out: bool = False
@@ -126,7 +123,7 @@ class RunEnds(LostJobs):
                 maybe_sent = sending or batch.settling
                 self.unknown_jobs |= maybe_sent  # (of a lost reply: a job of unknown id)
                 reason = batch.reason or "parked by an earlier session"
-                final = batch.seq in self.final_looks
+                final = batch.final_look
                 since = now + self._wait() if final and sending else now
                 uncertain = BatchUncertain(
                     batch.seq, batch.ids, since, maybe_sent, reason, batch.code, not maybe_sent,

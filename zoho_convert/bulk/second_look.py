@@ -26,7 +26,7 @@ free, then): the next look is final too, but comes two lost jobs' waits after it
 first and a second look would give that job. The second look takes no settling round of its
 own, and has a settling's rounds for what befalls it, once per batch.
 
-Which batches' next look is final (``FinalLooks``) is journaled with each parked batch
+Which batches' next look is final (``Batch.final_look``) is journaled with each parked batch
 (``BatchUncertain.final_look``): a resumed run gives a batch awaiting its second look that
 look, from when it resumed; one caught sending it (a job of it may run), two lost jobs' waits
 from then.
@@ -34,12 +34,10 @@ from then.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from zoho_convert.bulk.events import BatchUncertain
 from zoho_convert.bulk.settle_plan import Batch
 
-__all__ = ["FinalLooks", "look_again"]
+__all__ = ["fold_final_look", "look_again"]
 
 
 def look_again(seq: int, ids: tuple[str, ...], at: float, by_record: bool) -> BatchUncertain:
@@ -57,41 +55,20 @@ def look_again(seq: int, ids: tuple[str, ...], at: float, by_record: bool) -> Ba
     return BatchUncertain(seq, ids, at, True, reason, code, False, by_record, final_look=True)
 
 
-class FinalLooks:
-    """The batches whose next look is final (``BatchUncertain.final_look``): refused or failed
-    as converted in it, their ids are reported already converted. Split parts inherit it
-    (they are part of the same look). Folded from the run's events by ``RunMachine``."""
-
-    __slots__ = ("_renewed", "_seqs")
-
-    def __init__(self) -> None:
-        self._seqs: set[int] = set()
-        self._renewed: set[int] = set()  # batches whose second look had its own rounds
-
-    def __contains__(self, seq: int) -> bool:
-        return seq in self._seqs
-
-    def parked(self, event: BatchUncertain, batch: Batch) -> None:
-        """Fold a batch parked (``batch``, as ``event`` parks it): whether its next look is
-        final, and whether it is parked for a check (``check_pending``): to have its records
-        checked (``by_record``), or for its second look. Either finishes the round before
-        it (it takes none of its own). What befalls the second look (single converts
-        answered 5xx, say) has the rounds of a settling of its own, once per batch (a
-        server that loses and refuses by turns still has the run end)."""
-        seq = event.batch
-        if not event.final_look:
-            self._seqs.discard(seq)  # (a lost job of it may run: a look is not final yet)
-        elif seq not in self._seqs:
-            self._seqs.add(seq)
-            batch.check_pending = True
-            if seq not in self._renewed:
-                self._renewed.add(seq)
-                batch.rounds = 0
-            return
-        batch.check_pending = event.by_record
-
-    def split(self, parent: int, parts: Iterable[tuple[int, tuple[str, ...]]]) -> None:
-        """Fold a batch split into ``parts``: each inherits its parent's."""
-        for seqs in (self._seqs, self._renewed):
-            if parent in seqs:
-                seqs.update(seq for seq, _ in parts)
+def fold_final_look(batch: Batch, event: BatchUncertain) -> None:
+    """Fold a batch parked (``batch``, as ``event`` parks it): whether its next look is final
+    (``Batch.final_look``: refused or failed as converted in it, its ids are reported already
+    converted; split parts inherit it, as part of the same look, and it ends with the batch),
+    and whether it is parked for a check (``check_pending``): to have its records checked
+    (``by_record``), or for its second look. Either finishes the round before it (it takes
+    none of its own). What befalls the second look (single converts answered 5xx, say) has
+    the rounds of a settling of its own, once per batch (``Batch.rounds_renewed``: a server
+    that loses and refuses by turns still has the run end)."""
+    if not event.final_look:
+        batch.final_look = False  # (a lost job of it may run: a look is not final yet)
+    elif not batch.final_look:
+        batch.final_look = batch.check_pending = True
+        if not batch.rounds_renewed:
+            batch.rounds_renewed, batch.rounds = True, 0
+        return
+    batch.check_pending = event.by_record

@@ -64,6 +64,10 @@ class Batch:
     # Parked to have its settling job's records checked one by one, or for its second look
     # (``second_look``): that finishes the round before, so it takes no round of its own.
     check_pending: bool = False
+    # Its next look is final (``BatchUncertain.final_look``), and its second look was given
+    # rounds of its own (once per batch): ``second_look.fold_final_look``. Parts inherit both.
+    final_look: bool = False
+    rounds_renewed: bool = False
     # When its settling began (first taken to go again; split parts inherit it): its own
     # deadline counts from then (``SettlePolicy.deadline``). None: not yet.
     settle_from: float | None = None
@@ -82,6 +86,14 @@ class Batch:
     # Its job (SUBMITTED) last answered a status that cannot be used: no sign it still runs
     # (``LostJobs.unreadable``): it holds no parked batch back.
     unreadable: bool = False
+
+    def part(self, seq: int, ids: tuple[str, ...], settling: bool) -> Batch:
+        """A part of it split off (``BatchSplit``): it inherits what its settling used (rounds,
+        looks, its deadline's start), how it settles, and its final look (``second_look``)."""
+        part = Batch(seq, ids, settling=settling, rounds=self.rounds, looks=self.looks)
+        part.by_record, part.settle_from = self.by_record, self.settle_from
+        part.final_look, part.rounds_renewed = self.final_look, self.rounds_renewed
+        return part
 
     @property
     def held_elsewhere(self) -> bool:
