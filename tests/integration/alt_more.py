@@ -55,6 +55,8 @@ MORE_FAULTS = {
     "401_scope": ("OAUTH_SCOPE_MISMATCH", "Unauthorized"),
 }
 
+_MORE_FAULT = web.RequestKey("more_fault", str)  # (one request's fault of ``MORE_FAULTS``)
+
 #: Single-convert refusals of the call (``MoreConfig.single_refusal``): HTTP, code, details.
 SINGLE_REFUSALS: dict[str, tuple[int, str, dict[str, Any]]] = {
     "url_pattern": (404, "INVALID_URL_PATTERN", {}),
@@ -112,12 +114,12 @@ class MoreServer(AltServer):
     def _fault(self, kind: str, request: web.Request) -> str | None:
         fault = super()._fault(kind, request)
         if fault in MORE_FAULTS:
-            request["more_fault"] = fault  # (per request: POSTs await their body meanwhile)
+            request[_MORE_FAULT] = fault  # (per request: POSTs await their body meanwhile)
             return None
         return fault
 
     def _refused_401(self, request: web.Request) -> web.Response | None:
-        fault = request.get("more_fault")
+        fault = request.get(_MORE_FAULT)
         if fault is None:
             return None
         code, message = MORE_FAULTS[fault]
