@@ -170,7 +170,8 @@ class EndpointClient(Connection):
 
         Raises:
             ValueError: ``module`` has no mass-convert jobs, or the job id is invalid.
-            JobNotFoundError: Zoho no longer knows the job (HTTP 204, "The job_id is invalid").
+            JobNotFoundError: Zoho no longer knows the job (HTTP 204, "The job_id is invalid",
+                a reply of no row: ``{"data": []}``).
             ResponseValidationError: the reply is malformed (the message names the field).
         """
         if module not in MASS_CONVERT_SOURCES:
@@ -196,6 +197,11 @@ class EndpointClient(Connection):
         if reply is None:
             # 204 No Content, as the official SDK's samples show for an unknown or expired job.
             raise JobNotFoundError(job, 204, "NO_CONTENT", "Zoho has no status for this job")
+        if reply == {"data": []}:
+            # No row at all: how Zoho's record APIs answer "nothing found", Zoho's own words
+            # (a proxy's lost reply is no such JSON). Read as unusable, a job forgotten so was
+            # polled to the poll timeout, its ids left unfinished (hunt round 11).
+            raise JobNotFoundError(job, 200, "NO_CONTENT", "Zoho has no status row for this job")
         return parse_job_status(reply, job)
 
     async def mass_convert_status(self, module: str, job_id: str | int) -> JobStatus:

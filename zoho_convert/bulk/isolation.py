@@ -30,6 +30,7 @@ from zoho_convert.api.errors import (
 __all__ = [
     "ISOLATE_CODES",
     "REQUEST_LEVEL",
+    "about_the_call",
     "answered_by_zoho",
     "error_text",
     "is_isolatable",
@@ -211,6 +212,18 @@ def unlocated_invalid_data(error: BaseException, part: Sequence[str]) -> bool:
         and error.code == "INVALID_DATA"
         and locate_offenders(error, part) is None
     )
+
+
+def about_the_call(error: BaseException, part: Sequence[str]) -> bool:
+    """Whether a single convert's refusal of ``part`` (one record) may be about the call, not
+    the record, so that it says nothing of the record's fate: an INVALID_DATA naming no id of
+    ``part``, or a NO_PERMISSION even when it names the record (as the OAS writes id-level
+    errors, and Convert Lead's 202 every error). The single convert has a permission of its
+    own (a profile's *Convert*, beside *Mass Convert*): a record the lost submission
+    converted, refused so, was reported rejected NO_PERMISSION (hunt round 11)."""
+    if unlocated_invalid_data(error, part):
+        return True
+    return isinstance(error, APIError) and error.code == "NO_PERMISSION"
 
 
 def answered_by_zoho(error: BaseException) -> bool:

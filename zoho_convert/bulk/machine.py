@@ -34,6 +34,7 @@ from zoho_convert.bulk.events import (
     SubmitStarted,
 )
 from zoho_convert.bulk.isolation import (
+    about_the_call,
     answered_by_zoho,
     error_text,
     is_isolatable,
@@ -41,7 +42,6 @@ from zoho_convert.bulk.isolation import (
     maybe_processed,
     proxy_page,
     retry_later,
-    unlocated_invalid_data,
     unreadable_refusal,
 )
 from zoho_convert.bulk.lost_jobs import idle
@@ -222,12 +222,12 @@ class RunMachine(RunEnds):
         publish and parts to submit next; None for an error that concerns the whole run
         (authentication, a wrong module id, ...). ``single``: the single convert of one
         record (settling record by record), not a mass convert; an INVALID_DATA of it must
-        name the record (else it may be about the request: not the record's fate).
+        name the record, and a NO_PERMISSION is never its fate (``about_the_call``).
         ``quick_checks``: the single convert may check records for speed (``offenders``);
         ``checks``: it may check records (Convert Lead too). A settling look refused as
         converted is final on the batch's final look (``second_look``)."""
         final = (batch := self.batches.get(seq)) is not None and batch.final_look
-        if is_isolatable(error, part) and not (single and unlocated_invalid_data(error, part)):
+        if is_isolatable(error, part) and not (single and about_the_call(error, part)):
             assert isinstance(error, APIError)
             # A converted lead is gone from Leads: Zoho may refuse it as an invalid id, one
             # the lost submission converted (settling) or one converted before the run.

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from zoho_convert import (
     APIError,
     ConvertedRecord,
+    JobNotFoundError,
     JobState,
     JobStatus,
     LeadConversionResult,
@@ -367,12 +368,13 @@ async def test_clean_status_replies_are_never_refused(reply: Scripted) -> None:
         ({**VALID_ROW, "failed_count": 1.5}, "data[0].failed_count"),
         (None, "data"),
     ],
-    ids=["unknown status", "string count", "negative", "bool count", "float count", "empty data"],
+    ids=["unknown status", "string count", "negative", "bool count", "float count", "data null"],
 )
 async def test_bad_status_rows_name_the_field(row: dict[str, Any] | None, field: str) -> None:
-    """Each bad status row raises ResponseValidationError naming its field, at once."""
+    """Each bad status row raises ResponseValidationError naming its field, at once. (No row
+    at all, ``{"data": []}``, is a job Zoho no longer knows: hunt round 11.)"""
     server = ScriptedServer()
-    body = {"data": [] if row is None else [row]}
+    body = {"data": None if row is None else [row]}
     server.reply = Scripted(200, json.dumps(body).encode())
     async with server.running(), scripted_client(server) as client:
         with pytest.raises(ResponseValidationError) as caught:
@@ -380,6 +382,17 @@ async def test_bad_status_rows_name_the_field(row: dict[str, Any] | None, field:
     assert caught.value.field == field
     assert field in str(caught.value)
     assert server.requests == 1  # a JSON answer of the wrong shape is not retried as transient
+
+
+async def test_a_status_of_no_row_is_a_job_zoho_no_longer_knows() -> None:
+    """``{"data": []}`` (Zoho's "nothing found") raises ``JobNotFoundError``, as a 204 does,
+    at once: the run settles the job as lost instead of polling it to the poll timeout."""
+    server = ScriptedServer()
+    server.reply = Scripted(200, json.dumps({"data": []}).encode())
+    async with server.running(), scripted_client(server) as client:
+        with pytest.raises(JobNotFoundError):
+            await bounded(client.mass_convert_status("Quotes", JOB_ID))
+    assert server.requests == 1
 
 
 @pytest.mark.parametrize(
