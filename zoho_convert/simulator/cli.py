@@ -237,6 +237,12 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(ns)
     except ValueError as exc:
         parser.error(str(exc))
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config, host=ns.host, port=ns.port))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(config, host=ns.host, port=ns.port))
+    except OSError as error:
+        # A port in use, an address not of this machine: one line, as `zoho-convert
+        # simulate` says it, not a traceback.
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 1
     return 0
