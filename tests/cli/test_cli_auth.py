@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
+import pytest
 from cli_helpers import (
     RecordedRequest,
     no_traceback,
@@ -13,6 +15,7 @@ from cli_helpers import (
     sim_env,
 )
 
+from zoho_convert.cli.settings import connection
 from zoho_convert.simulator import SimulatorThread
 
 
@@ -88,3 +91,54 @@ def test_unknown_environment_is_a_usage_error(sim: SimulatorThread) -> None:
 
     assert result.returncode == 2
     assert "staging" in one_line(result.stderr)
+
+
+def _location(environment: str | None, api_domain: str | None) -> argparse.Namespace:
+    return argparse.Namespace(environment=environment, api_domain=api_domain)
+
+
+def test_a_flag_that_overrides_a_location_variable_says_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--sandbox in a shell exporting ZOHO_API_DOMAIN (the simulator's) goes to Zoho's sandbox
+    host: a note on stderr says so, naming the host but not the variable's value."""
+    proxy = "https://user:s3cret@proxy.example"
+    env = {"ZOHO_ACCESS_TOKEN": "t", "ZOHO_API_DOMAIN": proxy, "ZOHO_DATA_CENTER": "eu"}
+
+    settings = connection(_location("sandbox", None), env)
+
+    err = capsys.readouterr().err
+    assert settings.api_domain == "https://sandbox.zohoapis.eu"
+    assert err == (
+        "zoho-convert: note: --sandbox overrides ZOHO_API_DOMAIN: requests go to Zoho's "
+        "sandbox API host of the EU data center, https://sandbox.zohoapis.eu\n"
+    )
+    assert "s3cret" not in err
+
+    connection(
+        _location(None, "http://127.0.0.1:9"),
+        {"ZOHO_ACCESS_TOKEN": "t", "ZOHO_ENVIRONMENT": "developer"},
+    )
+    assert capsys.readouterr().err == (
+        "zoho-convert: note: --api-domain overrides ZOHO_ENVIRONMENT: requests go to the "
+        "--api-domain URL\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "env"),
+    [
+        (("sandbox", None), {"ZOHO_API_DOMAIN": " "}),
+        ((None, "http://127.0.0.1:9"), {"ZOHO_ENVIRONMENT": "production"}),
+        (("sandbox", None), {}),
+        ((None, None), {"ZOHO_API_DOMAIN": "http://127.0.0.1:9"}),
+    ],
+)
+def test_no_note_when_nothing_is_overridden(
+    capsys: pytest.CaptureFixture[str],
+    flags: tuple[str | None, str | None],
+    env: dict[str, str],
+) -> None:
+    """A blank variable, or one the flag agrees with, is not overridden: no note."""
+    connection(_location(*flags), {"ZOHO_ACCESS_TOKEN": "t", **env})
+    assert capsys.readouterr().err == ""
