@@ -15,6 +15,8 @@ from cli_helpers import (
     sim_env,
 )
 
+from zoho_convert import settings_from_env
+from zoho_convert.cli.auth_check import _unused_for_the_api
 from zoho_convert.cli.settings import connection
 from zoho_convert.simulator import SimulatorThread
 
@@ -33,7 +35,10 @@ def test_auth_check_with_the_refresh_token_flow(
         f"credentials OK: the refresh-token flow got an access token from {sim.url}/oauth/v2/token"
     )
     assert lines[1].startswith(f"API {sim.url}/crm/v8 answered the Modules API (Leads module id ")
-    assert lines[2] == "data center EU, production environment"
+    # ZOHO_API_DOMAIN (the simulator) chose the API host, not the data center: it says so.
+    assert lines[2] == (
+        "data center EU, production environment (they choose no API host: the API domain is set)"
+    )
     assert sim.state.stats.token_refreshes == 1
     assert [r.endpoint for r in recorded] == ["modules"]
     for secret in (config.client_id, config.client_secret, config.refresh_token):
@@ -142,3 +147,20 @@ def test_no_note_when_nothing_is_overridden(
     """A blank variable, or one the flag agrees with, is not overridden: no note."""
     connection(_location(*flags), {"ZOHO_ACCESS_TOKEN": "t", **env})
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("env", "note"),
+    [
+        ({}, False),
+        ({"ZOHO_ENVIRONMENT": "sandbox", "ZOHO_DATA_CENTER": "eu"}, False),
+        ({"ZOHO_API_DOMAIN": "https://www.zohoapis.com"}, False),
+        ({"ZOHO_API_DOMAIN": "http://127.0.0.1:8000"}, True),
+    ],
+)
+def test_auth_check_notes_a_data_center_that_chose_no_api_host(
+    env: dict[str, str], note: bool
+) -> None:
+    """Only an API domain other than the data center's own makes the data center moot."""
+    settings = settings_from_env({"ZOHO_ACCESS_TOKEN": "t", **env})
+    assert bool(_unused_for_the_api(settings)) is note
