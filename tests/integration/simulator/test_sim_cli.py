@@ -156,3 +156,16 @@ def test_a_port_in_use_is_one_line_not_a_traceback(capsys: pytest.CaptureFixture
     assert err.count("\n") == 1
     assert err.startswith("python -m zoho_convert.simulator: error: ")
     assert "address already in use" in err
+
+
+def test_every_option_says_what_it_does() -> None:
+    """`simulate --help` explains each option (a bare `--rate-429 RATE_429` left a newcomer to
+    guess its scale and default)."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    silent = [
+        action.option_strings[0]
+        for action in parser._actions
+        if action.option_strings and action.option_strings[0] != "-h" and not action.help
+    ]
+    assert silent == []
