@@ -248,6 +248,8 @@ def test_demo_json_and_table(tmp_path: Path) -> None:
     assert "Quotes → Sales_Orders: OK" in table.stdout
     assert "faults on" in table.stderr
     assert "Simulator ledger: 120 quotes converted" in table.stderr
+    # The lines around the bar fit the 80 columns it is drawn for (a wrapped first line did not).
+    assert max(len(line) for line in table.stderr.splitlines()) <= 80, table.stderr
 
 
 def test_demo_rejects_zero_records() -> None:
