@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 
+import pytest
 from cli_helpers import (
     RecordedRequest,
     no_traceback,
@@ -13,6 +15,9 @@ from cli_helpers import (
     sim_env,
 )
 
+from zoho_convert import settings_from_env
+from zoho_convert.cli.auth_check import _unused_for_the_api
+from zoho_convert.cli.settings import connection
 from zoho_convert.simulator import SimulatorThread
 
 
@@ -30,7 +35,10 @@ def test_auth_check_with_the_refresh_token_flow(
         f"credentials OK: the refresh-token flow got an access token from {sim.url}/oauth/v2/token"
     )
     assert lines[1].startswith(f"API {sim.url}/crm/v8 answered the Modules API (Leads module id ")
-    assert lines[2] == "data center EU, production environment"
+    # ZOHO_API_DOMAIN (the simulator) chose the API host, not the data center: it says so.
+    assert lines[2] == (
+        "data center EU, production environment (they choose no API host: the API domain is set)"
+    )
     assert sim.state.stats.token_refreshes == 1
     assert [r.endpoint for r in recorded] == ["modules"]
     for secret in (config.client_id, config.client_secret, config.refresh_token):
@@ -88,3 +96,71 @@ def test_unknown_environment_is_a_usage_error(sim: SimulatorThread) -> None:
 
     assert result.returncode == 2
     assert "staging" in one_line(result.stderr)
+
+
+def _location(environment: str | None, api_domain: str | None) -> argparse.Namespace:
+    return argparse.Namespace(environment=environment, api_domain=api_domain)
+
+
+def test_a_flag_that_overrides_a_location_variable_says_so(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--sandbox in a shell exporting ZOHO_API_DOMAIN (the simulator's) goes to Zoho's sandbox
+    host: a note on stderr says so, naming the host but not the variable's value."""
+    proxy = "https://user:s3cret@proxy.example"
+    env = {"ZOHO_ACCESS_TOKEN": "t", "ZOHO_API_DOMAIN": proxy, "ZOHO_DATA_CENTER": "eu"}
+
+    settings = connection(_location("sandbox", None), env)
+
+    err = capsys.readouterr().err
+    assert settings.api_domain == "https://sandbox.zohoapis.eu"
+    assert err == (
+        "zoho-convert: note: --sandbox overrides ZOHO_API_DOMAIN: requests go to Zoho's "
+        "sandbox API host of the EU data center, https://sandbox.zohoapis.eu\n"
+    )
+    assert "s3cret" not in err
+
+    connection(
+        _location(None, "http://127.0.0.1:9"),
+        {"ZOHO_ACCESS_TOKEN": "t", "ZOHO_ENVIRONMENT": "developer"},
+    )
+    assert capsys.readouterr().err == (
+        "zoho-convert: note: --api-domain overrides ZOHO_ENVIRONMENT: requests go to the "
+        "--api-domain URL\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("flags", "env"),
+    [
+        (("sandbox", None), {"ZOHO_API_DOMAIN": " "}),
+        ((None, "http://127.0.0.1:9"), {"ZOHO_ENVIRONMENT": "production"}),
+        (("sandbox", None), {}),
+        ((None, None), {"ZOHO_API_DOMAIN": "http://127.0.0.1:9"}),
+    ],
+)
+def test_no_note_when_nothing_is_overridden(
+    capsys: pytest.CaptureFixture[str],
+    flags: tuple[str | None, str | None],
+    env: dict[str, str],
+) -> None:
+    """A blank variable, or one the flag agrees with, is not overridden: no note."""
+    connection(_location(*flags), {"ZOHO_ACCESS_TOKEN": "t", **env})
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize(
+    ("env", "note"),
+    [
+        ({}, False),
+        ({"ZOHO_ENVIRONMENT": "sandbox", "ZOHO_DATA_CENTER": "eu"}, False),
+        ({"ZOHO_API_DOMAIN": "https://www.zohoapis.com"}, False),
+        ({"ZOHO_API_DOMAIN": "http://127.0.0.1:8000"}, True),
+    ],
+)
+def test_auth_check_notes_a_data_center_that_chose_no_api_host(
+    env: dict[str, str], note: bool
+) -> None:
+    """Only an API domain other than the data center's own makes the data center moot."""
+    settings = settings_from_env({"ZOHO_ACCESS_TOKEN": "t", **env})
+    assert bool(_unused_for_the_api(settings)) is note

@@ -248,6 +248,8 @@ def test_demo_json_and_table(tmp_path: Path) -> None:
     assert "Quotes → Sales_Orders: OK" in table.stdout
     assert "faults on" in table.stderr
     assert "Simulator ledger: 120 quotes converted" in table.stderr
+    # The lines around the bar fit the 80 columns it is drawn for (a wrapped first line did not).
+    assert max(len(line) for line in table.stderr.splitlines()) <= 80, table.stderr
 
 
 def test_demo_rejects_zero_records() -> None:
@@ -425,3 +427,13 @@ def test_python_dash_m_and_the_script_agree() -> None:
     )
     assert result.returncode == 0
     assert result.stdout == run_cli("--version", env=base_env()).stdout
+
+
+def test_status_help_says_what_a_job_id_is_and_how_long_wait_waits() -> None:
+    """`status --help` names where a job id comes from and --timeout's default; `convert
+    --help` gives --batch-size's default."""
+    status = " ".join(run_cli("status", "--help", env=base_env()).stdout.split())
+    assert "job_id a mass convert's job id (a report's `still running` line" in status
+    assert "--timeout TIMEOUT seconds --wait waits at most (600)" in status
+    convert = " ".join(run_cli("convert", "--help", env=base_env()).stdout.split())
+    assert "--batch-size BATCH_SIZE ids per job (50, the most)" in convert

@@ -198,8 +198,8 @@ class EndpointClient(Connection):
             # 204 No Content, as the official SDK's samples show for an unknown or expired job.
             raise JobNotFoundError(job, 204, "NO_CONTENT", "Zoho has no status for this job")
         if reply == {"data": []}:
-            # No row at all: how Zoho's record APIs answer "nothing found", Zoho's own words
-            # (a proxy's lost reply is no such JSON). Read as unusable, a job forgotten so was
+            # No row at all: JSON, so a server's own answer (a proxy's lost reply is no such
+            # JSON), and a status that names no job. Read as unusable, a job forgotten so was
             # polled to the poll timeout, its ids left unfinished (hunt round 11).
             raise JobNotFoundError(job, 200, "NO_CONTENT", "Zoho has no status row for this job")
         return parse_job_status(reply, job)

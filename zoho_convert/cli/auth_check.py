@@ -12,7 +12,7 @@ import json
 import sys
 from collections.abc import Mapping
 
-from zoho_convert import RefreshTokenAuth
+from zoho_convert import EnvSettings, RefreshTokenAuth
 from zoho_convert.cli.clients import open_client
 from zoho_convert.cli.errors import EXIT_OK
 from zoho_convert.cli.settings import connection
@@ -54,7 +54,17 @@ async def cmd_auth_check(args: argparse.Namespace, env: Mapping[str, str]) -> in
     lines = [
         f"credentials OK: {how}",
         f"API {result['api']} answered the Modules API ({_PROBE} module id {module_id})",
-        f"data center {settings.data_center.name}, {result['environment']} environment",
+        f"data center {settings.data_center.name}, {result['environment']} environment"
+        + _unused_for_the_api(settings),
     ]
     sys.stdout.write("".join(line + "\n" for line in lines))
     return EXIT_OK
+
+
+def _unused_for_the_api(settings: EnvSettings) -> str:
+    """A note when the API domain is set explicitly (the simulator, a proxy): the data center
+    and environment then choose no API host, and a bare "data center US" would say they did."""
+    chosen = settings.data_center.api_domain(settings.environment)
+    if settings.api_domain is None or settings.api_domain == chosen:
+        return ""
+    return " (they choose no API host: the API domain is set)"

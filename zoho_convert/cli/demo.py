@@ -57,11 +57,16 @@ async def cmd_demo(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         auth = RefreshTokenAuth(
             config.client_id, config.client_secret, config.refresh_token, accounts_url=sim.url
         )
+        # Two lines that each fit the 80 columns the progress bar is drawn for.
         _say(
             args,
-            f"Simulator on {sim.url}: converting {len(ids):,} quotes to Sales Orders "
-            f"with {args.concurrency} requests in flight"
+            f"Simulator on {sim.url}"
             + (" (faults on: 429s, 500s, token expiry)" if args.faults else ""),
+        )
+        _say(
+            args,
+            f"converting {len(ids):,} quotes to Sales Orders, "
+            f"{args.concurrency} requests in flight",
         )
         async with ZohoConvertClient(
             auth, api_domain=sim.url, max_concurrency=args.concurrency

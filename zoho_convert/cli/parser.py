@@ -194,7 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="MODULE[:ID]",
         help="related lists to convert along (module ids are looked up when not given)",
     )
-    p.add_argument("--batch-size", type=_batch_size, default=50, help="ids per job (max 50)")
+    p.add_argument("--batch-size", type=_batch_size, default=50, help="ids per job (50, the most)")
     p.add_argument("--concurrency", type=_positive_int, help="requests in flight (10)")
     p.add_argument(
         "--journal",
@@ -214,10 +214,15 @@ def build_parser() -> argparse.ArgumentParser:
     _output(p, progress=True)
 
     p = command("status", "print a mass-convert job's status", "commands:cmd_status")
-    p.add_argument("module", help="Quotes, Sales_Orders or Leads")
-    p.add_argument("job_id")
+    p.add_argument("module", help="Quotes, Sales_Orders or Leads (any case)")
+    p.add_argument(
+        "job_id",
+        help="a mass convert's job id (a report's `still running` line, or its jobs in --json)",
+    )
     p.add_argument("--wait", action="store_true", help="wait until the job finishes")
-    p.add_argument("--timeout", type=_seconds, default=600.0, help="seconds to wait at most")
+    p.add_argument(
+        "--timeout", type=_seconds, default=600.0, help="seconds --wait waits at most (600)"
+    )
     _poll_interval(p)
     add_connection_arguments(p)
     _output(p)

@@ -7,6 +7,7 @@ The flags are laid over the ``ZOHO_*`` variables and the result is read by
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Mapping
 
 from zoho_convert import DataCenter, Environment, EnvSettings, settings_from_env
@@ -75,14 +76,47 @@ def connection(args: argparse.Namespace, env: Mapping[str, str]) -> EnvSettings:
             merged[variable] = value
     # A host chosen on the command line beats one the environment chooses the other way:
     # --sandbox beats a ZOHO_API_DOMAIN left set, --api-domain a ZOHO_ENVIRONMENT.
-    if getattr(args, "environment", None) and not getattr(args, "api_domain", None):
-        merged.pop("ZOHO_API_DOMAIN", None)
-    if getattr(args, "api_domain", None) and not getattr(args, "environment", None):
-        merged.pop("ZOHO_ENVIRONMENT", None)
+    overridden = None
+    environment_flag = getattr(args, "environment", None)
+    domain_flag = getattr(args, "api_domain", None)
+    if environment_flag and not domain_flag and merged.pop("ZOHO_API_DOMAIN", "").strip():
+        overridden = "ZOHO_API_DOMAIN"
+    # (production with an API domain was never a conflict: nothing is overridden then.)
+    if (
+        domain_flag
+        and not environment_flag
+        and merged.pop("ZOHO_ENVIRONMENT", "").strip().lower() not in ("", "production")
+    ):
+        overridden = "ZOHO_ENVIRONMENT"
     try:
-        return settings_from_env(merged)
+        settings = settings_from_env(merged)
     except ValueError as error:
         raise UsageError(_flags_named(str(error), args)) from None
+    if overridden is not None:
+        _note_override(args, overridden, settings)
+    return settings
+
+
+def _note_override(args: argparse.Namespace, variable: str, settings: EnvSettings) -> None:
+    """Say on stderr that a flag sent the requests elsewhere than a ``ZOHO_*`` variable says.
+
+    ``--sandbox`` typed in a shell that still exports ``ZOHO_API_DOMAIN`` (the simulator's, a
+    proxy's) silently went to Zoho's sandbox host: a user should see where the requests go.
+    The variable's value is never shown (an API domain may carry a proxy's password).
+    """
+    if variable == "ZOHO_API_DOMAIN":
+        environment = args.environment
+        flag = "--sandbox" if environment == "sandbox" else f"--environment {environment}"
+        where = f"Zoho's {environment} API host of the {settings.data_center.name} data center"
+        if settings.api_domain is not None:  # (production's is the one a token reply names)
+            where += f", {settings.api_domain}"
+    else:
+        flag = "--api-domain"
+        where = "the --api-domain URL"
+    print(
+        f"zoho-convert: note: {flag} overrides {variable}: requests go to {where}",
+        file=sys.stderr,
+    )
 
 
 def _flags_named(message: str, args: argparse.Namespace) -> str:

@@ -29,11 +29,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=0, help="port (default 0: pick a free one)")
     parser.add_argument("--token", default=None, help="access token to accept (default: generated)")
     parser.add_argument("--seed", type=int, default=0, help="seed of every random choice")
-    parser.add_argument("--client-id", default="sim-client")
-    parser.add_argument("--client-secret", default="sim-secret")
-    parser.add_argument("--refresh-token", default="sim-refresh")
-    parser.add_argument("--job-duration", type=float, default=0.0, help="seconds per job")
-    parser.add_argument("--job-duration-jitter", type=float, default=0.0)
+    parser.add_argument("--client-id", default="sim-client", help="OAuth client id (sim-client)")
+    parser.add_argument("--client-secret", default="sim-secret", help="(default sim-secret)")
+    parser.add_argument("--refresh-token", default="sim-refresh", help="(default sim-refresh)")
+    parser.add_argument("--job-duration", type=float, default=0.0, help="seconds per job (0)")
+    parser.add_argument("--job-duration-jitter", type=float, default=0.0,
+                        help="each job lasts --job-duration +/- up to this (seeded)")
     parser.add_argument("--strict-records", action="store_true",
                         help="only ids created through /__simulator__/records exist")
     parser.add_argument("--already-converted", choices=("fail_call", "fail_in_job"),
@@ -55,12 +56,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-reserve-ids", dest="reserve_ids", action="store_false",
                         help="records convert only when their job finishes; a second submit of "
                              "an id whose job has not finished is accepted (and converts again)")
-    parser.add_argument("--invalid-ids", type=_csv, default=frozenset(), help="comma-separated")
-    parser.add_argument("--not-approved-ids", type=_csv, default=frozenset())
-    parser.add_argument("--not-reviewed-ids", type=_csv, default=frozenset())
+    parser.add_argument("--invalid-ids", type=_csv, default=frozenset(),
+                        help="comma-separated ids that fail a mass convert whole (INVALID_DATA)")
+    parser.add_argument("--not-approved-ids", type=_csv, default=frozenset(),
+                        help="ids refused NOT_APPROVED (see --approval-errors)")
+    parser.add_argument("--not-reviewed-ids", type=_csv, default=frozenset(),
+                        help="ids refused NOT_REVIEWED (see --approval-errors)")
     parser.add_argument("--no-permission-ids", type=_csv, default=frozenset(),
                         help="ids refused with 403 NO_PERMISSION")
-    parser.add_argument("--locked-ids", type=_csv, default=frozenset())
+    parser.add_argument("--locked-ids", type=_csv, default=frozenset(),
+                        help="ids refused RECORD_LOCKED (single) or failed in a job (mass)")
     parser.add_argument("--no-permission-modules", type=_csv, default=frozenset(),
                         help="modules whose convert/mass convert answer 403 NO_PERMISSION")
     parser.add_argument("--scope-mismatch-endpoints", type=_csv, default=frozenset(),
@@ -98,22 +103,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faults = parser.add_argument_group("faults")
     faults.add_argument("--concurrency-cap", type=int, default=None,
                         help="more than this many API requests in flight -> 429")
-    faults.add_argument("--rate-429", type=float, default=0.0)
-    faults.add_argument("--retry-after", type=float, default=None)
-    faults.add_argument("--rate-500", type=float, default=0.0)
+    faults.add_argument("--rate-429", type=float, default=0.0, metavar="RATE",
+                        help="share of API requests answered 429 at random (0 to 1)")
+    faults.add_argument("--retry-after", type=float, default=None, metavar="SECONDS",
+                        help="429s carry Retry-After with this value (default: none)")
+    faults.add_argument("--rate-500", type=float, default=0.0, metavar="RATE",
+                        help="share of API requests answered 500 INTERNAL_ERROR (0 to 1)")
     faults.add_argument("--latency", type=float, default=0.0, help="seconds added per request")
-    faults.add_argument("--token-max-uses", type=int, default=None)
-    faults.add_argument("--token-ttl", type=float, default=None)
-    faults.add_argument("--drop-rate", type=float, default=0.0)
+    faults.add_argument("--token-max-uses", type=int, default=None, metavar="N",
+                        help="an access token is refused (401 INVALID_TOKEN) after N uses")
+    faults.add_argument("--token-ttl", type=float, default=None, metavar="SECONDS",
+                        help="an access token is refused this long after it was minted")
+    faults.add_argument("--drop-rate", type=float, default=0.0, metavar="RATE",
+                        help="share of API requests whose connection closes with no reply")
     faults.add_argument("--fault-after-processing", action="store_true",
                         help="500s, drops and corrupt replies come after processing (with "
                              "--fault-endpoints mass_convert: processed, then 500/dropped)")
     faults.add_argument("--fault-endpoints", type=_csv, default=frozenset(),
                         help=f"comma-separated subset of {','.join(sorted(ENDPOINT_NAMES))}")
-    faults.add_argument("--failed-job-rate", type=float, default=0.0)
-    faults.add_argument("--never-finish-rate", type=float, default=0.0)
-    faults.add_argument("--token-endpoint-failures", type=int, default=0)
-    faults.add_argument("--corrupt-rate", type=float, default=0.0)
+    faults.add_argument("--failed-job-rate", type=float, default=0.0, metavar="RATE",
+                        help="share of jobs that end FAILED, converting nothing")
+    faults.add_argument("--never-finish-rate", type=float, default=0.0, metavar="RATE",
+                        help="share of jobs that stay IN PROGRESS forever")
+    faults.add_argument("--token-endpoint-failures", type=int, default=0, metavar="N",
+                        help="the first N token refreshes answer 500")
+    faults.add_argument("--corrupt-rate", type=float, default=0.0, metavar="RATE",
+                        help="share of replies corrupted (cut JSON, an HTML page, keys missing)")
     faults.add_argument("--forget-jobs", type=float, default=0.0, metavar="RATE",
                         help="share of jobs whose status polls fail (they still convert)")
     faults.add_argument("--forget-reply", choices=("204", "invalid"), default="204",
@@ -237,6 +252,12 @@ def main(argv: list[str] | None = None) -> int:
         config = config_from_args(ns)
     except ValueError as exc:
         parser.error(str(exc))
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(serve(config, host=ns.host, port=ns.port))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve(config, host=ns.host, port=ns.port))
+    except OSError as error:
+        # A port in use, an address not of this machine: one line, as `zoho-convert
+        # simulate` says it, not a traceback.
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return 1
     return 0

@@ -6,12 +6,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import socket
 from typing import Any
 
 import aiohttp
 import pytest
 
 from zoho_convert.simulator.cli import add_arguments, config_from_args, serve
+from zoho_convert.simulator.cli import main as simulator_main
 
 
 def _config(*argv: str) -> Any:
@@ -139,3 +141,31 @@ async def test_served_simulator_follows_its_options() -> None:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+def test_a_port_in_use_is_one_line_not_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    """`python -m zoho_convert.simulator --port P` with P taken says so in one line, exit 1."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = simulator_main(["--port", str(port), "--token", "t"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "Traceback" not in err
+    assert err.count("\n") == 1
+    assert err.startswith("python -m zoho_convert.simulator: error: ")
+    assert "address already in use" in err
+
+
+def test_every_option_says_what_it_does() -> None:
+    """`simulate --help` explains each option (a bare `--rate-429 RATE_429` left a newcomer to
+    guess its scale and default)."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    silent = [
+        action.option_strings[0]
+        for action in parser._actions
+        if action.option_strings and action.option_strings[0] != "-h" and not action.help
+    ]
+    assert silent == []
