@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import attrs
-from alt_server import AltConfig, AltServer
+from alt_server import AltServer
 from fakes import SummingTime
 from truth import RETRY
 
@@ -58,15 +58,17 @@ E = TypeVar("E", bound=AltEnv)
 
 
 @contextlib.asynccontextmanager
-async def alt_envs(kind: type[E]) -> AsyncIterator[Callable[[AltConfig], Awaitable[E]]]:
-    """Start ``AltServer``s with a config, each on its own virtual clock, as ``kind``; all are
-    stopped on exit."""
+async def alt_envs(
+    kind: type[E], server: Callable[[Any, Callable[[], float]], AltServer] = AltServer
+) -> AsyncIterator[Callable[[Any], Awaitable[E]]]:
+    """Start servers (``server``: ``AltServer`` or a subclass, made of a config and a clock)
+    with a config, each on its own virtual clock, as ``kind``; all are stopped on exit."""
     async with contextlib.AsyncExitStack() as stack:
 
-        async def make(config: AltConfig) -> E:
+        async def make(config: Any) -> E:
             time = SummingTime()
-            server = await stack.enter_async_context(AltServer(config, time.clock))
-            return kind(server, time, stack)
+            started = await stack.enter_async_context(server(config, time.clock))
+            return kind(started, time, stack)
 
         yield make
 

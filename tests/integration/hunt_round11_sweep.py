@@ -19,13 +19,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import random
 import sys
 import traceback
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +32,10 @@ import attrs
 sys.path[:0] = [str(Path(__file__).parent), str(Path(__file__).parent.parent)]
 
 import hunt_round10_sweep as ten  # noqa: E402
-from alt_env import AltEnv  # noqa: E402
+from alt_env import AltEnv, alt_envs  # noqa: E402
 from alt_more import SINGLE_REFUSALS, MoreConfig, MoreServer  # noqa: E402
 from alt_server import Rates  # noqa: E402
-from fakes import SummingTime, deadline  # noqa: E402
+from fakes import deadline  # noqa: E402
 from hunt_round8_sweep import POLL, seed_records  # noqa: E402
 from test_unseen_server import judge  # noqa: E402
 
@@ -49,19 +47,6 @@ from zoho_convert import (  # noqa: E402
 
 OPTIONS = {"known": False}
 SEEN: Counter[str] = Counter()
-
-
-@contextlib.asynccontextmanager
-async def more_envs() -> AsyncIterator[Callable[[MoreConfig], Awaitable[AltEnv]]]:
-    """Start ``MoreServer``s, each on its own virtual clock; all stopped on exit."""
-    async with contextlib.AsyncExitStack() as stack:
-
-        async def make(config: MoreConfig) -> AltEnv:
-            time = SummingTime()
-            server = await stack.enter_async_context(MoreServer(config, time.clock))
-            return AltEnv(server, time, stack)
-
-        yield make
 
 
 def draw(seed: int) -> tuple[MoreConfig, dict[str, Any]]:
@@ -107,7 +92,7 @@ async def run(seed: int) -> str:
     """Seed ``seed``'s run: "" when its report is true, else what went wrong."""
     more, drawn = draw(seed)
     config = more.base
-    async with more_envs() as make:
+    async with alt_envs(AltEnv, MoreServer) as make:
         env = await make(more)
         module = drawn["module"]
         ids, before = seed_records(env, drawn)

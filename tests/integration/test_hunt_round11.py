@@ -35,17 +35,16 @@ clock (``SummingTime``): no test sleeps for real.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
-from alt_env import AltEnv
+from alt_env import AltEnv, alt_envs
 from alt_more import SINGLE_REFUSALS, MoreConfig, MoreServer
 from alt_server import AltConfig, Rates
-from fakes import SummingTime, deadline
+from fakes import deadline
 from hunt_round11_sweep import run as sweep_run
 from test_unseen_server import judge
 
@@ -59,13 +58,7 @@ Make = Callable[[MoreConfig], Awaitable[AltEnv]]
 @pytest.fixture
 async def more() -> AsyncIterator[Make]:
     """``await more(config)``: a ``MoreServer`` on its own virtual clock, as an ``AltEnv``."""
-    async with contextlib.AsyncExitStack() as stack:
-
-        async def make(config: MoreConfig) -> AltEnv:
-            time = SummingTime()
-            server = await stack.enter_async_context(MoreServer(config, time.clock))
-            return AltEnv(server, time, stack)
-
+    async with alt_envs(AltEnv, MoreServer) as make:
         yield make
 
 
